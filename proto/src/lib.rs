@@ -1,0 +1,146 @@
+//! The tiejun gRPC contracts: generated messages, clients and servers for every
+//! package, and the merged descriptor set that reflection serves.
+//!
+//! The `.proto` files under `proto/tiejun/` are the source of truth; they are
+//! compiled by `build.rs` with protox, so no `protoc` is needed.
+
+/// The encoded `FileDescriptorSet` of every tiejun proto and its imports
+/// (with source info, so `grpcurl describe` shows the doc comments).
+pub const FILE_DESCRIPTOR_SET: &[u8] =
+    include_bytes!(concat!(env!("OUT_DIR"), "/tiejun_descriptor.bin"));
+
+/// `tiejun.events.v1`: domain events and the consumer service.
+pub mod events {
+    /// Version 1.
+    pub mod v1 {
+        tonic::include_proto!("tiejun.events.v1");
+    }
+}
+
+/// `tiejun.leads.v1`: lead-distribution.
+pub mod leads {
+    /// Version 1.
+    pub mod v1 {
+        tonic::include_proto!("tiejun.leads.v1");
+    }
+}
+
+/// `tiejun.billing.v1`: membership-billing.
+pub mod billing {
+    /// Version 1.
+    pub mod v1 {
+        tonic::include_proto!("tiejun.billing.v1");
+    }
+}
+
+/// `tiejun.training.v1`: training-enrollment.
+pub mod training {
+    /// Version 1.
+    pub mod v1 {
+        tonic::include_proto!("tiejun.training.v1");
+    }
+}
+
+/// `tiejun.bench.v1`: the bare echo service for benchmarks and tests.
+pub mod bench {
+    /// Version 1.
+    pub mod v1 {
+        tonic::include_proto!("tiejun.bench.v1");
+    }
+}
+
+/// Every fully-qualified gRPC service name of a package, read from the
+/// descriptor set (so a new service can never be forgotten by a hand list).
+pub fn service_names(package: &str) -> Vec<String> {
+    methods()
+        .into_iter()
+        .filter(|m| m.package == package)
+        .map(|m| m.service)
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect()
+}
+
+/// One RPC as described by the descriptor set.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MethodInfo {
+    /// Proto package, e.g. `tiejun.leads.v1`.
+    pub package: String,
+    /// Fully-qualified service, e.g. `tiejun.leads.v1.LeadService`.
+    pub service: String,
+    /// Method name, e.g. `ClaimLead`.
+    pub method: String,
+    /// The HTTP/2 path, e.g. `/tiejun.leads.v1.LeadService/ClaimLead`.
+    pub path: String,
+    /// The client streams requests.
+    pub client_streaming: bool,
+    /// The server streams responses.
+    pub server_streaming: bool,
+}
+
+/// Every RPC of every tiejun package, read from [`FILE_DESCRIPTOR_SET`].
+pub fn methods() -> Vec<MethodInfo> {
+    use prost::Message as _;
+    // The set is produced by build.rs from protox output, so it always decodes.
+    let fds = prost_types::FileDescriptorSet::decode(FILE_DESCRIPTOR_SET)
+        .expect("descriptor set written by build.rs decodes");
+    let mut out = Vec::new();
+    for file in fds.file {
+        let package = file.package().to_owned();
+        if !package.starts_with("tiejun.") {
+            continue;
+        }
+        for service in &file.service {
+            let full = format!("{package}.{}", service.name());
+            for method in &service.method {
+                out.push(MethodInfo {
+                    package: package.clone(),
+                    service: full.clone(),
+                    method: method.name().to_owned(),
+                    path: format!("/{full}/{}", method.name()),
+                    client_streaming: method.client_streaming(),
+                    server_streaming: method.server_streaming(),
+                });
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn descriptor_set_lists_every_package() {
+        for package in [
+            "tiejun.leads.v1",
+            "tiejun.billing.v1",
+            "tiejun.training.v1",
+            "tiejun.events.v1",
+        ] {
+            assert!(
+                !service_names(package).is_empty(),
+                "{package} has no service"
+            );
+        }
+        assert!(
+            service_names("tiejun.leads.v1").contains(&"tiejun.leads.v1.LeadService".to_owned())
+        );
+    }
+
+    #[test]
+    fn streaming_kinds_are_read_from_descriptors() {
+        let all = methods();
+        let import = all
+            .iter()
+            .find(|m| m.method == "ImportLeads")
+            .expect("ImportLeads");
+        assert!(import.client_streaming && !import.server_streaming);
+        let watch = all
+            .iter()
+            .find(|m| m.method == "WatchRepEvents")
+            .expect("WatchRepEvents");
+        assert!(watch.server_streaming && !watch.client_streaming);
+    }
+}

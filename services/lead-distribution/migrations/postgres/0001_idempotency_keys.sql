@@ -1,0 +1,11 @@
+-- Idempotency keys (tiejun_platform::idempotency): the first response of each
+-- (scope, key), and the fingerprint of the request that produced it.
+CREATE TABLE idempotency_keys (
+    scope        TEXT        NOT NULL,
+    key          TEXT        NOT NULL,
+    request_hash TEXT        NOT NULL,
+    response     BYTEA,
+    created_at   TIMESTAMPTZ NOT NULL,
+    PRIMARY KEY (scope, key)
+);
+CREATE INDEX idempotency_keys_created_at ON idempotency_keys (created_at);

@@ -1,0 +1,57 @@
+//! lead-distribution (`tiejun.leads.v1`): the shared lead pool, fair daily
+//! distribution, follow-up reclaim and the capped private pool.
+//!
+//! Built so far: the contract, storage and migrations on both backends, the
+//! access policy of every RPC, health and reflection. The RPCs themselves
+//! answer UNIMPLEMENTED until the lead-distribution issue builds them.
+
+mod grpc;
+mod policy;
+
+use tiejun_platform::{
+    config::ServiceSettings,
+    db::{DbCell, Migrations},
+    server::{self, StorageService},
+};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+pub use policy::policy;
+
+/// The proto package this service owns.
+pub const PACKAGE: &str = "tiejun.leads.v1";
+
+/// The schema, per backend.
+pub static MIGRATIONS: Migrations = Migrations {
+    postgres: sqlx::migrate!("./migrations/postgres"),
+    sqlite: sqlx::migrate!("./migrations/sqlite"),
+};
+
+/// Every gRPC service this server answers (its package and the event consumer).
+pub fn services() -> Vec<String> {
+    let mut services = tiejun_proto::service_names(PACKAGE);
+    services.push(grpc::EVENT_CONSUMER.to_owned());
+    services
+}
+
+/// Runs the service on `listener` until `shutdown`, exactly as `tiejun serve
+/// leads` does.
+pub async fn run(
+    settings: ServiceSettings,
+    listener: TcpListener,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    let cell = DbCell::new();
+    let routes = grpc::routes(
+        cell.clone(),
+        settings.clock.clone(),
+        settings.server.max_message_bytes,
+    );
+    let service = StorageService {
+        name: "leads",
+        services: services(),
+        policy: policy(),
+        migrations: &MIGRATIONS,
+    };
+    server::serve_service(service, settings, cell, routes, listener, shutdown).await
+}

@@ -1,0 +1,91 @@
+//! Who may call each RPC (DESIGN §3). Scope rules ("a rep acts only on their
+//! own leads") are the handlers'; this table is the first gate.
+
+use tiejun_platform::auth::{
+    Allowed::{self, Roles},
+    Policy,
+    Role::{Admin, Operator, SalesManager, SalesRep, Service},
+};
+
+const STAFF: Allowed = Roles(&[Admin, Operator, SalesManager]);
+const MANAGERS: Allowed = Roles(&[Admin, SalesManager]);
+const OPERATORS: Allowed = Roles(&[Admin, Operator]);
+const REP_OR_MANAGER: Allowed = Roles(&[Admin, SalesManager, SalesRep]);
+const SALES_VIEW: Allowed = Roles(&[Admin, Operator, SalesManager, SalesRep]);
+
+/// The access policy of `tiejun.leads.v1` and the event consumer.
+pub fn policy() -> Policy {
+    Policy::for_packages(&[crate::PACKAGE, "tiejun.events.v1"])
+        .service(
+            "tiejun.leads.v1.RepService",
+            &[
+                ("RegisterRep", STAFF),
+                (
+                    "GetRep",
+                    Roles(&[Admin, Operator, SalesManager, SalesRep, Service]),
+                ),
+                ("ListReps", STAFF),
+                ("SetRepQuota", MANAGERS),
+                ("ActivateRep", OPERATORS),
+                ("SuspendRep", MANAGERS),
+                ("ResumeRep", MANAGERS),
+                ("DepartRep", MANAGERS),
+            ],
+        )
+        .service(
+            "tiejun.leads.v1.LeadService",
+            &[
+                (
+                    "CreateLead",
+                    Roles(&[Admin, Operator, SalesManager, Service]),
+                ),
+                ("ImportLeads", OPERATORS),
+                ("GetLead", SALES_VIEW),
+                ("ListLeads", SALES_VIEW),
+                ("RunDistribution", OPERATORS),
+                ("ClaimLead", Roles(&[SalesRep])),
+                ("RecordFollowUp", Roles(&[SalesRep])),
+                ("KeepPrivate", Roles(&[SalesRep])),
+                ("ReleaseLead", REP_OR_MANAGER),
+                ("ConvertLead", REP_OR_MANAGER),
+                ("CloseLead", REP_OR_MANAGER),
+                ("ReassignLead", MANAGERS),
+                ("RunReclaimSweep", OPERATORS),
+                ("ListLeadHistory", SALES_VIEW),
+                ("WatchRepEvents", REP_OR_MANAGER),
+            ],
+        )
+        .service(
+            "tiejun.leads.v1.ReportService",
+            &[
+                ("GetRepStats", SALES_VIEW),
+                ("GetTeamStats", STAFF),
+                ("SubmitDailyReport", Roles(&[SalesRep])),
+                ("ListDailyReports", STAFF),
+            ],
+        )
+        .service(
+            "tiejun.leads.v1.OutboxService",
+            &[
+                ("GetOutboxStatus", OPERATORS),
+                ("ListParkedEvents", OPERATORS),
+                ("ReplayParkedEvents", OPERATORS),
+            ],
+        )
+        .service(
+            "tiejun.events.v1.EventConsumerService",
+            &[("Deliver", Roles(&[Admin, Service]))],
+        )
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn every_rpc_served_has_a_policy() {
+        let missing = super::policy().missing_rules(&crate::services());
+        assert!(
+            missing.is_empty(),
+            "RPCs without an access policy: {missing:?}"
+        );
+    }
+}

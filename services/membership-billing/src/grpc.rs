@@ -1,0 +1,63 @@
+//! The gRPC surface. Every RPC not built yet answers UNIMPLEMENTED (the
+//! generated default), so a client can tell "not yet" from "refused".
+
+use tiejun_platform::{clock::SharedClock, db::DbCell, limited};
+use tiejun_proto::{
+    billing::v1::{
+        account_service_server::{AccountService, AccountServiceServer},
+        billing_report_service_server::{BillingReportService, BillingReportServiceServer},
+        catalog_service_server::{CatalogService, CatalogServiceServer},
+        entitlement_service_server::{EntitlementService, EntitlementServiceServer},
+        outbox_service_server::{OutboxService, OutboxServiceServer},
+        subscription_service_server::{SubscriptionService, SubscriptionServiceServer},
+    },
+    events::v1::event_consumer_service_server::{EventConsumerService, EventConsumerServiceServer},
+};
+use tonic::service::Routes;
+
+/// The event consumer service this server also answers.
+pub(crate) const EVENT_CONSUMER: &str = "tiejun.events.v1.EventConsumerService";
+
+/// The state every handler shares.
+#[derive(Debug, Clone)]
+pub(crate) struct Billing {
+    #[allow(
+        dead_code,
+        reason = "read by the handlers of the membership-billing issue"
+    )]
+    db: DbCell,
+    #[allow(
+        dead_code,
+        reason = "read by the handlers of the membership-billing issue"
+    )]
+    clock: SharedClock,
+}
+
+impl CatalogService for Billing {}
+impl AccountService for Billing {}
+impl SubscriptionService for Billing {}
+impl EntitlementService for Billing {}
+impl BillingReportService for Billing {}
+impl OutboxService for Billing {}
+impl EventConsumerService for Billing {}
+
+/// The routes of every service of this server, with message limits.
+pub(crate) fn routes(db: DbCell, clock: SharedClock, max: usize) -> Routes {
+    let billing = Billing { db, clock };
+    Routes::new(limited!(CatalogServiceServer::new(billing.clone()), max))
+        .add_service(limited!(AccountServiceServer::new(billing.clone()), max))
+        .add_service(limited!(
+            SubscriptionServiceServer::new(billing.clone()),
+            max
+        ))
+        .add_service(limited!(
+            EntitlementServiceServer::new(billing.clone()),
+            max
+        ))
+        .add_service(limited!(
+            BillingReportServiceServer::new(billing.clone()),
+            max
+        ))
+        .add_service(limited!(OutboxServiceServer::new(billing.clone()), max))
+        .add_service(limited!(EventConsumerServiceServer::new(billing), max))
+}

@@ -1,0 +1,109 @@
+//! Authentication and authorisation: HS256 JWTs, the roles of the suite, the
+//! caller's principal, per-RPC policies and the tower layer that enforces them.
+
+mod jwt;
+mod layer;
+mod policy;
+
+pub use jwt::{Claims, JwtKeys, TokenSpec};
+pub use layer::{AuthLayer, AuthService, is_exempt};
+pub use policy::{Allowed, Policy};
+
+use crate::error::Error;
+
+/// A role named in a token's `roles` claim.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Role {
+    /// Everything.
+    Admin,
+    /// Runs the suite: jobs, outboxes, imports.
+    Operator,
+    /// Manages a sales team.
+    SalesManager,
+    /// A salesperson; acts only on their own leads (`rep_id` scope).
+    SalesRep,
+    /// Manages the catalog, subscriptions and payments.
+    BillingAdmin,
+    /// Runs programmes and sessions.
+    Trainer,
+    /// Another tiejun service or an internal client.
+    Service,
+}
+
+impl Role {
+    /// Every role, in a stable order.
+    pub const ALL: [Role; 7] = [
+        Role::Admin,
+        Role::Operator,
+        Role::SalesManager,
+        Role::SalesRep,
+        Role::BillingAdmin,
+        Role::Trainer,
+        Role::Service,
+    ];
+
+    /// The name used in tokens.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Admin => "admin",
+            Role::Operator => "operator",
+            Role::SalesManager => "sales_manager",
+            Role::SalesRep => "sales_rep",
+            Role::BillingAdmin => "billing_admin",
+            Role::Trainer => "trainer",
+            Role::Service => "service",
+        }
+    }
+}
+
+impl std::fmt::Display for Role {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for Role {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Role::ALL
+            .into_iter()
+            .find(|r| r.as_str() == s)
+            .ok_or_else(|| {
+                format!(
+                    "unknown role {s:?} (one of: {})",
+                    Role::ALL.map(Role::as_str).join(", ")
+                )
+            })
+    }
+}
+
+/// The authenticated caller, put on every request's extensions by [`AuthLayer`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Principal {
+    /// The token's subject.
+    pub subject: String,
+    /// Recognised roles (unknown role names in the token are ignored).
+    pub roles: Vec<Role>,
+    /// Scope: the rep this token acts as.
+    pub rep_id: Option<String>,
+    /// Scope: the billing account this token acts for.
+    pub account_id: Option<String>,
+    /// Scope: the learner this token acts as.
+    pub learner_id: Option<String>,
+}
+
+impl Principal {
+    /// True when the principal holds any of `roles`.
+    pub fn has_any(&self, roles: &[Role]) -> bool {
+        self.roles.iter().any(|r| roles.contains(r))
+    }
+
+    /// The principal of a request that passed [`AuthLayer`].
+    pub fn of<T>(request: &tonic::Request<T>) -> Result<&Principal, Error> {
+        request
+            .extensions()
+            .get::<Principal>()
+            .ok_or_else(|| Error::Unauthenticated("missing credentials".into()))
+    }
+}

@@ -1,0 +1,152 @@
+//! Which roles may call which RPC. Every RPC of a service names its roles;
+//! a method of the service's packages without a rule is refused (fail closed).
+
+use std::collections::HashMap;
+
+use super::{Principal, Role};
+use crate::error::Error;
+
+/// Who may call one RPC.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Allowed {
+    /// Any caller with a valid token.
+    AnyAuthenticated,
+    /// Only these roles (scope checks such as "own leads" are the handler's).
+    Roles(&'static [Role]),
+}
+
+/// A service's authorisation table, keyed by HTTP/2 path.
+#[derive(Debug, Clone, Default)]
+pub struct Policy {
+    rules: HashMap<String, Allowed>,
+    packages: Vec<String>,
+}
+
+impl Policy {
+    /// An empty policy guarding `packages` (e.g. `tiejun.leads.v1`).
+    pub fn for_packages(packages: &[&str]) -> Self {
+        Self {
+            rules: HashMap::new(),
+            packages: packages.iter().map(|p| (*p).to_owned()).collect(),
+        }
+    }
+
+    /// Adds the rules of one service (`tiejun.leads.v1.LeadService`).
+    pub fn service(mut self, service: &str, rules: &[(&str, Allowed)]) -> Self {
+        for (method, allowed) in rules {
+            self.rules.insert(format!("/{service}/{method}"), *allowed);
+        }
+        self
+    }
+
+    /// The rule for a path, if any.
+    pub fn rule(&self, path: &str) -> Option<Allowed> {
+        self.rules.get(path).copied()
+    }
+
+    /// Every path with a rule.
+    pub fn paths(&self) -> impl Iterator<Item = &str> {
+        self.rules.keys().map(String::as_str)
+    }
+
+    /// The paths of every RPC of `services` (read from the descriptors) that
+    /// has no rule: a test asserts it is empty, so no RPC ships unguarded.
+    pub fn missing_rules(&self, services: &[String]) -> Vec<String> {
+        tiejun_proto::methods()
+            .into_iter()
+            .filter(|m| services.contains(&m.service) && self.rule(&m.path).is_none())
+            .map(|m| m.path)
+            .collect()
+    }
+
+    /// Decides whether `principal` may call `path`. Paths outside the guarded
+    /// packages pass (the router answers UNIMPLEMENTED for unknown ones).
+    pub fn check(&self, path: &str, principal: &Principal) -> Result<(), Error> {
+        match self.rule(path) {
+            Some(Allowed::AnyAuthenticated) => Ok(()),
+            Some(Allowed::Roles(roles)) if principal.has_any(roles) => Ok(()),
+            Some(Allowed::Roles(roles)) => Err(Error::PermissionDenied(format!(
+                "{path} needs one of the roles: {}",
+                roles
+                    .iter()
+                    .map(|r| r.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ))),
+            None if self.guards(path) => Err(Error::PermissionDenied(format!(
+                "{path} has no access policy"
+            ))),
+            None => Ok(()),
+        }
+    }
+
+    fn guards(&self, path: &str) -> bool {
+        self.packages.iter().any(|p| {
+            path.strip_prefix('/').is_some_and(|rest| {
+                rest.strip_prefix(p.as_str())
+                    .is_some_and(|r| r.starts_with('.'))
+            })
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn principal(roles: &[Role]) -> Principal {
+        Principal {
+            subject: "t".into(),
+            roles: roles.to_vec(),
+            rep_id: None,
+            account_id: None,
+            learner_id: None,
+        }
+    }
+
+    fn policy() -> Policy {
+        Policy::for_packages(&["tiejun.leads.v1"]).service(
+            "tiejun.leads.v1.LeadService",
+            &[
+                ("ClaimLead", Allowed::Roles(&[Role::SalesRep])),
+                ("GetLead", Allowed::AnyAuthenticated),
+            ],
+        )
+    }
+
+    #[test]
+    fn role_outside_the_rule_is_denied() {
+        let err = policy().check(
+            "/tiejun.leads.v1.LeadService/ClaimLead",
+            &principal(&[Role::Trainer]),
+        );
+        assert!(matches!(err, Err(Error::PermissionDenied(_))));
+        assert!(
+            policy()
+                .check(
+                    "/tiejun.leads.v1.LeadService/ClaimLead",
+                    &principal(&[Role::SalesRep])
+                )
+                .is_ok()
+        );
+    }
+
+    #[test]
+    fn guarded_method_without_rule_fails_closed() {
+        let err = policy().check(
+            "/tiejun.leads.v1.LeadService/Forgotten",
+            &principal(&[Role::Admin]),
+        );
+        assert!(matches!(err, Err(Error::PermissionDenied(_))));
+    }
+
+    #[test]
+    fn foreign_paths_pass_to_the_router() {
+        assert!(
+            policy()
+                .check("/tiejun.leadsx.v1.X/Y", &principal(&[]))
+                .is_ok()
+        );
+        assert!(policy().check("/other.v1.S/M", &principal(&[])).is_ok());
+    }
+}

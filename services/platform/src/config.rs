@@ -1,0 +1,197 @@
+//! Settings shared by every service, as clap argument groups: each flag has a
+//! `TIEJUN_*` (or standard) environment fallback. The README's configuration
+//! table lists them all.
+
+use std::{net::SocketAddr, path::PathBuf, time::Duration};
+
+use anyhow::Context as _;
+
+use crate::{auth::JwtKeys, clock::SharedClock, db::PoolSettings};
+
+/// How a gRPC server listens, limits and drains.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ServerArgs {
+    /// Address to listen on.
+    #[arg(long, env = "TIEJUN_LISTEN", default_value = "0.0.0.0:50051")]
+    pub listen: SocketAddr,
+    /// Largest request or response message, in bytes.
+    #[arg(long, env = "TIEJUN_MAX_MESSAGE_BYTES", default_value_t = 4 * 1024 * 1024)]
+    pub max_message_bytes: usize,
+    /// Calls handled at once by this process; more are shed with RESOURCE_EXHAUSTED.
+    #[arg(long, env = "TIEJUN_CONCURRENCY_LIMIT", default_value_t = 1024)]
+    pub concurrency_limit: usize,
+    /// Streams per HTTP/2 connection.
+    #[arg(long, env = "TIEJUN_MAX_CONCURRENT_STREAMS", default_value_t = 256)]
+    pub max_concurrent_streams: u32,
+    /// After SIGTERM: keep serving (health NOT_SERVING) this long before closing listeners.
+    #[arg(long, env = "TIEJUN_DRAIN_DELAY", default_value = "0s", value_parser = humantime::parse_duration)]
+    pub drain_delay: Duration,
+    /// After SIGTERM: the most time in-flight calls get to finish.
+    #[arg(long, env = "TIEJUN_DRAIN_TIMEOUT", default_value = "20s", value_parser = humantime::parse_duration)]
+    pub drain_timeout: Duration,
+}
+
+impl ServerArgs {
+    /// Defaults with another listen address (tests and `tiejun up`).
+    pub fn listening_on(listen: SocketAddr) -> Self {
+        Self {
+            listen,
+            max_message_bytes: 4 * 1024 * 1024,
+            concurrency_limit: 1024,
+            max_concurrent_streams: 256,
+            drain_delay: Duration::ZERO,
+            drain_timeout: Duration::from_secs(20),
+        }
+    }
+}
+
+/// Where a service keeps its data.
+#[derive(Debug, Clone, clap::Args)]
+pub struct DatabaseArgs {
+    /// `sqlite://PATH` or `postgres://USER@HOST:PORT/DB`.
+    #[arg(long, env = "DATABASE_URL")]
+    pub database_url: String,
+    /// Pool size.
+    #[arg(long, env = "TIEJUN_DB_MAX_CONNECTIONS", default_value_t = 10)]
+    pub db_max_connections: u32,
+    /// How long a call waits for a pooled connection.
+    #[arg(long, env = "TIEJUN_DB_ACQUIRE_TIMEOUT", default_value = "5s", value_parser = humantime::parse_duration)]
+    pub db_acquire_timeout: Duration,
+}
+
+impl DatabaseArgs {
+    /// Defaults for `url`.
+    pub fn for_url(url: impl Into<String>) -> Self {
+        Self {
+            database_url: url.into(),
+            db_max_connections: 10,
+            db_acquire_timeout: Duration::from_secs(5),
+        }
+    }
+
+    /// The pool settings.
+    pub fn pool(&self) -> PoolSettings {
+        PoolSettings {
+            max_connections: self.db_max_connections,
+            acquire_timeout: self.db_acquire_timeout,
+        }
+    }
+}
+
+/// Where the JWT secret comes from. It is never printed.
+#[derive(Clone, clap::Args)]
+pub struct AuthArgs {
+    /// The HS256 secret (prefer the environment or a file: flags show in `ps`).
+    #[arg(
+        long,
+        env = "TIEJUN_JWT_SECRET",
+        hide_env_values = true,
+        conflicts_with = "jwt_secret_file"
+    )]
+    pub jwt_secret: Option<String>,
+    /// A file holding the secret (a mounted Kubernetes Secret).
+    #[arg(long, env = "TIEJUN_JWT_SECRET_FILE")]
+    pub jwt_secret_file: Option<PathBuf>,
+}
+
+impl std::fmt::Debug for AuthArgs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AuthArgs")
+            .field(
+                "jwt_secret",
+                &self.jwt_secret.as_ref().map(|_| "<redacted>"),
+            )
+            .field("jwt_secret_file", &self.jwt_secret_file)
+            .finish()
+    }
+}
+
+impl AuthArgs {
+    /// The keys, from the flag, the environment or the file.
+    pub fn keys(&self) -> anyhow::Result<JwtKeys> {
+        let secret = match (&self.jwt_secret, &self.jwt_secret_file) {
+            (Some(secret), _) => secret.trim().to_owned(),
+            (None, Some(path)) => std::fs::read_to_string(path)
+                .with_context(|| format!("reading the JWT secret file {}", path.display()))?
+                .trim()
+                .to_owned(),
+            (None, None) => {
+                anyhow::bail!("no JWT secret: set TIEJUN_JWT_SECRET or --jwt-secret-file")
+            }
+        };
+        JwtKeys::from_secret(secret.as_bytes())
+    }
+}
+
+/// Everything a storage-backed service needs to start: `tiejun serve`,
+/// `tiejun up`, the tests and the benches all build one of these.
+#[derive(Debug, Clone)]
+pub struct ServiceSettings {
+    /// Listening, limits, drain.
+    pub server: ServerArgs,
+    /// The database.
+    pub database: DatabaseArgs,
+    /// The JWT keys.
+    pub keys: JwtKeys,
+    /// The clock every rule reads.
+    pub clock: SharedClock,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser as _;
+
+    #[derive(Debug, clap::Parser)]
+    struct Cli {
+        #[command(flatten)]
+        server: ServerArgs,
+        #[command(flatten)]
+        db: DatabaseArgs,
+        #[command(flatten)]
+        auth: AuthArgs,
+    }
+
+    #[test]
+    fn flags_parse_with_defaults() {
+        let cli = Cli::try_parse_from([
+            "x",
+            "--listen",
+            "127.0.0.1:9000",
+            "--database-url",
+            "sqlite://a.db",
+            "--drain-timeout",
+            "3s",
+        ])
+        .expect("parses");
+        assert_eq!(cli.server.listen.port(), 9000);
+        assert_eq!(cli.server.drain_timeout, Duration::from_secs(3));
+        assert_eq!(cli.server.max_message_bytes, 4 * 1024 * 1024);
+        assert_eq!(cli.db.pool().max_connections, 10);
+    }
+
+    #[test]
+    fn secret_is_read_from_a_file_and_never_debug_printed() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("secret");
+        std::fs::write(&path, "a-secret-of-sufficient-length\n").expect("write");
+        let cli = Cli::try_parse_from([
+            "x",
+            "--database-url",
+            "sqlite://a.db",
+            "--jwt-secret-file",
+            path.to_str().expect("utf8"),
+        ])
+        .expect("parses");
+        assert!(cli.auth.keys().is_ok());
+        let cli = Cli::try_parse_from([
+            "x",
+            "--database-url",
+            "sqlite://a.db",
+            "--jwt-secret",
+            "hunter2hunter2hunter2",
+        ])
+        .expect("parses");
+        assert!(!format!("{cli:?}").contains("hunter2"));
+    }
+}

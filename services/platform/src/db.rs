@@ -1,0 +1,190 @@
+//! One URL opens either backend: `sqlite://path` (WAL, created if missing) or
+//! `postgres://…`; each service brings a migration set per backend.
+
+use std::{str::FromStr as _, sync::Arc, time::Duration};
+
+use anyhow::Context as _;
+use sqlx::{
+    migrate::Migrator,
+    postgres::{PgPool, PgPoolOptions},
+    sqlite::{
+        SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+    },
+};
+use tokio::sync::OnceCell;
+
+use crate::error::Error;
+
+/// Which engine a [`Database`] runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// Embedded SQLite (the default of `tiejun up`).
+    Sqlite,
+    /// PostgreSQL (production).
+    Postgres,
+}
+
+impl Backend {
+    /// The backend a URL names.
+    pub fn of_url(url: &str) -> anyhow::Result<Self> {
+        if url.starts_with("sqlite:") {
+            Ok(Self::Sqlite)
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Ok(Self::Postgres)
+        } else {
+            anyhow::bail!("unsupported database URL (expected sqlite://PATH or postgres://…)")
+        }
+    }
+
+    /// `sqlite` or `postgres`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Sqlite => "sqlite",
+            Self::Postgres => "postgres",
+        }
+    }
+}
+
+/// Pool settings shared by both backends.
+#[derive(Debug, Clone)]
+pub struct PoolSettings {
+    /// Connections at most.
+    pub max_connections: u32,
+    /// How long a query waits for a connection before UNAVAILABLE.
+    pub acquire_timeout: Duration,
+}
+
+impl Default for PoolSettings {
+    fn default() -> Self {
+        Self {
+            max_connections: 10,
+            acquire_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+/// The migration sets of one service, one per backend.
+#[derive(Debug)]
+pub struct Migrations {
+    /// PostgreSQL migrations.
+    pub postgres: Migrator,
+    /// SQLite migrations.
+    pub sqlite: Migrator,
+}
+
+/// An open pool on either backend.
+#[derive(Debug, Clone)]
+pub enum Database {
+    /// SQLite.
+    Sqlite(SqlitePool),
+    /// PostgreSQL.
+    Postgres(PgPool),
+}
+
+impl Database {
+    /// Opens `url` (without touching the schema). SQLite files are created if
+    /// missing, but not their directory.
+    pub async fn connect(url: &str, settings: &PoolSettings) -> anyhow::Result<Self> {
+        match Backend::of_url(url)? {
+            Backend::Sqlite => {
+                let options = SqliteConnectOptions::from_str(url)
+                    .context("parsing the SQLite URL")?
+                    .create_if_missing(true)
+                    .journal_mode(SqliteJournalMode::Wal)
+                    .synchronous(SqliteSynchronous::Normal)
+                    .busy_timeout(Duration::from_secs(10))
+                    .foreign_keys(true);
+                let pool = SqlitePoolOptions::new()
+                    .max_connections(settings.max_connections)
+                    .acquire_timeout(settings.acquire_timeout)
+                    .connect_with(options)
+                    .await
+                    .context("opening the SQLite database")?;
+                Ok(Self::Sqlite(pool))
+            }
+            Backend::Postgres => {
+                let pool = PgPoolOptions::new()
+                    .max_connections(settings.max_connections)
+                    .acquire_timeout(settings.acquire_timeout)
+                    .connect(url)
+                    .await
+                    .context("connecting to PostgreSQL")?;
+                Ok(Self::Postgres(pool))
+            }
+        }
+    }
+
+    /// Runs the backend's migrations (idempotent; PostgreSQL takes an advisory
+    /// lock so replicas starting together migrate once).
+    pub async fn migrate(&self, migrations: &Migrations) -> anyhow::Result<()> {
+        match self {
+            Self::Sqlite(pool) => migrations
+                .sqlite
+                .run(pool)
+                .await
+                .context("SQLite migrations")?,
+            Self::Postgres(pool) => migrations
+                .postgres
+                .run(pool)
+                .await
+                .context("PostgreSQL migrations")?,
+        }
+        Ok(())
+    }
+
+    /// Answers when the database does.
+    pub async fn ping(&self) -> Result<(), sqlx::Error> {
+        match self {
+            Self::Sqlite(pool) => sqlx::query("SELECT 1").execute(pool).await.map(drop),
+            Self::Postgres(pool) => sqlx::query("SELECT 1").execute(pool).await.map(drop),
+        }
+    }
+
+    /// The backend.
+    pub fn backend(&self) -> Backend {
+        match self {
+            Self::Sqlite(_) => Backend::Sqlite,
+            Self::Postgres(_) => Backend::Postgres,
+        }
+    }
+
+    /// Closes the pool.
+    pub async fn close(&self) {
+        match self {
+            Self::Sqlite(pool) => pool.close().await,
+            Self::Postgres(pool) => pool.close().await,
+        }
+    }
+}
+
+/// Starts an SQLite write transaction with `BEGIN IMMEDIATE`, so writers
+/// queue on the database lock up front instead of failing on upgrade.
+pub async fn begin_immediate(
+    pool: &SqlitePool,
+) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>, Error> {
+    Ok(pool.begin_with("BEGIN IMMEDIATE").await?)
+}
+
+/// The database a service uses once it is ready. Handlers that run before
+/// then answer UNAVAILABLE instead of waiting.
+#[derive(Debug, Clone, Default)]
+pub struct DbCell(Arc<OnceCell<Database>>);
+
+impl DbCell {
+    /// An empty cell.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Fills the cell (once; later calls are ignored).
+    pub fn set(&self, db: Database) {
+        let _ = self.0.set(db);
+    }
+
+    /// The database, or UNAVAILABLE while it is not ready.
+    pub fn get(&self) -> Result<&Database, Error> {
+        self.0
+            .get()
+            .ok_or_else(|| Error::Unavailable("database not ready".into()))
+    }
+}

@@ -1,0 +1,311 @@
+//! One error type for every service, turned into a precise `tonic::Status`
+//! with `google.rpc` details in exactly one place.
+
+use std::time::Duration;
+
+use tonic::Code;
+use tonic_types::{ErrorDetails, StatusExt as _};
+
+/// The `ErrorInfo.domain` of every business-rule error.
+pub const ERROR_DOMAIN: &str = "tiejun";
+
+/// A field that failed validation (becomes a `BadRequest.FieldViolation`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FieldViolation {
+    /// The request field, in proto path form (`lead.phone`).
+    pub field: String,
+    /// What is wrong with it.
+    pub description: String,
+}
+
+impl FieldViolation {
+    /// A violation of `field`.
+    pub fn new(field: impl Into<String>, description: impl Into<String>) -> Self {
+        Self {
+            field: field.into(),
+            description: description.into(),
+        }
+    }
+}
+
+/// Everything a tiejun RPC can fail with.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// Bad input; one violation per offending field.
+    #[error("invalid argument: {}", describe(.0))]
+    InvalidArgument(Vec<FieldViolation>),
+    /// The same idempotency key was sent with a different request.
+    #[error("idempotency key reused with a different request")]
+    IdempotencyKeyReused,
+    /// The named resource does not exist.
+    #[error("{resource} not found: {id}")]
+    NotFound {
+        /// Resource type, e.g. `lead`.
+        resource: &'static str,
+        /// The id asked for.
+        id: String,
+    },
+    /// A duplicate; names the existing resource.
+    #[error("{resource} already exists: {existing_id} ({message})")]
+    AlreadyExists {
+        /// Resource type.
+        resource: &'static str,
+        /// The id of the existing resource.
+        existing_id: String,
+        /// What matched (never the other owner's contact data).
+        message: String,
+    },
+    /// A business rule refuses the call (`ErrorInfo.reason` says which).
+    #[error("{message}")]
+    FailedPrecondition {
+        /// Machine-readable reason, e.g. `PRIVATE_POOL_FULL`.
+        reason: &'static str,
+        /// Human-readable explanation.
+        message: String,
+    },
+    /// A retryable conflict (serialization failure, lost race).
+    #[error("{0}")]
+    Aborted(String),
+    /// Authenticated, but not allowed.
+    #[error("{0}")]
+    PermissionDenied(String),
+    /// No valid credentials.
+    #[error("{0}")]
+    Unauthenticated(String),
+    /// A limit was hit; retry after the delay.
+    #[error("{message}")]
+    ResourceExhausted {
+        /// What limit.
+        message: String,
+        /// When to retry.
+        retry_after: Duration,
+    },
+    /// A dependency (the database) is not reachable right now.
+    #[error("{0}")]
+    Unavailable(String),
+    /// A bug or an unexpected failure; logged in full, never sent to the client.
+    #[error(transparent)]
+    Internal(#[from] anyhow::Error),
+}
+
+fn describe(violations: &[FieldViolation]) -> String {
+    violations
+        .iter()
+        .map(|v| format!("{}: {}", v.field, v.description))
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+impl Error {
+    /// Shorthand for a single-field `InvalidArgument`.
+    pub fn invalid(field: impl Into<String>, description: impl Into<String>) -> Self {
+        Self::InvalidArgument(vec![FieldViolation::new(field, description)])
+    }
+
+    /// Shorthand for `FailedPrecondition`.
+    pub fn precondition(reason: &'static str, message: impl Into<String>) -> Self {
+        Self::FailedPrecondition {
+            reason,
+            message: message.into(),
+        }
+    }
+
+    /// Shorthand for `NotFound`.
+    pub fn not_found(resource: &'static str, id: impl Into<String>) -> Self {
+        Self::NotFound {
+            resource,
+            id: id.into(),
+        }
+    }
+
+    /// The gRPC code this error maps to.
+    pub fn code(&self) -> Code {
+        match self {
+            Self::InvalidArgument(_) | Self::IdempotencyKeyReused => Code::InvalidArgument,
+            Self::NotFound { .. } => Code::NotFound,
+            Self::AlreadyExists { .. } => Code::AlreadyExists,
+            Self::FailedPrecondition { .. } => Code::FailedPrecondition,
+            Self::Aborted(_) => Code::Aborted,
+            Self::PermissionDenied(_) => Code::PermissionDenied,
+            Self::Unauthenticated(_) => Code::Unauthenticated,
+            Self::ResourceExhausted { .. } => Code::ResourceExhausted,
+            Self::Unavailable(_) => Code::Unavailable,
+            Self::Internal(_) => Code::Internal,
+        }
+    }
+}
+
+impl From<sqlx::Error> for Error {
+    fn from(err: sqlx::Error) -> Self {
+        use sqlx::Error as E;
+        match &err {
+            E::PoolTimedOut | E::PoolClosed | E::Io(_) | E::Tls(_) => {
+                Self::Unavailable("database unavailable".into())
+            }
+            E::Database(db) if is_retryable_conflict(db.code().as_deref()) => {
+                Self::Aborted("conflicting concurrent update; retry".into())
+            }
+            _ => Self::Internal(anyhow::Error::new(err).context("database")),
+        }
+    }
+}
+
+/// PostgreSQL serialization failure / deadlock, SQLite busy / locked.
+fn is_retryable_conflict(code: Option<&str>) -> bool {
+    matches!(code, Some("40001" | "40P01" | "5" | "6" | "517" | "262"))
+}
+
+/// True when `err` is a unique-constraint violation on either backend.
+pub fn is_unique_violation(err: &sqlx::Error) -> bool {
+    err.as_database_error()
+        .is_some_and(|db| db.is_unique_violation())
+}
+
+impl From<Error> for tonic::Status {
+    fn from(err: Error) -> Self {
+        let code = err.code();
+        match err {
+            Error::InvalidArgument(violations) => {
+                let mut details = ErrorDetails::new();
+                for v in &violations {
+                    details.add_bad_request_violation(v.field.clone(), v.description.clone());
+                }
+                tonic::Status::with_error_details(code, describe(&violations), details)
+            }
+            Error::IdempotencyKeyReused => {
+                let mut details = ErrorDetails::with_error_info(
+                    "IDEMPOTENCY_KEY_REUSED",
+                    ERROR_DOMAIN,
+                    std::collections::HashMap::new(),
+                );
+                details.add_bad_request_violation(
+                    "idempotency_key",
+                    "already used with a different request",
+                );
+                tonic::Status::with_error_details(
+                    code,
+                    "idempotency key reused with a different request",
+                    details,
+                )
+            }
+            Error::NotFound { resource, ref id } => {
+                let details =
+                    ErrorDetails::with_resource_info(resource, id.clone(), "", "not found");
+                tonic::Status::with_error_details(code, err.to_string(), details)
+            }
+            Error::AlreadyExists {
+                resource,
+                ref existing_id,
+                ref message,
+            } => {
+                let details = ErrorDetails::with_resource_info(
+                    resource,
+                    existing_id.clone(),
+                    "",
+                    message.clone(),
+                );
+                tonic::Status::with_error_details(code, err.to_string(), details)
+            }
+            Error::FailedPrecondition { reason, message } => {
+                let details = ErrorDetails::with_error_info(
+                    reason,
+                    ERROR_DOMAIN,
+                    std::collections::HashMap::new(),
+                );
+                tonic::Status::with_error_details(code, message, details)
+            }
+            Error::ResourceExhausted {
+                message,
+                retry_after,
+            } => {
+                let details = ErrorDetails::with_retry_info(Some(retry_after));
+                tonic::Status::with_error_details(code, message, details)
+            }
+            Error::Internal(source) => {
+                let trace_id = crate::telemetry::current_trace_id();
+                tracing::error!(error = ?source, %trace_id, "internal error");
+                let details =
+                    ErrorDetails::with_debug_info(Vec::new(), format!("trace_id={trace_id}"));
+                tonic::Status::with_error_details(
+                    code,
+                    format!("internal error (trace id {trace_id})"),
+                    details,
+                )
+            }
+            other => tonic::Status::new(code, other.to_string()),
+        }
+    }
+}
+
+/// The result type of service code.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn invalid_argument_carries_field_violations() {
+        let status: tonic::Status = Error::invalid("lead.phone", "not a phone number").into();
+        assert_eq!(status.code(), Code::InvalidArgument);
+        let details = status.get_error_details();
+        let bad = details.bad_request().expect("BadRequest detail");
+        assert_eq!(bad.field_violations[0].field, "lead.phone");
+    }
+
+    #[test]
+    fn precondition_carries_reason_and_domain() {
+        let status: tonic::Status =
+            Error::precondition("PRIVATE_POOL_FULL", "pool at cap 30").into();
+        assert_eq!(status.code(), Code::FailedPrecondition);
+        let info = status
+            .get_error_details()
+            .error_info()
+            .cloned()
+            .expect("ErrorInfo");
+        assert_eq!(
+            (info.reason.as_str(), info.domain.as_str()),
+            ("PRIVATE_POOL_FULL", ERROR_DOMAIN)
+        );
+    }
+
+    #[test]
+    fn internal_hides_the_cause_and_names_a_trace_id() {
+        let status: tonic::Status =
+            Error::Internal(anyhow::anyhow!("relation \"leads\" does not exist")).into();
+        assert_eq!(status.code(), Code::Internal);
+        assert!(
+            !status.message().contains("relation"),
+            "{}",
+            status.message()
+        );
+        assert!(status.message().contains("trace id"));
+    }
+
+    #[test]
+    fn resource_exhausted_carries_retry_info() {
+        let status: tonic::Status = Error::ResourceExhausted {
+            message: "too many requests".into(),
+            retry_after: Duration::from_millis(250),
+        }
+        .into();
+        let retry = status
+            .get_error_details()
+            .retry_info()
+            .cloned()
+            .expect("RetryInfo");
+        assert_eq!(retry.retry_delay, Some(Duration::from_millis(250)));
+    }
+
+    #[test]
+    fn reused_idempotency_key_is_invalid_argument_with_reason() {
+        let status: tonic::Status = Error::IdempotencyKeyReused.into();
+        assert_eq!(status.code(), Code::InvalidArgument);
+        let info = status
+            .get_error_details()
+            .error_info()
+            .cloned()
+            .expect("ErrorInfo");
+        assert_eq!(info.reason, "IDEMPOTENCY_KEY_REUSED");
+    }
+}

@@ -1,0 +1,18 @@
+//! What every tiejun service shares (DESIGN §3): configuration, telemetry,
+//! authentication and authorisation, the server bootstrap, the database,
+//! the clock, errors, PII masking and idempotency keys.
+
+pub mod auth;
+pub mod clock;
+pub mod config;
+pub mod db;
+pub mod error;
+pub mod idempotency;
+pub mod pii;
+pub mod server;
+pub mod shutdown;
+pub mod telemetry;
+#[cfg(feature = "testing")]
+pub mod testing;
+
+pub use error::{Error, Result};

@@ -1,0 +1,235 @@
+//! Server bootstrap shared by every service and the gateway: health with real
+//! readiness, reflection v1 and v1alpha, auth, load shedding, message limits
+//! and a bounded graceful drain on SIGTERM.
+
+mod readiness;
+mod shed;
+
+use std::time::Duration;
+
+use anyhow::Context as _;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tonic::{service::Routes, transport::server::TcpIncoming};
+use tonic_health::{ServingStatus, server::HealthReporter};
+
+pub use readiness::Readiness;
+pub use shed::{ShedLayer, ShedService};
+
+use crate::{
+    auth::{AuthLayer, JwtKeys, Policy},
+    config::{ServerArgs, ServiceSettings},
+    db::{DbCell, Migrations},
+};
+
+/// The health service name of the reflection services, advertised with them.
+const REFLECTION_SERVICES: [&str; 2] = [
+    "grpc.reflection.v1.ServerReflection",
+    "grpc.reflection.v1alpha.ServerReflection",
+];
+
+/// Health service name of the health service itself.
+pub const HEALTH_SERVICE: &str = "grpc.health.v1.Health";
+
+/// What a server serves and how it decides it is ready.
+#[derive(Debug)]
+pub struct ServerSpec {
+    /// Short name for logs (`leads`, `gateway`…).
+    pub name: &'static str,
+    /// Fully-qualified gRPC services served (health reports each by name,
+    /// reflection lists them).
+    pub services: Vec<String>,
+    /// Per-RPC authorisation; `None` authenticates only (the gateway).
+    pub policy: Option<Policy>,
+    /// When the server may report SERVING.
+    pub readiness: Readiness,
+}
+
+/// A server's health: every advertised service and `""` move together.
+/// Once draining, nothing can make it SERVING again.
+#[derive(Debug, Clone)]
+pub struct Health {
+    reporter: HealthReporter,
+    services: Vec<String>,
+    draining: std::sync::Arc<tokio::sync::Mutex<bool>>,
+}
+
+impl Health {
+    /// Sets every advertised service and `""` (the whole server) to `status`,
+    /// unless the server is draining.
+    pub async fn set_all(&self, status: ServingStatus) {
+        let draining = self.draining.lock().await;
+        if !*draining {
+            self.apply(status).await;
+        }
+    }
+
+    /// NOT_SERVING for good: the server is shutting down.
+    pub async fn drain(&self) {
+        let mut draining = self.draining.lock().await;
+        *draining = true;
+        self.apply(ServingStatus::NotServing).await;
+    }
+
+    async fn apply(&self, status: ServingStatus) {
+        self.reporter.set_service_status("", status).await;
+        for service in &self.services {
+            self.reporter.set_service_status(service, status).await;
+        }
+    }
+}
+
+/// Serves `routes` (the service's own gRPC services) on `listener` until
+/// `shutdown` is cancelled, then drains: health goes NOT_SERVING, new calls
+/// are still accepted for `drain_delay`, then the listener closes and
+/// in-flight calls get up to `drain_timeout` to finish.
+pub async fn serve(
+    spec: ServerSpec,
+    args: &ServerArgs,
+    keys: JwtKeys,
+    routes: Routes,
+    listener: TcpListener,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    let local = listener.local_addr().context("listener address")?;
+    let (reporter, health_service) = tonic_health::server::health_reporter();
+    let health = Health {
+        reporter,
+        services: spec.services.clone(),
+        draining: Default::default(),
+    };
+    health.set_all(ServingStatus::NotServing).await;
+
+    let reflection = reflection_builder(&spec.services);
+    let routes = routes
+        .add_service(health_service)
+        .add_service(reflection.build_v1().context("building reflection v1")?)
+        .add_service(
+            reflection_builder(&spec.services)
+                .build_v1alpha()
+                .context("building reflection v1alpha")?,
+        );
+
+    let auth = match spec.policy {
+        Some(policy) => AuthLayer::new(keys, policy),
+        None => AuthLayer::authenticate_only(keys),
+    };
+    let name = spec.name;
+    let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let server = tonic::transport::Server::builder()
+        .max_concurrent_streams(args.max_concurrent_streams)
+        .http2_keepalive_interval(Some(Duration::from_secs(30)))
+        .trace_fn(
+            move |req| tracing::info_span!("grpc", service = name, rpc.path = %req.uri().path()),
+        )
+        .layer(ShedLayer::new(args.concurrency_limit))
+        .layer(auth)
+        .add_routes(routes)
+        .serve_with_incoming_shutdown(incoming, async {
+            let _ = stop_rx.await;
+        });
+    let mut serving = tokio::spawn(server);
+    let ready = tokio::spawn(spec.readiness.run(health.clone(), shutdown.clone()));
+    tracing::info!(service = name, addr = %local, "listening");
+
+    tokio::select! {
+        result = &mut serving => {
+            ready.abort();
+            return result.context("server task")?.context("server failed");
+        }
+        () = shutdown.cancelled() => {}
+    }
+
+    health.drain().await;
+    tracing::info!(service = name, delay = ?args.drain_delay, timeout = ?args.drain_timeout, "draining");
+    tokio::time::sleep(args.drain_delay).await;
+    let _ = stop_tx.send(());
+    let outcome = match tokio::time::timeout(args.drain_timeout, &mut serving).await {
+        Ok(result) => result.context("server task")?.context("server failed"),
+        Err(_) => {
+            tracing::warn!(
+                service = name,
+                "drain timeout reached; dropping remaining calls"
+            );
+            serving.abort();
+            Ok(())
+        }
+    };
+    if let Ok(Some(db)) = ready.await {
+        db.close().await;
+    }
+    tracing::info!(service = name, "stopped");
+    outcome
+}
+
+/// A storage-backed service, as its crate describes itself.
+#[derive(Debug)]
+pub struct StorageService {
+    /// Short name for logs.
+    pub name: &'static str,
+    /// Fully-qualified gRPC services it serves.
+    pub services: Vec<String>,
+    /// Its access policy.
+    pub policy: Policy,
+    /// Its schema.
+    pub migrations: &'static Migrations,
+}
+
+/// Serves a storage-backed service: ready once its database answers and is
+/// migrated, with the pool handed to handlers through `cell`.
+pub async fn serve_service(
+    service: StorageService,
+    settings: ServiceSettings,
+    cell: DbCell,
+    routes: Routes,
+    listener: TcpListener,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    let spec = ServerSpec {
+        name: service.name,
+        services: service.services,
+        policy: Some(service.policy),
+        readiness: Readiness::Database {
+            url: settings.database.database_url.clone(),
+            pool: settings.database.pool(),
+            migrations: service.migrations,
+            cell,
+        },
+    };
+    serve(
+        spec,
+        &settings.server,
+        settings.keys,
+        routes,
+        listener,
+        shutdown,
+    )
+    .await
+}
+
+/// Applies the message size limit to a generated tonic server, both ways:
+/// `limited!(LeadServiceServer::new(svc), max_bytes)`.
+#[macro_export]
+macro_rules! limited {
+    ($server:expr, $max:expr) => {
+        $server
+            .max_decoding_message_size($max)
+            .max_encoding_message_size($max)
+    };
+}
+
+fn reflection_builder(services: &[String]) -> tonic_reflection::server::Builder<'static> {
+    let mut builder = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(tiejun_proto::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_types::pb::FILE_DESCRIPTOR_SET)
+        .with_service_name(HEALTH_SERVICE);
+    for name in REFLECTION_SERVICES {
+        builder = builder.with_service_name(name);
+    }
+    for service in services {
+        builder = builder.with_service_name(service.clone());
+    }
+    builder
+}

@@ -1,0 +1,110 @@
+//! When a server may say SERVING: for a service, once its database answers
+//! and its migrations ran; afterwards it follows the database (NOT_SERVING
+//! while it is unreachable). Shutdown wins over everything.
+
+use std::time::Duration;
+
+use tokio_util::sync::CancellationToken;
+use tonic_health::ServingStatus;
+
+use super::Health;
+use crate::db::{Database, DbCell, Migrations, PoolSettings};
+
+/// How often a ready server checks that its database still answers.
+const PING_EVERY: Duration = Duration::from_secs(2);
+/// The longest wait between two connection attempts.
+const MAX_BACKOFF: Duration = Duration::from_secs(5);
+
+/// How a server becomes ready.
+#[derive(Debug)]
+pub enum Readiness {
+    /// Ready at once (the gateway, the echo server).
+    Immediate,
+    /// Ready once `url` is reachable and migrated; the pool lands in `cell`.
+    Database {
+        /// The database URL (never logged: it may hold a password).
+        url: String,
+        /// Pool settings.
+        pool: PoolSettings,
+        /// The service's migrations.
+        migrations: &'static Migrations,
+        /// Where handlers find the pool.
+        cell: DbCell,
+    },
+}
+
+impl Readiness {
+    /// Drives health until shutdown; returns the database it opened, if any.
+    pub(super) async fn run(self, health: Health, shutdown: CancellationToken) -> Option<Database> {
+        match self {
+            Readiness::Immediate => {
+                health.set_all(ServingStatus::Serving).await;
+                None
+            }
+            Readiness::Database {
+                url,
+                pool,
+                migrations,
+                cell,
+            } => {
+                let db = open(&url, &pool, migrations, &shutdown).await?;
+                cell.set(db.clone());
+                follow(&db, &health, &shutdown).await;
+                Some(db)
+            }
+        }
+    }
+}
+
+async fn open(
+    url: &str,
+    pool: &PoolSettings,
+    migrations: &Migrations,
+    shutdown: &CancellationToken,
+) -> Option<Database> {
+    let mut backoff = Duration::from_millis(100);
+    loop {
+        let attempt = async {
+            let db = Database::connect(url, pool).await?;
+            db.migrate(migrations).await?;
+            anyhow::Ok(db)
+        };
+        match attempt.await {
+            Ok(db) => {
+                tracing::info!(backend = db.backend().as_str(), "database ready");
+                return Some(db);
+            }
+            Err(err) => {
+                tracing::warn!(error = format!("{err:#}"), retry_in = ?backoff, "database not ready")
+            }
+        }
+        tokio::select! {
+            () = shutdown.cancelled() => return None,
+            () = tokio::time::sleep(backoff) => {}
+        }
+        backoff = (backoff * 2).min(MAX_BACKOFF);
+    }
+}
+
+async fn follow(db: &Database, health: &Health, shutdown: &CancellationToken) {
+    let mut serving = None;
+    loop {
+        let up = db.ping().await.is_ok();
+        if serving != Some(up) {
+            if !up {
+                tracing::warn!("database unreachable; NOT_SERVING");
+            }
+            let status = if up {
+                ServingStatus::Serving
+            } else {
+                ServingStatus::NotServing
+            };
+            health.set_all(status).await;
+            serving = Some(up);
+        }
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            () = tokio::time::sleep(PING_EVERY) => {}
+        }
+    }
+}

@@ -1,0 +1,111 @@
+//! Logging and tracing: `tracing` everywhere, JSON logs when stderr is not a
+//! terminal (containers), readable logs on a terminal, and OpenTelemetry
+//! traces and metrics over OTLP/gRPC only when `OTEL_EXPORTER_OTLP_ENDPOINT`
+//! is set (the standard `OTEL_*` variables configure the rest).
+
+use std::io::IsTerminal as _;
+
+use anyhow::Context as _;
+use opentelemetry::trace::{TraceContextExt as _, TracerProvider as _};
+use opentelemetry_sdk::{Resource, metrics::SdkMeterProvider, trace::SdkTracerProvider};
+use tracing_opentelemetry::OpenTelemetrySpanExt as _;
+use tracing_subscriber::{
+    EnvFilter, Layer as _, layer::SubscriberExt as _, util::SubscriberInitExt as _,
+};
+
+/// Keeps the exporters alive; flushes them when dropped.
+#[derive(Debug, Default)]
+pub struct TelemetryGuard {
+    tracer: Option<SdkTracerProvider>,
+    meter: Option<SdkMeterProvider>,
+}
+
+impl Drop for TelemetryGuard {
+    fn drop(&mut self) {
+        if let Some(tracer) = self.tracer.take() {
+            let _ = tracer.shutdown();
+        }
+        if let Some(meter) = self.meter.take() {
+            let _ = meter.shutdown();
+        }
+    }
+}
+
+/// True when the OTLP exporter should be wired.
+pub fn otlp_enabled() -> bool {
+    std::env::var_os("OTEL_EXPORTER_OTLP_ENDPOINT").is_some_and(|v| !v.is_empty())
+}
+
+/// Installs the global subscriber for a process named `service`. `RUST_LOG`
+/// filters (default `info`). Call once, early, from a Tokio runtime.
+pub fn init(service: &str) -> anyhow::Result<TelemetryGuard> {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let json = !std::io::stderr().is_terminal();
+    let fmt = if json {
+        tracing_subscriber::fmt::layer()
+            .json()
+            .with_current_span(true)
+            .with_span_list(false)
+            .with_writer(std::io::stderr)
+            .boxed()
+    } else {
+        tracing_subscriber::fmt::layer()
+            .with_target(false)
+            .with_writer(std::io::stderr)
+            .boxed()
+    };
+
+    let mut guard = TelemetryGuard::default();
+    let otel = if otlp_enabled() {
+        opentelemetry::global::set_text_map_propagator(
+            opentelemetry_sdk::propagation::TraceContextPropagator::new(),
+        );
+        let resource = Resource::builder()
+            .with_service_name(service.to_owned())
+            .build();
+        let spans = opentelemetry_otlp::SpanExporter::builder()
+            .with_tonic()
+            .build()
+            .context("building the OTLP span exporter")?;
+        let tracer_provider = SdkTracerProvider::builder()
+            .with_resource(resource.clone())
+            .with_batch_exporter(spans)
+            .build();
+        let metrics = opentelemetry_otlp::MetricExporter::builder()
+            .with_tonic()
+            .build()
+            .context("building the OTLP metric exporter")?;
+        let meter_provider = SdkMeterProvider::builder()
+            .with_resource(resource)
+            .with_periodic_exporter(metrics)
+            .build();
+        opentelemetry::global::set_meter_provider(meter_provider.clone());
+        let tracer = tracer_provider.tracer(service.to_owned());
+        guard.tracer = Some(tracer_provider);
+        guard.meter = Some(meter_provider);
+        Some(tracing_opentelemetry::layer().with_tracer(tracer))
+    } else {
+        None
+    };
+
+    tracing_subscriber::registry()
+        .with(filter)
+        .with(fmt)
+        .with(otel)
+        .try_init()
+        .context("installing the tracing subscriber")?;
+    Ok(guard)
+}
+
+/// The trace id of the current span when OpenTelemetry is on; otherwise a
+/// fresh incident id, logged with the error so the two can be matched.
+pub fn current_trace_id() -> String {
+    let context = tracing::Span::current().context();
+    let span = context.span();
+    let span_context = span.span_context();
+    if span_context.is_valid() {
+        span_context.trace_id().to_string()
+    } else {
+        uuid::Uuid::now_v7().simple().to_string()
+    }
+}

@@ -1,0 +1,180 @@
+//! The command line of `tiejun`. Every flag has an environment fallback; the
+//! README's configuration table lists them.
+
+use std::{net::IpAddr, path::PathBuf, time::Duration};
+
+use tiejun_platform::{
+    auth::Role,
+    config::{AuthArgs, DatabaseArgs, ServerArgs},
+};
+
+/// tiejun: lead distribution, membership billing and training for a direct-sales organisation.
+#[derive(Debug, clap::Parser)]
+#[command(name = "tiejun", version, propagate_version = true)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, clap::Subcommand)]
+pub enum Command {
+    /// Start the gateway and all three services in one process, on SQLite.
+    Up(UpArgs),
+    /// Run one component, as a Kubernetes Deployment does.
+    Serve {
+        /// Which component.
+        #[command(subcommand)]
+        target: ServeTarget,
+    },
+    /// Apply a service's database migrations and exit.
+    Migrate {
+        /// Which service's schema.
+        #[arg(value_enum)]
+        service: ServiceName,
+        /// The database.
+        #[command(flatten)]
+        database: DatabaseArgs,
+    },
+    /// Mint a token for an operator or a client; prints the token alone.
+    Token(TokenArgs),
+}
+
+/// A service with a database.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ServiceName {
+    /// lead-distribution.
+    Leads,
+    /// membership-billing.
+    Billing,
+    /// training-enrollment.
+    Training,
+}
+
+impl ServiceName {
+    /// Every service, in port order.
+    pub const ALL: [ServiceName; 3] = [
+        ServiceName::Leads,
+        ServiceName::Billing,
+        ServiceName::Training,
+    ];
+
+    /// The name used in logs, files and output.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ServiceName::Leads => "leads",
+            ServiceName::Billing => "billing",
+            ServiceName::Training => "training",
+        }
+    }
+}
+
+/// `tiejun up`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct UpArgs {
+    /// Where the SQLite files and the generated JWT secret live.
+    #[arg(long, env = "TIEJUN_DATA_DIR", default_value = "./tiejun-data")]
+    pub data_dir: PathBuf,
+    /// The gateway's port; the services take the next three (0: any free ports).
+    #[arg(long, env = "TIEJUN_PORT", default_value_t = 50051)]
+    pub port: u16,
+    /// The address to listen on.
+    #[arg(long, env = "TIEJUN_HOST", default_value = "127.0.0.1")]
+    pub host: IpAddr,
+    /// Load the demo data set.
+    #[arg(long)]
+    pub demo: bool,
+}
+
+/// `tiejun serve <component>`.
+#[derive(Debug, clap::Subcommand)]
+pub enum ServeTarget {
+    /// The gateway.
+    Gateway(GatewayArgs),
+    /// lead-distribution.
+    Leads(ServiceArgs),
+    /// membership-billing.
+    Billing(ServiceArgs),
+    /// training-enrollment.
+    Training(ServiceArgs),
+}
+
+/// `tiejun serve leads|billing|training`.
+#[derive(Debug, clap::Args)]
+pub struct ServiceArgs {
+    /// Listening, limits, drain.
+    #[command(flatten)]
+    pub server: ServerArgs,
+    /// The database.
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+    /// The JWT secret.
+    #[command(flatten)]
+    pub auth: AuthArgs,
+}
+
+/// `tiejun serve gateway`.
+#[derive(Debug, clap::Args)]
+pub struct GatewayArgs {
+    /// Listening, limits, drain.
+    #[command(flatten)]
+    pub server: ServerArgs,
+    /// The JWT secret.
+    #[command(flatten)]
+    pub auth: AuthArgs,
+    /// lead-distribution endpoints, comma-separated `http://host:port`.
+    #[arg(
+        long,
+        env = "TIEJUN_LEADS_URLS",
+        value_delimiter = ',',
+        required = true
+    )]
+    pub leads: Vec<String>,
+    /// membership-billing endpoints, comma-separated `http://host:port`.
+    #[arg(
+        long,
+        env = "TIEJUN_BILLING_URLS",
+        value_delimiter = ',',
+        required = true
+    )]
+    pub billing: Vec<String>,
+    /// training-enrollment endpoints, comma-separated `http://host:port`.
+    #[arg(
+        long,
+        env = "TIEJUN_TRAINING_URLS",
+        value_delimiter = ',',
+        required = true
+    )]
+    pub training: Vec<String>,
+}
+
+/// `tiejun token`.
+#[derive(Debug, clap::Args)]
+pub struct TokenArgs {
+    /// Read the secret that `tiejun up` generated in this directory
+    /// (default when no secret is given: ./tiejun-data).
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+    /// Or give the secret.
+    #[command(flatten)]
+    pub auth: AuthArgs,
+    /// The token's subject (who the caller is).
+    #[arg(long)]
+    pub sub: String,
+    /// A role (repeat for several).
+    #[arg(long = "role", required = true)]
+    pub roles: Vec<Role>,
+    /// Scope: the rep the token acts as.
+    #[arg(long)]
+    pub rep_id: Option<String>,
+    /// Scope: the billing account the token acts for.
+    #[arg(long)]
+    pub account_id: Option<String>,
+    /// Scope: the learner the token acts as.
+    #[arg(long)]
+    pub learner_id: Option<String>,
+    /// Lifetime, e.g. 30m, 12h, 7d.
+    #[arg(long, default_value = "12h", value_parser = humantime::parse_duration)]
+    pub ttl: Duration,
+}

@@ -1,0 +1,104 @@
+//! What each subcommand does.
+
+use anyhow::Context as _;
+use tiejun_gateway::{Backends, GatewaySettings};
+use tiejun_platform::{
+    auth::{JwtKeys, TokenSpec},
+    clock,
+    config::{DatabaseArgs, ServiceSettings},
+    db::Database,
+    shutdown,
+};
+use tokio::net::TcpListener;
+
+use crate::{
+    cli::{GatewayArgs, ServeTarget, ServiceArgs, ServiceName, TokenArgs, UpArgs},
+    secret, suite,
+};
+
+/// `tiejun up`: start, print the banner, run until SIGTERM or Ctrl-C.
+pub async fn up(args: UpArgs) -> anyhow::Result<()> {
+    let stop = shutdown::on_signal();
+    let suite = suite::start(&args, stop).await?;
+    print!("{}", suite.banner());
+    suite.wait().await
+}
+
+/// `tiejun serve <component>`.
+pub async fn serve(target: ServeTarget) -> anyhow::Result<()> {
+    match target {
+        ServeTarget::Gateway(args) => serve_gateway(args).await,
+        ServeTarget::Leads(args) => serve_service(ServiceName::Leads, args).await,
+        ServeTarget::Billing(args) => serve_service(ServiceName::Billing, args).await,
+        ServeTarget::Training(args) => serve_service(ServiceName::Training, args).await,
+    }
+}
+
+async fn serve_service(name: ServiceName, args: ServiceArgs) -> anyhow::Result<()> {
+    let listener = TcpListener::bind(args.server.listen)
+        .await
+        .with_context(|| format!("binding {}", args.server.listen))?;
+    let settings = ServiceSettings {
+        keys: args.auth.keys()?,
+        server: args.server,
+        database: args.database,
+        clock: clock::system(),
+    };
+    let stop = shutdown::on_signal();
+    match name {
+        ServiceName::Leads => tiejun_leads::run(settings, listener, stop).await,
+        ServiceName::Billing => tiejun_billing::run(settings, listener, stop).await,
+        ServiceName::Training => tiejun_training::run(settings, listener, stop).await,
+    }
+}
+
+async fn serve_gateway(args: GatewayArgs) -> anyhow::Result<()> {
+    let listener = TcpListener::bind(args.server.listen)
+        .await
+        .with_context(|| format!("binding {}", args.server.listen))?;
+    let settings = GatewaySettings {
+        keys: args.auth.keys()?,
+        server: args.server,
+        backends: Backends {
+            leads: args.leads,
+            billing: args.billing,
+            training: args.training,
+        },
+    };
+    tiejun_gateway::run(settings, listener, shutdown::on_signal()).await
+}
+
+/// `tiejun migrate <service>`.
+pub async fn migrate(service: ServiceName, database: DatabaseArgs) -> anyhow::Result<()> {
+    let db = Database::connect(&database.database_url, &database.pool()).await?;
+    let migrations = match service {
+        ServiceName::Leads => &tiejun_leads::MIGRATIONS,
+        ServiceName::Billing => &tiejun_billing::MIGRATIONS,
+        ServiceName::Training => &tiejun_training::MIGRATIONS,
+    };
+    db.migrate(migrations).await?;
+    println!(
+        "{} schema up to date ({})",
+        service.as_str(),
+        db.backend().as_str()
+    );
+    db.close().await;
+    Ok(())
+}
+
+/// `tiejun token`: the token alone on stdout.
+pub fn token(args: TokenArgs) -> anyhow::Result<String> {
+    let has_secret = args.auth.jwt_secret.is_some() || args.auth.jwt_secret_file.is_some();
+    let keys = match (&args.data_dir, has_secret) {
+        (Some(dir), _) => JwtKeys::from_secret(secret::read(dir)?.as_bytes())?,
+        (None, true) => args.auth.keys()?,
+        (None, false) => {
+            JwtKeys::from_secret(secret::read(std::path::Path::new("./tiejun-data"))?.as_bytes())?
+        }
+    };
+    let mut spec = TokenSpec::new(args.sub, &args.roles, args.ttl);
+    spec.rep_id = args.rep_id;
+    spec.account_id = args.account_id;
+    spec.learner_id = args.learner_id;
+    keys.mint(&spec)
+}

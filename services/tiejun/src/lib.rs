@@ -1,0 +1,8 @@
+//! The `tiejun` binary's library: its command line, the whole suite in one
+//! process, and the subcommands. Tests start the suite through [`suite`]
+//! exactly as `tiejun up` does.
+
+pub mod cli;
+pub mod commands;
+pub mod secret;
+pub mod suite;

@@ -1,0 +1,41 @@
+//! `tiejun up | serve <svc> | migrate <svc> | token`.
+
+use clap::Parser as _;
+use tiejun::{
+    cli::{Cli, Command},
+    commands,
+};
+use tiejun_platform::telemetry;
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Token(args) => {
+            println!("{}", commands::token(args)?);
+            Ok(())
+        }
+        Command::Up(args) => {
+            let _telemetry = telemetry::init("tiejun")?;
+            commands::up(args).await
+        }
+        Command::Serve { target } => {
+            let _telemetry = telemetry::init(&format!("tiejun-{}", target_name(&target)))?;
+            commands::serve(target).await
+        }
+        Command::Migrate { service, database } => {
+            let _telemetry = telemetry::init("tiejun-migrate")?;
+            commands::migrate(service, database).await
+        }
+    }
+}
+
+fn target_name(target: &tiejun::cli::ServeTarget) -> &'static str {
+    use tiejun::cli::ServeTarget as T;
+    match target {
+        T::Gateway(_) => "gateway",
+        T::Leads(_) => "leads",
+        T::Billing(_) => "billing",
+        T::Training(_) => "training",
+    }
+}

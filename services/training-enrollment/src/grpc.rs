@@ -1,0 +1,69 @@
+//! The gRPC surface. Every RPC not built yet answers UNIMPLEMENTED (the
+//! generated default), so a client can tell "not yet" from "refused".
+
+use tiejun_platform::{clock::SharedClock, db::DbCell, limited};
+use tiejun_proto::{
+    events::v1::event_consumer_service_server::{EventConsumerService, EventConsumerServiceServer},
+    training::v1::{
+        assignment_service_server::{AssignmentService, AssignmentServiceServer},
+        certificate_service_server::{CertificateService, CertificateServiceServer},
+        compliance_service_server::{ComplianceService, ComplianceServiceServer},
+        enrollment_service_server::{EnrollmentService, EnrollmentServiceServer},
+        outbox_service_server::{OutboxService, OutboxServiceServer},
+        program_service_server::{ProgramService, ProgramServiceServer},
+        session_service_server::{SessionService, SessionServiceServer},
+    },
+};
+use tonic::service::Routes;
+
+/// The event consumer service this server also answers.
+pub(crate) const EVENT_CONSUMER: &str = "tiejun.events.v1.EventConsumerService";
+
+/// The state every handler shares.
+#[derive(Debug, Clone)]
+pub(crate) struct Training {
+    #[allow(
+        dead_code,
+        reason = "read by the handlers of the training-enrollment issue"
+    )]
+    db: DbCell,
+    #[allow(
+        dead_code,
+        reason = "read by the handlers of the training-enrollment issue"
+    )]
+    clock: SharedClock,
+}
+
+impl ProgramService for Training {}
+impl SessionService for Training {}
+impl AssignmentService for Training {}
+impl EnrollmentService for Training {}
+impl CertificateService for Training {}
+impl ComplianceService for Training {}
+impl OutboxService for Training {}
+impl EventConsumerService for Training {}
+
+/// The routes of every service of this server, with message limits.
+pub(crate) fn routes(db: DbCell, clock: SharedClock, max: usize) -> Routes {
+    let training = Training { db, clock };
+    Routes::new(limited!(ProgramServiceServer::new(training.clone()), max))
+        .add_service(limited!(SessionServiceServer::new(training.clone()), max))
+        .add_service(limited!(
+            AssignmentServiceServer::new(training.clone()),
+            max
+        ))
+        .add_service(limited!(
+            EnrollmentServiceServer::new(training.clone()),
+            max
+        ))
+        .add_service(limited!(
+            CertificateServiceServer::new(training.clone()),
+            max
+        ))
+        .add_service(limited!(
+            ComplianceServiceServer::new(training.clone()),
+            max
+        ))
+        .add_service(limited!(OutboxServiceServer::new(training.clone()), max))
+        .add_service(limited!(EventConsumerServiceServer::new(training), max))
+}
