@@ -1,1 +1,11 @@
-fn main() {}
+//! End-to-end tests of the foundation: real servers on port 0, real gRPC
+//! clients, both databases.
+
+mod auth;
+mod drain;
+mod gateway;
+mod idempotency;
+mod migrations;
+mod readiness;
+mod reflection;
+mod shedding;

@@ -33,9 +33,7 @@ impl Backend {
         anyhow::ensure!(!endpoints.is_empty(), "no endpoint for {package}");
         let endpoints = endpoints
             .iter()
-            .map(|url| {
-                Endpoint::from_shared(url.clone()).with_context(|| format!("bad endpoint {url:?}"))
-            })
+            .map(|url| Endpoint::from_shared(url.clone()).with_context(|| format!("bad endpoint {url:?}")))
             .collect::<anyhow::Result<Vec<_>>>()?;
         Ok(Self {
             prefix: format!("/{package}."),
@@ -85,9 +83,7 @@ impl Service<http::Request<axum::body::Body>> for Forwarder {
     fn call(&mut self, req: http::Request<axum::body::Body>) -> Self::Future {
         let path = req.uri().path().to_owned();
         let Some(channel) = self.channel_for(&path) else {
-            let status = tonic::Status::unimplemented(format!(
-                "no service behind the gateway answers {path}"
-            ));
+            let status = tonic::Status::unimplemented(format!("no service behind the gateway answers {path}"));
             return Box::pin(std::future::ready(Ok(status.into_http())));
         };
         let req = req.map(Body::new);

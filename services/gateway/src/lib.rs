@@ -60,11 +60,7 @@ pub fn services() -> Vec<String> {
 
 /// Runs the gateway on `listener` until `shutdown`, exactly as `tiejun serve
 /// gateway` does.
-pub async fn run(
-    settings: GatewaySettings,
-    listener: TcpListener,
-    shutdown: CancellationToken,
-) -> anyhow::Result<()> {
+pub async fn run(settings: GatewaySettings, listener: TcpListener, shutdown: CancellationToken) -> anyhow::Result<()> {
     let b = &settings.backends;
     let backends = vec![
         Backend::new("tiejun.leads.v1", &b.leads).context("--leads")?,
@@ -78,13 +74,5 @@ pub async fn run(
         policy: None,
         readiness: Readiness::Immediate,
     };
-    server::serve(
-        spec,
-        &settings.server,
-        settings.keys,
-        routes,
-        listener,
-        shutdown,
-    )
-    .await
+    server::serve(spec, &settings.server, settings.keys, routes, listener, shutdown).await
 }

@@ -19,15 +19,9 @@ pub(crate) const EVENT_CONSUMER: &str = "tiejun.events.v1.EventConsumerService";
 /// The state every handler shares.
 #[derive(Debug, Clone)]
 pub(crate) struct Leads {
-    #[allow(
-        dead_code,
-        reason = "read by the handlers of the lead-distribution issue"
-    )]
+    #[allow(dead_code, reason = "read by the handlers of the lead-distribution issue")]
     db: DbCell,
-    #[allow(
-        dead_code,
-        reason = "read by the handlers of the lead-distribution issue"
-    )]
+    #[allow(dead_code, reason = "read by the handlers of the lead-distribution issue")]
     clock: SharedClock,
 }
 

@@ -36,17 +36,9 @@ pub fn services() -> Vec<String> {
 
 /// Runs the service on `listener` until `shutdown`, exactly as `tiejun serve
 /// leads` does.
-pub async fn run(
-    settings: ServiceSettings,
-    listener: TcpListener,
-    shutdown: CancellationToken,
-) -> anyhow::Result<()> {
+pub async fn run(settings: ServiceSettings, listener: TcpListener, shutdown: CancellationToken) -> anyhow::Result<()> {
     let cell = DbCell::new();
-    let routes = grpc::routes(
-        cell.clone(),
-        settings.clock.clone(),
-        settings.server.max_message_bytes,
-    );
+    let routes = grpc::routes(cell.clone(), settings.clock.clone(), settings.server.max_message_bytes);
     let service = StorageService {
         name: "leads",
         services: services(),

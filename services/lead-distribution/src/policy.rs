@@ -20,10 +20,7 @@ pub fn policy() -> Policy {
             "tiejun.leads.v1.RepService",
             &[
                 ("RegisterRep", STAFF),
-                (
-                    "GetRep",
-                    Roles(&[Admin, Operator, SalesManager, SalesRep, Service]),
-                ),
+                ("GetRep", Roles(&[Admin, Operator, SalesManager, SalesRep, Service])),
                 ("ListReps", STAFF),
                 ("SetRepQuota", MANAGERS),
                 ("ActivateRep", OPERATORS),
@@ -35,10 +32,7 @@ pub fn policy() -> Policy {
         .service(
             "tiejun.leads.v1.LeadService",
             &[
-                (
-                    "CreateLead",
-                    Roles(&[Admin, Operator, SalesManager, Service]),
-                ),
+                ("CreateLead", Roles(&[Admin, Operator, SalesManager, Service])),
                 ("ImportLeads", OPERATORS),
                 ("GetLead", SALES_VIEW),
                 ("ListLeads", SALES_VIEW),
@@ -83,9 +77,6 @@ mod tests {
     #[test]
     fn every_rpc_served_has_a_policy() {
         let missing = super::policy().missing_rules(&crate::services());
-        assert!(
-            missing.is_empty(),
-            "RPCs without an access policy: {missing:?}"
-        );
+        assert!(missing.is_empty(), "RPCs without an access policy: {missing:?}");
     }
 }

@@ -21,15 +21,9 @@ pub(crate) const EVENT_CONSUMER: &str = "tiejun.events.v1.EventConsumerService";
 /// The state every handler shares.
 #[derive(Debug, Clone)]
 pub(crate) struct Billing {
-    #[allow(
-        dead_code,
-        reason = "read by the handlers of the membership-billing issue"
-    )]
+    #[allow(dead_code, reason = "read by the handlers of the membership-billing issue")]
     db: DbCell,
-    #[allow(
-        dead_code,
-        reason = "read by the handlers of the membership-billing issue"
-    )]
+    #[allow(dead_code, reason = "read by the handlers of the membership-billing issue")]
     clock: SharedClock,
 }
 
@@ -46,18 +40,9 @@ pub(crate) fn routes(db: DbCell, clock: SharedClock, max: usize) -> Routes {
     let billing = Billing { db, clock };
     Routes::new(limited!(CatalogServiceServer::new(billing.clone()), max))
         .add_service(limited!(AccountServiceServer::new(billing.clone()), max))
-        .add_service(limited!(
-            SubscriptionServiceServer::new(billing.clone()),
-            max
-        ))
-        .add_service(limited!(
-            EntitlementServiceServer::new(billing.clone()),
-            max
-        ))
-        .add_service(limited!(
-            BillingReportServiceServer::new(billing.clone()),
-            max
-        ))
+        .add_service(limited!(SubscriptionServiceServer::new(billing.clone()), max))
+        .add_service(limited!(EntitlementServiceServer::new(billing.clone()), max))
+        .add_service(limited!(BillingReportServiceServer::new(billing.clone()), max))
         .add_service(limited!(OutboxServiceServer::new(billing.clone()), max))
         .add_service(limited!(EventConsumerServiceServer::new(billing), max))
 }

@@ -32,14 +32,8 @@ pub fn policy() -> Policy {
         .service(
             "tiejun.billing.v1.AccountService",
             &[
-                (
-                    "RegisterMember",
-                    Roles(&[Admin, BillingAdmin, Operator, Service]),
-                ),
-                (
-                    "CreateAccountFromLead",
-                    Roles(&[Admin, BillingAdmin, Service]),
-                ),
+                ("RegisterMember", Roles(&[Admin, BillingAdmin, Operator, Service])),
+                ("CreateAccountFromLead", Roles(&[Admin, BillingAdmin, Service])),
                 ("GetAccount", OWN_ACCOUNT),
                 ("ListAccounts", BILLING_VIEW),
             ],
@@ -60,23 +54,14 @@ pub fn policy() -> Policy {
         )
         .service(
             "tiejun.billing.v1.EntitlementService",
-            &[
-                ("CheckEntitlement", OWN_ACCOUNT),
-                ("ListEntitlements", OWN_ACCOUNT),
-            ],
+            &[("CheckEntitlement", OWN_ACCOUNT), ("ListEntitlements", OWN_ACCOUNT)],
         )
         .service(
             "tiejun.billing.v1.BillingReportService",
             &[
-                (
-                    "GetRenewalRate",
-                    Roles(&[Admin, BillingAdmin, SalesManager, SalesRep]),
-                ),
+                ("GetRenewalRate", Roles(&[Admin, BillingAdmin, SalesManager, SalesRep])),
                 ("ListRenewals", Roles(&[Admin, BillingAdmin, SalesManager])),
-                (
-                    "GetConversionRate",
-                    Roles(&[Admin, BillingAdmin, SalesManager]),
-                ),
+                ("GetConversionRate", Roles(&[Admin, BillingAdmin, SalesManager])),
                 ("GetAnnualRecurringRevenue", CATALOG_ADMIN),
             ],
         )
@@ -99,9 +84,6 @@ mod tests {
     #[test]
     fn every_rpc_served_has_a_policy() {
         let missing = super::policy().missing_rules(&crate::services());
-        assert!(
-            missing.is_empty(),
-            "RPCs without an access policy: {missing:?}"
-        );
+        assert!(missing.is_empty(), "RPCs without an access policy: {missing:?}");
     }
 }

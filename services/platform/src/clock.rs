@@ -74,10 +74,7 @@ mod tests {
     #[test]
     fn business_day_is_computed_in_the_zone_not_utc() {
         // 17:00 UTC on 1 March is already 01:00 on 2 March in Shanghai.
-        let at = Utc
-            .with_ymd_and_hms(2026, 3, 1, 17, 0, 0)
-            .single()
-            .expect("valid");
+        let at = Utc.with_ymd_and_hms(2026, 3, 1, 17, 0, 0).single().expect("valid");
         assert_eq!(
             business_day(at, DEFAULT_ZONE),
             NaiveDate::from_ymd_opt(2026, 3, 2).expect("valid")
@@ -90,10 +87,7 @@ mod tests {
 
     #[test]
     fn manual_clock_moves_only_when_told() {
-        let start = Utc
-            .with_ymd_and_hms(2026, 1, 1, 0, 0, 0)
-            .single()
-            .expect("valid");
+        let start = Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).single().expect("valid");
         let clock = ManualClock::new(start);
         assert_eq!(clock.now(), start);
         clock.advance(chrono::Duration::hours(48));

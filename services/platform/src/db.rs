@@ -7,9 +7,7 @@ use anyhow::Context as _;
 use sqlx::{
     migrate::Migrator,
     postgres::{PgPool, PgPoolOptions},
-    sqlite::{
-        SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
-    },
+    sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous},
 };
 use tokio::sync::OnceCell;
 
@@ -118,16 +116,8 @@ impl Database {
     /// lock so replicas starting together migrate once).
     pub async fn migrate(&self, migrations: &Migrations) -> anyhow::Result<()> {
         match self {
-            Self::Sqlite(pool) => migrations
-                .sqlite
-                .run(pool)
-                .await
-                .context("SQLite migrations")?,
-            Self::Postgres(pool) => migrations
-                .postgres
-                .run(pool)
-                .await
-                .context("PostgreSQL migrations")?,
+            Self::Sqlite(pool) => migrations.sqlite.run(pool).await.context("SQLite migrations")?,
+            Self::Postgres(pool) => migrations.postgres.run(pool).await.context("PostgreSQL migrations")?,
         }
         Ok(())
     }
@@ -159,9 +149,7 @@ impl Database {
 
 /// Starts an SQLite write transaction with `BEGIN IMMEDIATE`, so writers
 /// queue on the database lock up front instead of failing on upgrade.
-pub async fn begin_immediate(
-    pool: &SqlitePool,
-) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>, Error> {
+pub async fn begin_immediate(pool: &SqlitePool) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>, Error> {
     Ok(pool.begin_with("BEGIN IMMEDIATE").await?)
 }
 

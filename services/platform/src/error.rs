@@ -139,9 +139,7 @@ impl From<sqlx::Error> for Error {
     fn from(err: sqlx::Error) -> Self {
         use sqlx::Error as E;
         match &err {
-            E::PoolTimedOut | E::PoolClosed | E::Io(_) | E::Tls(_) => {
-                Self::Unavailable("database unavailable".into())
-            }
+            E::PoolTimedOut | E::PoolClosed | E::Io(_) | E::Tls(_) => Self::Unavailable("database unavailable".into()),
             E::Database(db) if is_retryable_conflict(db.code().as_deref()) => {
                 Self::Aborted("conflicting concurrent update; retry".into())
             }
@@ -157,8 +155,7 @@ fn is_retryable_conflict(code: Option<&str>) -> bool {
 
 /// True when `err` is a unique-constraint violation on either backend.
 pub fn is_unique_violation(err: &sqlx::Error) -> bool {
-    err.as_database_error()
-        .is_some_and(|db| db.is_unique_violation())
+    err.as_database_error().is_some_and(|db| db.is_unique_violation())
 }
 
 impl From<Error> for tonic::Status {
@@ -178,19 +175,11 @@ impl From<Error> for tonic::Status {
                     ERROR_DOMAIN,
                     std::collections::HashMap::new(),
                 );
-                details.add_bad_request_violation(
-                    "idempotency_key",
-                    "already used with a different request",
-                );
-                tonic::Status::with_error_details(
-                    code,
-                    "idempotency key reused with a different request",
-                    details,
-                )
+                details.add_bad_request_violation("idempotency_key", "already used with a different request");
+                tonic::Status::with_error_details(code, "idempotency key reused with a different request", details)
             }
             Error::NotFound { resource, ref id } => {
-                let details =
-                    ErrorDetails::with_resource_info(resource, id.clone(), "", "not found");
+                let details = ErrorDetails::with_resource_info(resource, id.clone(), "", "not found");
                 tonic::Status::with_error_details(code, err.to_string(), details)
             }
             Error::AlreadyExists {
@@ -198,39 +187,22 @@ impl From<Error> for tonic::Status {
                 ref existing_id,
                 ref message,
             } => {
-                let details = ErrorDetails::with_resource_info(
-                    resource,
-                    existing_id.clone(),
-                    "",
-                    message.clone(),
-                );
+                let details = ErrorDetails::with_resource_info(resource, existing_id.clone(), "", message.clone());
                 tonic::Status::with_error_details(code, err.to_string(), details)
             }
             Error::FailedPrecondition { reason, message } => {
-                let details = ErrorDetails::with_error_info(
-                    reason,
-                    ERROR_DOMAIN,
-                    std::collections::HashMap::new(),
-                );
+                let details = ErrorDetails::with_error_info(reason, ERROR_DOMAIN, std::collections::HashMap::new());
                 tonic::Status::with_error_details(code, message, details)
             }
-            Error::ResourceExhausted {
-                message,
-                retry_after,
-            } => {
+            Error::ResourceExhausted { message, retry_after } => {
                 let details = ErrorDetails::with_retry_info(Some(retry_after));
                 tonic::Status::with_error_details(code, message, details)
             }
             Error::Internal(source) => {
                 let trace_id = crate::telemetry::current_trace_id();
                 tracing::error!(error = ?source, %trace_id, "internal error");
-                let details =
-                    ErrorDetails::with_debug_info(Vec::new(), format!("trace_id={trace_id}"));
-                tonic::Status::with_error_details(
-                    code,
-                    format!("internal error (trace id {trace_id})"),
-                    details,
-                )
+                let details = ErrorDetails::with_debug_info(Vec::new(), format!("trace_id={trace_id}"));
+                tonic::Status::with_error_details(code, format!("internal error (trace id {trace_id})"), details)
             }
             other => tonic::Status::new(code, other.to_string()),
         }
@@ -255,14 +227,9 @@ mod tests {
 
     #[test]
     fn precondition_carries_reason_and_domain() {
-        let status: tonic::Status =
-            Error::precondition("PRIVATE_POOL_FULL", "pool at cap 30").into();
+        let status: tonic::Status = Error::precondition("PRIVATE_POOL_FULL", "pool at cap 30").into();
         assert_eq!(status.code(), Code::FailedPrecondition);
-        let info = status
-            .get_error_details()
-            .error_info()
-            .cloned()
-            .expect("ErrorInfo");
+        let info = status.get_error_details().error_info().cloned().expect("ErrorInfo");
         assert_eq!(
             (info.reason.as_str(), info.domain.as_str()),
             ("PRIVATE_POOL_FULL", ERROR_DOMAIN)
@@ -271,14 +238,9 @@ mod tests {
 
     #[test]
     fn internal_hides_the_cause_and_names_a_trace_id() {
-        let status: tonic::Status =
-            Error::Internal(anyhow::anyhow!("relation \"leads\" does not exist")).into();
+        let status: tonic::Status = Error::Internal(anyhow::anyhow!("relation \"leads\" does not exist")).into();
         assert_eq!(status.code(), Code::Internal);
-        assert!(
-            !status.message().contains("relation"),
-            "{}",
-            status.message()
-        );
+        assert!(!status.message().contains("relation"), "{}", status.message());
         assert!(status.message().contains("trace id"));
     }
 
@@ -289,11 +251,7 @@ mod tests {
             retry_after: Duration::from_millis(250),
         }
         .into();
-        let retry = status
-            .get_error_details()
-            .retry_info()
-            .cloned()
-            .expect("RetryInfo");
+        let retry = status.get_error_details().retry_info().cloned().expect("RetryInfo");
         assert_eq!(retry.retry_delay, Some(Duration::from_millis(250)));
     }
 
@@ -301,11 +259,7 @@ mod tests {
     fn reused_idempotency_key_is_invalid_argument_with_reason() {
         let status: tonic::Status = Error::IdempotencyKeyReused.into();
         assert_eq!(status.code(), Code::InvalidArgument);
-        let info = status
-            .get_error_details()
-            .error_info()
-            .cloned()
-            .expect("ErrorInfo");
+        let info = status.get_error_details().error_info().cloned().expect("ErrorInfo");
         assert_eq!(info.reason, "IDEMPOTENCY_KEY_REUSED");
     }
 }

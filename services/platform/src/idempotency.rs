@@ -35,16 +35,11 @@ pub fn validate_key(field: &str, key: &str) -> Result<(), Error> {
     Ok(())
 }
 
-fn decide<R: Message + Default>(
-    stored_hash: &str,
-    response: Option<Vec<u8>>,
-    hash: &str,
-) -> Result<Claim<R>, Error> {
+fn decide<R: Message + Default>(stored_hash: &str, response: Option<Vec<u8>>, hash: &str) -> Result<Claim<R>, Error> {
     if stored_hash != hash {
         return Err(Error::IdempotencyKeyReused);
     }
-    let bytes = response
-        .ok_or_else(|| Error::Aborted("the first request with this key is still running".into()))?;
+    let bytes = response.ok_or_else(|| Error::Aborted("the first request with this key is still running".into()))?;
     let decoded = R::decode(bytes.as_slice()).map_err(|e| Error::Internal(e.into()))?;
     Ok(Claim::Replay(decoded))
 }
@@ -72,23 +67,17 @@ pub async fn claim_pg<R: Message + Default>(
     if inserted == 1 {
         return Ok(Claim::Fresh);
     }
-    let (stored, response): (String, Option<Vec<u8>>) = sqlx::query_as(
-        "SELECT request_hash, response FROM idempotency_keys WHERE scope = $1 AND key = $2",
-    )
-    .bind(scope)
-    .bind(key)
-    .fetch_one(&mut *conn)
-    .await?;
+    let (stored, response): (String, Option<Vec<u8>>) =
+        sqlx::query_as("SELECT request_hash, response FROM idempotency_keys WHERE scope = $1 AND key = $2")
+            .bind(scope)
+            .bind(key)
+            .fetch_one(&mut *conn)
+            .await?;
     decide(&stored, response, hash)
 }
 
 /// Stores the response for a [`Claim::Fresh`] key (same transaction).
-pub async fn record_pg(
-    conn: &mut PgConnection,
-    scope: &str,
-    key: &str,
-    response: &impl Message,
-) -> Result<(), Error> {
+pub async fn record_pg(conn: &mut PgConnection, scope: &str, key: &str, response: &impl Message) -> Result<(), Error> {
     sqlx::query("UPDATE idempotency_keys SET response = $3 WHERE scope = $1 AND key = $2")
         .bind(scope)
         .bind(key)
@@ -121,13 +110,12 @@ pub async fn claim_sqlite<R: Message + Default>(
     if inserted == 1 {
         return Ok(Claim::Fresh);
     }
-    let (stored, response): (String, Option<Vec<u8>>) = sqlx::query_as(
-        "SELECT request_hash, response FROM idempotency_keys WHERE scope = ?1 AND key = ?2",
-    )
-    .bind(scope)
-    .bind(key)
-    .fetch_one(&mut *conn)
-    .await?;
+    let (stored, response): (String, Option<Vec<u8>>) =
+        sqlx::query_as("SELECT request_hash, response FROM idempotency_keys WHERE scope = ?1 AND key = ?2")
+            .bind(scope)
+            .bind(key)
+            .fetch_one(&mut *conn)
+            .await?;
     decide(&stored, response, hash)
 }
 

@@ -9,9 +9,7 @@ use anyhow::Context as _;
 use opentelemetry::trace::{TraceContextExt as _, TracerProvider as _};
 use opentelemetry_sdk::{Resource, metrics::SdkMeterProvider, trace::SdkTracerProvider};
 use tracing_opentelemetry::OpenTelemetrySpanExt as _;
-use tracing_subscriber::{
-    EnvFilter, Layer as _, layer::SubscriberExt as _, util::SubscriberInitExt as _,
-};
+use tracing_subscriber::{EnvFilter, Layer as _, layer::SubscriberExt as _, util::SubscriberInitExt as _};
 
 /// Keeps the exporters alive; flushes them when dropped.
 #[derive(Debug, Default)]
@@ -57,12 +55,8 @@ pub fn init(service: &str) -> anyhow::Result<TelemetryGuard> {
 
     let mut guard = TelemetryGuard::default();
     let otel = if otlp_enabled() {
-        opentelemetry::global::set_text_map_propagator(
-            opentelemetry_sdk::propagation::TraceContextPropagator::new(),
-        );
-        let resource = Resource::builder()
-            .with_service_name(service.to_owned())
-            .build();
+        opentelemetry::global::set_text_map_propagator(opentelemetry_sdk::propagation::TraceContextPropagator::new());
+        let resource = Resource::builder().with_service_name(service.to_owned()).build();
         let spans = opentelemetry_otlp::SpanExporter::builder()
             .with_tonic()
             .build()

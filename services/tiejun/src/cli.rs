@@ -54,11 +54,7 @@ pub enum ServiceName {
 
 impl ServiceName {
     /// Every service, in port order.
-    pub const ALL: [ServiceName; 3] = [
-        ServiceName::Leads,
-        ServiceName::Billing,
-        ServiceName::Training,
-    ];
+    pub const ALL: [ServiceName; 3] = [ServiceName::Leads, ServiceName::Billing, ServiceName::Training];
 
     /// The name used in logs, files and output.
     pub fn as_str(self) -> &'static str {
@@ -124,28 +120,13 @@ pub struct GatewayArgs {
     #[command(flatten)]
     pub auth: AuthArgs,
     /// lead-distribution endpoints, comma-separated `http://host:port`.
-    #[arg(
-        long,
-        env = "TIEJUN_LEADS_URLS",
-        value_delimiter = ',',
-        required = true
-    )]
+    #[arg(long, env = "TIEJUN_LEADS_URLS", value_delimiter = ',', required = true)]
     pub leads: Vec<String>,
     /// membership-billing endpoints, comma-separated `http://host:port`.
-    #[arg(
-        long,
-        env = "TIEJUN_BILLING_URLS",
-        value_delimiter = ',',
-        required = true
-    )]
+    #[arg(long, env = "TIEJUN_BILLING_URLS", value_delimiter = ',', required = true)]
     pub billing: Vec<String>,
     /// training-enrollment endpoints, comma-separated `http://host:port`.
-    #[arg(
-        long,
-        env = "TIEJUN_TRAINING_URLS",
-        value_delimiter = ',',
-        required = true
-    )]
+    #[arg(long, env = "TIEJUN_TRAINING_URLS", value_delimiter = ',', required = true)]
     pub training: Vec<String>,
 }
 

@@ -77,11 +77,7 @@ pub async fn migrate(service: ServiceName, database: DatabaseArgs) -> anyhow::Re
         ServiceName::Training => &tiejun_training::MIGRATIONS,
     };
     db.migrate(migrations).await?;
-    println!(
-        "{} schema up to date ({})",
-        service.as_str(),
-        db.backend().as_str()
-    );
+    println!("{} schema up to date ({})", service.as_str(), db.backend().as_str());
     db.close().await;
     Ok(())
 }
@@ -92,9 +88,7 @@ pub fn token(args: TokenArgs) -> anyhow::Result<String> {
     let keys = match (&args.data_dir, has_secret) {
         (Some(dir), _) => JwtKeys::from_secret(secret::read(dir)?.as_bytes())?,
         (None, true) => args.auth.keys()?,
-        (None, false) => {
-            JwtKeys::from_secret(secret::read(std::path::Path::new("./tiejun-data"))?.as_bytes())?
-        }
+        (None, false) => JwtKeys::from_secret(secret::read(std::path::Path::new("./tiejun-data"))?.as_bytes())?,
     };
     let mut spec = TokenSpec::new(args.sub, &args.roles, args.ttl);
     spec.rep_id = args.rep_id;

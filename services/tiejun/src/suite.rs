@@ -16,9 +16,7 @@ use tiejun_platform::{
 };
 use tokio::{net::TcpListener, task::JoinSet};
 use tokio_util::sync::CancellationToken;
-use tonic_health::pb::{
-    HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient,
-};
+use tonic_health::pb::{HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient};
 
 use crate::{
     cli::{ServiceName, UpArgs},
@@ -64,11 +62,7 @@ impl RunningSuite {
         while let Some(joined) = self.tasks.join_next().await {
             let (name, result) = joined.context("component task panicked")?;
             if let Err(err) = result {
-                tracing::error!(
-                    component = name,
-                    error = format!("{err:#}"),
-                    "component failed"
-                );
+                tracing::error!(component = name, error = format!("{err:#}"), "component failed");
                 self.shutdown.cancel();
                 first_error.get_or_insert(err.context(format!("{name} failed")));
             }
@@ -132,21 +126,12 @@ pub async fn start(args: &UpArgs, shutdown: CancellationToken) -> anyhow::Result
         },
     };
     let token = shutdown.clone();
-    tasks.spawn(async move {
-        (
-            "gateway",
-            tiejun_gateway::run(settings, gateway_listener, token).await,
-        )
-    });
+    tasks.spawn(async move { ("gateway", tiejun_gateway::run(settings, gateway_listener, token).await) });
 
     let mut suite = RunningSuite {
         gateway,
         services,
-        token: keys.mint(&TokenSpec::new(
-            "tiejun-up-admin",
-            &[Role::Admin],
-            UP_TOKEN_TTL,
-        ))?,
+        token: keys.mint(&TokenSpec::new("tiejun-up-admin", &[Role::Admin], UP_TOKEN_TTL))?,
         keys,
         tasks,
         shutdown: shutdown.clone(),
@@ -200,9 +185,7 @@ pub async fn is_serving(addr: SocketAddr) -> bool {
         return false;
     };
     HealthClient::new(channel)
-        .check(HealthCheckRequest {
-            service: String::new(),
-        })
+        .check(HealthCheckRequest { service: String::new() })
         .await
         .is_ok_and(|r| r.into_inner().status == ServingStatus::Serving as i32)
 }

@@ -22,15 +22,9 @@ pub(crate) const EVENT_CONSUMER: &str = "tiejun.events.v1.EventConsumerService";
 /// The state every handler shares.
 #[derive(Debug, Clone)]
 pub(crate) struct Training {
-    #[allow(
-        dead_code,
-        reason = "read by the handlers of the training-enrollment issue"
-    )]
+    #[allow(dead_code, reason = "read by the handlers of the training-enrollment issue")]
     db: DbCell,
-    #[allow(
-        dead_code,
-        reason = "read by the handlers of the training-enrollment issue"
-    )]
+    #[allow(dead_code, reason = "read by the handlers of the training-enrollment issue")]
     clock: SharedClock,
 }
 
@@ -48,22 +42,10 @@ pub(crate) fn routes(db: DbCell, clock: SharedClock, max: usize) -> Routes {
     let training = Training { db, clock };
     Routes::new(limited!(ProgramServiceServer::new(training.clone()), max))
         .add_service(limited!(SessionServiceServer::new(training.clone()), max))
-        .add_service(limited!(
-            AssignmentServiceServer::new(training.clone()),
-            max
-        ))
-        .add_service(limited!(
-            EnrollmentServiceServer::new(training.clone()),
-            max
-        ))
-        .add_service(limited!(
-            CertificateServiceServer::new(training.clone()),
-            max
-        ))
-        .add_service(limited!(
-            ComplianceServiceServer::new(training.clone()),
-            max
-        ))
+        .add_service(limited!(AssignmentServiceServer::new(training.clone()), max))
+        .add_service(limited!(EnrollmentServiceServer::new(training.clone()), max))
+        .add_service(limited!(CertificateServiceServer::new(training.clone()), max))
+        .add_service(limited!(ComplianceServiceServer::new(training.clone()), max))
         .add_service(limited!(OutboxServiceServer::new(training.clone()), max))
         .add_service(limited!(EventConsumerServiceServer::new(training), max))
 }

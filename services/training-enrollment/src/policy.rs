@@ -64,10 +64,7 @@ pub fn policy() -> Policy {
         )
         .service(
             "tiejun.training.v1.ComplianceService",
-            &[(
-                "GetComplianceReport",
-                Roles(&[Admin, Trainer, Operator, SalesManager]),
-            )],
+            &[("GetComplianceReport", Roles(&[Admin, Trainer, Operator, SalesManager]))],
         )
         .service(
             "tiejun.training.v1.OutboxService",
@@ -88,9 +85,6 @@ mod tests {
     #[test]
     fn every_rpc_served_has_a_policy() {
         let missing = super::policy().missing_rules(&crate::services());
-        assert!(
-            missing.is_empty(),
-            "RPCs without an access policy: {missing:?}"
-        );
+        assert!(missing.is_empty(), "RPCs without an access policy: {missing:?}");
     }
 }

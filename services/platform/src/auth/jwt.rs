@@ -129,18 +129,17 @@ impl JwtKeys {
 
     /// Verifies a token: HS256 only, signature, `exp` and `nbf`.
     pub fn verify(&self, token: &str) -> Result<Principal, Error> {
-        let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
-            .map_err(|e| {
-                use jsonwebtoken::errors::ErrorKind as K;
-                let why = match e.kind() {
-                    K::ExpiredSignature => "token expired",
-                    K::ImmatureSignature => "token not yet valid",
-                    K::InvalidSignature => "bad token signature",
-                    K::InvalidAlgorithm | K::InvalidAlgorithmName => "token algorithm not accepted",
-                    _ => "malformed token",
-                };
-                Error::Unauthenticated(why.into())
-            })?;
+        let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation).map_err(|e| {
+            use jsonwebtoken::errors::ErrorKind as K;
+            let why = match e.kind() {
+                K::ExpiredSignature => "token expired",
+                K::ImmatureSignature => "token not yet valid",
+                K::InvalidSignature => "bad token signature",
+                K::InvalidAlgorithm | K::InvalidAlgorithmName => "token algorithm not accepted",
+                _ => "malformed token",
+            };
+            Error::Unauthenticated(why.into())
+        })?;
         let c = data.claims;
         Ok(Principal {
             subject: c.sub,
@@ -174,9 +173,7 @@ mod tests {
     fn minted_token_verifies_with_roles_and_scope() {
         let mut spec = TokenSpec::new("zhang", &[Role::SalesRep], Duration::from_secs(60));
         spec.rep_id = Some("E1001".into());
-        let p = keys()
-            .verify(&keys().mint(&spec).expect("mint"))
-            .expect("verify");
+        let p = keys().verify(&keys().mint(&spec).expect("mint")).expect("verify");
         assert_eq!(p.subject, "zhang");
         assert_eq!(p.roles, vec![Role::SalesRep]);
         assert_eq!(p.rep_id.as_deref(), Some("E1001"));
@@ -215,22 +212,14 @@ mod tests {
             account_id: None,
             learner_id: None,
         };
-        assert!(
-            keys()
-                .verify(&keys().encode(&claims).expect("encode"))
-                .is_err()
-        );
+        assert!(keys().verify(&keys().encode(&claims).expect("encode")).is_err());
     }
 
     #[test]
     fn token_signed_with_another_secret_is_refused() {
         let other = JwtKeys::from_secret(b"another-secret-of-enough-length!").expect("keys");
         let token = other
-            .mint(&TokenSpec::new(
-                "x",
-                &[Role::Admin],
-                Duration::from_secs(60),
-            ))
+            .mint(&TokenSpec::new("x", &[Role::Admin], Duration::from_secs(60)))
             .expect("mint");
         assert!(keys().verify(&token).is_err());
     }
@@ -259,9 +248,7 @@ mod tests {
             account_id: None,
             learner_id: None,
         };
-        let p = keys()
-            .verify(&keys().encode(&claims).expect("encode"))
-            .expect("verify");
+        let p = keys().verify(&keys().encode(&claims).expect("encode")).expect("verify");
         assert_eq!(p.roles, vec![Role::Trainer]);
     }
 }

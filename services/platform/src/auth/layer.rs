@@ -81,20 +81,13 @@ impl State {
         let header = req
             .headers()
             .get(http::header::AUTHORIZATION)
-            .ok_or_else(|| {
-                Error::Unauthenticated("missing authorization: Bearer <token>".into())
-            })?;
+            .ok_or_else(|| Error::Unauthenticated("missing authorization: Bearer <token>".into()))?;
         let token = header
             .to_str()
             .ok()
-            .and_then(|v| {
-                v.strip_prefix("Bearer ")
-                    .or_else(|| v.strip_prefix("bearer "))
-            })
+            .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
             .map(str::trim)
-            .ok_or_else(|| {
-                Error::Unauthenticated("authorization must be: Bearer <token>".into())
-            })?;
+            .ok_or_else(|| Error::Unauthenticated("authorization must be: Bearer <token>".into()))?;
         let principal = self.keys.verify(token)?;
         if let Some(policy) = &self.policy {
             policy.check(req.uri().path(), &principal)?;

@@ -66,15 +66,12 @@ impl std::str::FromStr for Role {
     type Err = String;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Role::ALL
-            .into_iter()
-            .find(|r| r.as_str() == s)
-            .ok_or_else(|| {
-                format!(
-                    "unknown role {s:?} (one of: {})",
-                    Role::ALL.map(Role::as_str).join(", ")
-                )
-            })
+        Role::ALL.into_iter().find(|r| r.as_str() == s).ok_or_else(|| {
+            format!(
+                "unknown role {s:?} (one of: {})",
+                Role::ALL.map(Role::as_str).join(", ")
+            )
+        })
     }
 }
 

@@ -67,25 +67,17 @@ impl Policy {
             Some(Allowed::Roles(roles)) if principal.has_any(roles) => Ok(()),
             Some(Allowed::Roles(roles)) => Err(Error::PermissionDenied(format!(
                 "{path} needs one of the roles: {}",
-                roles
-                    .iter()
-                    .map(|r| r.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", ")
+                roles.iter().map(|r| r.as_str()).collect::<Vec<_>>().join(", ")
             ))),
-            None if self.guards(path) => Err(Error::PermissionDenied(format!(
-                "{path} has no access policy"
-            ))),
+            None if self.guards(path) => Err(Error::PermissionDenied(format!("{path} has no access policy"))),
             None => Ok(()),
         }
     }
 
     fn guards(&self, path: &str) -> bool {
         self.packages.iter().any(|p| {
-            path.strip_prefix('/').is_some_and(|rest| {
-                rest.strip_prefix(p.as_str())
-                    .is_some_and(|r| r.starts_with('.'))
-            })
+            path.strip_prefix('/')
+                .is_some_and(|rest| rest.strip_prefix(p.as_str()).is_some_and(|r| r.starts_with('.')))
         })
     }
 }
@@ -116,37 +108,24 @@ mod tests {
 
     #[test]
     fn role_outside_the_rule_is_denied() {
-        let err = policy().check(
-            "/tiejun.leads.v1.LeadService/ClaimLead",
-            &principal(&[Role::Trainer]),
-        );
+        let err = policy().check("/tiejun.leads.v1.LeadService/ClaimLead", &principal(&[Role::Trainer]));
         assert!(matches!(err, Err(Error::PermissionDenied(_))));
         assert!(
             policy()
-                .check(
-                    "/tiejun.leads.v1.LeadService/ClaimLead",
-                    &principal(&[Role::SalesRep])
-                )
+                .check("/tiejun.leads.v1.LeadService/ClaimLead", &principal(&[Role::SalesRep]))
                 .is_ok()
         );
     }
 
     #[test]
     fn guarded_method_without_rule_fails_closed() {
-        let err = policy().check(
-            "/tiejun.leads.v1.LeadService/Forgotten",
-            &principal(&[Role::Admin]),
-        );
+        let err = policy().check("/tiejun.leads.v1.LeadService/Forgotten", &principal(&[Role::Admin]));
         assert!(matches!(err, Err(Error::PermissionDenied(_))));
     }
 
     #[test]
     fn foreign_paths_pass_to_the_router() {
-        assert!(
-            policy()
-                .check("/tiejun.leadsx.v1.X/Y", &principal(&[]))
-                .is_ok()
-        );
+        assert!(policy().check("/tiejun.leadsx.v1.X/Y", &principal(&[])).is_ok());
         assert!(policy().check("/other.v1.S/M", &principal(&[])).is_ok());
     }
 }

@@ -2,6 +2,7 @@
 //! readiness, reflection v1 and v1alpha, auth, load shedding, message limits
 //! and a bounded graceful drain on SIGTERM.
 
+mod hard_stop;
 mod readiness;
 mod shed;
 
@@ -13,6 +14,7 @@ use tokio_util::sync::CancellationToken;
 use tonic::{service::Routes, transport::server::TcpIncoming};
 use tonic_health::{ServingStatus, server::HealthReporter};
 
+pub use hard_stop::{HardStopLayer, HardStopService};
 pub use readiness::Readiness;
 pub use shed::{ShedLayer, ShedService};
 
@@ -27,6 +29,10 @@ const REFLECTION_SERVICES: [&str; 2] = [
     "grpc.reflection.v1.ServerReflection",
     "grpc.reflection.v1alpha.ServerReflection",
 ];
+
+/// After the drain timeout, how long ended calls get to flush before the
+/// server task is dropped.
+const HARD_STOP_GRACE: Duration = Duration::from_secs(1);
 
 /// Health service name of the health service itself.
 pub const HEALTH_SERVICE: &str = "grpc.health.v1.Health";
@@ -117,12 +123,12 @@ pub async fn serve(
     let name = spec.name;
     let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let hard_stop = CancellationToken::new();
     let server = tonic::transport::Server::builder()
         .max_concurrent_streams(args.max_concurrent_streams)
         .http2_keepalive_interval(Some(Duration::from_secs(30)))
-        .trace_fn(
-            move |req| tracing::info_span!("grpc", service = name, rpc.path = %req.uri().path()),
-        )
+        .trace_fn(move |req| tracing::info_span!("grpc", service = name, rpc.path = %req.uri().path()))
+        .layer(HardStopLayer::new(hard_stop.clone()))
         .layer(ShedLayer::new(args.concurrency_limit))
         .layer(auth)
         .add_routes(routes)
@@ -148,11 +154,11 @@ pub async fn serve(
     let outcome = match tokio::time::timeout(args.drain_timeout, &mut serving).await {
         Ok(result) => result.context("server task")?.context("server failed"),
         Err(_) => {
-            tracing::warn!(
-                service = name,
-                "drain timeout reached; dropping remaining calls"
-            );
-            serving.abort();
+            tracing::warn!(service = name, "drain timeout reached; ending remaining calls");
+            hard_stop.cancel();
+            if tokio::time::timeout(HARD_STOP_GRACE, &mut serving).await.is_err() {
+                serving.abort();
+            }
             Ok(())
         }
     };
@@ -197,15 +203,7 @@ pub async fn serve_service(
             cell,
         },
     };
-    serve(
-        spec,
-        &settings.server,
-        settings.keys,
-        routes,
-        listener,
-        shutdown,
-    )
-    .await
+    serve(spec, &settings.server, settings.keys, routes, listener, shutdown).await
 }
 
 /// Applies the message size limit to a generated tonic server, both ways:
@@ -213,9 +211,7 @@ pub async fn serve_service(
 #[macro_export]
 macro_rules! limited {
     ($server:expr, $max:expr) => {
-        $server
-            .max_decoding_message_size($max)
-            .max_encoding_message_size($max)
+        $server.max_decoding_message_size($max).max_encoding_message_size($max)
     };
 }
 

@@ -44,16 +44,11 @@ impl TestDatabase {
                 if postgres_required() {
                     panic!("TIEJUN_TEST_POSTGRES=require but PostgreSQL is unavailable: {why}");
                 }
-                eprintln!(
-                    "SKIPPED (PostgreSQL unavailable: {why}; set TIEJUN_TEST_POSTGRES=require to fail instead)"
-                );
+                eprintln!("SKIPPED (PostgreSQL unavailable: {why}; set TIEJUN_TEST_POSTGRES=require to fail instead)");
                 return None;
             }
         };
-        let url = cluster
-            .create_database()
-            .await
-            .expect("creating a test database");
+        let url = cluster.create_database().await.expect("creating a test database");
         Some(Self {
             backend: Backend::Postgres,
             url,
@@ -79,7 +74,7 @@ pub fn postgres_required() -> bool {
 /// `both_backends!(name, body)` makes `name::sqlite` and `name::postgres`.
 #[macro_export]
 macro_rules! both_backends {
-    ($name:ident, $body:path) => {
+    ($name:ident, $body:ident) => {
         mod $name {
             #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
             async fn sqlite() {

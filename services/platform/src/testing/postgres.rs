@@ -48,19 +48,13 @@ impl PgCluster {
             .execute(&mut conn)
             .await?;
         conn.close().await?;
-        Ok(format!(
-            "postgres://postgres@127.0.0.1:{}/{name}",
-            self.port
-        ))
+        Ok(format!("postgres://postgres@127.0.0.1:{}/{name}", self.port))
     }
 
     fn start() -> anyhow::Result<Self> {
         let bin = find_bin_dir().context("no initdb on PATH or under /usr/lib/postgresql/*/bin")?;
         let root = is_root();
-        let dir = tempfile::Builder::new()
-            .prefix("tiejun-pg-")
-            .tempdir()?
-            .keep();
+        let dir = tempfile::Builder::new().prefix("tiejun-pg-").tempdir()?.keep();
         let data = dir.join("data");
         let port = free_port()?;
         if root {
@@ -164,10 +158,7 @@ fn run(cmd: &mut Command) -> anyhow::Result<()> {
         .output()
         .with_context(|| format!("running {cmd:?}"))?;
     if !out.status.success() {
-        bail!(
-            "{cmd:?} failed: {}",
-            String::from_utf8_lossy(&out.stderr).trim()
-        );
+        bail!("{cmd:?} failed: {}", String::from_utf8_lossy(&out.stderr).trim());
     }
     Ok(())
 }

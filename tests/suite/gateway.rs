@@ -1,0 +1,80 @@
+//! The whole suite, started as `tiejun up` starts it, through the gateway.
+
+use std::time::Duration;
+
+use tiejun::{cli::UpArgs, suite};
+use tiejun_platform::auth::Role;
+use tiejun_proto::{
+    billing::v1::{CheckEntitlementRequest, entitlement_service_client::EntitlementServiceClient},
+    leads::v1::{GetRepRequest, rep_service_client::RepServiceClient},
+};
+use tiejun_tests::{authed, channel, health, reflection};
+use tokio_util::sync::CancellationToken;
+use tonic::{Code, Request};
+use tonic_health::pb::health_check_response::ServingStatus;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_suite_comes_up_and_the_gateway_routes_authenticates_and_reflects() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let args = UpArgs {
+        data_dir: dir.path().to_owned(),
+        port: 0,
+        host: [127, 0, 0, 1].into(),
+        demo: false,
+    };
+    let stop = CancellationToken::new();
+    let suite = suite::start(&args, stop.clone()).await.expect("the suite starts");
+    let gateway = suite.gateway;
+    assert!(suite.banner().contains(&format!("gateway listening on {gateway}")));
+
+    assert_eq!(health(gateway, "").await, Some(ServingStatus::Serving));
+    for listed in [
+        reflection::list_v1(gateway).await,
+        reflection::list_v1alpha(gateway).await,
+    ] {
+        for expected in tiejun_gateway::services() {
+            assert!(
+                listed.contains(&expected),
+                "{expected} missing from the gateway's {listed:?}"
+            );
+        }
+    }
+
+    let mut reps = RepServiceClient::new(channel(gateway).await);
+    let no_token = reps
+        .get_rep(Request::new(GetRepRequest { person_id: "E1".into() }))
+        .await
+        .expect_err("refused");
+    assert_eq!(no_token.code(), Code::Unauthenticated);
+    let admin = reps
+        .get_rep(authed(GetRepRequest { person_id: "E1".into() }, &suite.token))
+        .await
+        .expect_err("not built");
+    assert_eq!(
+        admin.code(),
+        Code::Unimplemented,
+        "the admin token reaches the service: {admin:?}"
+    );
+
+    // The service behind the gateway still applies its own policy.
+    let spec = tiejun_platform::auth::TokenSpec::new("t", &[Role::Trainer], Duration::from_secs(60));
+    let trainer = suite.keys.mint(&spec).expect("mint");
+    let denied = reps
+        .get_rep(authed(GetRepRequest { person_id: "E1".into() }, &trainer))
+        .await
+        .expect_err("denied");
+    assert_eq!(denied.code(), Code::PermissionDenied);
+
+    let mut billing = EntitlementServiceClient::new(channel(gateway).await);
+    let routed = billing
+        .check_entitlement(authed(CheckEntitlementRequest::default(), &suite.token))
+        .await
+        .expect_err("not built");
+    assert_eq!(routed.code(), Code::Unimplemented, "billing is routed: {routed:?}");
+
+    stop.cancel();
+    tokio::time::timeout(Duration::from_secs(30), suite.wait())
+        .await
+        .expect("stops in time")
+        .expect("stops cleanly");
+}

@@ -1,0 +1,111 @@
+//! Idempotency keys on both backends: replay, reuse, and concurrent retries.
+
+use std::sync::Arc;
+
+use chrono::Utc;
+use tiejun_platform::{
+    Error, both_backends,
+    db::{Database, PoolSettings, begin_immediate},
+    idempotency::{self, Claim},
+    testing::TestDatabase,
+};
+use tiejun_proto::bench::v1::EchoResponse;
+use tiejun_tests::Svc;
+
+/// Runs one idempotent "operation": claims the key, and if fresh, records
+/// `response` after a pause that lets concurrent retries pile up.
+async fn attempt(db: &Database, key: &str, hash: &str, response: &EchoResponse) -> Result<Claim<EchoResponse>, Error> {
+    let now = Utc::now();
+    let pause = std::time::Duration::from_millis(30);
+    match db {
+        Database::Postgres(pool) => {
+            let mut tx = pool.begin().await?;
+            let claim = idempotency::claim_pg::<EchoResponse>(&mut tx, "test/Op", key, hash, now).await?;
+            if claim == Claim::Fresh {
+                tokio::time::sleep(pause).await;
+                idempotency::record_pg(&mut tx, "test/Op", key, response).await?;
+            }
+            tx.commit().await?;
+            Ok(claim)
+        }
+        Database::Sqlite(pool) => {
+            let mut tx = begin_immediate(pool).await?;
+            let claim = idempotency::claim_sqlite::<EchoResponse>(&mut tx, "test/Op", key, hash, now).await?;
+            if claim == Claim::Fresh {
+                tokio::time::sleep(pause).await;
+                idempotency::record_sqlite(&mut tx, "test/Op", key, response).await?;
+            }
+            tx.commit().await?;
+            Ok(claim)
+        }
+    }
+}
+
+async fn open(db: &TestDatabase) -> Database {
+    let database = Database::connect(
+        &db.url,
+        &PoolSettings {
+            max_connections: 25,
+            ..PoolSettings::default()
+        },
+    )
+    .await
+    .expect("connect");
+    database.migrate(Svc::Leads.migrations()).await.expect("migrate");
+    database
+}
+
+async fn same_key_same_request_replays_the_first_response(db: TestDatabase) {
+    let database = open(&db).await;
+    let first = EchoResponse {
+        payload: b"first".to_vec(),
+        deadline_ms: 1,
+    };
+    assert_eq!(
+        attempt(&database, "k1", "h1", &first).await.expect("fresh"),
+        Claim::Fresh
+    );
+    let second = EchoResponse {
+        payload: b"second".to_vec(),
+        deadline_ms: 2,
+    };
+    assert_eq!(
+        attempt(&database, "k1", "h1", &second).await.expect("replay"),
+        Claim::Replay(first)
+    );
+}
+
+async fn same_key_different_request_is_refused(db: TestDatabase) {
+    let database = open(&db).await;
+    let response = EchoResponse::default();
+    attempt(&database, "k2", "h1", &response).await.expect("fresh");
+    let err = attempt(&database, "k2", "h2", &response).await.expect_err("reused key");
+    assert!(matches!(err, Error::IdempotencyKeyReused), "{err:?}");
+}
+
+async fn twenty_concurrent_retries_make_one_effect(db: TestDatabase) {
+    let database = Arc::new(open(&db).await);
+    let response = EchoResponse {
+        payload: b"once".to_vec(),
+        deadline_ms: 0,
+    };
+    let tasks: Vec<_> = (0..20)
+        .map(|_| {
+            let database = database.clone();
+            let response = response.clone();
+            tokio::spawn(async move { attempt(&database, "k3", "h", &response).await })
+        })
+        .collect();
+    let mut fresh = 0;
+    for task in tasks {
+        match task.await.expect("task").expect("every retry answers") {
+            Claim::Fresh => fresh += 1,
+            Claim::Replay(r) => assert_eq!(r, response),
+        }
+    }
+    assert_eq!(fresh, 1, "exactly one attempt did the work");
+}
+
+both_backends!(replay, same_key_same_request_replays_the_first_response);
+both_backends!(reuse, same_key_different_request_is_refused);
+both_backends!(concurrent_retries, twenty_concurrent_retries_make_one_effect);
