@@ -49,7 +49,7 @@ impl ServerArgs {
 #[derive(Debug, Clone, clap::Args)]
 pub struct DatabaseArgs {
     /// `sqlite://PATH` or `postgres://USER@HOST:PORT/DB`.
-    #[arg(long, env = "DATABASE_URL")]
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
     pub database_url: String,
     /// Pool size.
     #[arg(long, env = "TIEJUN_DB_MAX_CONNECTIONS", default_value_t = 10)]
