@@ -5,7 +5,7 @@ use std::sync::Arc;
 use chrono::Utc;
 use tiejun_platform::{
     Error, both_backends,
-    db::{Database, PoolSettings, begin_immediate},
+    db::{Database, PoolSettings},
     idempotency::{self, Claim},
     testing::TestDatabase,
 };
@@ -15,30 +15,14 @@ use tiejun_tests::Svc;
 /// Runs one idempotent "operation": claims the key, and if fresh, records
 /// `response` after a pause that lets concurrent retries pile up.
 async fn attempt(db: &Database, key: &str, hash: &str, response: &EchoResponse) -> Result<Claim<EchoResponse>, Error> {
-    let now = Utc::now();
-    let pause = std::time::Duration::from_millis(30);
-    match db {
-        Database::Postgres(pool) => {
-            let mut tx = pool.begin().await?;
-            let claim = idempotency::claim_pg::<EchoResponse>(&mut tx, "test/Op", key, hash, now).await?;
-            if claim == Claim::Fresh {
-                tokio::time::sleep(pause).await;
-                idempotency::record_pg(&mut tx, "test/Op", key, response).await?;
-            }
-            tx.commit().await?;
-            Ok(claim)
-        }
-        Database::Sqlite(pool) => {
-            let mut tx = begin_immediate(pool).await?;
-            let claim = idempotency::claim_sqlite::<EchoResponse>(&mut tx, "test/Op", key, hash, now).await?;
-            if claim == Claim::Fresh {
-                tokio::time::sleep(pause).await;
-                idempotency::record_sqlite(&mut tx, "test/Op", key, response).await?;
-            }
-            tx.commit().await?;
-            Ok(claim)
-        }
+    let mut tx = db.begin().await?;
+    let claim = idempotency::claim::<EchoResponse>(&mut tx, "test/Op", key, hash, Utc::now()).await?;
+    if claim == Claim::Fresh {
+        tokio::time::sleep(std::time::Duration::from_millis(30)).await;
+        idempotency::record(&mut tx, "test/Op", key, response).await?;
     }
+    tx.commit().await?;
+    Ok(claim)
 }
 
 async fn open(db: &TestDatabase) -> Database {

@@ -66,6 +66,30 @@ pub fn business_day(at: DateTime<Utc>, zone: Tz) -> NaiveDate {
     at.with_timezone(&zone).date_naive()
 }
 
+/// A UTC instant as a protobuf `Timestamp`.
+pub fn to_proto(at: DateTime<Utc>) -> prost_types::Timestamp {
+    prost_types::Timestamp {
+        seconds: at.timestamp(),
+        nanos: at.timestamp_subsec_nanos() as i32,
+    }
+}
+
+/// A protobuf `Timestamp` as a UTC instant; `None` if out of range.
+pub fn from_proto(ts: &prost_types::Timestamp) -> Option<DateTime<Utc>> {
+    let nanos = u32::try_from(ts.nanos).ok()?;
+    DateTime::from_timestamp(ts.seconds, nanos)
+}
+
+/// The instant a business day starts (midnight in `zone`), in UTC.
+pub fn business_day_start(day: NaiveDate, zone: Tz) -> DateTime<Utc> {
+    use chrono::TimeZone as _;
+    let midnight = day.and_hms_opt(0, 0, 0).unwrap_or_default();
+    zone.from_local_datetime(&midnight)
+        .earliest()
+        .map(|t| t.with_timezone(&Utc))
+        .unwrap_or_else(|| midnight.and_utc())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -82,6 +106,30 @@ mod tests {
         assert_eq!(
             business_day(at, chrono_tz::UTC),
             NaiveDate::from_ymd_opt(2026, 3, 1).expect("valid")
+        );
+    }
+
+    #[test]
+    fn timestamps_round_trip_and_bad_ones_are_refused() {
+        let at = Utc.with_ymd_and_hms(2026, 11, 23, 8, 0, 0).single().expect("valid");
+        assert_eq!(from_proto(&to_proto(at)), Some(at));
+        assert_eq!(from_proto(&prost_types::Timestamp { seconds: 0, nanos: -1 }), None);
+        assert_eq!(
+            from_proto(&prost_types::Timestamp {
+                seconds: i64::MAX,
+                nanos: 0
+            }),
+            None
+        );
+    }
+
+    #[test]
+    fn a_shanghai_business_day_starts_at_16_00_utc_the_day_before() {
+        let day = NaiveDate::from_ymd_opt(2026, 11, 23).expect("valid");
+        let start = business_day_start(day, DEFAULT_ZONE);
+        assert_eq!(
+            start,
+            Utc.with_ymd_and_hms(2026, 11, 22, 16, 0, 0).single().expect("valid")
         );
     }
 

@@ -153,6 +153,81 @@ pub async fn begin_immediate(pool: &SqlitePool) -> Result<sqlx::Transaction<'sta
     Ok(pool.begin_with("BEGIN IMMEDIATE").await?)
 }
 
+/// A write transaction on either backend: PostgreSQL `BEGIN` (row locks do
+/// the rest) or SQLite `BEGIN IMMEDIATE` (writers queue on the database lock).
+///
+/// Store code is written once for both backends with [`on_tx!`](crate::on_tx)
+/// and [`on_pool!`](crate::on_pool): sqlx binds `$1…$n` on SQLite as on
+/// PostgreSQL, so one SQL text serves both wherever the dialects agree, and
+/// the few places that differ (`FOR UPDATE SKIP LOCKED`) say so explicitly.
+#[derive(Debug)]
+pub enum Tx {
+    /// PostgreSQL.
+    Postgres(sqlx::Transaction<'static, sqlx::Postgres>),
+    /// SQLite.
+    Sqlite(sqlx::Transaction<'static, sqlx::Sqlite>),
+}
+
+impl Tx {
+    /// Commits.
+    pub async fn commit(self) -> Result<(), Error> {
+        match self {
+            Self::Postgres(tx) => tx.commit().await?,
+            Self::Sqlite(tx) => tx.commit().await?,
+        }
+        Ok(())
+    }
+
+    /// The backend.
+    pub fn backend(&self) -> Backend {
+        match self {
+            Self::Postgres(_) => Backend::Postgres,
+            Self::Sqlite(_) => Backend::Sqlite,
+        }
+    }
+}
+
+impl Database {
+    /// Starts a write transaction.
+    pub async fn begin(&self) -> Result<Tx, Error> {
+        Ok(match self {
+            Self::Postgres(pool) => Tx::Postgres(pool.begin().await?),
+            Self::Sqlite(pool) => Tx::Sqlite(begin_immediate(pool).await?),
+        })
+    }
+}
+
+/// Runs `$body` with `$conn` bound to the transaction's connection, whichever
+/// the backend: `on_tx!(tx, |c| sqlx::query("…").execute(&mut *c).await)`.
+/// The body is compiled once per backend.
+#[macro_export]
+macro_rules! on_tx {
+    ($tx:expr, |$conn:ident| $body:expr) => {
+        match $tx {
+            $crate::db::Tx::Postgres(tx) => {
+                let $conn: &mut sqlx::PgConnection = &mut *tx;
+                $body
+            }
+            $crate::db::Tx::Sqlite(tx) => {
+                let $conn: &mut sqlx::SqliteConnection = &mut *tx;
+                $body
+            }
+        }
+    };
+}
+
+/// Runs `$body` with `$pool` bound to the database's pool (for reads outside a
+/// transaction): `on_pool!(db, |p| sqlx::query("…").fetch_all(p).await)`.
+#[macro_export]
+macro_rules! on_pool {
+    ($db:expr, |$pool:ident| $body:expr) => {
+        match $db {
+            $crate::db::Database::Postgres($pool) => $body,
+            $crate::db::Database::Sqlite($pool) => $body,
+        }
+    };
+}
+
 /// The database a service uses once it is ready. Handlers that run before
 /// then answer UNAVAILABLE instead of waiting.
 #[derive(Debug, Clone, Default)]

@@ -1,7 +1,9 @@
 //! Idempotency keys: the same key with the same request returns the first
 //! response; the same key with a different request is refused with
 //! `IDEMPOTENCY_KEY_REUSED`. Used inside the caller's own transaction, so the
-//! key and the effect commit (or roll back) together.
+//! key and the effect commit (or roll back) together: under concurrent
+//! retries exactly one does the work (PostgreSQL makes the others wait on the
+//! key's unique index until it commits; SQLite serialises writers).
 //!
 //! Every service's migrations create the `idempotency_keys` table:
 //! `(scope, key)` primary key, the request's SHA-256, and the encoded response.
@@ -9,14 +11,13 @@
 use chrono::{DateTime, Utc};
 use prost::Message;
 use sha2::{Digest as _, Sha256};
-use sqlx::{PgConnection, SqliteConnection};
 
-use crate::error::Error;
+use crate::{db::Tx, error::Error, on_tx};
 
 /// The outcome of claiming a key.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Claim<R> {
-    /// First use: do the work, then [`record_pg`]/[`record_sqlite`] the response.
+    /// First use: do the work, then [`record`] the response.
     Fresh,
     /// Seen before with the same request: return this response.
     Replay(R),
@@ -35,25 +36,15 @@ pub fn validate_key(field: &str, key: &str) -> Result<(), Error> {
     Ok(())
 }
 
-fn decide<R: Message + Default>(stored_hash: &str, response: Option<Vec<u8>>, hash: &str) -> Result<Claim<R>, Error> {
-    if stored_hash != hash {
-        return Err(Error::IdempotencyKeyReused);
-    }
-    let bytes = response.ok_or_else(|| Error::Aborted("the first request with this key is still running".into()))?;
-    let decoded = R::decode(bytes.as_slice()).map_err(|e| Error::Internal(e.into()))?;
-    Ok(Claim::Replay(decoded))
-}
-
-/// Claims `key` in `scope` within the caller's PostgreSQL transaction. A
-/// concurrent holder of the same key makes this wait until it commits.
-pub async fn claim_pg<R: Message + Default>(
-    conn: &mut PgConnection,
+/// Claims `key` in `scope` (e.g. the caller and the method) within `tx`.
+pub async fn claim<R: Message + Default>(
+    tx: &mut Tx,
     scope: &str,
     key: &str,
     hash: &str,
     now: DateTime<Utc>,
 ) -> Result<Claim<R>, Error> {
-    let inserted = sqlx::query(
+    let inserted = on_tx!(tx, |c| sqlx::query(
         "INSERT INTO idempotency_keys (scope, key, request_hash, created_at) VALUES ($1, $2, $3, $4) \
          ON CONFLICT (scope, key) DO NOTHING",
     )
@@ -61,76 +52,37 @@ pub async fn claim_pg<R: Message + Default>(
     .bind(key)
     .bind(hash)
     .bind(now)
-    .execute(&mut *conn)
+    .execute(c)
     .await?
-    .rows_affected();
+    .rows_affected());
     if inserted == 1 {
         return Ok(Claim::Fresh);
     }
-    let (stored, response): (String, Option<Vec<u8>>) =
-        sqlx::query_as("SELECT request_hash, response FROM idempotency_keys WHERE scope = $1 AND key = $2")
-            .bind(scope)
-            .bind(key)
-            .fetch_one(&mut *conn)
-            .await?;
-    decide(&stored, response, hash)
-}
-
-/// Stores the response for a [`Claim::Fresh`] key (same transaction).
-pub async fn record_pg(conn: &mut PgConnection, scope: &str, key: &str, response: &impl Message) -> Result<(), Error> {
-    sqlx::query("UPDATE idempotency_keys SET response = $3 WHERE scope = $1 AND key = $2")
-        .bind(scope)
-        .bind(key)
-        .bind(response.encode_to_vec())
-        .execute(conn)
-        .await?;
-    Ok(())
-}
-
-/// Claims `key` in `scope` within the caller's SQLite transaction (which
-/// should be `BEGIN IMMEDIATE`, so claims are serialised).
-pub async fn claim_sqlite<R: Message + Default>(
-    conn: &mut SqliteConnection,
-    scope: &str,
-    key: &str,
-    hash: &str,
-    now: DateTime<Utc>,
-) -> Result<Claim<R>, Error> {
-    let inserted = sqlx::query(
-        "INSERT INTO idempotency_keys (scope, key, request_hash, created_at) VALUES (?1, ?2, ?3, ?4) \
-         ON CONFLICT (scope, key) DO NOTHING",
+    let (stored, response): (String, Option<Vec<u8>>) = on_tx!(tx, |c| sqlx::query_as(
+        "SELECT request_hash, response FROM idempotency_keys WHERE scope = $1 AND key = $2"
     )
     .bind(scope)
     .bind(key)
-    .bind(hash)
-    .bind(now)
-    .execute(&mut *conn)
-    .await?
-    .rows_affected();
-    if inserted == 1 {
-        return Ok(Claim::Fresh);
+    .fetch_one(c)
+    .await?);
+    if stored != hash {
+        return Err(Error::IdempotencyKeyReused);
     }
-    let (stored, response): (String, Option<Vec<u8>>) =
-        sqlx::query_as("SELECT request_hash, response FROM idempotency_keys WHERE scope = ?1 AND key = ?2")
-            .bind(scope)
-            .bind(key)
-            .fetch_one(&mut *conn)
-            .await?;
-    decide(&stored, response, hash)
+    let bytes = response.ok_or_else(|| Error::Aborted("the first request with this key is still running".into()))?;
+    let decoded = R::decode(bytes.as_slice()).map_err(|e| Error::Internal(e.into()))?;
+    Ok(Claim::Replay(decoded))
 }
 
-/// Stores the response for a [`Claim::Fresh`] key (same transaction).
-pub async fn record_sqlite(
-    conn: &mut SqliteConnection,
-    scope: &str,
-    key: &str,
-    response: &impl Message,
-) -> Result<(), Error> {
-    sqlx::query("UPDATE idempotency_keys SET response = ?3 WHERE scope = ?1 AND key = ?2")
-        .bind(scope)
-        .bind(key)
-        .bind(response.encode_to_vec())
-        .execute(conn)
-        .await?;
+/// Stores the response of a [`Claim::Fresh`] key (same transaction).
+pub async fn record(tx: &mut Tx, scope: &str, key: &str, response: &impl Message) -> Result<(), Error> {
+    on_tx!(tx, |c| sqlx::query(
+        "UPDATE idempotency_keys SET response = $3 WHERE scope = $1 AND key = $2"
+    )
+    .bind(scope)
+    .bind(key)
+    .bind(response.encode_to_vec())
+    .execute(c)
+    .await
+    .map(drop))?;
     Ok(())
 }

@@ -8,6 +8,8 @@ pub mod config;
 pub mod db;
 pub mod error;
 pub mod idempotency;
+pub mod outbox;
+pub mod paging;
 pub mod pii;
 pub mod server;
 pub mod shutdown;

@@ -103,3 +103,12 @@ pub fn current_trace_id() -> String {
         uuid::Uuid::now_v7().simple().to_string()
     }
 }
+
+/// The W3C `traceparent` of the current span, when OpenTelemetry is on.
+pub fn current_traceparent() -> Option<String> {
+    let context = tracing::Span::current().context();
+    let span = context.span();
+    let sc = span.span_context();
+    sc.is_valid()
+        .then(|| format!("00-{}-{}-{:02x}", sc.trace_id(), sc.span_id(), sc.trace_flags().to_u8()))
+}
