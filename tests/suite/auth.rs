@@ -103,10 +103,10 @@ async fn a_role_not_allowed_is_permission_denied_and_an_allowed_one_reaches_the_
         get_rep(server.addr, authed(rep(), &token(&[Role::BillingAdmin]))).await,
         Code::PermissionDenied
     );
-    // Allowed: the call reaches the service, whose RPC is not built yet.
+    // Allowed: the call reaches the service, which knows no such rep.
     assert_eq!(
         get_rep(server.addr, authed(rep(), &token(&[Role::SalesManager]))).await,
-        Code::Unimplemented
+        Code::NotFound
     );
 }
 

@@ -49,10 +49,10 @@ async fn the_suite_comes_up_and_the_gateway_routes_authenticates_and_reflects() 
     let admin = reps
         .get_rep(authed(GetRepRequest { person_id: "E1".into() }, &suite.token))
         .await
-        .expect_err("not built");
+        .expect_err("no such rep");
     assert_eq!(
         admin.code(),
-        Code::Unimplemented,
+        Code::NotFound,
         "the admin token reaches the service: {admin:?}"
     );
 

@@ -5,6 +5,7 @@ mod auth;
 mod drain;
 mod gateway;
 mod idempotency;
+mod leads;
 mod migrations;
 mod readiness;
 mod reflection;

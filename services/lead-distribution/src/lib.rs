@@ -5,8 +5,10 @@
 //! access policy of every RPC, health and reflection. The RPCs themselves
 //! answer UNIMPLEMENTED until the lead-distribution issue builds them.
 
+pub mod domain;
 mod grpc;
 mod policy;
+pub mod store;
 
 use tiejun_platform::{
     config::ServiceSettings,

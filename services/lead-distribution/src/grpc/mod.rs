@@ -1,13 +1,19 @@
-//! The gRPC surface. Every RPC not built yet answers UNIMPLEMENTED (the
+//! The gRPC surface: decode, authorise, call the domain and the store,
+//! encode, map errors. RPCs not built yet answer UNIMPLEMENTED (the
 //! generated default), so a client can tell "not yet" from "refused".
+
+mod access;
+mod convert;
+mod intake;
+mod reps;
 
 use tiejun_platform::{clock::SharedClock, db::DbCell, limited};
 use tiejun_proto::{
     events::v1::event_consumer_service_server::{EventConsumerService, EventConsumerServiceServer},
     leads::v1::{
-        lead_service_server::{LeadService, LeadServiceServer},
+        lead_service_server::LeadServiceServer,
         outbox_service_server::{OutboxService, OutboxServiceServer},
-        rep_service_server::{RepService, RepServiceServer},
+        rep_service_server::RepServiceServer,
         report_service_server::{ReportService, ReportServiceServer},
     },
 };
@@ -16,17 +22,16 @@ use tonic::service::Routes;
 /// The event consumer service this server also answers.
 pub(crate) const EVENT_CONSUMER: &str = "tiejun.events.v1.EventConsumerService";
 
+/// The producer name written on this service's events.
+pub(crate) const PRODUCER: &str = "leads";
+
 /// The state every handler shares.
 #[derive(Debug, Clone)]
 pub(crate) struct Leads {
-    #[allow(dead_code, reason = "read by the handlers of the lead-distribution issue")]
     db: DbCell,
-    #[allow(dead_code, reason = "read by the handlers of the lead-distribution issue")]
     clock: SharedClock,
 }
 
-impl RepService for Leads {}
-impl LeadService for Leads {}
 impl ReportService for Leads {}
 impl OutboxService for Leads {}
 impl EventConsumerService for Leads {}

@@ -1,0 +1,136 @@
+//! Reps: registration, quota and the status machine
+//! ONBOARDING → ACTIVE ⇄ PAUSED / ON_LEAVE → DEPARTED.
+
+use tiejun_platform::error::{Error, FieldViolation};
+use tiejun_proto::leads::v1::{RegisterRepRequest, RepStatus};
+
+use super::lead::text;
+
+/// Default leads per business day.
+pub const DEFAULT_DAILY_QUOTA: i32 = 40;
+/// The quota range a manager may set.
+pub const QUOTA_RANGE: std::ops::RangeInclusive<i32> = 30..=50;
+
+/// A validated registration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewRep {
+    /// Employee number.
+    pub person_id: String,
+    /// Name.
+    pub name: String,
+    /// Team.
+    pub team: String,
+    /// City.
+    pub city: String,
+    /// Daily quota.
+    pub daily_quota: i32,
+}
+
+impl NewRep {
+    /// Validates a registration request.
+    pub fn parse(request: &RegisterRepRequest) -> Result<Self, Error> {
+        let mut violations = Vec::new();
+        let mut check = |field: &str, result: Result<String, &'static str>| {
+            result.map_err(|e| violations.push(FieldViolation::new(field, e))).ok()
+        };
+        let person_id = check("person_id", person_id(&request.person_id));
+        let name = check("name", text(&request.name, 1, 100));
+        let team = check("team", text(&request.team, 1, 100));
+        let city = check("city", text(&request.city, 1, 50));
+        let daily_quota = match request.daily_quota {
+            0 => Some(DEFAULT_DAILY_QUOTA),
+            q => quota(q).map_err(|v| violations.push(v)).ok(),
+        };
+        match (person_id, name, team, city, daily_quota) {
+            (Some(person_id), Some(name), Some(team), Some(city), Some(daily_quota)) if violations.is_empty() => {
+                Ok(Self {
+                    person_id,
+                    name,
+                    team,
+                    city,
+                    daily_quota,
+                })
+            }
+            _ => Err(Error::InvalidArgument(violations)),
+        }
+    }
+}
+
+/// An employee number: 1–64 characters of letters, digits, `-`, `_` or `.`.
+pub fn person_id(raw: &str) -> Result<String, &'static str> {
+    let id = raw.trim();
+    if id.is_empty() {
+        return Err("is required");
+    }
+    if id.len() > 64
+        || !id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+    {
+        return Err("must be 1-64 letters, digits, '-', '_' or '.'");
+    }
+    Ok(id.to_owned())
+}
+
+/// A daily quota a manager may set.
+pub fn quota(value: i32) -> Result<i32, FieldViolation> {
+    if QUOTA_RANGE.contains(&value) {
+        Ok(value)
+    } else {
+        Err(FieldViolation::new("daily_quota", "must be between 30 and 50"))
+    }
+}
+
+/// The statuses a rep may move to `to` from (the status machine).
+pub fn allowed_from(to: RepStatus) -> &'static [RepStatus] {
+    use RepStatus::*;
+    match to {
+        Active => &[Onboarding, Paused, OnLeave],
+        Paused | OnLeave => &[Active, Paused, OnLeave],
+        Departed => &[Onboarding, Active, Paused, OnLeave],
+        Unspecified | Onboarding => &[],
+    }
+}
+
+/// The stored name of a status.
+pub fn status_name(status: RepStatus) -> &'static str {
+    status.as_str_name().trim_start_matches("REP_STATUS_")
+}
+
+/// A status from its stored name.
+pub fn status_from_name(name: &str) -> RepStatus {
+    RepStatus::from_str_name(&format!("REP_STATUS_{name}")).unwrap_or(RepStatus::Unspecified)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quota_defaults_to_40_and_must_stay_in_30_to_50() {
+        let mut request = RegisterRepRequest {
+            person_id: "E1001".into(),
+            name: "张伟".into(),
+            team: "Hangzhou-1".into(),
+            city: "杭州".into(),
+            daily_quota: 0,
+        };
+        assert_eq!(NewRep::parse(&request).expect("valid").daily_quota, 40);
+        request.daily_quota = 29;
+        assert!(NewRep::parse(&request).is_err());
+        request.daily_quota = 50;
+        assert_eq!(NewRep::parse(&request).expect("valid").daily_quota, 50);
+    }
+
+    #[test]
+    fn departed_is_terminal_and_onboarding_only_leads_to_active_or_departure() {
+        assert!(!allowed_from(RepStatus::Active).contains(&RepStatus::Departed));
+        assert!(
+            allowed_from(RepStatus::Paused)
+                .iter()
+                .all(|s| *s != RepStatus::Onboarding)
+        );
+        assert!(allowed_from(RepStatus::Active).contains(&RepStatus::Onboarding));
+        assert_eq!(status_from_name(status_name(RepStatus::OnLeave)), RepStatus::OnLeave);
+    }
+}
