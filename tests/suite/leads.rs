@@ -1,113 +1,29 @@
 //! lead-distribution, the part built so far: reps, intake with duplicate
 //! detection, masking, import, idempotency, departure, history. Both backends.
 
-use std::time::Duration;
-
-use tiejun_platform::{
-    auth::{Role, TokenSpec},
-    both_backends,
-    db::{Database, PoolSettings},
-    on_pool,
-    testing::TestDatabase,
-};
+use tiejun_platform::{both_backends, on_pool, testing::TestDatabase};
 use tiejun_proto::leads::v1::{
     ActivateRepRequest, CreateLeadRequest, DepartRepRequest, GetLeadRequest, GetRepRequest, ImportLeadsRequest,
     LeadInput, LeadState, ListLeadHistoryRequest, ListLeadsRequest, RegisterRepRequest, RepStatus, ResumeRepRequest,
     SetRepQuotaRequest, SuspendRepRequest, SuspensionKind, TransitionRule, lead_service_client::LeadServiceClient,
-    rep_service_client::RepServiceClient,
 };
-use tiejun_tests::{Running, Svc, authed, keys, start_service, token, wait_serving};
-use tonic::{Code, transport::Channel};
+use tiejun_tests::{
+    authed,
+    leads::{LeadsFixture, admin, lead_input, registration, rep_token},
+};
+use tonic::Code;
 use tonic_types::StatusExt as _;
 
-struct Fixture {
-    server: Running,
-    db: Database,
-    _test_db: TestDatabase,
-}
-
-impl Fixture {
-    async fn start(test_db: TestDatabase) -> Self {
-        let server = start_service(Svc::Leads, &test_db.url).await;
-        assert!(
-            wait_serving(server.addr, Duration::from_secs(30)).await,
-            "leads never SERVING"
-        );
-        let db = Database::connect(&test_db.url, &PoolSettings::default())
-            .await
-            .expect("test connection");
-        Self {
-            server,
-            db,
-            _test_db: test_db,
-        }
-    }
-
-    async fn channel(&self) -> Channel {
-        self.server.channel().await
-    }
-
-    async fn reps(&self) -> RepServiceClient<Channel> {
-        RepServiceClient::new(self.channel().await)
-    }
-
-    async fn leads(&self) -> LeadServiceClient<Channel> {
-        LeadServiceClient::new(self.channel().await)
-    }
-
-    /// Hands a lead to a rep directly in the database (distribution is not
-    /// built yet), as an assignment would leave it.
-    async fn assign_directly(&self, lead_id: &str, person_id: &str) {
-        on_pool!(&self.db, |p| sqlx::query(
-            "UPDATE leads SET state = 'ASSIGNED', owner_person_id = $2, assigned_at = created_at WHERE lead_id = $1"
-        )
-        .bind(lead_id)
-        .bind(person_id)
-        .execute(p)
-        .await
-        .map(drop)
-        .expect("assign"));
-    }
-
-    async fn scalar(&self, sql: &'static str, arg: &str) -> i64 {
-        on_pool!(&self.db, |p| sqlx::query_scalar(sql)
-            .bind(arg)
-            .fetch_one(p)
-            .await
-            .expect("scalar"))
-    }
-}
-
-fn admin() -> String {
-    token(&[Role::Admin])
-}
-
-fn rep_token(person_id: &str) -> String {
-    let mut spec = TokenSpec::new(person_id, &[Role::SalesRep], Duration::from_secs(3600));
-    spec.rep_id = Some(person_id.to_owned());
-    keys().mint(&spec).expect("mint")
-}
-
 fn register(person_id: &str) -> RegisterRepRequest {
-    RegisterRepRequest {
-        person_id: person_id.into(),
-        name: format!("Rep {person_id}"),
-        team: "Hangzhou-1".into(),
-        city: "杭州".into(),
-        daily_quota: 0,
-    }
+    registration(person_id)
 }
 
 fn input(company: &str, phone: &str) -> LeadInput {
     LeadInput {
         company_name: company.into(),
-        contact_name: "王经理".into(),
         phone: phone.into(),
         email: "wang.jingli@example.com".into(),
-        city: "杭州".into(),
-        industry: "textiles".into(),
-        source: "Canton Fair".into(),
-        score: 70,
+        ..lead_input(0, "杭州", 70)
     }
 }
 
@@ -119,7 +35,7 @@ fn create(company: &str, phone: &str) -> CreateLeadRequest {
 }
 
 async fn rep_lifecycle_follows_the_status_machine(db: TestDatabase) {
-    let f = Fixture::start(db).await;
+    let f = LeadsFixture::start(db).await;
     let mut reps = f.reps().await;
     let rep = reps
         .register_rep(authed(register("E1001"), &admin()))
@@ -249,7 +165,7 @@ async fn rep_lifecycle_follows_the_status_machine(db: TestDatabase) {
 }
 
 async fn a_rep_sees_only_themselves_and_their_own_leads(db: TestDatabase) {
-    let f = Fixture::start(db).await;
+    let f = LeadsFixture::start(db).await;
     let mut reps = f.reps().await;
     for id in ["E1", "E2"] {
         reps.register_rep(authed(register(id), &admin()))
@@ -319,7 +235,7 @@ async fn a_rep_sees_only_themselves_and_their_own_leads(db: TestDatabase) {
 }
 
 async fn duplicates_are_refused_for_every_normalisation(db: TestDatabase) {
-    let f = Fixture::start(db).await;
+    let f = LeadsFixture::start(db).await;
     let mut leads = f.leads().await;
     let first = leads
         .create_lead(authed(create("杭州某某科技有限公司", "13812345678"), &admin()))
@@ -358,7 +274,7 @@ async fn duplicates_are_refused_for_every_normalisation(db: TestDatabase) {
 }
 
 async fn pool_leads_are_masked_until_assigned(db: TestDatabase) {
-    let f = Fixture::start(db).await;
+    let f = LeadsFixture::start(db).await;
     let mut leads = f.leads().await;
     let created = leads
         .create_lead(authed(create("温州鞋业", "13812345678"), &admin()))
@@ -407,7 +323,7 @@ async fn pool_leads_are_masked_until_assigned(db: TestDatabase) {
 }
 
 async fn import_reports_every_row_and_a_bad_row_aborts_nothing(db: TestDatabase) {
-    let f = Fixture::start(db).await;
+    let f = LeadsFixture::start(db).await;
     let mut leads = f.leads().await;
     let rows = vec![
         ImportLeadsRequest {
@@ -471,7 +387,7 @@ async fn import_reports_every_row_and_a_bad_row_aborts_nothing(db: TestDatabase)
 }
 
 async fn create_lead_is_idempotent_on_its_key(db: TestDatabase) {
-    let f = Fixture::start(db).await;
+    let f = LeadsFixture::start(db).await;
     let mut leads = f.leads().await;
     let mut request = create("台州模具", "13822223333");
     request.idempotency_key = "import-42".into();
@@ -499,7 +415,7 @@ async fn create_lead_is_idempotent_on_its_key(db: TestDatabase) {
 }
 
 async fn concurrent_intake_of_one_company_creates_it_once(db: TestDatabase) {
-    let f = Fixture::start(db).await;
+    let f = LeadsFixture::start(db).await;
     let channel = f.channel().await;
     let tasks: Vec<_> = (0..20)
         .map(|i| {
@@ -520,7 +436,7 @@ async fn concurrent_intake_of_one_company_creates_it_once(db: TestDatabase) {
 }
 
 async fn departure_returns_every_held_lead_to_the_pool_with_history(db: TestDatabase) {
-    let f = Fixture::start(db).await;
+    let f = LeadsFixture::start(db).await;
     let mut reps = f.reps().await;
     reps.register_rep(authed(register("E9"), &admin()))
         .await
@@ -591,7 +507,7 @@ async fn departure_returns_every_held_lead_to_the_pool_with_history(db: TestData
 }
 
 async fn history_is_append_only_in_the_database(db: TestDatabase) {
-    let f = Fixture::start(db).await;
+    let f = LeadsFixture::start(db).await;
     let mut leads = f.leads().await;
     let lead = leads
         .create_lead(authed(create("湖州丝绸", "13655556666"), &admin()))

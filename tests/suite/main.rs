@@ -2,6 +2,7 @@
 //! clients, both databases.
 
 mod auth;
+mod distribution;
 mod drain;
 mod gateway;
 mod idempotency;

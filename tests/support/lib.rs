@@ -3,6 +3,7 @@
 //! real gRPC clients.
 
 pub mod echo;
+pub mod leads;
 pub mod reflection;
 
 use std::{net::SocketAddr, time::Duration};
@@ -10,7 +11,7 @@ use std::{net::SocketAddr, time::Duration};
 use tiejun_platform::{
     auth::{JwtKeys, Role, TokenSpec},
     clock,
-    config::{DatabaseArgs, ServerArgs, ServiceSettings},
+    config::{DatabaseArgs, JobArgs, ServerArgs, ServiceSettings},
 };
 use tokio::{net::TcpListener, task::JoinHandle};
 use tokio_util::sync::CancellationToken;
@@ -125,8 +126,22 @@ pub async fn start_service(svc: Svc, database_url: &str) -> Running {
     start_service_with(svc, database_url, |_| {}).await
 }
 
+/// Like [`start_service`], on a clock the test moves by hand.
+pub async fn start_service_at(svc: Svc, database_url: &str, clock: clock::SharedClock) -> Running {
+    spawn_service(svc, database_url, |_| {}, clock).await
+}
+
 /// Like [`start_service`], with server settings adjusted by `tune`.
 pub async fn start_service_with(svc: Svc, database_url: &str, tune: impl FnOnce(&mut ServerArgs)) -> Running {
+    spawn_service(svc, database_url, tune, clock::system()).await
+}
+
+async fn spawn_service(
+    svc: Svc,
+    database_url: &str,
+    tune: impl FnOnce(&mut ServerArgs),
+    clock: clock::SharedClock,
+) -> Running {
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("binding port 0");
     let addr = listener.local_addr().expect("local addr");
     let mut server = ServerArgs::listening_on(addr);
@@ -135,7 +150,8 @@ pub async fn start_service_with(svc: Svc, database_url: &str, tune: impl FnOnce(
         server,
         database: DatabaseArgs::for_url(database_url),
         keys: keys(),
-        clock: clock::system(),
+        clock,
+        jobs: JobArgs::disabled(),
     };
     let shutdown = CancellationToken::new();
     let stop = shutdown.clone();

@@ -5,8 +5,10 @@
 //! access policy of every RPC, health and reflection. The RPCs themselves
 //! answer UNIMPLEMENTED until the lead-distribution issue builds them.
 
+mod convert;
 pub mod domain;
 mod grpc;
+mod jobs;
 mod policy;
 pub mod store;
 
@@ -40,12 +42,16 @@ pub fn services() -> Vec<String> {
 /// leads` does.
 pub async fn run(settings: ServiceSettings, listener: TcpListener, shutdown: CancellationToken) -> anyhow::Result<()> {
     let cell = DbCell::new();
-    let routes = grpc::routes(cell.clone(), settings.clock.clone(), settings.server.max_message_bytes);
+    let leads = grpc::Leads::new(cell.clone(), settings.clock.clone(), shutdown.clone());
+    let jobs = tokio::spawn(jobs::run(leads.clone(), settings.jobs.clone(), shutdown.clone()));
+    let routes = grpc::routes(leads, settings.server.max_message_bytes);
     let service = StorageService {
         name: "leads",
         services: services(),
         policy: policy(),
         migrations: &MIGRATIONS,
     };
-    server::serve_service(service, settings, cell, routes, listener, shutdown).await
+    let served = server::serve_service(service, settings, cell, routes, listener, shutdown).await;
+    jobs.abort();
+    served
 }

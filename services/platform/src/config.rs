@@ -120,6 +120,35 @@ impl AuthArgs {
     }
 }
 
+/// The service's background jobs (schedulers, sweeps).
+#[derive(Debug, Clone, clap::Args)]
+pub struct JobArgs {
+    /// Run the background jobs (tests turn them off and drive time by hand).
+    #[arg(long = "jobs", env = "TIEJUN_JOBS", default_value_t = true, action = clap::ArgAction::Set)]
+    pub enabled: bool,
+    /// How often the jobs look for work.
+    #[arg(long = "job-interval", env = "TIEJUN_JOB_INTERVAL", default_value = "30s", value_parser = humantime::parse_duration)]
+    pub interval: Duration,
+}
+
+impl JobArgs {
+    /// Jobs on, every 30 s.
+    pub fn enabled() -> Self {
+        Self {
+            enabled: true,
+            interval: Duration::from_secs(30),
+        }
+    }
+
+    /// Jobs off.
+    pub fn disabled() -> Self {
+        Self {
+            enabled: false,
+            interval: Duration::from_secs(30),
+        }
+    }
+}
+
 /// Everything a storage-backed service needs to start: `tiejun serve`,
 /// `tiejun up`, the tests and the benches all build one of these.
 #[derive(Debug, Clone)]
@@ -132,6 +161,8 @@ pub struct ServiceSettings {
     pub keys: JwtKeys,
     /// The clock every rule reads.
     pub clock: SharedClock,
+    /// Background jobs.
+    pub jobs: JobArgs,
 }
 
 #[cfg(test)]

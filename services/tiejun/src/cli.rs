@@ -5,7 +5,7 @@ use std::{net::IpAddr, path::PathBuf, time::Duration};
 
 use tiejun_platform::{
     auth::Role,
-    config::{AuthArgs, DatabaseArgs, ServerArgs},
+    config::{AuthArgs, DatabaseArgs, JobArgs, ServerArgs},
 };
 
 /// tiejun: lead distribution, membership billing and training for a direct-sales organisation.
@@ -108,6 +108,9 @@ pub struct ServiceArgs {
     /// The JWT secret.
     #[command(flatten)]
     pub auth: AuthArgs,
+    /// Background jobs.
+    #[command(flatten)]
+    pub jobs: JobArgs,
 }
 
 /// `tiejun serve gateway`.

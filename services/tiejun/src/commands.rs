@@ -43,6 +43,7 @@ async fn serve_service(name: ServiceName, args: ServiceArgs) -> anyhow::Result<(
         server: args.server,
         database: args.database,
         clock: clock::system(),
+        jobs: args.jobs,
     };
     let stop = shutdown::on_signal();
     match name {

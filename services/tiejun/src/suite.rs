@@ -12,7 +12,7 @@ use tiejun_gateway::{Backends, GatewaySettings};
 use tiejun_platform::{
     auth::{JwtKeys, Role, TokenSpec},
     clock,
-    config::{DatabaseArgs, ServerArgs, ServiceSettings},
+    config::{DatabaseArgs, JobArgs, ServerArgs, ServiceSettings},
 };
 use tokio::{net::TcpListener, task::JoinSet};
 use tokio_util::sync::CancellationToken;
@@ -95,6 +95,7 @@ pub async fn start(args: &UpArgs, shutdown: CancellationToken) -> anyhow::Result
             database: DatabaseArgs::for_url(format!("sqlite://{}", db_path.display())),
             keys: keys.clone(),
             clock: clock::system(),
+            jobs: JobArgs::enabled(),
         };
         let token = shutdown.clone();
         tasks.spawn(async move {

@@ -2,6 +2,9 @@
 //! from requests at the edge, and decisions the store applies atomically.
 
 pub mod company;
+pub mod deadlines;
+pub mod distribution;
 pub mod lead;
 pub mod phone;
 pub mod rep;
+pub mod stats;

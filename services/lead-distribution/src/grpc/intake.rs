@@ -1,7 +1,5 @@
-//! `tiejun.leads.v1.LeadService`, the part built so far: intake (single and
-//! streamed), reading and listing leads with masking, and lead history.
-//! Distribution, claims, follow-ups, the private pool and resolution answer
-//! UNIMPLEMENTED until they are built.
+//! Intake (single and streamed), reading and listing leads with masking, and
+//! lead history.
 
 use tiejun_platform::{
     auth::Principal,
@@ -13,11 +11,12 @@ use tiejun_platform::{
 use tiejun_proto::leads::v1::{
     CreateLeadRequest, CreateLeadResponse, GetLeadRequest, GetLeadResponse, ImportLeadsRequest, ImportLeadsResponse,
     ImportRowResult, LeadKind, LeadState, ListLeadHistoryRequest, ListLeadHistoryResponse, ListLeadsRequest,
-    ListLeadsResponse, TransitionRule, lead_service_server::LeadService,
+    ListLeadsResponse, TransitionRule,
 };
 use tonic::{Request, Response, Status, Streaming};
 
-use super::{Leads, access, convert};
+use super::{Leads, access};
+use crate::convert;
 use crate::{
     domain::lead::NewLead,
     store::{
@@ -47,7 +46,7 @@ fn already_exists(d: Duplicate) -> Error {
 /// Whether the caller sees the lead, and with its contact data or masked:
 /// pool leads are masked for everyone; a held lead is visible to staff and
 /// to its owner; another rep's lead is refused.
-fn view(principal: &Principal, row: &LeadRow) -> Result<bool, Error> {
+pub(super) fn view(principal: &Principal, row: &LeadRow) -> Result<bool, Error> {
     if row.state == convert::lead_state_name(LeadState::Pool) {
         return Ok(false);
     }
@@ -150,9 +149,11 @@ fn code_name(code: tonic::Code) -> String {
     name
 }
 
-#[tonic::async_trait]
-impl LeadService for Leads {
-    async fn create_lead(&self, request: Request<CreateLeadRequest>) -> Result<Response<CreateLeadResponse>, Status> {
+impl Leads {
+    pub(super) async fn create_lead_rpc(
+        &self,
+        request: Request<CreateLeadRequest>,
+    ) -> Result<Response<CreateLeadResponse>, Status> {
         let principal = Principal::of(&request)?;
         let r = request.get_ref();
         let input = r.lead.as_ref().ok_or_else(|| Error::invalid("lead", "is required"))?;
@@ -168,7 +169,7 @@ impl LeadService for Leads {
         Ok(Response::new(response))
     }
 
-    async fn import_leads(
+    pub(super) async fn import_leads_rpc(
         &self,
         request: Request<Streaming<ImportLeadsRequest>>,
     ) -> Result<Response<ImportLeadsResponse>, Status> {
@@ -207,7 +208,10 @@ impl LeadService for Leads {
         Ok(Response::new(response))
     }
 
-    async fn get_lead(&self, request: Request<GetLeadRequest>) -> Result<Response<GetLeadResponse>, Status> {
+    pub(super) async fn get_lead_rpc(
+        &self,
+        request: Request<GetLeadRequest>,
+    ) -> Result<Response<GetLeadResponse>, Status> {
         let principal = Principal::of(&request)?;
         let lead_id = request.get_ref().lead_id.trim();
         if lead_id.is_empty() {
@@ -223,7 +227,10 @@ impl LeadService for Leads {
         }))
     }
 
-    async fn list_leads(&self, request: Request<ListLeadsRequest>) -> Result<Response<ListLeadsResponse>, Status> {
+    pub(super) async fn list_leads_rpc(
+        &self,
+        request: Request<ListLeadsRequest>,
+    ) -> Result<Response<ListLeadsResponse>, Status> {
         let principal = Principal::of(&request)?;
         let r = request.get_ref();
         let page = Page::parse(r.page_size, &r.page_token)?;
@@ -263,7 +270,7 @@ impl LeadService for Leads {
         Ok(Response::new(ListLeadsResponse { leads, next_page_token }))
     }
 
-    async fn list_lead_history(
+    pub(super) async fn list_lead_history_rpc(
         &self,
         request: Request<ListLeadHistoryRequest>,
     ) -> Result<Response<ListLeadHistoryResponse>, Status> {

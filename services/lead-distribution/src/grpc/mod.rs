@@ -3,9 +3,12 @@
 //! generated default), so a client can tell "not yet" from "refused".
 
 mod access;
-mod convert;
 mod intake;
+mod leads;
+mod lifecycle;
+mod reports;
 mod reps;
+mod watch;
 
 use tiejun_platform::{clock::SharedClock, db::DbCell, limited};
 use tiejun_proto::{
@@ -14,9 +17,10 @@ use tiejun_proto::{
         lead_service_server::LeadServiceServer,
         outbox_service_server::{OutboxService, OutboxServiceServer},
         rep_service_server::RepServiceServer,
-        report_service_server::{ReportService, ReportServiceServer},
+        report_service_server::ReportServiceServer,
     },
 };
+use tokio_util::sync::CancellationToken;
 use tonic::service::Routes;
 
 /// The event consumer service this server also answers.
@@ -30,15 +34,44 @@ pub(crate) const PRODUCER: &str = "leads";
 pub(crate) struct Leads {
     db: DbCell,
     clock: SharedClock,
+    /// This process, in `job_runs`.
+    instance: String,
+    /// Ends the streams on shutdown.
+    shutdown: CancellationToken,
 }
 
-impl ReportService for Leads {}
+impl Leads {
+    /// The database cell.
+    pub(crate) fn db(&self) -> &DbCell {
+        &self.db
+    }
+
+    /// Now, by the service's clock.
+    pub(crate) fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        self.clock.now()
+    }
+
+    /// This process's id in `job_runs`.
+    pub(crate) fn instance(&self) -> &str {
+        &self.instance
+    }
+
+    /// The handlers' state.
+    pub(crate) fn new(db: DbCell, clock: SharedClock, shutdown: CancellationToken) -> Self {
+        Self {
+            db,
+            clock,
+            instance: uuid::Uuid::now_v7().to_string(),
+            shutdown,
+        }
+    }
+}
+
 impl OutboxService for Leads {}
 impl EventConsumerService for Leads {}
 
 /// The routes of every service of this server, with message limits.
-pub(crate) fn routes(db: DbCell, clock: SharedClock, max: usize) -> Routes {
-    let leads = Leads { db, clock };
+pub(crate) fn routes(leads: Leads, max: usize) -> Routes {
     Routes::new(limited!(RepServiceServer::new(leads.clone()), max))
         .add_service(limited!(LeadServiceServer::new(leads.clone()), max))
         .add_service(limited!(ReportServiceServer::new(leads.clone()), max))

@@ -12,18 +12,20 @@ use tiejun_proto::{
     events::v1::{RepHired, event_envelope::Payload},
     leads::v1::{
         ActivateRepRequest, ActivateRepResponse, DepartRepRequest, DepartRepResponse, GetRepRequest, GetRepResponse,
-        LeadState, ListRepsRequest, ListRepsResponse, RegisterRepRequest, RegisterRepResponse, Rep, RepStatus,
-        ResumeRepRequest, ResumeRepResponse, SetRepQuotaRequest, SetRepQuotaResponse, SuspendRepRequest,
-        SuspendRepResponse, SuspensionKind, TransitionRule, rep_service_server::RepService,
+        ListRepsRequest, ListRepsResponse, RegisterRepRequest, RegisterRepResponse, Rep, RepStatus, ResumeRepRequest,
+        ResumeRepResponse, SetRepQuotaRequest, SetRepQuotaResponse, SuspendRepRequest, SuspendRepResponse,
+        SuspensionKind, TransitionRule, rep_service_server::RepService,
     },
 };
 use tonic::{Request, Response, Status};
 
-use super::{Leads, PRODUCER, access, convert};
+use super::{Leads, PRODUCER, access};
+use crate::convert;
 use crate::{
     domain::rep::{self as rules, NewRep, status_from_name},
     store::{
-        history::{self, Transition},
+        history,
+        holding::{self, Release},
         leads,
         reps::{self, Inserted, RepFilter, RepRow},
     },
@@ -33,8 +35,8 @@ impl Leads {
     /// A rep as a message, with its live counts.
     async fn rep_message(&self, db: &Database, row: RepRow) -> Result<Rep, Error> {
         let day_start = business_day_start(business_day(self.clock.now(), DEFAULT_ZONE), DEFAULT_ZONE);
-        let private = reps::private_pool_size(db, &row.person_id).await?;
         let (received, claimed) = history::received_since(db, &row.person_id, day_start).await?;
+        let private = row.private_count;
         Ok(convert::rep(row, private, received, claimed))
     }
 
@@ -221,23 +223,22 @@ impl RepService for Leads {
                 leads_returned: 0,
             }));
         }
-        // Every held lead goes back to the pool in this one transaction.
+        // Every held lead goes back to the pool, first in line, in this one transaction.
         let held = leads::held_by_for_update(&mut tx, &person_id).await?;
-        let returned = leads::return_all_to_pool(&mut tx, &person_id, now).await?;
-        let pool = convert::lead_state_name(LeadState::Pool);
         for (lead_id, from_state) in &held {
-            let transition = Transition {
+            let release = Release {
                 lead_id,
-                actor: &actor,
-                from_state: Some(from_state),
-                to_state: pool,
-                from_owner: Some(&person_id),
-                to_owner: None,
-                rule: convert::rule_name(TransitionRule::OwnerDeparted),
+                owner: &person_id,
+                from: convert::lead_state(from_state),
+                rule: TransitionRule::OwnerDeparted,
                 reason,
+                actor: &actor,
+                cooldown: false,
+                priority: 1,
             };
-            history::append(&mut tx, &transition, now).await?;
+            holding::release(&mut tx, &release, now).await?;
         }
+        let returned = held.len();
         let row = reps::set_status(&mut tx, &person_id, &current.status, RepStatus::Departed, reason, now).await?;
         tx.commit().await?;
         tracing::info!(%person_id, leads_returned = returned, "rep departed");

@@ -27,6 +27,10 @@ pub struct Transition<'a> {
     pub rule: &'a str,
     /// Reason.
     pub reason: &'a str,
+    /// The distribution run, for distribution.
+    pub run_id: Option<&'a str>,
+    /// The rep's rotation position, for distribution.
+    pub position: Option<i32>,
 }
 
 /// A row of `lead_history`.
@@ -61,9 +65,9 @@ pub struct HistoryRow {
 pub async fn append(tx: &mut Tx, t: &Transition<'_>, now: DateTime<Utc>) -> Result<(), Error> {
     on_tx!(tx, |c| sqlx::query(
         "INSERT INTO lead_history (lead_id, sequence, occurred_at, actor, from_state, to_state, from_owner, to_owner, \
-         rule, reason) \
+         rule, reason, distribution_run_id, rotation_position) \
          VALUES ($1, (SELECT COALESCE(MAX(sequence), 0) + 1 FROM lead_history WHERE lead_id = $1), $2, $3, $4, $5, \
-         $6, $7, $8, $9)"
+         $6, $7, $8, $9, $10, $11)"
     )
     .bind(t.lead_id)
     .bind(now)
@@ -74,6 +78,8 @@ pub async fn append(tx: &mut Tx, t: &Transition<'_>, now: DateTime<Utc>) -> Resu
     .bind(t.to_owner)
     .bind(t.rule)
     .bind(t.reason)
+    .bind(t.run_id)
+    .bind(t.position)
     .execute(c)
     .await
     .map(drop))?;
@@ -99,7 +105,8 @@ pub async fn list(db: &Database, lead_id: &str, page: &Page) -> Result<Vec<Histo
 pub async fn received_since(db: &Database, person_id: &str, since: DateTime<Utc>) -> Result<(i32, i32), Error> {
     let (received, claimed): (i64, i64) = on_pool!(db, |p| sqlx::query_as(
         "SELECT count(*), COALESCE(SUM(CASE WHEN rule = 'SELF_CLAIM' THEN 1 ELSE 0 END), 0) FROM lead_history \
-         WHERE to_owner = $1 AND occurred_at >= $2 AND rule IN ('DISTRIBUTION', 'SELF_CLAIM', 'MANAGER_REASSIGN')"
+         WHERE to_owner = $1 AND occurred_at >= $2 AND from_state = 'POOL' \
+         AND rule IN ('DISTRIBUTION', 'SELF_CLAIM', 'MANAGER_REASSIGN')"
     )
     .bind(person_id)
     .bind(since)

@@ -51,13 +51,17 @@ pub struct LeadRow {
     pub account_id: Option<String>,
     /// Intake instant.
     pub created_at: DateTime<Utc>,
+    /// The ownership period in progress.
+    pub assignment_id: Option<String>,
+    /// The deadline a warning was sent for.
+    pub warned_deadline_at: Option<DateTime<Utc>>,
 }
 
 macro_rules! columns {
     () => {
         "lead_id, kind, company_name, contact_name, phone, email, city, industry, source, score, state, \
          owner_person_id, assigned_at, private_since, last_follow_up_at, next_deadline_at, subscription_id, \
-         account_id, created_at"
+         account_id, created_at, assignment_id, warned_deadline_at"
     };
 }
 
@@ -178,6 +182,56 @@ pub async fn list(db: &Database, filter: &LeadFilter, page: &Page) -> Result<Vec
         .await?))
 }
 
+/// The pool in distribution order, locked; leads a claim holds are skipped.
+pub const POOL_FOR_UPDATE_PG: &str = concat!(
+    "SELECT ",
+    columns!(),
+    " FROM leads WHERE state = 'POOL' ORDER BY pool_priority DESC, score DESC, created_at, lead_id \
+     FOR UPDATE SKIP LOCKED"
+);
+
+/// The pool in distribution order (SQLite: the write lock is held).
+pub const POOL_SQLITE: &str = concat!(
+    "SELECT ",
+    columns!(),
+    " FROM leads WHERE state = 'POOL' ORDER BY pool_priority DESC, score DESC, created_at, lead_id"
+);
+
+/// Held leads past their deadline at `$1`, locked; leads a call holds are skipped.
+pub const DUE_FOR_UPDATE_PG: &str = concat!(
+    "SELECT ",
+    columns!(),
+    " FROM leads WHERE state IN ('ASSIGNED', 'PRIVATE') AND next_deadline_at <= $1 ORDER BY next_deadline_at, lead_id \
+     FOR UPDATE SKIP LOCKED"
+);
+
+/// Held leads past their deadline at `$1` (SQLite: the write lock is held).
+pub const DUE_SQLITE: &str = concat!(
+    "SELECT ",
+    columns!(),
+    " FROM leads WHERE state IN ('ASSIGNED', 'PRIVATE') AND next_deadline_at <= $1 ORDER BY next_deadline_at, lead_id"
+);
+
+/// Held leads whose deadline falls in `($1, $2]` and was not warned of yet.
+pub const WARNABLE: &str = concat!(
+    "SELECT ",
+    columns!(),
+    " FROM leads WHERE state IN ('ASSIGNED', 'PRIVATE') AND next_deadline_at > $1 AND next_deadline_at <= $2 \
+     AND (warned_deadline_at IS NULL OR warned_deadline_at <> next_deadline_at) ORDER BY next_deadline_at, lead_id"
+);
+
+/// One lead inside a write transaction, locked on PostgreSQL.
+pub async fn lock(tx: &mut Tx, lead_id: &str) -> Result<Option<LeadRow>, Error> {
+    let sql = match tx.backend() {
+        Backend::Postgres => concat!("SELECT ", columns!(), " FROM leads WHERE lead_id = $1 FOR UPDATE"),
+        Backend::Sqlite => concat!("SELECT ", columns!(), " FROM leads WHERE lead_id = $1"),
+    };
+    Ok(on_tx!(tx, |c| sqlx::query_as(sql)
+        .bind(lead_id)
+        .fetch_optional(c)
+        .await?))
+}
+
 /// Every lead `owner` holds (ASSIGNED or PRIVATE), locked on PostgreSQL.
 pub async fn held_by_for_update(tx: &mut Tx, owner: &str) -> Result<Vec<(String, String)>, Error> {
     let sql = match tx.backend() {
@@ -191,19 +245,4 @@ pub async fn held_by_for_update(tx: &mut Tx, owner: &str) -> Result<Vec<(String,
         }
     };
     Ok(on_tx!(tx, |c| sqlx::query_as(sql).bind(owner).fetch_all(c).await?))
-}
-
-/// Returns every lead `owner` holds to the pool, with priority so they are
-/// handed out first; returns how many moved.
-pub async fn return_all_to_pool(tx: &mut Tx, owner: &str, now: DateTime<Utc>) -> Result<u64, Error> {
-    Ok(on_tx!(tx, |c| sqlx::query(
-        "UPDATE leads SET state = 'POOL', owner_person_id = NULL, assigned_at = NULL, private_since = NULL, \
-         next_deadline_at = NULL, pool_priority = 1, updated_at = $2 \
-         WHERE owner_person_id = $1 AND state IN ('ASSIGNED', 'PRIVATE')"
-    )
-    .bind(owner)
-    .bind(now)
-    .execute(c)
-    .await?
-    .rows_affected()))
 }

@@ -32,11 +32,13 @@ pub struct RepRow {
     pub hired_at: DateTime<Utc>,
     /// Last change.
     pub updated_at: DateTime<Utc>,
+    /// Leads in the private pool (0–30, capped by the database).
+    pub private_count: i32,
 }
 
 macro_rules! columns {
     () => {
-        "person_id, name, team, city, daily_quota, status, status_reason, hired_at, updated_at"
+        "person_id, name, team, city, daily_quota, status, status_reason, hired_at, updated_at, private_count"
     };
 }
 
@@ -55,7 +57,7 @@ pub async fn insert(tx: &mut Tx, rep: &NewRep, now: DateTime<Utc>) -> Result<Ins
     let created: Option<RepRow> = on_tx!(tx, |c| sqlx::query_as(
         "INSERT INTO reps (person_id, name, team, city, daily_quota, status, hired_at, updated_at) \
          VALUES ($1, $2, $3, $4, $5, 'ONBOARDING', $6, $6) ON CONFLICT (person_id) DO NOTHING \
-         RETURNING person_id, name, team, city, daily_quota, status, status_reason, hired_at, updated_at"
+         RETURNING person_id, name, team, city, daily_quota, status, status_reason, hired_at, updated_at, private_count"
     )
     .bind(&rep.person_id)
     .bind(&rep.name)
@@ -176,15 +178,4 @@ pub async fn set_status(
         .fetch_optional(c)
         .await?);
     row.ok_or_else(|| Error::Aborted("the rep changed concurrently; retry".into()))
-}
-
-/// Size of each rep's private pool.
-pub async fn private_pool_size(db: &Database, person_id: &str) -> Result<i32, Error> {
-    let n: i64 = on_pool!(db, |p| sqlx::query_scalar(
-        "SELECT count(*) FROM leads WHERE owner_person_id = $1 AND state = 'PRIVATE'"
-    )
-    .bind(person_id)
-    .fetch_one(p)
-    .await?);
-    Ok(i32::try_from(n).unwrap_or(i32::MAX))
 }

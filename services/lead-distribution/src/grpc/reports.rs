@@ -1,0 +1,173 @@
+//! `tiejun.leads.v1.ReportService`: rep and team figures over a date range,
+//! and the evening daily report.
+
+use chrono::NaiveDate;
+use tiejun_platform::{
+    auth::Principal,
+    clock::{DEFAULT_ZONE, business_day, to_proto},
+    error::Error,
+    paging::Page,
+};
+use tiejun_proto::leads::v1::{
+    DailyReport, GetRepStatsRequest, GetRepStatsResponse, GetTeamStatsRequest, GetTeamStatsResponse,
+    ListDailyReportsRequest, ListDailyReportsResponse, RepStats, SubmitDailyReportRequest, SubmitDailyReportResponse,
+    report_service_server::ReportService,
+};
+use tonic::{Request, Response, Status};
+
+use super::{Leads, access};
+use crate::{
+    domain::{lead::text, stats},
+    store::{reports, reps},
+};
+
+/// The longest range a stats query may cover.
+const MAX_RANGE_DAYS: i64 = 366;
+
+fn day(field: &str, raw: &str) -> Result<NaiveDate, Error> {
+    NaiveDate::parse_from_str(raw.trim(), "%Y-%m-%d").map_err(|_| Error::invalid(field, "must be YYYY-MM-DD"))
+}
+
+fn range(from: &str, to: &str) -> Result<(String, String), Error> {
+    let (from, to) = (day("from_day", from)?, day("to_day", to)?);
+    if to < from {
+        return Err(Error::invalid("to_day", "must not be before from_day"));
+    }
+    if (to - from).num_days() > MAX_RANGE_DAYS {
+        return Err(Error::invalid("to_day", "the range may cover at most 366 days"));
+    }
+    Ok((from.to_string(), to.to_string()))
+}
+
+fn message(person_id: &str, t: &stats::Tally) -> RepStats {
+    RepStats {
+        person_id: person_id.to_owned(),
+        received: t.received,
+        followed_up_in_time: t.followed_up_in_time,
+        followed_up_in_time_bp: stats::basis_points(t.followed_up_in_time, t.received),
+        reclaimed: t.reclaimed,
+        converted: t.converted,
+        conversion_rate_bp: stats::basis_points(t.converted, t.received),
+    }
+}
+
+#[tonic::async_trait]
+impl ReportService for Leads {
+    async fn get_rep_stats(
+        &self,
+        request: Request<GetRepStatsRequest>,
+    ) -> Result<Response<GetRepStatsResponse>, Status> {
+        let principal = Principal::of(&request)?;
+        let r = request.get_ref();
+        let person_id = crate::domain::rep::person_id(&r.person_id).map_err(|e| Error::invalid("person_id", e))?;
+        access::may_act_as(principal, &person_id)?;
+        let (from, to) = range(&r.from_day, &r.to_day)?;
+        let db = self.db.get()?;
+        let rows = reports::assignments(db, Some(&person_id), None, &from, &to).await?;
+        let tally = stats::tally(rows.iter().map(|a| &a.1));
+        Ok(Response::new(GetRepStatsResponse {
+            stats: Some(message(&person_id, &tally)),
+        }))
+    }
+
+    async fn get_team_stats(
+        &self,
+        request: Request<GetTeamStatsRequest>,
+    ) -> Result<Response<GetTeamStatsResponse>, Status> {
+        let r = request.get_ref();
+        let team = text(&r.team, 1, 100).map_err(|e| Error::invalid("team", e))?;
+        let (from, to) = range(&r.from_day, &r.to_day)?;
+        let db = self.db.get()?;
+        let members = reps::list(
+            db,
+            &reps::RepFilter {
+                team: team.clone(),
+                ..Default::default()
+            },
+            &Page {
+                size: 10_000,
+                offset: 0,
+            },
+        )
+        .await?;
+        let rows = reports::assignments(db, None, Some(&team), &from, &to).await?;
+        let total = stats::tally(rows.iter().map(|a| &a.1));
+        let reps = members
+            .iter()
+            .map(|m| {
+                message(
+                    &m.person_id,
+                    &stats::tally(rows.iter().filter(|a| a.0 == m.person_id).map(|a| &a.1)),
+                )
+            })
+            .collect();
+        Ok(Response::new(GetTeamStatsResponse {
+            total: Some(message("", &total)),
+            reps,
+        }))
+    }
+
+    async fn submit_daily_report(
+        &self,
+        request: Request<SubmitDailyReportRequest>,
+    ) -> Result<Response<SubmitDailyReportResponse>, Status> {
+        let me = access::own_rep_id(Principal::of(&request)?)?.to_owned();
+        let r = request.get_ref();
+        let today = business_day(self.clock.now(), DEFAULT_ZONE);
+        let day = if r.business_day.trim().is_empty() {
+            today
+        } else {
+            day("business_day", &r.business_day)?
+        };
+        if day > today {
+            return Err(Error::invalid("business_day", "must not be in the future").into());
+        }
+        if (today - day).num_days() > 7 {
+            return Err(Error::invalid("business_day", "reports may be submitted up to 7 days late").into());
+        }
+        for (field, n) in [("calls", r.calls), ("visits", r.visits), ("deals", r.deals)] {
+            if !(0..=10_000).contains(&n) {
+                return Err(Error::invalid(field, "must be between 0 and 10000").into());
+            }
+        }
+        let summary = text(&r.summary, 1, 5000).map_err(|e| Error::invalid("summary", e))?;
+        let db = self.db.get()?;
+        let now = self.clock.now();
+        let mut tx = db.begin().await?;
+        let rep = reps::get_for_update(&mut tx, &me)
+            .await?
+            .ok_or_else(|| Error::not_found("rep", &me))?;
+        let report = DailyReport {
+            person_id: me.clone(),
+            business_day: day.to_string(),
+            calls: r.calls,
+            visits: r.visits,
+            deals: r.deals,
+            summary,
+            submitted_at: Some(to_proto(now)),
+            team: rep.team,
+        };
+        reports::upsert_daily(&mut tx, &report, now).await?;
+        tx.commit().await?;
+        Ok(Response::new(SubmitDailyReportResponse { report: Some(report) }))
+    }
+
+    async fn list_daily_reports(
+        &self,
+        request: Request<ListDailyReportsRequest>,
+    ) -> Result<Response<ListDailyReportsResponse>, Status> {
+        let r = request.get_ref();
+        let team = text(&r.team, 1, 100).map_err(|e| Error::invalid("team", e))?;
+        let day = day("business_day", &r.business_day)?.to_string();
+        let page = Page::parse(r.page_size, &r.page_token)?;
+        let db = self.db.get()?;
+        let mut reports = reports::daily(db, &team, &day, &page).await?;
+        let next_page_token = page.finish(&mut reports);
+        let missing_person_ids = reports::missing_daily(db, &team, &day).await?;
+        Ok(Response::new(ListDailyReportsResponse {
+            reports,
+            missing_person_ids,
+            next_page_token,
+        }))
+    }
+}

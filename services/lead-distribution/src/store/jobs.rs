@@ -1,0 +1,51 @@
+//! Single-leader work: on PostgreSQL a transaction-scoped advisory lock makes
+//! replicas sharing one database take turns (the second waits, then finds
+//! nothing left to do); on SQLite `BEGIN IMMEDIATE` already serialises
+//! writers. Every run is recorded in `job_runs`.
+
+use chrono::{DateTime, Utc};
+use tiejun_platform::{
+    db::{Backend, Tx},
+    error::Error,
+    on_tx,
+};
+
+/// A lock key: the daily distribution.
+pub const DISTRIBUTION: i64 = 0x7469_656a_756e_0001;
+/// A lock key: the deadline sweep.
+pub const SWEEP: i64 = 0x7469_656a_756e_0002;
+
+/// Waits for the job lock `key`, held until the transaction ends.
+pub async fn lock(tx: &mut Tx, key: i64) -> Result<(), Error> {
+    if let Tx::Postgres(pg) = tx {
+        sqlx::query("SELECT pg_advisory_xact_lock($1)")
+            .bind(key)
+            .execute(&mut **pg)
+            .await?;
+    }
+    debug_assert!(matches!(tx.backend(), Backend::Postgres | Backend::Sqlite));
+    Ok(())
+}
+
+/// Records that `instance` ran `job` from `started` to `finished` (wall-clock
+/// instants, for audit, whatever clock the rules read).
+pub async fn record(
+    tx: &mut Tx,
+    job: &str,
+    instance: &str,
+    started: DateTime<Utc>,
+    finished: DateTime<Utc>,
+) -> Result<(), Error> {
+    on_tx!(tx, |c| sqlx::query(
+        "INSERT INTO job_runs (job, run_id, instance, started_at, finished_at) VALUES ($1, $2, $3, $4, $5)"
+    )
+    .bind(job)
+    .bind(uuid::Uuid::now_v7().to_string())
+    .bind(instance)
+    .bind(started)
+    .bind(finished)
+    .execute(c)
+    .await
+    .map(drop))?;
+    Ok(())
+}
