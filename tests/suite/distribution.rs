@@ -189,7 +189,7 @@ async fn quotas_and_single_ownership_hold_under_50_concurrent_clients(db: TestDa
     }
     let _ = distribute(&f).await;
 
-    // Claims ≤ 10 and distributed ≤ quota per rep and day.
+    // Claims ≤ 10, and received (distributed + claimed) ≤ quota, per rep and day.
     let days: Vec<(String, i32, i32)> = on_pool!(&f.db, |p| sqlx::query_as(
         "SELECT person_id, distributed, claimed FROM rep_days"
     )
@@ -226,13 +226,9 @@ async fn quotas_and_single_ownership_hold_under_50_concurrent_clients(db: TestDa
         )
         .await;
     assert_eq!(held, open);
-    // Every rep received exactly their quota today in total (the pool was big enough).
+    // After the last run every rep has exactly their quota (the pool was big enough).
     for (rep, distributed, claimed) in &days {
-        assert_eq!(
-            distributed + claimed,
-            30.max(*claimed),
-            "{rep}: {distributed} + {claimed}"
-        );
+        assert_eq!(distributed + claimed, 30, "{rep}: {distributed} + {claimed}");
     }
     // Private counts agree with the leads and stay within the cap.
     let counts: Vec<(String, i32, i64)> = on_pool!(&f.db, |p| sqlx::query_as(
@@ -851,3 +847,48 @@ both_backends!(other_reps_leads, a_rep_touching_another_reps_lead_is_refused);
 both_backends!(whole_life, a_leads_whole_life_is_in_its_history_and_in_the_figures);
 both_backends!(watch, watch_rep_events_sees_an_assignment);
 both_backends!(daily_reports, daily_reports_are_listed_with_who_is_missing);
+
+async fn claims_stop_at_10_a_day_and_at_the_quota(db: TestDatabase) {
+    let f = LeadsFixture::start(db).await;
+    f.active_reps(&["Q1", "Q2"], 30).await;
+    let leads = f.import((0..100).map(|i| lead_input(i, "杭州", 50)).collect()).await;
+    let mut c = f.leads().await;
+    for (i, id) in leads[..10].iter().enumerate() {
+        assert_eq!(
+            claim(&mut c, "Q1", id).await.expect("claim"),
+            9 - i as i32,
+            "claims left"
+        );
+    }
+    let eleventh = claim(&mut c, "Q1", &leads[10]).await.expect_err("11th claim");
+    assert_eq!(
+        eleventh.get_details_error_info().expect("ErrorInfo").reason,
+        "DAILY_CLAIM_LIMIT"
+    );
+
+    // The next business day the counters start again.
+    f.advance(Span::days(1));
+    claim(&mut c, "Q1", &leads[10]).await.expect("a new day, a new claim");
+    // The distribution fills both quotas (Q1 already received one today)...
+    assert_eq!(distribute(&f).await.leads_assigned, 29 + 30);
+    // ...after which a claim would take Q2 over its quota.
+    let pool = c
+        .list_leads(authed(
+            ListLeadsRequest {
+                state: LeadState::Pool as i32,
+                ..Default::default()
+            },
+            &admin(),
+        ))
+        .await
+        .expect("pool")
+        .into_inner()
+        .leads;
+    let over = claim(&mut c, "Q2", &pool[0].lead_id).await.expect_err("over quota");
+    assert_eq!(
+        over.get_details_error_info().expect("ErrorInfo").reason,
+        "DAILY_QUOTA_EXHAUSTED"
+    );
+}
+
+both_backends!(claim_limits, claims_stop_at_10_a_day_and_at_the_quota);

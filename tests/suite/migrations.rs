@@ -20,7 +20,8 @@ async fn migrations_apply_from_empty_twice(db: TestDatabase) {
             .await
             .expect("second migration is a no-op");
         let applied = match &database {
-            Database::Sqlite(pool) => {
+            Database::Sqlite(db) => {
+                let pool = &db.pool;
                 sqlx::query_scalar::<_, i64>("SELECT count(*) FROM _sqlx_migrations")
                     .fetch_one(pool)
                     .await

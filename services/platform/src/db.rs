@@ -74,9 +74,22 @@ pub struct Migrations {
 #[derive(Debug, Clone)]
 pub enum Database {
     /// SQLite.
-    Sqlite(SqlitePool),
+    Sqlite(SqliteDb),
     /// PostgreSQL.
     Postgres(PgPool),
+}
+
+/// An SQLite pool and the queue its writers wait in.
+///
+/// Writers take an async mutex before `BEGIN IMMEDIATE`, so in this process
+/// they queue in order instead of sleeping in SQLite's busy handler (which
+/// backs off up to 100 ms a try and made tail latency seconds long under
+/// load). Other processes sharing the file still wait on SQLite's own lock.
+#[derive(Debug, Clone)]
+pub struct SqliteDb {
+    /// The pool.
+    pub pool: SqlitePool,
+    writer: Arc<tokio::sync::Mutex<()>>,
 }
 
 impl Database {
@@ -98,7 +111,10 @@ impl Database {
                     .connect_with(options)
                     .await
                     .context("opening the SQLite database")?;
-                Ok(Self::Sqlite(pool))
+                Ok(Self::Sqlite(SqliteDb {
+                    pool,
+                    writer: Arc::default(),
+                }))
             }
             Backend::Postgres => {
                 let pool = PgPoolOptions::new()
@@ -116,7 +132,7 @@ impl Database {
     /// lock so replicas starting together migrate once).
     pub async fn migrate(&self, migrations: &Migrations) -> anyhow::Result<()> {
         match self {
-            Self::Sqlite(pool) => migrations.sqlite.run(pool).await.context("SQLite migrations")?,
+            Self::Sqlite(db) => migrations.sqlite.run(&db.pool).await.context("SQLite migrations")?,
             Self::Postgres(pool) => migrations.postgres.run(pool).await.context("PostgreSQL migrations")?,
         }
         Ok(())
@@ -125,7 +141,7 @@ impl Database {
     /// Answers when the database does.
     pub async fn ping(&self) -> Result<(), sqlx::Error> {
         match self {
-            Self::Sqlite(pool) => sqlx::query("SELECT 1").execute(pool).await.map(drop),
+            Self::Sqlite(db) => sqlx::query("SELECT 1").execute(&db.pool).await.map(drop),
             Self::Postgres(pool) => sqlx::query("SELECT 1").execute(pool).await.map(drop),
         }
     }
@@ -141,7 +157,7 @@ impl Database {
     /// Closes the pool.
     pub async fn close(&self) {
         match self {
-            Self::Sqlite(pool) => pool.close().await,
+            Self::Sqlite(db) => db.pool.close().await,
             Self::Postgres(pool) => pool.close().await,
         }
     }
@@ -164,8 +180,11 @@ pub async fn begin_immediate(pool: &SqlitePool) -> Result<sqlx::Transaction<'sta
 pub enum Tx {
     /// PostgreSQL.
     Postgres(sqlx::Transaction<'static, sqlx::Postgres>),
-    /// SQLite.
-    Sqlite(sqlx::Transaction<'static, sqlx::Sqlite>),
+    /// SQLite, holding this process's writer turn until it ends.
+    Sqlite(
+        sqlx::Transaction<'static, sqlx::Sqlite>,
+        tokio::sync::OwnedMutexGuard<()>,
+    ),
 }
 
 impl Tx {
@@ -173,7 +192,7 @@ impl Tx {
     pub async fn commit(self) -> Result<(), Error> {
         match self {
             Self::Postgres(tx) => tx.commit().await?,
-            Self::Sqlite(tx) => tx.commit().await?,
+            Self::Sqlite(tx, _turn) => tx.commit().await?,
         }
         Ok(())
     }
@@ -182,7 +201,7 @@ impl Tx {
     pub fn backend(&self) -> Backend {
         match self {
             Self::Postgres(_) => Backend::Postgres,
-            Self::Sqlite(_) => Backend::Sqlite,
+            Self::Sqlite(..) => Backend::Sqlite,
         }
     }
 }
@@ -192,7 +211,10 @@ impl Database {
     pub async fn begin(&self) -> Result<Tx, Error> {
         Ok(match self {
             Self::Postgres(pool) => Tx::Postgres(pool.begin().await?),
-            Self::Sqlite(pool) => Tx::Sqlite(begin_immediate(pool).await?),
+            Self::Sqlite(db) => {
+                let turn = db.writer.clone().lock_owned().await;
+                Tx::Sqlite(begin_immediate(&db.pool).await?, turn)
+            }
         })
     }
 }
@@ -208,7 +230,7 @@ macro_rules! on_tx {
                 let $conn: &mut sqlx::PgConnection = &mut *tx;
                 $body
             }
-            $crate::db::Tx::Sqlite(tx) => {
+            $crate::db::Tx::Sqlite(tx, _) => {
                 let $conn: &mut sqlx::SqliteConnection = &mut *tx;
                 $body
             }
@@ -223,7 +245,10 @@ macro_rules! on_pool {
     ($db:expr, |$pool:ident| $body:expr) => {
         match $db {
             $crate::db::Database::Postgres($pool) => $body,
-            $crate::db::Database::Sqlite($pool) => $body,
+            $crate::db::Database::Sqlite(db) => {
+                let $pool = &db.pool;
+                $body
+            }
         }
     };
 }

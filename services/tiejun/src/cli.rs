@@ -39,6 +39,12 @@ pub enum Command {
     },
     /// Mint a token for an operator or a client; prints the token alone.
     Token(TokenArgs),
+    /// Measure a scenario (see the README's Performance section).
+    Bench {
+        /// Which scenario.
+        #[command(subcommand)]
+        scenario: crate::bench::Scenario,
+    },
 }
 
 /// A service with a database.

@@ -2,6 +2,7 @@
 //! process, and the subcommands. Tests start the suite through [`suite`]
 //! exactly as `tiejun up` does.
 
+pub mod bench;
 pub mod cli;
 pub mod commands;
 pub mod secret;

@@ -1,4 +1,4 @@
-//! `tiejun up | serve <svc> | migrate <svc> | token`.
+//! `tiejun up | serve <svc> | migrate <svc> | token | bench <scenario>`.
 
 use clap::Parser as _;
 use tiejun::{
@@ -22,6 +22,10 @@ async fn main() -> anyhow::Result<()> {
         Command::Serve { target } => {
             let _telemetry = telemetry::init(&format!("tiejun-{}", target_name(&target)))?;
             commands::serve(target).await
+        }
+        Command::Bench { scenario } => {
+            let _telemetry = telemetry::init("tiejun-bench")?;
+            tiejun::bench::run(scenario).await
         }
         Command::Migrate { service, database } => {
             let _telemetry = telemetry::init("tiejun-migrate")?;

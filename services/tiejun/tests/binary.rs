@@ -165,3 +165,31 @@ fn up_prints_every_endpoint_and_a_token_then_stops_on_sigterm() {
         assert!(dir.path().join(name).exists(), "{name} not created");
     }
 }
+
+#[test]
+fn bench_distribute_reports_what_it_measured_as_json() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = stdout_of(
+        tiejun(&[
+            "bench",
+            "distribute",
+            "--leads",
+            "60",
+            "--reps",
+            "3",
+            "--quota",
+            "30",
+            "--json",
+            "--work-dir",
+            dir.path().to_str().expect("utf8"),
+        ])
+        .env("RUST_LOG", "warn"),
+    );
+    let report: serde_json::Value = serde_json::from_str(&out).expect("JSON report");
+    assert_eq!(report["scenario"], "distribute");
+    assert_eq!(report["backend"], "sqlite");
+    assert_eq!(report["ok"], 60, "3 reps x 30 can take all 60 leads: {report}");
+    // Dealt round by round, 60 leads give each of the 3 reps 20: all three end short of 30.
+    assert_eq!(report["figures"]["reps_short"], "3");
+    assert!(report["seconds"].as_f64().expect("seconds") > 0.0);
+}

@@ -27,7 +27,7 @@ use crate::{
     convert,
     domain::{lead::text, rep::status_from_name},
     store::{
-        days,
+        days::{self, ClaimRefused},
         distribution::{self, assigned_event},
         events,
         holding::{self, Assignment, FollowUp, Release, Resolution},
@@ -165,9 +165,21 @@ impl Leads {
                 "you lost this lead less than 30 days ago",
             ));
         }
-        let left = days::take_claim(&mut tx, &me, &day)
-            .await?
-            .ok_or_else(|| Error::precondition("DAILY_CLAIM_LIMIT", "at most 10 claims per business day"))?;
+        let left = match days::take_claim(&mut tx, &me, &day, rep.daily_quota).await? {
+            Ok(left) => left,
+            Err(ClaimRefused::ClaimLimit) => {
+                return Err(Error::precondition(
+                    "DAILY_CLAIM_LIMIT",
+                    "at most 10 claims per business day",
+                ));
+            }
+            Err(ClaimRefused::QuotaExhausted) => {
+                return Err(Error::precondition(
+                    "DAILY_QUOTA_EXHAUSTED",
+                    format!("you have received your {} leads for today", rep.daily_quota),
+                ));
+            }
+        };
         let assignment = Assignment {
             lead_id: id,
             person_id: &me,

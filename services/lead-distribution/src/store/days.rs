@@ -73,17 +73,48 @@ pub async fn take_room(tx: &mut Tx, person_id: &str, day: &str, quota: i32) -> R
     Ok(n == 1)
 }
 
-/// Counts one claim; false when the day's limit is reached.
-pub async fn take_claim(tx: &mut Tx, person_id: &str, day: &str) -> Result<Option<i32>, Error> {
-    ensure(tx, &[person_id.to_owned()], day).await?;
+/// Why a claim was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClaimRefused {
+    /// 10 claims already today.
+    ClaimLimit,
+    /// Received today (distributed + claimed) has reached the quota.
+    QuotaExhausted,
+}
+
+/// Counts one claim and returns the claims left today, or why not: at most
+/// 10 claims a day, and what a rep receives in a day (distributed + claimed)
+/// never exceeds their quota. One statement, checked on the locked row.
+pub async fn take_claim(
+    tx: &mut Tx,
+    person_id: &str,
+    day: &str,
+    quota: i32,
+) -> Result<Result<i32, ClaimRefused>, Error> {
     let left: Option<i32> = on_tx!(tx, |c| sqlx::query_scalar(
-        "UPDATE rep_days SET claimed = claimed + 1 WHERE person_id = $1 AND business_day = $2 AND claimed < $3 \
-         RETURNING $3 - claimed"
+        "INSERT INTO rep_days (person_id, business_day, claimed) VALUES ($1, $2, 1) \
+         ON CONFLICT (person_id, business_day) DO UPDATE SET claimed = rep_days.claimed + 1 \
+         WHERE rep_days.claimed < $3 AND rep_days.distributed + rep_days.claimed < $4 RETURNING $3 - claimed"
     )
     .bind(person_id)
     .bind(day)
     .bind(CLAIMS_PER_DAY)
+    .bind(quota)
     .fetch_optional(c)
     .await?);
-    Ok(left)
+    if let Some(left) = left {
+        return Ok(Ok(left));
+    }
+    let claimed: i32 = on_tx!(tx, |c| sqlx::query_scalar(
+        "SELECT claimed FROM rep_days WHERE person_id = $1 AND business_day = $2"
+    )
+    .bind(person_id)
+    .bind(day)
+    .fetch_one(c)
+    .await?);
+    Ok(Err(if claimed >= CLAIMS_PER_DAY {
+        ClaimRefused::ClaimLimit
+    } else {
+        ClaimRefused::QuotaExhausted
+    }))
 }

@@ -74,8 +74,12 @@ pub struct Duplicate {
     pub matched: &'static str,
 }
 
-const FIND_DUPLICATE: &str = "SELECT lead_id, phone FROM leads WHERE kind = 'NEW_BUSINESS' \
-                              AND (phone = $1 OR company_key = $2) ORDER BY created_at LIMIT 1";
+/// Two lookups, one per unique index (an `OR` makes SQLite scan the table).
+const FIND_DUPLICATE: &str = "SELECT lead_id, phone FROM ( \
+     SELECT lead_id, phone, created_at FROM leads WHERE kind = 'NEW_BUSINESS' AND phone = $1 \
+     UNION ALL \
+     SELECT lead_id, phone, created_at FROM leads WHERE kind = 'NEW_BUSINESS' AND company_key = $2 \
+     ) AS d ORDER BY created_at LIMIT 1";
 
 fn duplicate(found: Option<(String, String)>, lead: &NewLead) -> Option<Duplicate> {
     found.map(|(lead_id, phone)| Duplicate {

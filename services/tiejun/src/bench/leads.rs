@@ -1,0 +1,264 @@
+//! The lead-distribution scenarios.
+
+use std::{collections::BTreeMap, sync::Arc, time::Instant};
+
+use anyhow::Context as _;
+use hdrhistogram::Histogram;
+use tiejun_platform::{
+    auth::{JwtKeys, Role, TokenSpec},
+    clock,
+    config::{DatabaseArgs, JobArgs, ServerArgs, ServiceSettings},
+    db::Backend,
+};
+use tiejun_proto::leads::v1::{
+    ActivateRepRequest, ClaimLeadRequest, ImportLeadsRequest, LeadInput, RegisterRepRequest, RunDistributionRequest,
+    lead_service_client::LeadServiceClient, rep_service_client::RepServiceClient,
+};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tonic::{Request, transport::Channel};
+
+use super::{ClaimArgs, DistributeArgs, Report, Target};
+
+/// The service under test, in this process.
+struct Service {
+    channel: Channel,
+    keys: JwtKeys,
+    backend: Backend,
+    stop: CancellationToken,
+    task: tokio::task::JoinHandle<anyhow::Result<()>>,
+    _dir: Option<tempfile::TempDir>,
+}
+
+impl Service {
+    async fn start(target: &Target) -> anyhow::Result<Self> {
+        let (url, dir) = match &target.database_url {
+            Some(url) => (url.clone(), None),
+            None => {
+                let dir = match &target.work_dir {
+                    Some(parent) => tempfile::tempdir_in(parent)?,
+                    None => tempfile::tempdir()?,
+                };
+                (format!("sqlite://{}", dir.path().join("leads.db").display()), Some(dir))
+            }
+        };
+        let backend = Backend::of_url(&url)?;
+        let mut secret = [0u8; 32];
+        rand::RngCore::fill_bytes(&mut rand::rng(), &mut secret);
+        let keys = JwtKeys::from_secret(hex::encode(secret).as_bytes())?;
+        let listener = TcpListener::bind("127.0.0.1:0").await?;
+        let addr = listener.local_addr()?;
+        let mut database = DatabaseArgs::for_url(url);
+        database.db_max_connections = 60;
+        let settings = ServiceSettings {
+            server: ServerArgs::listening_on(addr),
+            database,
+            keys: keys.clone(),
+            clock: clock::system(),
+            jobs: JobArgs::disabled(),
+        };
+        let stop = CancellationToken::new();
+        let task = tokio::spawn(tiejun_leads::run(settings, listener, stop.clone()));
+        let started = Instant::now();
+        while !crate::suite::is_serving(addr).await {
+            anyhow::ensure!(started.elapsed().as_secs() < 60, "the service did not become ready");
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        let channel = Channel::from_shared(format!("http://{addr}"))?.connect().await?;
+        Ok(Self {
+            channel,
+            keys,
+            backend,
+            stop,
+            task,
+            _dir: dir,
+        })
+    }
+
+    fn token(&self, roles: &[Role], rep: Option<&str>) -> anyhow::Result<String> {
+        let mut spec = TokenSpec::new("bench", roles, std::time::Duration::from_secs(3600));
+        spec.rep_id = rep.map(str::to_owned);
+        self.keys.mint(&spec)
+    }
+
+    async fn stop(self) -> anyhow::Result<()> {
+        self.stop.cancel();
+        self.task.await??;
+        Ok(())
+    }
+}
+
+fn authed<T>(message: T, token: &str) -> anyhow::Result<Request<T>> {
+    let mut request = Request::new(message);
+    request
+        .metadata_mut()
+        .insert("authorization", format!("Bearer {token}").parse()?);
+    Ok(request)
+}
+
+fn rep_id(i: usize) -> String {
+    format!("B{i:05}")
+}
+
+/// Registers and activates `n` reps in a handful of cities.
+async fn seed_reps(s: &Service, n: usize, quota: i32) -> anyhow::Result<()> {
+    let admin = s.token(&[Role::Admin], None)?;
+    let mut reps = RepServiceClient::new(s.channel.clone());
+    for i in 0..n {
+        let person_id = rep_id(i);
+        let register = RegisterRepRequest {
+            person_id: person_id.clone(),
+            name: format!("Bench Rep {i}"),
+            team: format!("Team-{}", i / 10),
+            city: CITIES[i % CITIES.len()].into(),
+            daily_quota: quota,
+        };
+        reps.register_rep(authed(register, &admin)?)
+            .await
+            .context("RegisterRep")?;
+        reps.activate_rep(authed(
+            ActivateRepRequest {
+                person_id,
+                reason: "bench".into(),
+            },
+            &admin,
+        )?)
+        .await
+        .context("ActivateRep")?;
+    }
+    Ok(())
+}
+
+const CITIES: [&str; 5] = ["杭州", "宁波", "温州", "义乌", "上海"];
+
+/// Imports `n` leads and returns their ids.
+async fn seed_leads(s: &Service, n: usize) -> anyhow::Result<Vec<String>> {
+    let admin = s.token(&[Role::Admin], None)?;
+    let rows: Vec<ImportLeadsRequest> = (0..n)
+        .map(|i| ImportLeadsRequest {
+            row: i as i64 + 1,
+            lead: Some(LeadInput {
+                company_name: format!("基准测试贸易{i:06}号"),
+                contact_name: "王经理".into(),
+                phone: format!("139{i:08}"),
+                email: String::new(),
+                city: CITIES[i % CITIES.len()].into(),
+                industry: "textiles".into(),
+                source: "bench".into(),
+                score: 1 + (i % 100) as i32,
+            }),
+        })
+        .collect();
+    let response = LeadServiceClient::new(s.channel.clone())
+        .max_decoding_message_size(64 * 1024 * 1024)
+        .import_leads(authed(tokio_stream::iter(rows), &admin)?)
+        .await
+        .context("ImportLeads")?
+        .into_inner();
+    anyhow::ensure!(
+        response.created as usize == n,
+        "import refused {} rows",
+        response.refused
+    );
+    Ok(response.results.into_iter().map(|r| r.lead_id).collect())
+}
+
+/// One distribution run of `leads` leads over `reps` reps.
+pub async fn distribute(args: &DistributeArgs) -> anyhow::Result<Report> {
+    let s = Service::start(&args.target).await?;
+    let seeding = Instant::now();
+    seed_reps(&s, args.reps, args.quota).await?;
+    seed_leads(&s, args.leads).await?;
+    let seed_seconds = seeding.elapsed().as_secs_f64();
+
+    let admin = s.token(&[Role::Admin], None)?;
+    let started = Instant::now();
+    let run = LeadServiceClient::new(s.channel.clone())
+        .run_distribution(authed(RunDistributionRequest::default(), &admin)?)
+        .await
+        .context("RunDistribution")?
+        .into_inner();
+    let elapsed = started.elapsed();
+    let mut report = Report::new("distribute", s.backend.as_str(), elapsed, run.leads_assigned as u64);
+    report.seed_seconds = seed_seconds;
+    report.settings = BTreeMap::from([
+        ("leads".into(), args.leads.to_string()),
+        ("reps".into(), args.reps.to_string()),
+        ("quota".into(), args.quota.to_string()),
+    ]);
+    report.figures = BTreeMap::from([
+        ("leads_assigned".into(), run.leads_assigned.to_string()),
+        ("reps_served".into(), run.reps_served.to_string()),
+        ("reps_short".into(), run.reps_short.to_string()),
+    ]);
+    s.stop().await?;
+    Ok(report)
+}
+
+/// Every rep claims its 10 a day, `concurrency` claims in flight.
+pub async fn claim(args: &ClaimArgs) -> anyhow::Result<Report> {
+    let s = Service::start(&args.target).await?;
+    let seeding = Instant::now();
+    seed_reps(&s, args.reps, 40).await?;
+    let leads = seed_leads(&s, args.reps * 10).await?;
+    let seed_seconds = seeding.elapsed().as_secs_f64();
+
+    // Each worker takes every `concurrency`-th rep; each rep its own 10 leads.
+    let tokens: Vec<String> = (0..args.reps)
+        .map(|i| s.token(&[Role::SalesRep], Some(&rep_id(i))))
+        .collect::<anyhow::Result<_>>()?;
+    let leads = Arc::new(leads);
+    let tokens = Arc::new(tokens);
+    let started = Instant::now();
+    let mut workers = Vec::new();
+    for w in 0..args.concurrency.max(1) {
+        let (channel, leads, tokens) = (s.channel.clone(), leads.clone(), tokens.clone());
+        let (reps, step) = (args.reps, args.concurrency.max(1));
+        workers.push(tokio::spawn(async move {
+            let mut client = LeadServiceClient::new(channel);
+            let mut histogram = Histogram::<u64>::new(3).expect("3 significant figures is valid");
+            let mut errors: BTreeMap<String, u64> = BTreeMap::new();
+            for rep in (w..reps).step_by(step) {
+                for k in 0..10 {
+                    let request = ClaimLeadRequest {
+                        lead_id: leads[rep * 10 + k].clone(),
+                        idempotency_key: String::new(),
+                    };
+                    let mut request = Request::new(request);
+                    if let Ok(v) = format!("Bearer {}", tokens[rep]).parse() {
+                        request.metadata_mut().insert("authorization", v);
+                    }
+                    let call = Instant::now();
+                    match client.claim_lead(request).await {
+                        Ok(_) => {
+                            let _ = histogram.record(call.elapsed().as_micros() as u64);
+                        }
+                        Err(status) => *errors.entry(format!("{:?}", status.code())).or_default() += 1,
+                    }
+                }
+            }
+            (histogram, errors)
+        }));
+    }
+    let mut histogram = Histogram::<u64>::new(3)?;
+    let mut errors: BTreeMap<String, u64> = BTreeMap::new();
+    for worker in workers {
+        let (h, e) = worker.await?;
+        histogram.add(&h)?;
+        for (code, n) in e {
+            *errors.entry(code).or_default() += n;
+        }
+    }
+    let elapsed = started.elapsed();
+    let mut report = Report::new("claim", s.backend.as_str(), elapsed, histogram.len());
+    report.seed_seconds = seed_seconds;
+    report.errors = errors;
+    report.latency = Some(super::report::Latency::of(&histogram));
+    report.settings = BTreeMap::from([
+        ("reps".into(), args.reps.to_string()),
+        ("concurrency".into(), args.concurrency.to_string()),
+        ("claims".into(), (args.reps * 10).to_string()),
+    ]);
+    s.stop().await?;
+    Ok(report)
+}
