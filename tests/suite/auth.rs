@@ -54,6 +54,7 @@ async fn missing_expired_and_wrongly_signed_tokens_are_unauthenticated() {
             rep_id: None,
             account_id: None,
             learner_id: None,
+            team: None,
         })
         .expect("encode");
     assert_eq!(

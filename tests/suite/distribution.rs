@@ -892,3 +892,161 @@ async fn claims_stop_at_10_a_day_and_at_the_quota(db: TestDatabase) {
 }
 
 both_backends!(claim_limits, claims_stop_at_10_a_day_and_at_the_quota);
+
+fn manager_of(team: &str) -> String {
+    let mut spec = tiejun_platform::auth::TokenSpec::new(
+        "manager",
+        &[tiejun_platform::auth::Role::SalesManager],
+        Duration::from_secs(3600),
+    );
+    spec.team = Some(team.to_owned());
+    tiejun_tests::keys().mint(&spec).expect("mint")
+}
+
+async fn a_team_managers_token_acts_on_that_team_only(db: TestDatabase) {
+    let f = LeadsFixture::start(db).await;
+    f.active_reps(&["T1"], 30).await;
+    let mut ningbo = tiejun_tests::leads::registration("T2");
+    ningbo.team = "Ningbo-1".into();
+    let mut reps = f.reps().await;
+    reps.register_rep(authed(ningbo, &admin())).await.expect("register");
+    reps.activate_rep(authed(
+        tiejun_proto::leads::v1::ActivateRepRequest {
+            person_id: "T2".into(),
+            reason: String::new(),
+        },
+        &admin(),
+    ))
+    .await
+    .expect("activate");
+    let manager = manager_of("Hangzhou-1");
+
+    let listed = reps
+        .list_reps(authed(tiejun_proto::leads::v1::ListRepsRequest::default(), &manager))
+        .await
+        .expect("list")
+        .into_inner()
+        .reps;
+    assert_eq!(listed.iter().map(|r| r.person_id.as_str()).collect::<Vec<_>>(), ["T1"]);
+    let quota = SetRepQuotaRequest {
+        person_id: "T2".into(),
+        daily_quota: 35,
+    };
+    assert_eq!(
+        reps.set_rep_quota(authed(quota, &manager))
+            .await
+            .expect_err("other team")
+            .code(),
+        Code::PermissionDenied
+    );
+    let quota = SetRepQuotaRequest {
+        person_id: "T1".into(),
+        daily_quota: 35,
+    };
+    reps.set_rep_quota(authed(quota, &manager)).await.expect("own team");
+
+    let leads = f
+        .import(vec![lead_input(1, "杭州", 90), lead_input(2, "杭州", 90)])
+        .await;
+    let mut c = f.leads().await;
+    claim(&mut c, "T1", &leads[0]).await.expect("claim");
+    claim(&mut c, "T2", &leads[1]).await.expect("claim");
+    let own = c
+        .get_lead(authed(
+            GetLeadRequest {
+                lead_id: leads[0].clone(),
+            },
+            &manager,
+        ))
+        .await
+        .expect("get");
+    assert!(
+        !own.into_inner().lead.expect("lead").contact_masked,
+        "own team's lead revealed"
+    );
+    let other = c
+        .get_lead(authed(
+            GetLeadRequest {
+                lead_id: leads[1].clone(),
+            },
+            &manager,
+        ))
+        .await
+        .expect("get");
+    assert!(
+        other.into_inner().lead.expect("lead").contact_masked,
+        "another team's lead masked"
+    );
+    let reassign = ReassignLeadRequest {
+        lead_id: leads[1].clone(),
+        to_person_id: "T1".into(),
+        reason: "x".into(),
+    };
+    assert_eq!(
+        c.reassign_lead(authed(reassign, &manager))
+            .await
+            .expect_err("other team's lead")
+            .code(),
+        Code::PermissionDenied
+    );
+
+    let mut reports = ReportServiceClient::new(f.channel().await);
+    let team = |t: &str| tiejun_proto::leads::v1::GetTeamStatsRequest {
+        team: t.into(),
+        from_day: "2026-03-02".into(),
+        to_day: "2026-03-02".into(),
+    };
+    reports
+        .get_team_stats(authed(team("Hangzhou-1"), &manager))
+        .await
+        .expect("own team's figures");
+    let denied = reports
+        .get_team_stats(authed(team("Ningbo-1"), &manager))
+        .await
+        .expect_err("other team");
+    assert_eq!(denied.code(), Code::PermissionDenied);
+}
+
+async fn scheduled_runs(f: &LeadsFixture) -> i64 {
+    f.scalar("SELECT count(*) FROM distribution_runs WHERE trigger = $1", "SCHEDULED")
+        .await
+}
+
+async fn the_distribution_runs_by_itself_once_after_8_in_the_morning(db: TestDatabase) {
+    use tiejun_platform::clock::ManualClock;
+    // 07:58 in Shanghai, jobs ticking every 100 ms.
+    let clock = ManualClock::new(tiejun_tests::leads::monday_morning() - Span::minutes(62));
+    let url = db.url.clone();
+    let f = LeadsFixture::start(db).await;
+    let jobs = tiejun_tests::start_service_with_jobs(
+        tiejun_tests::Svc::Leads,
+        &url,
+        std::sync::Arc::new(clock.clone()),
+        Duration::from_millis(100),
+    )
+    .await;
+    assert!(tiejun_tests::wait_serving(jobs.addr, Duration::from_secs(30)).await);
+    f.active_reps(&["D1", "D2"], 30).await;
+    f.import((0..10).map(|i| lead_input(i, "杭州", 50)).collect()).await;
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert_eq!(scheduled_runs(&f).await, 0, "nothing before 08:00");
+    clock.advance(Span::minutes(3)); // 08:01
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while scheduled_runs(&f).await == 0 {
+        assert!(std::time::Instant::now() < deadline, "no scheduled run after 08:00");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert_eq!(scheduled_runs(&f).await, 1, "one scheduled run a day");
+    assert_eq!(
+        f.scalar("SELECT count(*) FROM leads WHERE state = $1", "ASSIGNED")
+            .await,
+        10
+    );
+}
+
+both_backends!(team_scope, a_team_managers_token_acts_on_that_team_only);
+both_backends!(
+    scheduled_distribution,
+    the_distribution_runs_by_itself_once_after_8_in_the_morning
+);

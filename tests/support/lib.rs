@@ -128,12 +128,32 @@ pub async fn start_service(svc: Svc, database_url: &str) -> Running {
 
 /// Like [`start_service`], on a clock the test moves by hand.
 pub async fn start_service_at(svc: Svc, database_url: &str, clock: clock::SharedClock) -> Running {
-    spawn_service(svc, database_url, |_| {}, clock).await
+    spawn_service(svc, database_url, |_| {}, clock, JobArgs::disabled()).await
+}
+
+/// Like [`start_service_at`], with the background jobs running every `interval`.
+pub async fn start_service_with_jobs(
+    svc: Svc,
+    database_url: &str,
+    clock: clock::SharedClock,
+    interval: std::time::Duration,
+) -> Running {
+    spawn_service(
+        svc,
+        database_url,
+        |_| {},
+        clock,
+        JobArgs {
+            enabled: true,
+            interval,
+        },
+    )
+    .await
 }
 
 /// Like [`start_service`], with server settings adjusted by `tune`.
 pub async fn start_service_with(svc: Svc, database_url: &str, tune: impl FnOnce(&mut ServerArgs)) -> Running {
-    spawn_service(svc, database_url, tune, clock::system()).await
+    spawn_service(svc, database_url, tune, clock::system(), JobArgs::disabled()).await
 }
 
 async fn spawn_service(
@@ -141,6 +161,7 @@ async fn spawn_service(
     database_url: &str,
     tune: impl FnOnce(&mut ServerArgs),
     clock: clock::SharedClock,
+    jobs: JobArgs,
 ) -> Running {
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("binding port 0");
     let addr = listener.local_addr().expect("local addr");
@@ -151,7 +172,7 @@ async fn spawn_service(
         database: DatabaseArgs::for_url(database_url),
         keys: keys(),
         clock,
-        jobs: JobArgs::disabled(),
+        jobs,
     };
     let shutdown = CancellationToken::new();
     let stop = shutdown.clone();

@@ -164,6 +164,9 @@ pub struct TokenArgs {
     /// Scope: the learner the token acts as.
     #[arg(long)]
     pub learner_id: Option<String>,
+    /// Scope: the one team a sales manager manages.
+    #[arg(long)]
+    pub team: Option<String>,
     /// Lifetime, e.g. 30m, 12h, 7d.
     #[arg(long, default_value = "12h", value_parser = humantime::parse_duration)]
     pub ttl: Duration,

@@ -95,5 +95,6 @@ pub fn token(args: TokenArgs) -> anyhow::Result<String> {
     spec.rep_id = args.rep_id;
     spec.account_id = args.account_id;
     spec.learner_id = args.learner_id;
+    spec.team = args.team;
     keys.mint(&spec)
 }

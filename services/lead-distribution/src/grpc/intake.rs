@@ -1,6 +1,8 @@
 //! Intake (single and streamed), reading and listing leads with masking, and
 //! lead history.
 
+use std::collections::HashSet;
+
 use tiejun_platform::{
     auth::Principal,
     db::Database,
@@ -22,6 +24,7 @@ use crate::{
     store::{
         history::{self, Transition},
         leads::{self, Duplicate, LeadFilter, LeadRow},
+        reps::{self, RepFilter},
     },
 };
 
@@ -44,14 +47,24 @@ fn already_exists(d: Duplicate) -> Error {
 }
 
 /// Whether the caller sees the lead, and with its contact data or masked:
-/// pool leads are masked for everyone; a held lead is visible to staff and
-/// to its owner; another rep's lead is refused.
-pub(super) fn view(principal: &Principal, row: &LeadRow) -> Result<bool, Error> {
+/// pool leads are masked for everyone; a held lead is revealed to its owner,
+/// to admins and operators, and to managers of the owner's team
+/// (`team_members`: the reps of a team-limited manager's team); another
+/// rep's lead is refused.
+pub(super) fn view(
+    principal: &Principal,
+    row: &LeadRow,
+    team_members: Option<&HashSet<String>>,
+) -> Result<bool, Error> {
     if row.state == convert::lead_state_name(LeadState::Pool) {
         return Ok(false);
     }
     if access::is_staff(principal) {
-        return Ok(true);
+        return Ok(match (team_members, row.owner_person_id.as_deref()) {
+            (Some(members), Some(owner)) => members.contains(owner),
+            (Some(_), None) => false,
+            (None, _) => true,
+        });
     }
     match row.owner_person_id.as_deref() {
         Some(owner) if owner == access::own_rep_id(principal)? => Ok(true),
@@ -61,6 +74,31 @@ pub(super) fn view(principal: &Principal, row: &LeadRow) -> Result<bool, Error> 
 }
 
 impl Leads {
+    /// The reps of a team-limited manager's team (`None`: not limited).
+    pub(super) async fn team_members(
+        &self,
+        db: &Database,
+        principal: &Principal,
+    ) -> Result<Option<HashSet<String>>, Error> {
+        let Some(team) = access::managed_team(principal) else {
+            return Ok(None);
+        };
+        let filter = RepFilter {
+            team: team.to_owned(),
+            ..Default::default()
+        };
+        let rows = reps::list(
+            db,
+            &filter,
+            &Page {
+                size: 100_000,
+                offset: 0,
+            },
+        )
+        .await?;
+        Ok(Some(rows.into_iter().map(|r| r.person_id).collect()))
+    }
+
     /// Creates one lead: duplicate check, insert, history, idempotency record,
     /// all in one transaction.
     async fn intake(
@@ -221,7 +259,8 @@ impl Leads {
         let row = leads::get(db, lead_id)
             .await?
             .ok_or_else(|| Error::not_found("lead", lead_id))?;
-        let reveal = view(principal, &row)?;
+        let members = self.team_members(db, principal).await?;
+        let reveal = view(principal, &row, members.as_ref())?;
         Ok(Response::new(GetLeadResponse {
             lead: Some(convert::lead(row, reveal)),
         }))
@@ -261,11 +300,16 @@ impl Leads {
             },
         };
         let db = self.db.get()?;
+        let members = self.team_members(db, principal).await?;
         let mut rows = leads::list(db, &filter, &page).await?;
         let next_page_token = page.finish(&mut rows);
         let leads = rows
             .into_iter()
-            .filter_map(|row| view(principal, &row).ok().map(|reveal| convert::lead(row, reveal)))
+            .filter_map(|row| {
+                view(principal, &row, members.as_ref())
+                    .ok()
+                    .map(|reveal| convert::lead(row, reveal))
+            })
             .collect();
         Ok(Response::new(ListLeadsResponse { leads, next_page_token }))
     }

@@ -78,6 +78,17 @@ fn held_by_owner_or_staff(principal: &Principal, row: &LeadRow) -> Result<String
     }
 }
 
+/// A team-limited manager may act on a held lead only if its owner is in their team.
+async fn owner_in_managed_team(tx: &mut Tx, principal: &Principal, owner: &str) -> Result<(), Error> {
+    if access::managed_team(principal).is_none() || principal.rep_id.as_deref() == Some(owner) {
+        return Ok(());
+    }
+    let rep = reps::get_for_update(tx, owner)
+        .await?
+        .ok_or_else(|| Error::not_found("rep", owner))?;
+    access::may_manage(principal, &rep.team)
+}
+
 impl Leads {
     fn today(&self) -> NaiveDate {
         clock::business_day(self.clock.now(), DEFAULT_ZONE)
@@ -354,6 +365,7 @@ impl Leads {
         let mut tx = db.begin().await?;
         let row = lock_lead(&mut tx, id).await?;
         let owner = held_by_owner_or_staff(principal, &row)?;
+        owner_in_managed_team(&mut tx, principal, &owner).await?;
         let release = Release {
             lead_id: id,
             owner: &owner,
@@ -392,6 +404,7 @@ impl Leads {
         }
         let row = lock_lead(&mut tx, id).await?;
         let owner = held_by_owner_or_staff(principal, &row)?;
+        owner_in_managed_team(&mut tx, principal, &owner).await?;
         let from = convert::lead_state(&row.state);
         let reason = if notes.is_empty() { "converted" } else { notes.as_str() };
         let resolution = Resolution {
@@ -441,7 +454,11 @@ impl Leads {
         let owner = match from {
             LeadState::Pool if access::is_staff(principal) => None,
             LeadState::Pool => return Err(Error::PermissionDenied("only staff close a pool lead".into())),
-            LeadState::Assigned | LeadState::Private => Some(held_by_owner_or_staff(principal, &row)?),
+            LeadState::Assigned | LeadState::Private => {
+                let owner = held_by_owner_or_staff(principal, &row)?;
+                owner_in_managed_team(&mut tx, principal, &owner).await?;
+                Some(owner)
+            }
             _ => {
                 return Err(Error::precondition(
                     "LEAD_RESOLVED",
@@ -483,9 +500,11 @@ impl Leads {
         if status_from_name(&rep.status) != RepStatus::Active {
             return Err(Error::precondition("REP_NOT_ACTIVE", "leads go to ACTIVE reps only"));
         }
+        access::may_manage(principal, &rep.team)?;
         let row = lock_lead(&mut tx, id).await?;
         let from = convert::lead_state(&row.state);
         if let Some(owner) = row.owner_person_id.as_deref() {
+            owner_in_managed_team(&mut tx, principal, owner).await?;
             if owner == to {
                 return Err(Error::precondition("ALREADY_OWNER", "the rep already holds this lead"));
             }

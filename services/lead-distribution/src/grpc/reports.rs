@@ -63,6 +63,12 @@ impl ReportService for Leads {
         access::may_act_as(principal, &person_id)?;
         let (from, to) = range(&r.from_day, &r.to_day)?;
         let db = self.db.get()?;
+        if access::managed_team(principal).is_some() {
+            let rep = reps::get(db, &person_id)
+                .await?
+                .ok_or_else(|| Error::not_found("rep", &person_id))?;
+            access::may_manage(principal, &rep.team)?;
+        }
         let rows = reports::assignments(db, Some(&person_id), None, &from, &to).await?;
         let tally = stats::tally(rows.iter().map(|a| &a.1));
         Ok(Response::new(GetRepStatsResponse {
@@ -76,6 +82,7 @@ impl ReportService for Leads {
     ) -> Result<Response<GetTeamStatsResponse>, Status> {
         let r = request.get_ref();
         let team = text(&r.team, 1, 100).map_err(|e| Error::invalid("team", e))?;
+        access::may_manage(Principal::of(&request)?, &team)?;
         let (from, to) = range(&r.from_day, &r.to_day)?;
         let db = self.db.get()?;
         let members = reps::list(
@@ -158,6 +165,7 @@ impl ReportService for Leads {
     ) -> Result<Response<ListDailyReportsResponse>, Status> {
         let r = request.get_ref();
         let team = text(&r.team, 1, 100).map_err(|e| Error::invalid("team", e))?;
+        access::may_manage(Principal::of(&request)?, &team)?;
         let day = day("business_day", &r.business_day)?.to_string();
         let page = Page::parse(r.page_size, &r.page_token)?;
         let db = self.db.get()?;

@@ -41,13 +41,21 @@ impl Leads {
     }
 
     /// Moves a rep to `to` if its status is one of `from` (already `to`: no change).
-    async fn transition(&self, person_id: &str, from: &[RepStatus], to: RepStatus, reason: &str) -> Result<Rep, Error> {
+    async fn transition(
+        &self,
+        principal: &Principal,
+        person_id: &str,
+        from: &[RepStatus],
+        to: RepStatus,
+        reason: &str,
+    ) -> Result<Rep, Error> {
         let person_id = parse_person_id(person_id)?;
         let db = self.db.get()?;
         let mut tx = db.begin().await?;
         let current = reps::get_for_update(&mut tx, &person_id)
             .await?
             .ok_or_else(|| Error::not_found("rep", &person_id))?;
+        access::may_manage(principal, &current.team)?;
         let status = status_from_name(&current.status);
         let row = if status == to {
             current
@@ -80,6 +88,7 @@ impl RepService for Leads {
         request: Request<RegisterRepRequest>,
     ) -> Result<Response<RegisterRepResponse>, Status> {
         let new = NewRep::parse(request.get_ref())?;
+        access::may_manage(Principal::of(&request)?, &new.team)?;
         let db = self.db.get()?;
         let now = self.clock.now();
         let mut tx = db.begin().await?;
@@ -114,6 +123,7 @@ impl RepService for Leads {
         let row = reps::get(db, &person_id)
             .await?
             .ok_or_else(|| Error::not_found("rep", &person_id))?;
+        access::may_manage(principal, &row.team)?;
         Ok(Response::new(GetRepResponse {
             rep: Some(self.rep_message(db, row).await?),
         }))
@@ -127,8 +137,15 @@ impl RepService for Leads {
             Ok(status) => Some(status),
             Err(_) => return Err(Error::invalid("status", "unknown status").into()),
         };
+        let mut team = r.team.trim().to_owned();
+        if let Some(mine) = access::managed_team(Principal::of(&request)?) {
+            if team.is_empty() {
+                team = mine.to_owned();
+            }
+            access::may_manage(Principal::of(&request)?, &team)?;
+        }
         let filter = RepFilter {
-            team: r.team.trim().to_owned(),
+            team,
             city: r.city.trim().to_owned(),
             status,
         };
@@ -154,6 +171,10 @@ impl RepService for Leads {
         let quota = rules::quota(r.daily_quota).map_err(|v| Error::InvalidArgument(vec![v]))?;
         let db = self.db.get()?;
         let mut tx = db.begin().await?;
+        let current = reps::get_for_update(&mut tx, &person_id)
+            .await?
+            .ok_or_else(|| Error::not_found("rep", &person_id))?;
+        access::may_manage(Principal::of(&request)?, &current.team)?;
         let row = reps::set_quota(&mut tx, &person_id, quota, self.clock.now())
             .await?
             .ok_or_else(|| Error::not_found("rep", &person_id))?;
@@ -174,7 +195,13 @@ impl RepService for Leads {
             r.reason.trim()
         };
         let rep = self
-            .transition(&r.person_id, &[RepStatus::Onboarding], RepStatus::Active, reason)
+            .transition(
+                Principal::of(&request)?,
+                &r.person_id,
+                &[RepStatus::Onboarding],
+                RepStatus::Active,
+                reason,
+            )
             .await?;
         Ok(Response::new(ActivateRepResponse { rep: Some(rep) }))
     }
@@ -187,7 +214,13 @@ impl RepService for Leads {
             _ => return Err(Error::invalid("kind", "must be PAUSED or ON_LEAVE").into()),
         };
         let rep = self
-            .transition(&r.person_id, rules::allowed_from(to), to, r.reason.trim())
+            .transition(
+                Principal::of(&request)?,
+                &r.person_id,
+                rules::allowed_from(to),
+                to,
+                r.reason.trim(),
+            )
             .await?;
         Ok(Response::new(SuspendRepResponse { rep: Some(rep) }))
     }
@@ -196,6 +229,7 @@ impl RepService for Leads {
         let r = request.get_ref();
         let rep = self
             .transition(
+                Principal::of(&request)?,
                 &r.person_id,
                 &[RepStatus::Paused, RepStatus::OnLeave],
                 RepStatus::Active,
@@ -206,7 +240,8 @@ impl RepService for Leads {
     }
 
     async fn depart_rep(&self, request: Request<DepartRepRequest>) -> Result<Response<DepartRepResponse>, Status> {
-        let actor = Principal::of(&request)?.subject.clone();
+        let principal = Principal::of(&request)?;
+        let actor = principal.subject.clone();
         let r = request.get_ref();
         let person_id = parse_person_id(&r.person_id)?;
         let reason = r.reason.trim();
@@ -216,6 +251,7 @@ impl RepService for Leads {
         let current = reps::get_for_update(&mut tx, &person_id)
             .await?
             .ok_or_else(|| Error::not_found("rep", &person_id))?;
+        access::may_manage(principal, &current.team)?;
         if status_from_name(&current.status) == RepStatus::Departed {
             let rep = self.rep_message(db, current).await?;
             return Ok(Response::new(DepartRepResponse {

@@ -34,6 +34,9 @@ pub struct Claims {
     /// Scope: acts as this learner.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub learner_id: Option<String>,
+    /// Scope: a sales manager of this team only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub team: Option<String>,
 }
 
 /// What to put in a new token.
@@ -51,6 +54,8 @@ pub struct TokenSpec {
     pub account_id: Option<String>,
     /// Optional learner scope.
     pub learner_id: Option<String>,
+    /// Optional team scope (sales managers).
+    pub team: Option<String>,
 }
 
 impl TokenSpec {
@@ -63,6 +68,7 @@ impl TokenSpec {
             rep_id: None,
             account_id: None,
             learner_id: None,
+            team: None,
         }
     }
 }
@@ -114,6 +120,7 @@ impl JwtKeys {
             rep_id: spec.rep_id.clone(),
             account_id: spec.account_id.clone(),
             learner_id: spec.learner_id.clone(),
+            team: spec.team.clone(),
         };
         self.encode(&claims)
     }
@@ -147,6 +154,7 @@ impl JwtKeys {
             rep_id: c.rep_id.filter(|s| !s.is_empty()),
             account_id: c.account_id.filter(|s| !s.is_empty()),
             learner_id: c.learner_id.filter(|s| !s.is_empty()),
+            team: c.team.filter(|s| !s.is_empty()),
         })
     }
 }
@@ -190,6 +198,7 @@ mod tests {
             rep_id: None,
             account_id: None,
             learner_id: None,
+            team: None,
         };
         let err = keys()
             .verify(&keys().encode(&claims).expect("encode"))
@@ -211,6 +220,7 @@ mod tests {
             rep_id: None,
             account_id: None,
             learner_id: None,
+            team: None,
         };
         assert!(keys().verify(&keys().encode(&claims).expect("encode")).is_err());
     }
@@ -247,6 +257,7 @@ mod tests {
             rep_id: None,
             account_id: None,
             learner_id: None,
+            team: None,
         };
         let p = keys().verify(&keys().encode(&claims).expect("encode")).expect("verify");
         assert_eq!(p.roles, vec![Role::Trainer]);

@@ -88,6 +88,8 @@ pub struct Principal {
     pub account_id: Option<String>,
     /// Scope: the learner this token acts as.
     pub learner_id: Option<String>,
+    /// Scope: the team a sales manager manages (none: every team).
+    pub team: Option<String>,
 }
 
 impl Principal {

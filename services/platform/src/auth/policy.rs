@@ -93,6 +93,7 @@ mod tests {
             rep_id: None,
             account_id: None,
             learner_id: None,
+            team: None,
         }
     }
 
