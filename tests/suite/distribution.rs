@@ -253,6 +253,20 @@ both_backends!(
     quotas_and_single_ownership_hold_under_50_concurrent_clients
 );
 
+async fn history_rules(f: &LeadsFixture, lead_id: &str) -> Vec<TransitionRule> {
+    let request = ListLeadHistoryRequest {
+        lead_id: lead_id.into(),
+        ..Default::default()
+    };
+    let history = f
+        .leads()
+        .await
+        .list_lead_history(authed(request, &admin()))
+        .await
+        .expect("history");
+    history.into_inner().entries.iter().map(|e| e.rule()).collect()
+}
+
 async fn follow_up(f: &LeadsFixture, person: &str, lead_id: &str, kind: FollowUpKind) {
     let request = RecordFollowUpRequest {
         lead_id: lead_id.into(),
@@ -332,19 +346,11 @@ async fn reclaims_a_lead_not_followed_up_within_48h_and_hands_it_to_a_colleague(
     f.advance(Span::days(6));
     let s = sweep(&f).await;
     assert_eq!(s.leads_reclaimed, 1);
-    let history = c
-        .list_lead_history(authed(
-            ListLeadHistoryRequest {
-                lead_id: leads[1].clone(),
-                ..Default::default()
-            },
-            &admin(),
-        ))
-        .await
-        .expect("history")
-        .into_inner()
-        .entries;
-    assert!(history.iter().any(|e| e.rule() == TransitionRule::ReclaimUnresolved));
+    assert!(
+        history_rules(&f, &leads[1])
+            .await
+            .contains(&TransitionRule::ReclaimUnresolved)
+    );
 }
 
 async fn private_leads_need_weekly_follow_up_and_leave_after_60_days(db: TestDatabase) {
@@ -382,21 +388,7 @@ async fn private_leads_need_weekly_follow_up_and_leave_after_60_days(db: TestDat
     follow_up(&f, "P", &leads[1], FollowUpKind::Meeting).await;
     sweep(&f).await;
     assert_eq!(lead(&f, &leads[1]).await.state(), LeadState::Pool);
-    let rules: Vec<TransitionRule> = c
-        .list_lead_history(authed(
-            ListLeadHistoryRequest {
-                lead_id: leads[1].clone(),
-                ..Default::default()
-            },
-            &admin(),
-        ))
-        .await
-        .expect("history")
-        .into_inner()
-        .entries
-        .iter()
-        .map(|e| e.rule())
-        .collect();
+    let rules = history_rules(&f, &leads[1]).await;
     assert!(rules.contains(&TransitionRule::ReclaimPrivateExpired), "{rules:?}");
     assert_eq!(
         f.scalar(
@@ -621,21 +613,7 @@ async fn a_leads_whole_life_is_in_its_history_and_in_the_figures(db: TestDatabas
         1
     );
 
-    let rules: Vec<TransitionRule> = c
-        .list_lead_history(authed(
-            ListLeadHistoryRequest {
-                lead_id: id.clone(),
-                ..Default::default()
-            },
-            &admin(),
-        ))
-        .await
-        .expect("history")
-        .into_inner()
-        .entries
-        .iter()
-        .map(|e| e.rule())
-        .collect();
+    let rules = history_rules(&f, &id).await;
     use TransitionRule::*;
     assert_eq!(
         rules,

@@ -36,6 +36,42 @@ pub fn validate_key(field: &str, key: &str) -> Result<(), Error> {
     Ok(())
 }
 
+/// An RPC's idempotency key, scoped to the caller and the method, with the
+/// request's fingerprint: the one thing a handler needs to replay or record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Key {
+    scope: String,
+    key: String,
+    hash: String,
+}
+
+impl Key {
+    /// The key of `request` sent by `subject` to `method`; `None` when the
+    /// client sent no key (the call is then not idempotent).
+    pub fn of(subject: &str, method: &str, key: &str, request: &impl Message) -> Result<Option<Self>, Error> {
+        validate_key("idempotency_key", key)?;
+        Ok((!key.is_empty()).then(|| Self {
+            scope: format!("{subject}/{method}"),
+            key: key.to_owned(),
+            hash: fingerprint(request),
+        }))
+    }
+
+    /// The first response, when this key was used before with the same
+    /// request; claims the key otherwise (same transaction as the effect).
+    pub async fn replay<R: Message + Default>(&self, tx: &mut Tx, now: DateTime<Utc>) -> Result<Option<R>, Error> {
+        match claim(tx, &self.scope, &self.key, &self.hash, now).await? {
+            Claim::Fresh => Ok(None),
+            Claim::Replay(first) => Ok(Some(first)),
+        }
+    }
+
+    /// Stores the response for later replays (same transaction).
+    pub async fn record(&self, tx: &mut Tx, response: &impl Message) -> Result<(), Error> {
+        record(tx, &self.scope, &self.key, response).await
+    }
+}
+
 /// Claims `key` in `scope` (e.g. the caller and the method) within `tx`.
 pub async fn claim<R: Message + Default>(
     tx: &mut Tx,

@@ -7,7 +7,7 @@ use tiejun_platform::{
     auth::Principal,
     db::Database,
     error::{Error, is_unique_violation},
-    idempotency::{self, Claim},
+    idempotency,
     paging::Page,
 };
 use tiejun_proto::leads::v1::{
@@ -30,13 +30,6 @@ use crate::{
 
 /// The most rows one ImportLeads stream may carry.
 const MAX_IMPORT_ROWS: usize = 100_000;
-
-/// An idempotency key, its scope and the request's fingerprint.
-struct Idempotent {
-    scope: String,
-    key: String,
-    hash: String,
-}
 
 fn already_exists(d: Duplicate) -> Error {
     Error::AlreadyExists {
@@ -106,12 +99,12 @@ impl Leads {
         db: &Database,
         actor: &str,
         new: &NewLead,
-        idem: Option<&Idempotent>,
+        key: Option<&idempotency::Key>,
     ) -> Result<CreateLeadResponse, Error> {
         let now = self.clock.now();
         let mut tx = db.begin().await?;
-        if let Some(k) = idem
-            && let Claim::Replay(first) = idempotency::claim(&mut tx, &k.scope, &k.key, &k.hash, now).await?
+        if let Some(key) = key
+            && let Some(first) = key.replay(&mut tx, now).await?
         {
             return Ok(first);
         }
@@ -143,8 +136,8 @@ impl Leads {
         let response = CreateLeadResponse {
             lead: Some(convert::lead(row, false)),
         };
-        if let Some(k) = idem {
-            idempotency::record(&mut tx, &k.scope, &k.key, &response).await?;
+        if let Some(key) = key {
+            key.record(&mut tx, &response).await?;
         }
         tx.commit().await?;
         Ok(response)
@@ -196,14 +189,9 @@ impl Leads {
         let r = request.get_ref();
         let input = r.lead.as_ref().ok_or_else(|| Error::invalid("lead", "is required"))?;
         let new = NewLead::parse(input, "lead.")?;
-        idempotency::validate_key("idempotency_key", &r.idempotency_key)?;
-        let idem = (!r.idempotency_key.is_empty()).then(|| Idempotent {
-            scope: format!("{}/CreateLead", principal.subject),
-            key: r.idempotency_key.clone(),
-            hash: idempotency::fingerprint(r),
-        });
+        let key = idempotency::Key::of(&principal.subject, "CreateLead", &r.idempotency_key, r)?;
         let db = self.db.get()?;
-        let response = self.intake(db, &principal.subject, &new, idem.as_ref()).await?;
+        let response = self.intake(db, &principal.subject, &new, key.as_ref()).await?;
         Ok(Response::new(response))
     }
 

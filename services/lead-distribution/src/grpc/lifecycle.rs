@@ -8,8 +8,7 @@ use tiejun_platform::{
     clock::{self, DEFAULT_ZONE, from_proto, to_proto},
     db::Tx,
     error::Error,
-    idempotency::{self, Claim},
-    outbox,
+    idempotency, outbox,
 };
 use tiejun_proto::{
     events::v1::{LeadConverted, event_envelope::Payload},
@@ -145,15 +144,13 @@ impl Leads {
     ) -> Result<ClaimLeadResponse, Error> {
         let me = access::own_rep_id(principal)?.to_owned();
         let id = lead_id(&r.lead_id)?;
-        idempotency::validate_key("idempotency_key", &r.idempotency_key)?;
+        let key = idempotency::Key::of(&me, "ClaimLead", &r.idempotency_key, r)?;
         let db = self.db.get()?;
         let now = self.clock.now();
         let day = self.today().to_string();
         let mut tx = db.begin().await?;
-        let scope = format!("{me}/ClaimLead");
-        let hash = idempotency::fingerprint(r);
-        if !r.idempotency_key.is_empty()
-            && let Claim::Replay(first) = idempotency::claim(&mut tx, &scope, &r.idempotency_key, &hash, now).await?
+        if let Some(key) = &key
+            && let Some(first) = key.replay(&mut tx, now).await?
         {
             return Ok(first);
         }
@@ -214,8 +211,8 @@ impl Leads {
             lead: Some(convert::lead(row, true)),
             claims_left_today: left,
         };
-        if !r.idempotency_key.is_empty() {
-            idempotency::record(&mut tx, &scope, &r.idempotency_key, &response).await?;
+        if let Some(key) = &key {
+            key.record(&mut tx, &response).await?;
         }
         tx.commit().await?;
         Ok(response)
@@ -391,14 +388,12 @@ impl Leads {
     ) -> Result<ConvertLeadResponse, Error> {
         let id = lead_id(&r.lead_id)?;
         let notes = text(&r.notes, 0, 2000).map_err(|e| Error::invalid("notes", e))?;
-        idempotency::validate_key("idempotency_key", &r.idempotency_key)?;
+        let key = idempotency::Key::of(&principal.subject, "ConvertLead", &r.idempotency_key, r)?;
         let db = self.db.get()?;
         let now = self.clock.now();
         let mut tx = db.begin().await?;
-        let scope = format!("{}/ConvertLead", principal.subject);
-        let hash = idempotency::fingerprint(r);
-        if !r.idempotency_key.is_empty()
-            && let Claim::Replay(first) = idempotency::claim(&mut tx, &scope, &r.idempotency_key, &hash, now).await?
+        if let Some(key) = &key
+            && let Some(first) = key.replay(&mut tx, now).await?
         {
             return Ok(first);
         }
@@ -431,8 +426,8 @@ impl Leads {
         let response = ConvertLeadResponse {
             lead: Some(convert::lead(row, true)),
         };
-        if !r.idempotency_key.is_empty() {
-            idempotency::record(&mut tx, &scope, &r.idempotency_key, &response).await?;
+        if let Some(key) = &key {
+            key.record(&mut tx, &response).await?;
         }
         tx.commit().await?;
         tracing::info!(lead_id = %id, person_id = %owner, "lead converted");
