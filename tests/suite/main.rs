@@ -11,3 +11,4 @@ mod migrations;
 mod readiness;
 mod reflection;
 mod shedding;
+mod training;

@@ -5,6 +5,7 @@
 pub mod echo;
 pub mod leads;
 pub mod reflection;
+pub mod training;
 
 use std::{net::SocketAddr, time::Duration};
 

@@ -1,12 +1,15 @@
 //! training-enrollment (`tiejun.training.v1`): onboarding before leads, training
 //! for every new paying customer, city sessions with seats and waitlists.
 //!
-//! Built so far: the contract, storage and migrations on both backends, the
-//! access policy of every RPC, health and reflection. The RPCs themselves
-//! answer UNIMPLEMENTED until the training-enrollment issue builds them.
+//! Built so far: programmes and courses, city sessions, and enrolment with
+//! seats that never exceed capacity and a FIFO waitlist promoted on
+//! cancellation; the access policy of every RPC. AutoEnroll, completion,
+//! certificates, requirements and compliance answer UNIMPLEMENTED.
 
+pub mod domain;
 mod grpc;
 mod policy;
+pub mod store;
 
 use tiejun_platform::{
     config::ServiceSettings,

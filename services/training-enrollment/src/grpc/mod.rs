@@ -1,5 +1,14 @@
-//! The gRPC surface. Every RPC not built yet answers UNIMPLEMENTED (the
-//! generated default), so a client can tell "not yet" from "refused".
+//! The gRPC surface. Built: programmes and courses, sessions, and the
+//! enrolment core (Enroll, CancelEnrollment, GetEnrollment, ListEnrollments).
+//! AutoEnroll, attendance, assessments, certificates, requirements,
+//! compliance, the outbox and event consumption answer UNIMPLEMENTED (the
+//! generated default) until they are built.
+
+mod access;
+mod catalog;
+mod convert;
+mod enrollment;
+mod sessions;
 
 use tiejun_platform::{clock::SharedClock, db::DbCell, limited};
 use tiejun_proto::{
@@ -8,10 +17,10 @@ use tiejun_proto::{
         assignment_service_server::{AssignmentService, AssignmentServiceServer},
         certificate_service_server::{CertificateService, CertificateServiceServer},
         compliance_service_server::{ComplianceService, ComplianceServiceServer},
-        enrollment_service_server::{EnrollmentService, EnrollmentServiceServer},
+        enrollment_service_server::EnrollmentServiceServer,
         outbox_service_server::{OutboxService, OutboxServiceServer},
-        program_service_server::{ProgramService, ProgramServiceServer},
-        session_service_server::{SessionService, SessionServiceServer},
+        program_service_server::ProgramServiceServer,
+        session_service_server::SessionServiceServer,
     },
 };
 use tonic::service::Routes;
@@ -22,16 +31,11 @@ pub(crate) const EVENT_CONSUMER: &str = "tiejun.events.v1.EventConsumerService";
 /// The state every handler shares.
 #[derive(Debug, Clone)]
 pub(crate) struct Training {
-    #[allow(dead_code, reason = "read by the handlers of the training-enrollment issue")]
     db: DbCell,
-    #[allow(dead_code, reason = "read by the handlers of the training-enrollment issue")]
     clock: SharedClock,
 }
 
-impl ProgramService for Training {}
-impl SessionService for Training {}
 impl AssignmentService for Training {}
-impl EnrollmentService for Training {}
 impl CertificateService for Training {}
 impl ComplianceService for Training {}
 impl OutboxService for Training {}

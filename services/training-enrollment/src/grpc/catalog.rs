@@ -1,0 +1,115 @@
+//! `ProgramService`: programmes and courses.
+
+use tiejun_platform::{error::Error, paging::Page};
+use tiejun_proto::training::v1::{
+    Audience, CreateCourseRequest, CreateCourseResponse, CreateProgramRequest, CreateProgramResponse,
+    GetProgramRequest, GetProgramResponse, ListCoursesRequest, ListCoursesResponse, ListProgramsRequest,
+    ListProgramsResponse, Track, program_service_server::ProgramService,
+};
+use tonic::{Request, Response, Status};
+
+use super::{Training, convert};
+use crate::{
+    domain::program::{NewCourse, NewProgram},
+    store::catalog,
+};
+
+#[tonic::async_trait]
+impl ProgramService for Training {
+    async fn create_program(
+        &self,
+        request: Request<CreateProgramRequest>,
+    ) -> Result<Response<CreateProgramResponse>, Status> {
+        let input = request
+            .get_ref()
+            .program
+            .as_ref()
+            .ok_or_else(|| Error::invalid("program", "is required"))?;
+        let new = NewProgram::parse(input)?;
+        let db = self.db.get()?;
+        let mut tx = db.begin().await?;
+        catalog::create_program(&mut tx, &new, self.clock.now()).await?;
+        tx.commit().await?;
+        let row = catalog::program(db, &new.program_id)
+            .await?
+            .ok_or_else(|| Error::not_found("program", &new.program_id))?;
+        Ok(Response::new(CreateProgramResponse {
+            program: Some(convert::program(row)),
+        }))
+    }
+
+    async fn get_program(&self, request: Request<GetProgramRequest>) -> Result<Response<GetProgramResponse>, Status> {
+        let id = request.get_ref().program_id.trim();
+        let db = self.db.get()?;
+        let row = catalog::program(db, id)
+            .await?
+            .ok_or_else(|| Error::not_found("program", id))?;
+        Ok(Response::new(GetProgramResponse {
+            program: Some(convert::program(row)),
+        }))
+    }
+
+    async fn list_programs(
+        &self,
+        request: Request<ListProgramsRequest>,
+    ) -> Result<Response<ListProgramsResponse>, Status> {
+        let r = request.get_ref();
+        let page = Page::parse(r.page_size, &r.page_token)?;
+        let audience = match Audience::try_from(r.audience) {
+            Ok(Audience::Unspecified) => "",
+            Ok(a) => a.as_str_name().trim_start_matches("AUDIENCE_"),
+            Err(_) => return Err(Error::invalid("audience", "unknown audience").into()),
+        };
+        let db = self.db.get()?;
+        let mut rows = catalog::programs(db, audience, &page).await?;
+        let next_page_token = page.finish(&mut rows);
+        Ok(Response::new(ListProgramsResponse {
+            programs: rows.into_iter().map(convert::program).collect(),
+            next_page_token,
+        }))
+    }
+
+    async fn create_course(
+        &self,
+        request: Request<CreateCourseRequest>,
+    ) -> Result<Response<CreateCourseResponse>, Status> {
+        let input = request
+            .get_ref()
+            .course
+            .as_ref()
+            .ok_or_else(|| Error::invalid("course", "is required"))?;
+        let new = NewCourse::parse(input)?;
+        let db = self.db.get()?;
+        let mut tx = db.begin().await?;
+        catalog::create_course(&mut tx, &new).await?;
+        tx.commit().await?;
+        let course = tiejun_proto::training::v1::Course {
+            course_id: new.course_id,
+            name: new.name,
+            track: new.track as i32,
+            prerequisite_course_ids: new.prerequisites,
+            hours: new.hours,
+        };
+        Ok(Response::new(CreateCourseResponse { course: Some(course) }))
+    }
+
+    async fn list_courses(
+        &self,
+        request: Request<ListCoursesRequest>,
+    ) -> Result<Response<ListCoursesResponse>, Status> {
+        let r = request.get_ref();
+        let page = Page::parse(r.page_size, &r.page_token)?;
+        let track = match Track::try_from(r.track) {
+            Ok(Track::Unspecified) => "",
+            Ok(t) => t.as_str_name().trim_start_matches("TRACK_"),
+            Err(_) => return Err(Error::invalid("track", "unknown track").into()),
+        };
+        let db = self.db.get()?;
+        let mut rows = catalog::courses(db, track, &page).await?;
+        let next_page_token = page.finish(&mut rows);
+        Ok(Response::new(ListCoursesResponse {
+            courses: rows.into_iter().map(convert::course).collect(),
+            next_page_token,
+        }))
+    }
+}

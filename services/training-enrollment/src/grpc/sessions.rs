@@ -1,0 +1,128 @@
+//! `SessionService`: scheduling, reading, listing and cancelling sessions.
+
+use tiejun_platform::{auth::Principal, clock::from_proto, error::Error, idempotency, paging::Page};
+use tiejun_proto::training::v1::{
+    CancelSessionRequest, CancelSessionResponse, GetSessionRequest, GetSessionResponse, ListSessionsRequest,
+    ListSessionsResponse, ScheduleSessionRequest, ScheduleSessionResponse, SessionStatus,
+    session_service_server::SessionService,
+};
+use tonic::{Request, Response, Status};
+
+use super::{Training, convert};
+use crate::{
+    domain::{session::NewSession, text},
+    store::{enrollments, sessions},
+};
+
+#[tonic::async_trait]
+impl SessionService for Training {
+    async fn schedule_session(
+        &self,
+        request: Request<ScheduleSessionRequest>,
+    ) -> Result<Response<ScheduleSessionResponse>, Status> {
+        let principal = Principal::of(&request)?;
+        let r = request.get_ref();
+        let input = r
+            .session
+            .as_ref()
+            .ok_or_else(|| Error::invalid("session", "is required"))?;
+        let now = self.clock.now();
+        let new = NewSession::parse(input, now)?;
+        let key = idempotency::Key::of(&principal.subject, "ScheduleSession", &r.idempotency_key, r)?;
+        let db = self.db.get()?;
+        let mut tx = db.begin().await?;
+        if let Some(key) = &key
+            && let Some(first) = key.replay(&mut tx, now).await?
+        {
+            return Ok(Response::new(first));
+        }
+        let id = uuid::Uuid::now_v7().to_string();
+        sessions::create(&mut tx, &id, &new, now).await?;
+        let row = sessions::lock(&mut tx, &id)
+            .await?
+            .ok_or_else(|| Error::not_found("session", &id))?;
+        let response = ScheduleSessionResponse {
+            session: Some(convert::session(row)),
+        };
+        if let Some(key) = &key {
+            key.record(&mut tx, &response).await?;
+        }
+        tx.commit().await?;
+        Ok(Response::new(response))
+    }
+
+    async fn get_session(&self, request: Request<GetSessionRequest>) -> Result<Response<GetSessionResponse>, Status> {
+        let id = request.get_ref().session_id.trim();
+        let db = self.db.get()?;
+        let row = sessions::get(db, id)
+            .await?
+            .ok_or_else(|| Error::not_found("session", id))?;
+        Ok(Response::new(GetSessionResponse {
+            session: Some(convert::session(row)),
+        }))
+    }
+
+    async fn list_sessions(
+        &self,
+        request: Request<ListSessionsRequest>,
+    ) -> Result<Response<ListSessionsResponse>, Status> {
+        let r = request.get_ref();
+        let page = Page::parse(r.page_size, &r.page_token)?;
+        let status = match SessionStatus::try_from(r.status) {
+            Ok(SessionStatus::Unspecified) => "",
+            Ok(s) => s.as_str_name().trim_start_matches("SESSION_STATUS_"),
+            Err(_) => return Err(Error::invalid("status", "unknown status").into()),
+        };
+        let instant = |field: &str, ts: &Option<prost_types::Timestamp>| {
+            ts.as_ref()
+                .map(|t| from_proto(t).ok_or_else(|| Error::invalid(field, "not a valid instant")))
+                .transpose()
+        };
+        let filter = sessions::SessionFilter {
+            city: r.city.trim().to_owned(),
+            program_id: r.program_id.trim().to_owned(),
+            status: status.to_owned(),
+            from: instant("starts_from", &r.starts_from)?,
+            to: instant("starts_to", &r.starts_to)?,
+        };
+        let db = self.db.get()?;
+        let mut rows = sessions::list(db, &filter, &page).await?;
+        let next_page_token = page.finish(&mut rows);
+        Ok(Response::new(ListSessionsResponse {
+            sessions: rows.into_iter().map(convert::session).collect(),
+            next_page_token,
+        }))
+    }
+
+    async fn cancel_session(
+        &self,
+        request: Request<CancelSessionRequest>,
+    ) -> Result<Response<CancelSessionResponse>, Status> {
+        let r = request.get_ref();
+        let reason = text(&r.reason, 1, 500).map_err(|e| Error::invalid("reason", e))?;
+        let db = self.db.get()?;
+        let now = self.clock.now();
+        let mut tx = db.begin().await?;
+        let id = r.session_id.trim();
+        let row = sessions::lock(&mut tx, id)
+            .await?
+            .ok_or_else(|| Error::not_found("session", id))?;
+        if row.status == "COMPLETED" {
+            return Err(Error::precondition("SESSION_COMPLETED", "the session was held").into());
+        }
+        let mut cancelled = 0;
+        if row.status == "SCHEDULED" {
+            // Every learner is told why: the reason is on their enrollment.
+            cancelled = enrollments::cancel_all(&mut tx, id, &format!("session cancelled: {reason}"), now).await?;
+            sessions::cancel(&mut tx, id).await?;
+        }
+        let row = sessions::lock(&mut tx, id)
+            .await?
+            .ok_or_else(|| Error::not_found("session", id))?;
+        tx.commit().await?;
+        Ok(Response::new(CancelSessionResponse {
+            session: Some(convert::session(row)),
+            enrollments_cancelled: i32::try_from(cancelled).unwrap_or(i32::MAX),
+        }))
+    }
+}

@@ -1,0 +1,175 @@
+//! Programmes and courses.
+
+use chrono::{DateTime, Utc};
+use tiejun_platform::{
+    db::{Database, Tx},
+    error::{Error, is_unique_violation},
+    on_pool, on_tx,
+    paging::Page,
+};
+
+use crate::domain::program::{NewCourse, NewProgram, tracks_to_text};
+
+/// A row of `programs`.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct ProgramRow {
+    /// Id.
+    pub program_id: String,
+    /// Name.
+    pub name: String,
+    /// `EMPLOYEE` or `CUSTOMER`.
+    pub audience: String,
+    /// Mandatory.
+    pub mandatory: bool,
+    /// Tracks, comma-separated.
+    pub tracks: String,
+    /// Passing score.
+    pub passing_score: i32,
+    /// Due within days.
+    pub due_within_days: i32,
+    /// Validity days.
+    pub validity_days: i32,
+    /// Courses, comma-separated.
+    pub course_ids: String,
+    /// The employee onboarding programme.
+    pub employee_onboarding: bool,
+    /// Created.
+    pub created_at: DateTime<Utc>,
+}
+
+/// A row of `courses`.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct CourseRow {
+    /// Id.
+    pub course_id: String,
+    /// Name.
+    pub name: String,
+    /// Track name.
+    pub track: String,
+    /// Prerequisites, comma-separated.
+    pub prerequisites: String,
+    /// Hours.
+    pub hours: i32,
+}
+
+const PROGRAM_COLUMNS: &str = "program_id, name, audience, mandatory, tracks, passing_score, due_within_days, \
+                               validity_days, course_ids, employee_onboarding, created_at";
+
+/// Creates a programme; its courses must exist.
+pub async fn create_program(tx: &mut Tx, p: &NewProgram, now: DateTime<Utc>) -> Result<(), Error> {
+    for course in &p.course_ids {
+        let n: i64 = on_tx!(tx, |c| sqlx::query_scalar(
+            "SELECT count(*) FROM courses WHERE course_id = $1"
+        )
+        .bind(course)
+        .fetch_one(c)
+        .await?);
+        if n == 0 {
+            return Err(Error::invalid("program.course_ids", format!("no course {course}")));
+        }
+    }
+    let result = on_tx!(tx, |c| {
+        sqlx::query(
+        "INSERT INTO programs (program_id, name, audience, mandatory, tracks, passing_score, due_within_days, \
+         validity_days, course_ids, employee_onboarding, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
+    )
+    .bind(&p.program_id)
+    .bind(&p.name)
+    .bind(p.audience.as_str_name().trim_start_matches("AUDIENCE_"))
+    .bind(p.mandatory)
+    .bind(tracks_to_text(&p.tracks))
+    .bind(p.passing_score)
+    .bind(p.due_within_days)
+    .bind(p.validity_days)
+    .bind(p.course_ids.join(","))
+    .bind(p.employee_onboarding)
+    .bind(now)
+    .execute(c)
+    .await
+    .map(drop)
+    });
+    match result {
+        Err(err) if is_unique_violation(&err) => Err(Error::AlreadyExists {
+            resource: "program",
+            existing_id: p.program_id.clone(),
+            message: if p.employee_onboarding {
+                "the programme exists, or another is already the employee onboarding".into()
+            } else {
+                "a programme with this id exists".into()
+            },
+        }),
+        other => Ok(other?),
+    }
+}
+
+/// One programme.
+pub async fn program(db: &Database, program_id: &str) -> Result<Option<ProgramRow>, Error> {
+    let sql = format!("SELECT {PROGRAM_COLUMNS} FROM programs WHERE program_id = $1");
+    Ok(on_pool!(db, |p| sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        .bind(program_id)
+        .fetch_optional(p)
+        .await?))
+}
+
+/// Programmes by id, filtered by audience name ('' for all), one page plus one row.
+pub async fn programs(db: &Database, audience: &str, page: &Page) -> Result<Vec<ProgramRow>, Error> {
+    let sql = format!(
+        "SELECT {PROGRAM_COLUMNS} FROM programs WHERE ($1 = '' OR audience = $1) ORDER BY program_id LIMIT $2 OFFSET $3"
+    );
+    Ok(on_pool!(db, |p| sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        .bind(audience)
+        .bind(page.limit_plus_one())
+        .bind(page.offset())
+        .fetch_all(p)
+        .await?))
+}
+
+/// Creates a course; its prerequisites must exist.
+pub async fn create_course(tx: &mut Tx, c: &NewCourse) -> Result<(), Error> {
+    for pre in &c.prerequisites {
+        let n: i64 = on_tx!(tx, |conn| sqlx::query_scalar(
+            "SELECT count(*) FROM courses WHERE course_id = $1"
+        )
+        .bind(pre)
+        .fetch_one(conn)
+        .await?);
+        if n == 0 {
+            return Err(Error::invalid(
+                "course.prerequisite_course_ids",
+                format!("no course {pre}"),
+            ));
+        }
+    }
+    let result = on_tx!(tx, |conn| sqlx::query(
+        "INSERT INTO courses (course_id, name, track, prerequisites, hours) VALUES ($1, $2, $3, $4, $5)"
+    )
+    .bind(&c.course_id)
+    .bind(&c.name)
+    .bind(c.track.as_str_name().trim_start_matches("TRACK_"))
+    .bind(c.prerequisites.join(","))
+    .bind(c.hours)
+    .execute(conn)
+    .await
+    .map(drop));
+    match result {
+        Err(err) if is_unique_violation(&err) => Err(Error::AlreadyExists {
+            resource: "course",
+            existing_id: c.course_id.clone(),
+            message: "a course with this id exists".into(),
+        }),
+        other => Ok(other?),
+    }
+}
+
+/// Courses by id, filtered by track name ('' for all), one page plus one row.
+pub async fn courses(db: &Database, track: &str, page: &Page) -> Result<Vec<CourseRow>, Error> {
+    Ok(on_pool!(db, |p| sqlx::query_as(
+        "SELECT course_id, name, track, prerequisites, hours FROM courses WHERE ($1 = '' OR track = $1) \
+         ORDER BY course_id LIMIT $2 OFFSET $3"
+    )
+    .bind(track)
+    .bind(page.limit_plus_one())
+    .bind(page.offset())
+    .fetch_all(p)
+    .await?))
+}

@@ -1,0 +1,8 @@
+//! Storage, written once for SQLite and PostgreSQL (`on_tx!` / `on_pool!`).
+//! Seats never exceed capacity (a CHECK, and a conditional update under the
+//! session's row lock); one active enrollment per learner and session (a
+//! partial unique index); waitlist order is a per-session counter.
+
+pub mod catalog;
+pub mod enrollments;
+pub mod sessions;

@@ -1,0 +1,152 @@
+//! A training-enrollment server on a manual clock, with helpers to create
+//! programmes and sessions.
+
+use std::time::Duration;
+
+use chrono::Duration as Span;
+use tiejun_platform::{
+    auth::{Role, TokenSpec},
+    clock::{ManualClock, to_proto},
+    db::{Database, PoolSettings},
+    on_pool,
+    testing::TestDatabase,
+};
+use tiejun_proto::training::v1::{
+    Audience, CreateProgramRequest, EnrollRequest, Program, ScheduleSessionRequest, Session, Track,
+    enrollment_service_client::EnrollmentServiceClient, program_service_client::ProgramServiceClient,
+    session_service_client::SessionServiceClient,
+};
+use tonic::transport::Channel;
+
+use crate::{Running, Svc, authed, keys, leads::monday_morning, start_service_at, token, wait_serving};
+
+/// A running training-enrollment service.
+#[derive(Debug)]
+pub struct TrainingFixture {
+    /// The server.
+    pub server: Running,
+    /// A direct connection to its database.
+    pub db: Database,
+    /// The clock it reads.
+    pub clock: ManualClock,
+    _test_db: TestDatabase,
+}
+
+/// A trainer's token.
+pub fn trainer() -> String {
+    token(&[Role::Trainer])
+}
+
+/// A learner-scoped token.
+pub fn learner(id: &str) -> String {
+    let mut spec = TokenSpec::new(id, &[], Duration::from_secs(3600 * 24 * 30));
+    spec.learner_id = Some(id.to_owned());
+    keys().mint(&spec).expect("mint")
+}
+
+impl TrainingFixture {
+    /// Starts the service on `test_db` at Monday 09:00 Shanghai time.
+    pub async fn start(test_db: TestDatabase) -> Self {
+        let clock = ManualClock::new(monday_morning());
+        let server = start_service_at(Svc::Training, &test_db.url, std::sync::Arc::new(clock.clone())).await;
+        assert!(
+            wait_serving(server.addr, Duration::from_secs(30)).await,
+            "training never SERVING"
+        );
+        let db = Database::connect(&test_db.url, &PoolSettings::default())
+            .await
+            .expect("test connection");
+        Self {
+            server,
+            db,
+            clock,
+            _test_db: test_db,
+        }
+    }
+
+    /// Clients.
+    pub async fn programs(&self) -> ProgramServiceClient<Channel> {
+        ProgramServiceClient::new(self.server.channel().await)
+    }
+
+    /// Clients.
+    pub async fn sessions(&self) -> SessionServiceClient<Channel> {
+        SessionServiceClient::new(self.server.channel().await)
+    }
+
+    /// Clients.
+    pub async fn enrollments(&self) -> EnrollmentServiceClient<Channel> {
+        EnrollmentServiceClient::new(self.server.channel().await)
+    }
+
+    /// The employee onboarding programme.
+    pub async fn onboarding(&self) {
+        let program = Program {
+            program_id: "employee_onboarding".into(),
+            name: "Onboarding".into(),
+            audience: Audience::Employee as i32,
+            mandatory: true,
+            tracks: vec![
+                Track::CultureValues as i32,
+                Track::ProductKnowledge as i32,
+                Track::SalesSkills as i32,
+            ],
+            employee_onboarding: true,
+            ..Default::default()
+        };
+        self.programs()
+            .await
+            .create_program(authed(CreateProgramRequest { program: Some(program) }, &trainer()))
+            .await
+            .expect("program");
+    }
+
+    /// A session of the onboarding programme in `city`, `days` from now, with `capacity` seats.
+    pub async fn session(&self, city: &str, days: i64, capacity: i32) -> String {
+        let starts = monday_morning() + Span::days(days);
+        let session = Session {
+            program_id: "employee_onboarding".into(),
+            city: city.into(),
+            venue: "HQ".into(),
+            starts_at: Some(to_proto(starts)),
+            ends_at: Some(to_proto(starts + Span::hours(8))),
+            capacity,
+            ..Default::default()
+        };
+        let request = ScheduleSessionRequest {
+            session: Some(session),
+            idempotency_key: String::new(),
+        };
+        let response = self
+            .sessions()
+            .await
+            .schedule_session(authed(request, &trainer()))
+            .await
+            .expect("schedule");
+        response.into_inner().session.expect("session").session_id
+    }
+
+    /// Enrols `learner_id` (with a trainer's token).
+    pub async fn enroll(
+        &self,
+        session_id: &str,
+        learner_id: &str,
+    ) -> Result<tiejun_proto::training::v1::Enrollment, tonic::Status> {
+        let request = EnrollRequest {
+            session_id: session_id.into(),
+            learner_id: learner_id.into(),
+            idempotency_key: String::new(),
+        };
+        let response = self.enrollments().await.enroll(authed(request, &trainer())).await?;
+        Ok(response.into_inner().enrollment.expect("enrollment"))
+    }
+
+    /// A number from a query with one text argument.
+    pub async fn scalar(&self, sql: &'static str, arg: &str) -> i64 {
+        on_pool!(&self.db, |p| sqlx::query_scalar(sql)
+            .bind(arg)
+            .fetch_one(p)
+            .await
+            .expect("scalar"))
+    }
+}
