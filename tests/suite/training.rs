@@ -295,3 +295,355 @@ both_backends!(
     idempotent_enrolment,
     enrolling_twice_is_idempotent_and_learners_act_only_for_themselves
 );
+
+async fn auto_enroll(
+    f: &TrainingFixture,
+    learner_id: &str,
+    city: &str,
+) -> tiejun_proto::training::v1::AutoEnrollResponse {
+    let request = tiejun_proto::training::v1::AutoEnrollRequest {
+        learner_id: learner_id.into(),
+        program_id: "employee_onboarding".into(),
+        city: city.into(),
+        idempotency_key: String::new(),
+    };
+    f.enrollments()
+        .await
+        .auto_enroll(authed(request, &trainer()))
+        .await
+        .expect("auto-enrol")
+        .into_inner()
+}
+
+async fn auto_enroll_falls_back_from_the_city_to_hangzhou_to_the_waitlist(db: TestDatabase) {
+    let f = TrainingFixture::start(db).await;
+    f.onboarding().await;
+    let ningbo = f.session("Ningbo", 5, 1).await;
+    let hangzhou = f.session("Hangzhou", 8, 1).await;
+    let first = auto_enroll(&f, "A1", "Ningbo").await;
+    assert_eq!(
+        first.session.expect("session").session_id,
+        ningbo,
+        "a seat in the learner's city"
+    );
+    let second = auto_enroll(&f, "A2", "Ningbo").await;
+    assert_eq!(
+        second.session.expect("session").session_id,
+        hangzhou,
+        "Ningbo full: headquarters"
+    );
+    assert_eq!(second.enrollment.expect("e").status(), EnrollmentStatus::Enrolled);
+    let third = auto_enroll(&f, "A3", "Ningbo").await;
+    let enrollment = third.enrollment.expect("e");
+    assert_eq!(
+        (third.session.expect("session").session_id, enrollment.status()),
+        (ningbo, EnrollmentStatus::Waitlisted)
+    );
+}
+
+async fn complete(
+    f: &TrainingFixture,
+    learner_id: &str,
+    scores: [i32; 3],
+) -> Vec<tiejun_proto::training::v1::RecordAssessmentResponse> {
+    use tiejun_proto::training::v1::{RecordAssessmentRequest, Track};
+    let channel = f.server.channel().await;
+    let tasks: Vec<_> = [Track::CultureValues, Track::ProductKnowledge, Track::SalesSkills]
+        .into_iter()
+        .zip(scores)
+        .map(|(track, score)| {
+            let mut c = EnrollmentServiceClient::new(channel.clone());
+            let request = RecordAssessmentRequest {
+                learner_id: learner_id.into(),
+                program_id: "employee_onboarding".into(),
+                track: track as i32,
+                score,
+                idempotency_key: String::new(),
+            };
+            tokio::spawn(async move {
+                c.record_assessment(authed(request, &trainer()))
+                    .await
+                    .expect("score")
+                    .into_inner()
+            })
+        })
+        .collect();
+    let mut out = Vec::new();
+    for task in tasks {
+        out.push(task.await.expect("task"));
+    }
+    out
+}
+
+async fn attendance_and_passing_scores_issue_exactly_one_certificate(db: TestDatabase) {
+    use tiejun_proto::training::v1::{
+        CheckRequirementRequest, RecordAttendanceRequest, VerifyCertificateRequest,
+        assignment_service_client::AssignmentServiceClient, certificate_service_client::CertificateServiceClient,
+    };
+    let f = TrainingFixture::start(db).await;
+    f.onboarding().await;
+    let session = f.session("Hangzhou", 2, 10).await;
+    let seat = f.enroll(&session, "R1").await.expect("enrol").enrollment_id;
+    let mut assignments = AssignmentServiceClient::new(f.server.channel().await);
+    let check = |at: Option<prost_types::Timestamp>| CheckRequirementRequest {
+        person_id: "R1".into(),
+        program_id: "employee_onboarding".into(),
+        at,
+    };
+    assert!(
+        !assignments
+            .check_requirement(authed(check(None), &trainer()))
+            .await
+            .expect("check")
+            .into_inner()
+            .satisfied
+    );
+
+    // Scores before attendance complete nothing; one failing track completes nothing.
+    assert!(
+        complete(&f, "R1", [90, 55, 80])
+            .await
+            .iter()
+            .all(|r| !r.program_completed)
+    );
+    f.clock.advance(Span::days(2) + Span::hours(1));
+    f.enrollments()
+        .await
+        .record_attendance(authed(
+            RecordAttendanceRequest {
+                enrollment_id: seat,
+                attended: true,
+            },
+            &trainer(),
+        ))
+        .await
+        .expect("attended");
+    // All three tracks scored at once, concurrently: one certificate, not three.
+    let done = complete(&f, "R1", [90, 75, 80]).await;
+    let certificates: Vec<_> = done.iter().filter_map(|r| r.certificate.clone()).collect();
+    assert_eq!(certificates.len(), 1, "exactly one certificate");
+    assert_eq!(
+        f.scalar("SELECT count(*) FROM certificates WHERE learner_id = $1", "R1")
+            .await,
+        1
+    );
+    assert_eq!(
+        f.scalar(
+            "SELECT count(*) FROM outbox WHERE event_type = 'ProgramCompleted' AND subject = $1",
+            "R1"
+        )
+        .await,
+        1
+    );
+    let id = certificates[0].certificate_id.clone();
+    let verified = CertificateServiceClient::new(f.server.channel().await)
+        .verify_certificate(authed(
+            VerifyCertificateRequest {
+                certificate_id: id.clone(),
+            },
+            &learner("anyone"),
+        ))
+        .await
+        .expect("verify")
+        .into_inner();
+    assert!(verified.valid);
+    assert_eq!(verified.certificate.expect("certificate").learner_id, "R1");
+    let satisfied = assignments
+        .check_requirement(authed(check(None), &trainer()))
+        .await
+        .expect("check")
+        .into_inner();
+    assert!(satisfied.satisfied);
+    assert_eq!(satisfied.certificate_id, id);
+    // Before completion it was not satisfied.
+    let before = Some(tiejun_platform::clock::to_proto(tiejun_tests::leads::monday_morning()));
+    assert!(
+        !assignments
+            .check_requirement(authed(check(before), &trainer()))
+            .await
+            .expect("check")
+            .into_inner()
+            .satisfied
+    );
+}
+
+async fn a_completion_lapses_after_its_validity(db: TestDatabase) {
+    use tiejun_proto::training::v1::{
+        Audience, CheckRequirementRequest, CreateProgramRequest, EnrollRequest, Program, RecordAssessmentRequest,
+        RecordAttendanceRequest, ScheduleSessionRequest, Session, Track,
+        assignment_service_client::AssignmentServiceClient,
+    };
+    let f = TrainingFixture::start(db).await;
+    let program = Program {
+        program_id: "export_compliance".into(),
+        name: "Export compliance".into(),
+        audience: Audience::Customer as i32,
+        tracks: vec![Track::PlatformUsage as i32],
+        validity_days: 365,
+        ..Default::default()
+    };
+    f.programs()
+        .await
+        .create_program(authed(CreateProgramRequest { program: Some(program) }, &trainer()))
+        .await
+        .expect("program");
+    let starts = tiejun_tests::leads::monday_morning() + Span::days(1);
+    let session = Session {
+        program_id: "export_compliance".into(),
+        city: "Shanghai".into(),
+        starts_at: Some(tiejun_platform::clock::to_proto(starts)),
+        ends_at: Some(tiejun_platform::clock::to_proto(starts + Span::hours(3))),
+        capacity: 5,
+        ..Default::default()
+    };
+    let session = f
+        .sessions()
+        .await
+        .schedule_session(authed(
+            ScheduleSessionRequest {
+                session: Some(session),
+                idempotency_key: String::new(),
+            },
+            &trainer(),
+        ))
+        .await
+        .expect("schedule")
+        .into_inner()
+        .session
+        .expect("s")
+        .session_id;
+    let seat = f
+        .enrollments()
+        .await
+        .enroll(authed(
+            EnrollRequest {
+                session_id: session,
+                learner_id: "C1".into(),
+                idempotency_key: String::new(),
+            },
+            &trainer(),
+        ))
+        .await
+        .expect("enrol")
+        .into_inner()
+        .enrollment
+        .expect("e")
+        .enrollment_id;
+    f.clock.advance(Span::days(1) + Span::hours(1));
+    f.enrollments()
+        .await
+        .record_attendance(authed(
+            RecordAttendanceRequest {
+                enrollment_id: seat,
+                attended: true,
+            },
+            &trainer(),
+        ))
+        .await
+        .expect("attend");
+    let scored = f
+        .enrollments()
+        .await
+        .record_assessment(authed(
+            RecordAssessmentRequest {
+                learner_id: "C1".into(),
+                program_id: "export_compliance".into(),
+                track: Track::PlatformUsage as i32,
+                score: 88,
+                idempotency_key: String::new(),
+            },
+            &trainer(),
+        ))
+        .await
+        .expect("score")
+        .into_inner();
+    assert!(scored.program_completed);
+    let mut a = AssignmentServiceClient::new(f.server.channel().await);
+    let at = |days: i64| {
+        Some(tiejun_platform::clock::to_proto(
+            tiejun_tests::leads::monday_morning() + Span::days(days),
+        ))
+    };
+    let check = |t| CheckRequirementRequest {
+        person_id: "C1".into(),
+        program_id: "export_compliance".into(),
+        at: t,
+    };
+    assert!(
+        a.check_requirement(authed(check(at(100)), &trainer()))
+            .await
+            .expect("check")
+            .into_inner()
+            .satisfied
+    );
+    assert!(
+        !a.check_requirement(authed(check(at(400)), &trainer()))
+            .await
+            .expect("check")
+            .into_inner()
+            .satisfied,
+        "lapsed after 365 days"
+    );
+}
+
+async fn the_compliance_report_lists_who_never_enrolled_and_who_is_overdue(db: TestDatabase) {
+    use tiejun_proto::training::v1::{
+        AssignProgramRequest, GetComplianceReportRequest, assignment_service_client::AssignmentServiceClient,
+        compliance_service_client::ComplianceServiceClient,
+    };
+    let f = TrainingFixture::start(db).await;
+    f.onboarding().await;
+    let mut a = AssignmentServiceClient::new(f.server.channel().await);
+    for learner in ["N1", "N2"] {
+        let request = AssignProgramRequest {
+            learner_id: learner.into(),
+            program_id: "employee_onboarding".into(),
+            city: "Hangzhou".into(),
+            due_at: None,
+        };
+        a.assign_program(authed(request.clone(), &trainer()))
+            .await
+            .expect("assign");
+        a.assign_program(authed(request, &trainer()))
+            .await
+            .expect("assigning again is a no-op");
+    }
+    assert_eq!(
+        f.scalar(
+            "SELECT count(*) FROM assignments WHERE program_id = $1",
+            "employee_onboarding"
+        )
+        .await,
+        2
+    );
+    let mut report = ComplianceServiceClient::new(f.server.channel().await);
+    let now = report
+        .get_compliance_report(authed(GetComplianceReportRequest::default(), &trainer()))
+        .await
+        .expect("report")
+        .into_inner();
+    let open: Vec<_> = now.open.iter().map(|x| x.learner_id.as_str()).collect();
+    assert_eq!(open, ["N1", "N2"], "assigned and never enrolled");
+    assert!(now.overdue.is_empty());
+    f.clock.advance(Span::days(61));
+    let later = report
+        .get_compliance_report(authed(GetComplianceReportRequest::default(), &trainer()))
+        .await
+        .expect("report")
+        .into_inner();
+    assert_eq!(later.overdue.len(), 2, "due within 60 days");
+}
+
+both_backends!(
+    auto_enroll_fallback,
+    auto_enroll_falls_back_from_the_city_to_hangzhou_to_the_waitlist
+);
+both_backends!(
+    one_certificate,
+    attendance_and_passing_scores_issue_exactly_one_certificate
+);
+both_backends!(validity, a_completion_lapses_after_its_validity);
+both_backends!(
+    compliance,
+    the_compliance_report_lists_who_never_enrolled_and_who_is_overdue
+);

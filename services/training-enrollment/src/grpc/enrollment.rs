@@ -1,24 +1,180 @@
-//! `EnrollmentService`, the core: enrol (a seat or the waitlist), cancel
-//! (promoting the oldest eligible waitlisted learner in the same
-//! transaction), read and list. AutoEnroll, attendance and assessments
-//! answer UNIMPLEMENTED until they are built.
+//! `EnrollmentService`: enrol (a seat or the waitlist), AutoEnroll (the
+//! learner's city, else headquarters, else the waitlist), cancel (promoting
+//! the oldest eligible waitlisted learner in the same transaction), read,
+//! list, and the attendance and scores that complete a programme.
 
 use tiejun_platform::{auth::Principal, error::Error, idempotency, paging::Page};
 use tiejun_proto::training::v1::{
-    CancelEnrollmentRequest, CancelEnrollmentResponse, EnrollRequest, EnrollResponse, EnrollmentStatus,
-    GetEnrollmentRequest, GetEnrollmentResponse, ListEnrollmentsRequest, ListEnrollmentsResponse,
-    enrollment_service_server::EnrollmentService,
+    AutoEnrollRequest, AutoEnrollResponse, CancelEnrollmentRequest, CancelEnrollmentResponse, EnrollRequest,
+    EnrollResponse, EnrollmentStatus, GetEnrollmentRequest, GetEnrollmentResponse, ListEnrollmentsRequest,
+    ListEnrollmentsResponse, RecordAssessmentRequest, RecordAssessmentResponse, RecordAttendanceRequest,
+    RecordAttendanceResponse, Track, enrollment_service_server::EnrollmentService,
 };
 use tonic::{Request, Response, Status};
 
-use super::{Training, access, convert};
+use super::{Training, access, completion::certificate, convert};
 use crate::{
-    domain::{learner_id, text},
-    store::{enrollments, sessions},
+    domain::{key, learner_id, program::tracks_from_text, session::HEADQUARTERS, text},
+    store::{assignments, catalog, completion, enrollments, sessions},
 };
+
+/// Headquarters, AutoEnroll's fallback city (either spelling).
+fn is_headquarters(city: &str) -> bool {
+    city.eq_ignore_ascii_case(HEADQUARTERS) || city == "杭州"
+}
 
 #[tonic::async_trait]
 impl EnrollmentService for Training {
+    async fn auto_enroll(&self, request: Request<AutoEnrollRequest>) -> Result<Response<AutoEnrollResponse>, Status> {
+        let principal = Principal::of(&request)?;
+        let r = request.get_ref();
+        let learner = learner_id(&r.learner_id).map_err(|e| Error::invalid("learner_id", e))?;
+        access::may_act_for(principal, &learner)?;
+        let program_id = key(&r.program_id).map_err(|e| Error::invalid("program_id", e))?;
+        let key = idempotency::Key::of(&principal.subject, "AutoEnroll", &r.idempotency_key, r)?;
+        let db = self.db.get()?;
+        let now = self.clock.now();
+        let mut tx = db.begin().await?;
+        if let Some(key) = &key
+            && let Some(first) = key.replay(&mut tx, now).await?
+        {
+            return Ok(Response::new(first));
+        }
+        let city = match r.city.trim() {
+            "" => assignments::get_in(&mut tx, &learner, &program_id)
+                .await?
+                .map(|a| a.city)
+                .unwrap_or_default(),
+            c => c.to_owned(),
+        };
+        let upcoming = sessions::upcoming(db, &program_id, now).await?;
+        let room = |s: &&sessions::SessionRow| s.seats_taken < s.capacity;
+        let here = |s: &&sessions::SessionRow| !city.is_empty() && s.city == city;
+        let hq = |s: &&sessions::SessionRow| is_headquarters(&s.city);
+        // A seat in the learner's city, else at headquarters, else the waitlist (city, headquarters, anywhere).
+        let chosen = upcoming
+            .iter()
+            .find(|s| here(s) && room(s))
+            .or_else(|| upcoming.iter().find(|s| hq(s) && room(s)))
+            .or_else(|| upcoming.iter().find(here))
+            .or_else(|| upcoming.iter().find(hq))
+            .or_else(|| upcoming.first())
+            .ok_or_else(|| Error::precondition("NO_SESSION", format!("no open session of {program_id}")))?;
+        let row = enrollments::enroll(&mut tx, &chosen.session_id, &learner, now).await?;
+        let session = sessions::lock(&mut tx, &chosen.session_id)
+            .await?
+            .ok_or_else(|| Error::not_found("session", &chosen.session_id))?;
+        let response = AutoEnrollResponse {
+            enrollment: Some(convert::enrollment(row)),
+            session: Some(convert::session(session)),
+        };
+        if let Some(key) = &key {
+            key.record(&mut tx, &response).await?;
+        }
+        tx.commit().await?;
+        Ok(Response::new(response))
+    }
+
+    async fn record_attendance(
+        &self,
+        request: Request<RecordAttendanceRequest>,
+    ) -> Result<Response<RecordAttendanceResponse>, Status> {
+        let r = request.get_ref();
+        let db = self.db.get()?;
+        let now = self.clock.now();
+        let id = r.enrollment_id.trim();
+        let found = enrollments::get(db, id)
+            .await?
+            .ok_or_else(|| Error::not_found("enrollment", id))?;
+        let mut tx = db.begin().await?;
+        let session = sessions::lock(&mut tx, &found.session_id)
+            .await?
+            .ok_or_else(|| Error::not_found("session", &found.session_id))?;
+        if now < session.starts_at {
+            return Err(Error::precondition(
+                "SESSION_NOT_STARTED",
+                "attendance is recorded once the session has started",
+            )
+            .into());
+        }
+        let row = enrollments::get_in(&mut tx, id)
+            .await?
+            .ok_or_else(|| Error::not_found("enrollment", id))?;
+        let to = if r.attended { "ATTENDED" } else { "NO_SHOW" };
+        if row.status != to {
+            if row.status != "ENROLLED" {
+                return Err(Error::precondition("NOT_SEATED", format!("the enrollment is {}", row.status)).into());
+            }
+            enrollments::set_status(&mut tx, id, "ENROLLED", to, "", now).await?;
+            if let (true, Some(program_id)) = (r.attended, &session.program_id) {
+                completion::lock(&mut tx, &row.learner_id, program_id).await?;
+                completion::attended(&mut tx, &row.learner_id, program_id, session.starts_at).await?;
+                self.complete_if_done(&mut tx, &row.learner_id, program_id, Some(session.starts_at), now)
+                    .await?;
+            }
+        }
+        let row = enrollments::get_in(&mut tx, id)
+            .await?
+            .ok_or_else(|| Error::not_found("enrollment", id))?;
+        tx.commit().await?;
+        Ok(Response::new(RecordAttendanceResponse {
+            enrollment: Some(convert::enrollment(row)),
+        }))
+    }
+
+    async fn record_assessment(
+        &self,
+        request: Request<RecordAssessmentRequest>,
+    ) -> Result<Response<RecordAssessmentResponse>, Status> {
+        let principal = Principal::of(&request)?;
+        let r = request.get_ref();
+        let learner = learner_id(&r.learner_id).map_err(|e| Error::invalid("learner_id", e))?;
+        let program_id = key(&r.program_id).map_err(|e| Error::invalid("program_id", e))?;
+        if !(0..=100).contains(&r.score) {
+            return Err(Error::invalid("score", "must be between 0 and 100").into());
+        }
+        let key = idempotency::Key::of(&principal.subject, "RecordAssessment", &r.idempotency_key, r)?;
+        let db = self.db.get()?;
+        let now = self.clock.now();
+        let program = catalog::program(db, &program_id)
+            .await?
+            .ok_or_else(|| Error::not_found("program", &program_id))?;
+        let track = Track::try_from(r.track)
+            .ok()
+            .filter(|t| tracks_from_text(&program.tracks).contains(t));
+        let Some(track) = track else {
+            return Err(Error::invalid("track", "not a track of this programme").into());
+        };
+        let mut tx = db.begin().await?;
+        if let Some(key) = &key
+            && let Some(first) = key.replay(&mut tx, now).await?
+        {
+            return Ok(Response::new(first));
+        }
+        let attended = completion::lock(&mut tx, &learner, &program_id).await?;
+        completion::score(
+            &mut tx,
+            &learner,
+            &program_id,
+            track.as_str_name().trim_start_matches("TRACK_"),
+            r.score,
+            now,
+        )
+        .await?;
+        let cert = self
+            .complete_if_done(&mut tx, &learner, &program_id, attended, now)
+            .await?;
+        let response = RecordAssessmentResponse {
+            program_completed: cert.is_some(),
+            certificate: cert.as_ref().map(certificate),
+        };
+        if let Some(key) = &key {
+            key.record(&mut tx, &response).await?;
+        }
+        tx.commit().await?;
+        Ok(Response::new(response))
+    }
+
     async fn enroll(&self, request: Request<EnrollRequest>) -> Result<Response<EnrollResponse>, Status> {
         let principal = Principal::of(&request)?;
         let r = request.get_ref();
@@ -33,36 +189,7 @@ impl EnrollmentService for Training {
         {
             return Ok(Response::new(first));
         }
-        let id = r.session_id.trim();
-        let session = sessions::lock(&mut tx, id)
-            .await?
-            .ok_or_else(|| Error::not_found("session", id))?;
-        if session.status != "SCHEDULED" {
-            return Err(Error::precondition("SESSION_NOT_OPEN", format!("the session is {}", session.status)).into());
-        }
-        if now > session.enrollment_deadline {
-            return Err(Error::precondition("ENROLLMENT_CLOSED", "the enrolment deadline has passed").into());
-        }
-        // Enrolling twice gives back the first enrollment.
-        let row = match enrollments::active(&mut tx, id, &learner).await? {
-            Some(existing) => existing,
-            None => {
-                let waitlist_seq = if sessions::take_seat(&mut tx, id).await? {
-                    None
-                } else {
-                    Some(sessions::next_waitlist_seq(&mut tx, id).await?)
-                };
-                enrollments::insert(
-                    &mut tx,
-                    &uuid::Uuid::now_v7().to_string(),
-                    id,
-                    &learner,
-                    waitlist_seq,
-                    now,
-                )
-                .await?
-            }
-        };
+        let row = enrollments::enroll(&mut tx, r.session_id.trim(), &learner, now).await?;
         let response = EnrollResponse {
             enrollment: Some(convert::enrollment(row)),
         };

@@ -1,11 +1,11 @@
-//! The gRPC surface. Built: programmes and courses, sessions, and the
-//! enrolment core (Enroll, CancelEnrollment, GetEnrollment, ListEnrollments).
-//! AutoEnroll, attendance, assessments, certificates, requirements,
-//! compliance, the outbox and event consumption answer UNIMPLEMENTED (the
-//! generated default) until they are built.
+//! The gRPC surface of training-enrollment. The outbox RPCs and event
+//! consumption answer UNIMPLEMENTED (the generated default) until the events
+//! issue builds them.
 
 mod access;
+mod assignments;
 mod catalog;
+mod completion;
 mod convert;
 mod enrollment;
 mod sessions;
@@ -14,9 +14,9 @@ use tiejun_platform::{clock::SharedClock, db::DbCell, limited};
 use tiejun_proto::{
     events::v1::event_consumer_service_server::{EventConsumerService, EventConsumerServiceServer},
     training::v1::{
-        assignment_service_server::{AssignmentService, AssignmentServiceServer},
-        certificate_service_server::{CertificateService, CertificateServiceServer},
-        compliance_service_server::{ComplianceService, ComplianceServiceServer},
+        assignment_service_server::AssignmentServiceServer,
+        certificate_service_server::CertificateServiceServer,
+        compliance_service_server::ComplianceServiceServer,
         enrollment_service_server::EnrollmentServiceServer,
         outbox_service_server::{OutboxService, OutboxServiceServer},
         program_service_server::ProgramServiceServer,
@@ -35,9 +35,6 @@ pub(crate) struct Training {
     clock: SharedClock,
 }
 
-impl AssignmentService for Training {}
-impl CertificateService for Training {}
-impl ComplianceService for Training {}
 impl OutboxService for Training {}
 impl EventConsumerService for Training {}
 

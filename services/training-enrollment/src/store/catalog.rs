@@ -173,3 +173,12 @@ pub async fn courses(db: &Database, track: &str, page: &Page) -> Result<Vec<Cour
     .fetch_all(p)
     .await?))
 }
+
+/// One programme, inside a transaction.
+pub async fn program_in(tx: &mut Tx, program_id: &str) -> Result<Option<ProgramRow>, Error> {
+    let sql = format!("SELECT {PROGRAM_COLUMNS} FROM programs WHERE program_id = $1");
+    Ok(on_tx!(tx, |c| sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        .bind(program_id)
+        .fetch_optional(c)
+        .await?))
+}

@@ -206,3 +206,42 @@ pub async fn list(
     .fetch_all(p)
     .await?))
 }
+
+/// Enrols `learner` in a session inside `tx`: a seat while one is left, else
+/// the waitlist; enrolling again returns the first enrollment. The session's
+/// row lock orders every change to its seats.
+pub async fn enroll(tx: &mut Tx, session_id: &str, learner: &str, now: DateTime<Utc>) -> Result<EnrollmentRow, Error> {
+    use super::sessions;
+    let session = sessions::lock(tx, session_id)
+        .await?
+        .ok_or_else(|| Error::not_found("session", session_id))?;
+    if session.status != "SCHEDULED" {
+        return Err(Error::precondition(
+            "SESSION_NOT_OPEN",
+            format!("the session is {}", session.status),
+        ));
+    }
+    if now > session.enrollment_deadline {
+        return Err(Error::precondition(
+            "ENROLLMENT_CLOSED",
+            "the enrolment deadline has passed",
+        ));
+    }
+    if let Some(existing) = active(tx, session_id, learner).await? {
+        return Ok(existing);
+    }
+    let waitlist_seq = if sessions::take_seat(tx, session_id).await? {
+        None
+    } else {
+        Some(sessions::next_waitlist_seq(tx, session_id).await?)
+    };
+    insert(
+        tx,
+        &uuid::Uuid::now_v7().to_string(),
+        session_id,
+        learner,
+        waitlist_seq,
+        now,
+    )
+    .await
+}

@@ -3,6 +3,8 @@
 //! session's row lock); one active enrollment per learner and session (a
 //! partial unique index); waitlist order is a per-session counter.
 
+pub mod assignments;
 pub mod catalog;
+pub mod completion;
 pub mod enrollments;
 pub mod sessions;

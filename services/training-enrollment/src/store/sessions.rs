@@ -205,3 +205,15 @@ pub async fn cancel(tx: &mut Tx, id: &str) -> Result<(), Error> {
     .map(drop))?;
     Ok(())
 }
+
+/// Upcoming open sessions of a programme (enrolment still open at `now`), by start.
+pub async fn upcoming(db: &Database, program_id: &str, now: DateTime<Utc>) -> Result<Vec<SessionRow>, Error> {
+    Ok(on_pool!(db, |p| sqlx::query_as(select!(
+        "WHERE s.program_id = $1 AND s.status = 'SCHEDULED' AND s.enrollment_deadline >= $2 \
+         ORDER BY s.starts_at, s.session_id"
+    ))
+    .bind(program_id)
+    .bind(now)
+    .fetch_all(p)
+    .await?))
+}

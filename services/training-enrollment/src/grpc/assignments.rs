@@ -1,0 +1,232 @@
+//! `AssignmentService`, `CertificateService` and `ComplianceService`: who
+//! must complete what, whether they did, and who is behind.
+
+use chrono::Duration;
+use tiejun_platform::{
+    auth::Principal,
+    clock::{from_proto, to_proto},
+    error::Error,
+    paging::Page,
+};
+use tiejun_proto::training::v1::{
+    AssignProgramRequest, AssignProgramResponse, Assignment, AssignmentSource, AssignmentStatus,
+    CheckRequirementRequest, CheckRequirementResponse, GetComplianceReportRequest, GetComplianceReportResponse,
+    ListAssignmentsRequest, ListAssignmentsResponse, ListCertificatesRequest, ListCertificatesResponse,
+    UntrainedAccount, VerifyCertificateRequest, VerifyCertificateResponse,
+    assignment_service_server::AssignmentService, certificate_service_server::CertificateService,
+    compliance_service_server::ComplianceService,
+};
+use tonic::{Request, Response, Status};
+
+use super::{Training, access, completion::certificate};
+use crate::{
+    domain::{key, learner_id, text},
+    store::{
+        assignments::{self, AssignmentRow, NewAssignment},
+        catalog, completion,
+    },
+};
+
+/// A paying account's contact must be trained within this long of activation.
+const CUSTOMER_TRAINED_WITHIN: Duration = Duration::days(90);
+
+fn message(row: AssignmentRow, now: chrono::DateTime<chrono::Utc>) -> Assignment {
+    let status = match row.completed_at {
+        Some(_) => AssignmentStatus::Completed,
+        None if row.due_at <= now => AssignmentStatus::Overdue,
+        None => AssignmentStatus::Assigned,
+    };
+    Assignment {
+        source: AssignmentSource::from_str_name(&format!("ASSIGNMENT_SOURCE_{}", row.source)).unwrap_or_default()
+            as i32,
+        status: status as i32,
+        assigned_at: Some(to_proto(row.assigned_at)),
+        due_at: Some(to_proto(row.due_at)),
+        completed_at: row.completed_at.map(to_proto),
+        assignment_id: row.assignment_id,
+        learner_id: row.learner_id,
+        program_id: row.program_id,
+        city: row.city,
+        account_id: row.account_id.unwrap_or_default(),
+    }
+}
+
+fn instant_or_now(
+    ts: &Option<prost_types::Timestamp>,
+    field: &str,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<chrono::DateTime<chrono::Utc>, Error> {
+    match ts {
+        None => Ok(now),
+        Some(t) => from_proto(t).ok_or_else(|| Error::invalid(field, "not a valid instant")),
+    }
+}
+
+#[tonic::async_trait]
+impl AssignmentService for Training {
+    async fn assign_program(
+        &self,
+        request: Request<AssignProgramRequest>,
+    ) -> Result<Response<AssignProgramResponse>, Status> {
+        let r = request.get_ref();
+        let learner = learner_id(&r.learner_id).map_err(|e| Error::invalid("learner_id", e))?;
+        let program_id = key(&r.program_id).map_err(|e| Error::invalid("program_id", e))?;
+        let city = text(&r.city, 0, 50).map_err(|e| Error::invalid("city", e))?;
+        let db = self.db.get()?;
+        let now = self.clock.now();
+        let program = catalog::program(db, &program_id)
+            .await?
+            .ok_or_else(|| Error::not_found("program", &program_id))?;
+        let due_at = match &r.due_at {
+            None => now + Duration::days(i64::from(program.due_within_days)),
+            Some(t) => from_proto(t)
+                .filter(|d| *d > now)
+                .ok_or_else(|| Error::invalid("due_at", "must be a future instant"))?,
+        };
+        let mut tx = db.begin().await?;
+        let assignment = NewAssignment {
+            learner_id: &learner,
+            program_id: &program_id,
+            source: "MANUAL",
+            city: &city,
+            account_id: None,
+            due_at,
+        };
+        let row = assignments::assign(&mut tx, &assignment, now).await?;
+        tx.commit().await?;
+        Ok(Response::new(AssignProgramResponse {
+            assignment: Some(message(row, now)),
+        }))
+    }
+
+    async fn list_assignments(
+        &self,
+        request: Request<ListAssignmentsRequest>,
+    ) -> Result<Response<ListAssignmentsResponse>, Status> {
+        let principal = Principal::of(&request)?;
+        let r = request.get_ref();
+        let page = Page::parse(r.page_size, &r.page_token)?;
+        let mut learner = r.learner_id.trim().to_owned();
+        if let Some(own) = access::own_learner(principal)? {
+            if learner.is_empty() {
+                learner = own.to_owned();
+            }
+            access::may_act_for(principal, &learner)?;
+        }
+        let wanted = AssignmentStatus::try_from(r.status).map_err(|_| Error::invalid("status", "unknown status"))?;
+        let db = self.db.get()?;
+        let now = self.clock.now();
+        let mut rows = assignments::list(db, &learner, r.program_id.trim(), &page).await?;
+        let next_page_token = page.finish(&mut rows);
+        let assignments = rows
+            .into_iter()
+            .map(|row| message(row, now))
+            .filter(|a| wanted == AssignmentStatus::Unspecified || a.status() == wanted)
+            .collect();
+        Ok(Response::new(ListAssignmentsResponse {
+            assignments,
+            next_page_token,
+        }))
+    }
+
+    async fn check_requirement(
+        &self,
+        request: Request<CheckRequirementRequest>,
+    ) -> Result<Response<CheckRequirementResponse>, Status> {
+        let principal = Principal::of(&request)?;
+        let r = request.get_ref();
+        let person = learner_id(&r.person_id).map_err(|e| Error::invalid("person_id", e))?;
+        access::may_act_for(principal, &person)?;
+        let at = instant_or_now(&r.at, "at", self.clock.now())?;
+        let db = self.db.get()?;
+        let cert = completion::valid(db, &person, r.program_id.trim(), at).await?;
+        Ok(Response::new(match cert {
+            Some(c) => CheckRequirementResponse {
+                satisfied: true,
+                completed_at: Some(to_proto(c.issued_at)),
+                valid_until: c.valid_until.map(to_proto),
+                certificate_id: c.certificate_id,
+            },
+            None => CheckRequirementResponse::default(),
+        }))
+    }
+}
+
+#[tonic::async_trait]
+impl CertificateService for Training {
+    async fn verify_certificate(
+        &self,
+        request: Request<VerifyCertificateRequest>,
+    ) -> Result<Response<VerifyCertificateResponse>, Status> {
+        let id = request.get_ref().certificate_id.trim();
+        let db = self.db.get()?;
+        let row = completion::certificate(db, id)
+            .await?
+            .ok_or_else(|| Error::not_found("certificate", id))?;
+        let now = self.clock.now();
+        let valid = row.issued_at <= now && row.valid_until.is_none_or(|v| v > now);
+        Ok(Response::new(VerifyCertificateResponse {
+            certificate: Some(certificate(&row)),
+            valid,
+        }))
+    }
+
+    async fn list_certificates(
+        &self,
+        request: Request<ListCertificatesRequest>,
+    ) -> Result<Response<ListCertificatesResponse>, Status> {
+        let principal = Principal::of(&request)?;
+        let r = request.get_ref();
+        let learner = learner_id(&r.learner_id).map_err(|e| Error::invalid("learner_id", e))?;
+        access::may_act_for(principal, &learner)?;
+        let page = Page::parse(r.page_size, &r.page_token)?;
+        let db = self.db.get()?;
+        let mut rows: Vec<_> = completion::certificates(db, &learner)
+            .await?
+            .into_iter()
+            .skip(page.offset as usize)
+            .collect();
+        rows.truncate(page.size as usize + 1);
+        let next_page_token = page.finish(&mut rows);
+        Ok(Response::new(ListCertificatesResponse {
+            certificates: rows.iter().map(certificate).collect(),
+            next_page_token,
+        }))
+    }
+}
+
+#[tonic::async_trait]
+impl ComplianceService for Training {
+    async fn get_compliance_report(
+        &self,
+        request: Request<GetComplianceReportRequest>,
+    ) -> Result<Response<GetComplianceReportResponse>, Status> {
+        let r = request.get_ref();
+        let at = instant_or_now(&r.at, "at", self.clock.now())?;
+        let db = self.db.get()?;
+        let mut report = GetComplianceReportResponse::default();
+        for row in assignments::incomplete(db, r.program_id.trim()).await? {
+            if row.assigned_at > at {
+                continue;
+            }
+            let a = message(row.clone(), at);
+            if a.status() == AssignmentStatus::Overdue {
+                report.overdue.push(a)
+            } else {
+                report.open.push(a)
+            }
+        }
+        for row in assignments::customer(db).await? {
+            let deadline = row.assigned_at + CUSTOMER_TRAINED_WITHIN;
+            let trained_in_time = row.completed_at.is_some_and(|c| c <= deadline);
+            if deadline <= at && !trained_in_time {
+                report.untrained_accounts.push(UntrainedAccount {
+                    account_id: row.account_id.unwrap_or_default(),
+                    contact_person_id: row.learner_id,
+                    activated_at: Some(to_proto(row.assigned_at)),
+                });
+            }
+        }
+        Ok(Response::new(report))
+    }
+}

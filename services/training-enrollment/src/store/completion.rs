@@ -1,0 +1,192 @@
+//! Progress towards a programme: attendance, scores per track, and the
+//! certificate issued when everything is done. Every change locks the
+//! learner's `progress` row first, so concurrent scores make one certificate.
+
+use chrono::{DateTime, Utc};
+use tiejun_platform::{
+    db::{Database, Tx},
+    error::Error,
+    on_pool, on_tx,
+};
+
+/// A row of `certificates`.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct CertificateRow {
+    /// Verifiable id.
+    pub certificate_id: String,
+    /// Learner.
+    pub learner_id: String,
+    /// Programme.
+    pub program_id: String,
+    /// Issued.
+    pub issued_at: DateTime<Utc>,
+    /// Valid until (None: forever).
+    pub valid_until: Option<DateTime<Utc>>,
+    /// `TRACK=score` pairs, comma-separated.
+    pub scores: String,
+}
+
+const CERT_COLUMNS: &str = "certificate_id, learner_id, program_id, issued_at, valid_until, scores";
+
+/// Locks (creating if needed) the learner's progress on a programme; returns
+/// when they attended a session of it.
+pub async fn lock(tx: &mut Tx, learner_id: &str, program_id: &str) -> Result<Option<DateTime<Utc>>, Error> {
+    on_tx!(tx, |c| sqlx::query(
+        "INSERT INTO progress (learner_id, program_id) VALUES ($1, $2) ON CONFLICT (learner_id, program_id) DO NOTHING"
+    )
+    .bind(learner_id)
+    .bind(program_id)
+    .execute(c)
+    .await
+    .map(drop))?;
+    if let Tx::Postgres(pg) = tx {
+        sqlx::query("SELECT 1 FROM progress WHERE learner_id = $1 AND program_id = $2 FOR UPDATE")
+            .bind(learner_id)
+            .bind(program_id)
+            .execute(&mut **pg)
+            .await?;
+    }
+    let attended: Option<DateTime<Utc>> = on_tx!(tx, |c| sqlx::query_scalar(
+        "SELECT attended_at FROM progress WHERE learner_id = $1 AND program_id = $2"
+    )
+    .bind(learner_id)
+    .bind(program_id)
+    .fetch_one(c)
+    .await?);
+    Ok(attended)
+}
+
+/// Records that the learner attended a session of the programme.
+pub async fn attended(tx: &mut Tx, learner_id: &str, program_id: &str, at: DateTime<Utc>) -> Result<(), Error> {
+    on_tx!(tx, |c| sqlx::query(
+        "UPDATE progress SET attended_at = $3 WHERE learner_id = $1 AND program_id = $2 AND attended_at IS NULL"
+    )
+    .bind(learner_id)
+    .bind(program_id)
+    .bind(at)
+    .execute(c)
+    .await
+    .map(drop))?;
+    Ok(())
+}
+
+/// Records a track's score (the latest counts).
+pub async fn score(
+    tx: &mut Tx,
+    learner_id: &str,
+    program_id: &str,
+    track: &str,
+    score: i32,
+    now: DateTime<Utc>,
+) -> Result<(), Error> {
+    on_tx!(tx, |c| {
+        sqlx::query(
+        "INSERT INTO scores (learner_id, program_id, track, score, recorded_at) VALUES ($1, $2, $3, $4, $5) \
+         ON CONFLICT (learner_id, program_id, track) DO UPDATE SET score = excluded.score, recorded_at = excluded.recorded_at"
+    )
+    .bind(learner_id)
+    .bind(program_id)
+    .bind(track)
+    .bind(score)
+    .bind(now)
+    .execute(c)
+    .await
+    .map(drop)
+    })?;
+    Ok(())
+}
+
+/// The learner's scores on a programme, by track name.
+pub async fn scores(tx: &mut Tx, learner_id: &str, program_id: &str) -> Result<Vec<(String, i32)>, Error> {
+    Ok(on_tx!(tx, |c| sqlx::query_as(
+        "SELECT track, score FROM scores WHERE learner_id = $1 AND program_id = $2"
+    )
+    .bind(learner_id)
+    .bind(program_id)
+    .fetch_all(c)
+    .await?))
+}
+
+/// The certificate valid at `at`, inside a transaction.
+pub async fn valid_in(
+    tx: &mut Tx,
+    learner_id: &str,
+    program_id: &str,
+    at: DateTime<Utc>,
+) -> Result<Option<CertificateRow>, Error> {
+    let sql = format!(
+        "SELECT {CERT_COLUMNS} FROM certificates WHERE learner_id = $1 AND program_id = $2 AND issued_at <= $3 \
+         AND (valid_until IS NULL OR valid_until > $3) ORDER BY issued_at DESC LIMIT 1"
+    );
+    Ok(on_tx!(tx, |c| sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        .bind(learner_id)
+        .bind(program_id)
+        .bind(at)
+        .fetch_optional(c)
+        .await?))
+}
+
+/// The certificate valid at `at`.
+pub async fn valid(
+    db: &Database,
+    learner_id: &str,
+    program_id: &str,
+    at: DateTime<Utc>,
+) -> Result<Option<CertificateRow>, Error> {
+    let sql = format!(
+        "SELECT {CERT_COLUMNS} FROM certificates WHERE learner_id = $1 AND program_id = $2 AND issued_at <= $3 \
+         AND (valid_until IS NULL OR valid_until > $3) ORDER BY issued_at DESC LIMIT 1"
+    );
+    Ok(on_pool!(db, |p| sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        .bind(learner_id)
+        .bind(program_id)
+        .bind(at)
+        .fetch_optional(p)
+        .await?))
+}
+
+/// Issues a certificate and closes the progress row.
+pub async fn issue(tx: &mut Tx, cert: &CertificateRow) -> Result<(), Error> {
+    on_tx!(tx, |c| sqlx::query(
+        "INSERT INTO certificates (certificate_id, learner_id, program_id, issued_at, valid_until, scores) \
+         VALUES ($1, $2, $3, $4, $5, $6)"
+    )
+    .bind(&cert.certificate_id)
+    .bind(&cert.learner_id)
+    .bind(&cert.program_id)
+    .bind(cert.issued_at)
+    .bind(cert.valid_until)
+    .bind(&cert.scores)
+    .execute(c)
+    .await
+    .map(drop))?;
+    on_tx!(tx, |c| sqlx::query(
+        "UPDATE progress SET completed_at = $3, certificate_id = $4 WHERE learner_id = $1 AND program_id = $2"
+    )
+    .bind(&cert.learner_id)
+    .bind(&cert.program_id)
+    .bind(cert.issued_at)
+    .bind(&cert.certificate_id)
+    .execute(c)
+    .await
+    .map(drop))?;
+    Ok(())
+}
+
+/// One certificate.
+pub async fn certificate(db: &Database, id: &str) -> Result<Option<CertificateRow>, Error> {
+    let sql = format!("SELECT {CERT_COLUMNS} FROM certificates WHERE certificate_id = $1");
+    Ok(on_pool!(db, |p| sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        .bind(id)
+        .fetch_optional(p)
+        .await?))
+}
+
+/// A learner's certificates, newest first.
+pub async fn certificates(db: &Database, learner_id: &str) -> Result<Vec<CertificateRow>, Error> {
+    let sql = format!("SELECT {CERT_COLUMNS} FROM certificates WHERE learner_id = $1 ORDER BY issued_at DESC");
+    Ok(on_pool!(db, |p| sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        .bind(learner_id)
+        .fetch_all(p)
+        .await?))
+}
