@@ -78,3 +78,60 @@ async fn the_suite_comes_up_and_the_gateway_routes_authenticates_and_reflects() 
         .expect("stops in time")
         .expect("stops cleanly");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn demo_data_loads_through_the_gateway_and_loading_twice_changes_nothing() {
+    use tiejun_proto::{
+        leads::v1::{ListRepsRequest, rep_service_client::RepServiceClient},
+        training::v1::{
+            ListCoursesRequest, ListProgramsRequest, ListSessionsRequest, program_service_client::ProgramServiceClient,
+            session_service_client::SessionServiceClient,
+        },
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let args = UpArgs {
+        data_dir: dir.path().to_owned(),
+        port: 0,
+        host: [127, 0, 0, 1].into(),
+        demo: true,
+    };
+    let stop = CancellationToken::new();
+    let suite = suite::start(&args, stop.clone()).await.expect("the suite starts");
+    for _ in 0..2 {
+        tiejun::demo::load(suite.gateway, &suite.token)
+            .await
+            .expect("demo data loads");
+    }
+    let channel = channel(suite.gateway).await;
+    let mut programs = ProgramServiceClient::new(channel.clone());
+    let listed = programs
+        .list_programs(authed(ListProgramsRequest::default(), &suite.token))
+        .await
+        .expect("programs");
+    assert_eq!(listed.into_inner().programs.len(), 2);
+    let courses = programs
+        .list_courses(authed(ListCoursesRequest::default(), &suite.token))
+        .await
+        .expect("courses");
+    assert_eq!(courses.into_inner().courses.len(), 5);
+    let sessions = SessionServiceClient::new(channel.clone())
+        .list_sessions(authed(ListSessionsRequest::default(), &suite.token))
+        .await
+        .expect("sessions")
+        .into_inner()
+        .sessions;
+    assert_eq!(sessions.len(), 7, "sessions scheduled once");
+    assert!(sessions.iter().any(|s| s.city == "Hangzhou") && sessions.iter().any(|s| s.city != "Hangzhou"));
+    let reps = RepServiceClient::new(channel)
+        .list_reps(authed(ListRepsRequest::default(), &suite.token))
+        .await
+        .expect("reps")
+        .into_inner()
+        .reps;
+    assert_eq!(reps.len(), 5);
+    stop.cancel();
+    tokio::time::timeout(Duration::from_secs(30), suite.wait())
+        .await
+        .expect("stops in time")
+        .expect("stops cleanly");
+}

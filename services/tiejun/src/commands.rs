@@ -20,6 +20,10 @@ use crate::{
 pub async fn up(args: UpArgs) -> anyhow::Result<()> {
     let stop = shutdown::on_signal();
     let suite = suite::start(&args, stop).await?;
+    if args.demo {
+        crate::demo::load(suite.gateway, &suite.token).await?;
+        println!("demo data loaded (training programmes and sessions, reps and leads; billing's with #4)");
+    }
     print!("{}", suite.banner());
     suite.wait().await
 }

@@ -5,5 +5,6 @@
 pub mod bench;
 pub mod cli;
 pub mod commands;
+pub mod demo;
 pub mod secret;
 pub mod suite;

@@ -73,12 +73,6 @@ impl RunningSuite {
 
 /// Starts the suite and returns once every component reports SERVING.
 pub async fn start(args: &UpArgs, shutdown: CancellationToken) -> anyhow::Result<RunningSuite> {
-    if args.demo {
-        anyhow::bail!(
-            "--demo: no demo data set exists yet; each service's issue adds its own (lead-distribution, \
-             membership-billing, training-enrollment)"
-        );
-    }
     std::fs::create_dir_all(&args.data_dir)
         .with_context(|| format!("creating the data directory {}", args.data_dir.display()))?;
     let keys = JwtKeys::from_secret(secret::load_or_create(&args.data_dir)?.as_bytes())?;

@@ -4,97 +4,17 @@ use std::{collections::BTreeMap, sync::Arc, time::Instant};
 
 use anyhow::Context as _;
 use hdrhistogram::Histogram;
-use tiejun_platform::{
-    auth::{JwtKeys, Role, TokenSpec},
-    clock,
-    config::{DatabaseArgs, JobArgs, ServerArgs, ServiceSettings},
-    db::Backend,
-};
+use tiejun_platform::auth::Role;
 use tiejun_proto::leads::v1::{
     ActivateRepRequest, ClaimLeadRequest, ImportLeadsRequest, LeadInput, RegisterRepRequest, RunDistributionRequest,
     lead_service_client::LeadServiceClient, rep_service_client::RepServiceClient,
 };
-use tokio::net::TcpListener;
-use tokio_util::sync::CancellationToken;
-use tonic::{Request, transport::Channel};
+use tonic::Request;
 
-use super::{ClaimArgs, DistributeArgs, Report, Target};
-
-/// The service under test, in this process.
-struct Service {
-    channel: Channel,
-    keys: JwtKeys,
-    backend: Backend,
-    stop: CancellationToken,
-    task: tokio::task::JoinHandle<anyhow::Result<()>>,
-    _dir: Option<tempfile::TempDir>,
-}
-
-impl Service {
-    async fn start(target: &Target) -> anyhow::Result<Self> {
-        let (url, dir) = match &target.database_url {
-            Some(url) => (url.clone(), None),
-            None => {
-                let dir = match &target.work_dir {
-                    Some(parent) => tempfile::tempdir_in(parent)?,
-                    None => tempfile::tempdir()?,
-                };
-                (format!("sqlite://{}", dir.path().join("leads.db").display()), Some(dir))
-            }
-        };
-        let backend = Backend::of_url(&url)?;
-        let mut secret = [0u8; 32];
-        rand::RngCore::fill_bytes(&mut rand::rng(), &mut secret);
-        let keys = JwtKeys::from_secret(hex::encode(secret).as_bytes())?;
-        let listener = TcpListener::bind("127.0.0.1:0").await?;
-        let addr = listener.local_addr()?;
-        let mut database = DatabaseArgs::for_url(url);
-        database.db_max_connections = 60;
-        let settings = ServiceSettings {
-            server: ServerArgs::listening_on(addr),
-            database,
-            keys: keys.clone(),
-            clock: clock::system(),
-            jobs: JobArgs::disabled(),
-        };
-        let stop = CancellationToken::new();
-        let task = tokio::spawn(tiejun_leads::run(settings, listener, stop.clone()));
-        let started = Instant::now();
-        while !crate::suite::is_serving(addr).await {
-            anyhow::ensure!(started.elapsed().as_secs() < 60, "the service did not become ready");
-            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-        }
-        let channel = Channel::from_shared(format!("http://{addr}"))?.connect().await?;
-        Ok(Self {
-            channel,
-            keys,
-            backend,
-            stop,
-            task,
-            _dir: dir,
-        })
-    }
-
-    fn token(&self, roles: &[Role], rep: Option<&str>) -> anyhow::Result<String> {
-        let mut spec = TokenSpec::new("bench", roles, std::time::Duration::from_secs(3600));
-        spec.rep_id = rep.map(str::to_owned);
-        self.keys.mint(&spec)
-    }
-
-    async fn stop(self) -> anyhow::Result<()> {
-        self.stop.cancel();
-        self.task.await??;
-        Ok(())
-    }
-}
-
-fn authed<T>(message: T, token: &str) -> anyhow::Result<Request<T>> {
-    let mut request = Request::new(message);
-    request
-        .metadata_mut()
-        .insert("authorization", format!("Bearer {token}").parse()?);
-    Ok(request)
-}
+use super::{
+    ClaimArgs, DistributeArgs, Report,
+    service::{Service, Which, authed},
+};
 
 fn rep_id(i: usize) -> String {
     format!("B{i:05}")
@@ -165,7 +85,7 @@ async fn seed_leads(s: &Service, n: usize) -> anyhow::Result<Vec<String>> {
 
 /// One distribution run of `leads` leads over `reps` reps.
 pub async fn distribute(args: &DistributeArgs) -> anyhow::Result<Report> {
-    let s = Service::start(&args.target).await?;
+    let s = Service::start(&args.target, Which::Leads).await?;
     let seeding = Instant::now();
     seed_reps(&s, args.reps, args.quota).await?;
     seed_leads(&s, args.leads).await?;
@@ -197,7 +117,7 @@ pub async fn distribute(args: &DistributeArgs) -> anyhow::Result<Report> {
 
 /// Every rep claims its 10 a day, `concurrency` claims in flight.
 pub async fn claim(args: &ClaimArgs) -> anyhow::Result<Report> {
-    let s = Service::start(&args.target).await?;
+    let s = Service::start(&args.target, Which::Leads).await?;
     let seeding = Instant::now();
     seed_reps(&s, args.reps, 40).await?;
     let leads = seed_leads(&s, args.reps * 10).await?;

@@ -1,11 +1,13 @@
-//! `tiejun bench`: measured, not guessed. The lead-distribution scenarios
-//! (`distribute`, `claim`) start the service in this process on the given
+//! `tiejun bench`: measured, not guessed. The scenarios (`distribute`,
+//! `claim`, `enroll`) start the service in this process on the given
 //! database (a fresh SQLite file by default), seed what they need through
 //! the public RPCs, then time the scenario and report latency percentiles
 //! (hdrhistogram) and errors by gRPC code, as text or `--json`.
 
 mod leads;
 mod report;
+mod service;
+mod training;
 
 use std::path::PathBuf;
 
@@ -18,6 +20,8 @@ pub enum Scenario {
     Distribute(DistributeArgs),
     /// Self-claims from the pool by R reps, N at a time.
     Claim(ClaimArgs),
+    /// An enrolment storm: L learners at once into one session of S seats.
+    Enroll(EnrollArgs),
 }
 
 /// Where the service under test keeps its data.
@@ -65,11 +69,26 @@ pub struct ClaimArgs {
     pub target: Target,
 }
 
+/// `tiejun bench enroll`.
+#[derive(Debug, clap::Args)]
+pub struct EnrollArgs {
+    /// Learners enrolling at once.
+    #[arg(long, default_value_t = 1_000)]
+    pub learners: usize,
+    /// Seats in the session.
+    #[arg(long, default_value_t = 100)]
+    pub seats: i32,
+    /// Where the service keeps its data.
+    #[command(flatten)]
+    pub target: Target,
+}
+
 /// Runs a scenario and prints its report.
 pub async fn run(scenario: Scenario) -> anyhow::Result<()> {
     let (report, json) = match scenario {
         Scenario::Distribute(args) => (leads::distribute(&args).await?, args.target.json),
         Scenario::Claim(args) => (leads::claim(&args).await?, args.target.json),
+        Scenario::Enroll(args) => (training::enroll(&args).await?, args.target.json),
     };
     if json {
         println!("{}", serde_json::to_string_pretty(&report)?);

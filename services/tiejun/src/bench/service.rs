@@ -1,0 +1,109 @@
+//! The service under test, started in this process as `tiejun serve` would.
+
+use std::time::Instant;
+
+use tiejun_platform::{
+    auth::{JwtKeys, Role, TokenSpec},
+    clock,
+    config::{DatabaseArgs, JobArgs, ServerArgs, ServiceSettings},
+    db::Backend,
+};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tonic::{Request, transport::Channel};
+
+use super::Target;
+
+/// Which service to measure.
+#[derive(Debug, Clone, Copy)]
+pub enum Which {
+    /// lead-distribution.
+    Leads,
+    /// training-enrollment.
+    Training,
+}
+
+/// `message` with a bearer token.
+pub fn authed<T>(message: T, token: &str) -> anyhow::Result<Request<T>> {
+    let mut request = Request::new(message);
+    request
+        .metadata_mut()
+        .insert("authorization", format!("Bearer {token}").parse()?);
+    Ok(request)
+}
+
+/// The service under test, in this process.
+pub struct Service {
+    /// A channel to it.
+    pub channel: Channel,
+    keys: JwtKeys,
+    /// Its backend.
+    pub backend: Backend,
+    stop: CancellationToken,
+    task: tokio::task::JoinHandle<anyhow::Result<()>>,
+    _dir: Option<tempfile::TempDir>,
+}
+
+impl Service {
+    /// Starts `which` on `target`'s database and waits until it is ready.
+    pub async fn start(target: &Target, which: Which) -> anyhow::Result<Self> {
+        let (url, dir) = match &target.database_url {
+            Some(url) => (url.clone(), None),
+            None => {
+                let dir = match &target.work_dir {
+                    Some(parent) => tempfile::tempdir_in(parent)?,
+                    None => tempfile::tempdir()?,
+                };
+                (format!("sqlite://{}", dir.path().join("bench.db").display()), Some(dir))
+            }
+        };
+        let backend = Backend::of_url(&url)?;
+        let mut secret = [0u8; 32];
+        rand::RngCore::fill_bytes(&mut rand::rng(), &mut secret);
+        let keys = JwtKeys::from_secret(hex::encode(secret).as_bytes())?;
+        let listener = TcpListener::bind("127.0.0.1:0").await?;
+        let addr = listener.local_addr()?;
+        let mut database = DatabaseArgs::for_url(url);
+        database.db_max_connections = 60;
+        let settings = ServiceSettings {
+            server: ServerArgs::listening_on(addr),
+            database,
+            keys: keys.clone(),
+            clock: clock::system(),
+            jobs: JobArgs::disabled(),
+        };
+        let stop = CancellationToken::new();
+        let task = match which {
+            Which::Leads => tokio::spawn(tiejun_leads::run(settings, listener, stop.clone())),
+            Which::Training => tokio::spawn(tiejun_training::run(settings, listener, stop.clone())),
+        };
+        let started = Instant::now();
+        while !crate::suite::is_serving(addr).await {
+            anyhow::ensure!(started.elapsed().as_secs() < 60, "the service did not become ready");
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        let channel = Channel::from_shared(format!("http://{addr}"))?.connect().await?;
+        Ok(Self {
+            channel,
+            keys,
+            backend,
+            stop,
+            task,
+            _dir: dir,
+        })
+    }
+
+    /// A token for `roles`, scoped to `rep` if given.
+    pub fn token(&self, roles: &[Role], rep: Option<&str>) -> anyhow::Result<String> {
+        let mut spec = TokenSpec::new("bench", roles, std::time::Duration::from_secs(3600));
+        spec.rep_id = rep.map(str::to_owned);
+        self.keys.mint(&spec)
+    }
+
+    /// Drains and stops the service.
+    pub async fn stop(self) -> anyhow::Result<()> {
+        self.stop.cancel();
+        self.task.await??;
+        Ok(())
+    }
+}
