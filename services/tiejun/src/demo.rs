@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 
 use anyhow::Context as _;
 use chrono::{Duration, Utc};
-use tiejun_platform::clock::to_proto;
+use tiejun_platform::clock::{self, DEFAULT_ZONE, to_proto};
 use tiejun_proto::{
     leads::v1::{
         ActivateRepRequest, ImportLeadsRequest, LeadInput, RegisterRepRequest, lead_service_client::LeadServiceClient,
@@ -144,7 +144,11 @@ async fn training(channel: &Channel, token: &str) -> anyhow::Result<()> {
         return Ok(()); // loaded before: do not schedule the sessions twice
     }
     let mut sessions = SessionServiceClient::new(channel.clone());
-    let next_monday = Utc::now() + Duration::days(7);
+    // A week from today, 09:00 in Shanghai.
+    let day = (Utc::now() + Duration::days(7))
+        .with_timezone(&DEFAULT_ZONE)
+        .date_naive();
+    let first = clock::business_day_start(day, DEFAULT_ZONE) + Duration::hours(9);
     let plan = [
         ("employee_onboarding", "Hangzhou", "Xixi campus, training hall A", 0, 40),
         (
@@ -167,7 +171,7 @@ async fn training(channel: &Channel, token: &str) -> anyhow::Result<()> {
         ("customer_onboarding", "Guangzhou", "Pazhou exhibition centre", 23, 50),
     ];
     for (program, city, venue, offset, capacity) in plan {
-        let starts = next_monday + Duration::days(offset);
+        let starts = first + Duration::days(offset);
         let session = Session {
             program_id: program.into(),
             city: city.into(),
@@ -216,12 +220,18 @@ async fn leads(channel: &Channel, token: &str) -> anyhow::Result<()> {
         let _ = reps.activate_rep(authed(activate, token)?).await;
     }
     let cities = ["Hangzhou", "Ningbo", "Yiwu", "Wenzhou", "Shaoxing"];
+    let city_names = ["杭州", "宁波", "义乌", "温州", "绍兴"];
     let trades = ["纺织", "五金", "小商品", "鞋业", "家具", "电子", "服装", "箱包"];
     let rows: Vec<ImportLeadsRequest> = (0..120)
         .map(|i| ImportLeadsRequest {
             row: i + 1,
             lead: Some(LeadInput {
-                company_name: format!("{}{}贸易有限公司{}", cities[i as usize % 5], trades[i as usize % 8], i),
+                company_name: format!(
+                    "{}{}{}号贸易有限公司",
+                    city_names[i as usize % 5],
+                    trades[i as usize % 8],
+                    i
+                ),
                 contact_name: format!("联系人{i}"),
                 phone: format!("1376{:07}", 1_000_000 + i),
                 email: format!("sales{i}@example.com"),
