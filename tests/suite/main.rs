@@ -2,6 +2,7 @@
 //! clients, both databases.
 
 mod auth;
+mod billing;
 mod distribution;
 mod drain;
 mod gateway;

@@ -1,12 +1,14 @@
 //! membership-billing (`tiejun.billing.v1`): free membership forever, paid
 //! memberships on top, renewals, entitlements and the renewal rate per rep.
 //!
-//! Built so far: the contract, storage and migrations on both backends, the
-//! access policy of every RPC, health and reflection. The RPCs themselves
-//! answer UNIMPLEMENTED until the membership-billing issue builds them.
+//! Built so far: the catalog (features under the free-forever rule, versioned
+//! plans), the access policy of every RPC, health and reflection. The other
+//! RPCs answer UNIMPLEMENTED until the membership-billing issue builds them.
 
+pub mod domain;
 mod grpc;
 mod policy;
+pub mod store;
 
 use tiejun_platform::{
     config::ServiceSettings,

@@ -1,12 +1,15 @@
-//! The gRPC surface. Every RPC not built yet answers UNIMPLEMENTED (the
-//! generated default), so a client can tell "not yet" from "refused".
+//! The gRPC surface. Built: the catalog. Every RPC not built yet answers
+//! UNIMPLEMENTED (the generated default), so a client can tell "not yet" from
+//! "refused".
+
+mod catalog;
 
 use tiejun_platform::{clock::SharedClock, db::DbCell, limited};
 use tiejun_proto::{
     billing::v1::{
         account_service_server::{AccountService, AccountServiceServer},
         billing_report_service_server::{BillingReportService, BillingReportServiceServer},
-        catalog_service_server::{CatalogService, CatalogServiceServer},
+        catalog_service_server::CatalogServiceServer,
         entitlement_service_server::{EntitlementService, EntitlementServiceServer},
         outbox_service_server::{OutboxService, OutboxServiceServer},
         subscription_service_server::{SubscriptionService, SubscriptionServiceServer},
@@ -21,13 +24,10 @@ pub(crate) const EVENT_CONSUMER: &str = "tiejun.events.v1.EventConsumerService";
 /// The state every handler shares.
 #[derive(Debug, Clone)]
 pub(crate) struct Billing {
-    #[allow(dead_code, reason = "read by the handlers of the membership-billing issue")]
     db: DbCell,
-    #[allow(dead_code, reason = "read by the handlers of the membership-billing issue")]
     clock: SharedClock,
 }
 
-impl CatalogService for Billing {}
 impl AccountService for Billing {}
 impl SubscriptionService for Billing {}
 impl EntitlementService for Billing {}

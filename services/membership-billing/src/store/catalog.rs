@@ -1,0 +1,259 @@
+//! Features and plan versions.
+
+use chrono::{DateTime, Utc};
+use tiejun_platform::{
+    db::{Database, Tx},
+    error::{Error, is_unique_violation},
+    on_pool, on_tx,
+    paging::Page,
+};
+
+use crate::domain::catalog::NewPlan;
+
+/// A row of `features`.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct FeatureRow {
+    /// Key.
+    pub feature_key: String,
+    /// Name.
+    pub name: String,
+    /// Description.
+    pub description: String,
+    /// `FREE` or `PAID`.
+    pub tier: String,
+    /// Created.
+    pub created_at: DateTime<Utc>,
+}
+
+/// A row of `plans` with its features.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlanRow {
+    /// Id.
+    pub plan_id: String,
+    /// Version.
+    pub version: i32,
+    /// Name.
+    pub name: String,
+    /// Price in minor units.
+    pub price_minor: i64,
+    /// Currency.
+    pub currency: String,
+    /// Period name.
+    pub period: String,
+    /// Created.
+    pub created_at: DateTime<Utc>,
+    /// PAID features.
+    pub feature_keys: Vec<String>,
+}
+
+type PlanTuple = (String, i32, String, i64, String, String, DateTime<Utc>);
+
+/// Creates a feature.
+pub async fn create_feature(
+    tx: &mut Tx,
+    key: &str,
+    name: &str,
+    description: &str,
+    tier: &str,
+    now: DateTime<Utc>,
+) -> Result<(), Error> {
+    let result = on_tx!(tx, |c| {
+        sqlx::query(
+        "INSERT INTO features (feature_key, name, description, tier, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $5)"
+    )
+    .bind(key)
+    .bind(name)
+    .bind(description)
+    .bind(tier)
+    .bind(now)
+    .execute(c)
+    .await
+    .map(drop)
+    });
+    match result {
+        Err(err) if is_unique_violation(&err) => Err(Error::AlreadyExists {
+            resource: "feature",
+            existing_id: key.to_owned(),
+            message: "a feature with this key exists".into(),
+        }),
+        other => Ok(other?),
+    }
+}
+
+/// One feature inside a transaction, locked on PostgreSQL.
+pub async fn lock_feature(tx: &mut Tx, key: &str) -> Result<Option<FeatureRow>, Error> {
+    if let Tx::Postgres(pg) = tx {
+        sqlx::query("SELECT 1 FROM features WHERE feature_key = $1 FOR UPDATE")
+            .bind(key)
+            .execute(&mut **pg)
+            .await?;
+    }
+    Ok(on_tx!(tx, |c| sqlx::query_as(
+        "SELECT feature_key, name, description, tier, created_at FROM features WHERE feature_key = $1"
+    )
+    .bind(key)
+    .fetch_optional(c)
+    .await?))
+}
+
+/// Updates a feature (the tier rule was checked; the trigger checks it again).
+pub async fn update_feature(tx: &mut Tx, f: &FeatureRow, now: DateTime<Utc>) -> Result<(), Error> {
+    on_tx!(tx, |c| sqlx::query(
+        "UPDATE features SET name = $2, description = $3, tier = $4, updated_at = $5 WHERE feature_key = $1"
+    )
+    .bind(&f.feature_key)
+    .bind(&f.name)
+    .bind(&f.description)
+    .bind(&f.tier)
+    .bind(now)
+    .execute(c)
+    .await
+    .map(drop))?;
+    Ok(())
+}
+
+/// Features by key, filtered by tier name ('' for all), one page plus one row.
+pub async fn features(db: &Database, tier: &str, page: &Page) -> Result<Vec<FeatureRow>, Error> {
+    Ok(on_pool!(db, |p| sqlx::query_as(
+        "SELECT feature_key, name, description, tier, created_at FROM features WHERE ($1 = '' OR tier = $1) \
+         ORDER BY feature_key LIMIT $2 OFFSET $3"
+    )
+    .bind(tier)
+    .bind(page.limit_plus_one())
+    .bind(page.offset())
+    .fetch_all(p)
+    .await?))
+}
+
+/// The tiers of `keys` (missing keys are absent from the answer).
+pub async fn tiers(tx: &mut Tx, keys: &[String]) -> Result<Vec<(String, String)>, Error> {
+    let mut out = Vec::new();
+    for key in keys {
+        let tier: Option<String> = on_tx!(tx, |c| sqlx::query_scalar(
+            "SELECT tier FROM features WHERE feature_key = $1"
+        )
+        .bind(key)
+        .fetch_optional(c)
+        .await?);
+        if let Some(tier) = tier {
+            out.push((key.clone(), tier));
+        }
+    }
+    Ok(out)
+}
+
+/// Inserts a plan version with its features.
+pub async fn insert_plan(tx: &mut Tx, p: &NewPlan, version: i32, now: DateTime<Utc>) -> Result<(), Error> {
+    let result = on_tx!(tx, |c| {
+        sqlx::query(
+        "INSERT INTO plans (plan_id, version, name, price_minor, currency, period, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)"
+    )
+    .bind(&p.plan_id)
+    .bind(version)
+    .bind(&p.name)
+    .bind(p.price.amount_minor)
+    .bind(&p.price.currency)
+    .bind(p.period)
+    .bind(now)
+    .execute(c)
+    .await
+    .map(drop)
+    });
+    if let Err(err) = result {
+        return Err(if is_unique_violation(&err) {
+            Error::AlreadyExists {
+                resource: "plan",
+                existing_id: p.plan_id.clone(),
+                message: "a plan with this id exists".into(),
+            }
+        } else {
+            err.into()
+        });
+    }
+    for key in &p.feature_keys {
+        on_tx!(tx, |c| sqlx::query(
+            "INSERT INTO plan_features (plan_id, version, feature_key) VALUES ($1, $2, $3)"
+        )
+        .bind(&p.plan_id)
+        .bind(version)
+        .bind(key)
+        .execute(c)
+        .await
+        .map(drop))?;
+    }
+    Ok(())
+}
+
+/// The latest version of a plan inside a transaction (locked by the caller's plan lock).
+pub async fn latest_in(tx: &mut Tx, plan_id: &str) -> Result<Option<PlanRow>, Error> {
+    let row: Option<PlanTuple> = on_tx!(tx, |c| sqlx::query_as(
+        "SELECT plan_id, version, name, price_minor, currency, period, created_at FROM plans WHERE plan_id = $1 \
+         ORDER BY version DESC LIMIT 1"
+    )
+    .bind(plan_id)
+    .fetch_optional(c)
+    .await?);
+    let Some(row) = row else { return Ok(None) };
+    let keys: Vec<String> = on_tx!(tx, |c| sqlx::query_scalar(
+        "SELECT feature_key FROM plan_features WHERE plan_id = $1 AND version = $2 ORDER BY feature_key"
+    )
+    .bind(plan_id)
+    .bind(row.1)
+    .fetch_all(c)
+    .await?);
+    Ok(Some(plan(row, keys)))
+}
+
+fn plan(r: PlanTuple, feature_keys: Vec<String>) -> PlanRow {
+    PlanRow {
+        plan_id: r.0,
+        version: r.1,
+        name: r.2,
+        price_minor: r.3,
+        currency: r.4,
+        period: r.5,
+        created_at: r.6,
+        feature_keys,
+    }
+}
+
+/// One version of a plan (0: the latest).
+pub async fn get_plan(db: &Database, plan_id: &str, version: i32) -> Result<Option<PlanRow>, Error> {
+    let row: Option<PlanTuple> = on_pool!(db, |p| sqlx::query_as(
+        "SELECT plan_id, version, name, price_minor, currency, period, created_at FROM plans WHERE plan_id = $1 \
+         AND ($2 = 0 OR version = $2) ORDER BY version DESC LIMIT 1"
+    )
+    .bind(plan_id)
+    .bind(version)
+    .fetch_optional(p)
+    .await?);
+    let Some(row) = row else { return Ok(None) };
+    let keys: Vec<String> = on_pool!(db, |p| sqlx::query_scalar(
+        "SELECT feature_key FROM plan_features WHERE plan_id = $1 AND version = $2 ORDER BY feature_key"
+    )
+    .bind(plan_id)
+    .bind(row.1)
+    .fetch_all(p)
+    .await?);
+    Ok(Some(plan(row, keys)))
+}
+
+/// The ids of every paid plan, one page plus one row.
+pub async fn plan_ids(db: &Database, page: &Page) -> Result<Vec<String>, Error> {
+    Ok(on_pool!(db, |p| sqlx::query_scalar(
+        "SELECT DISTINCT plan_id FROM plans ORDER BY plan_id LIMIT $1 OFFSET $2"
+    )
+    .bind(page.limit_plus_one())
+    .bind(page.offset())
+    .fetch_all(p)
+    .await?))
+}
+
+/// Every FREE feature's key.
+pub async fn free_features(db: &Database) -> Result<Vec<String>, Error> {
+    Ok(on_pool!(db, |p| sqlx::query_scalar(
+        "SELECT feature_key FROM features WHERE tier = 'FREE' ORDER BY feature_key"
+    )
+    .fetch_all(p)
+    .await?))
+}

@@ -1,0 +1,5 @@
+//! Storage, written once for SQLite and PostgreSQL (`on_tx!` / `on_pool!`).
+//! The free-forever rule is also the database's: triggers refuse turning a
+//! FREE feature PAID or removing it.
+
+pub mod catalog;
