@@ -1,4 +1,5 @@
 //! The rules of billing, pure: validated catalog inputs and money.
 
+pub mod account;
 pub mod catalog;
 pub mod money;

@@ -2,12 +2,13 @@
 //! UNIMPLEMENTED (the generated default), so a client can tell "not yet" from
 //! "refused".
 
+mod accounts;
 mod catalog;
 
 use tiejun_platform::{clock::SharedClock, db::DbCell, limited};
 use tiejun_proto::{
     billing::v1::{
-        account_service_server::{AccountService, AccountServiceServer},
+        account_service_server::AccountServiceServer,
         billing_report_service_server::{BillingReportService, BillingReportServiceServer},
         catalog_service_server::CatalogServiceServer,
         entitlement_service_server::{EntitlementService, EntitlementServiceServer},
@@ -28,7 +29,6 @@ pub(crate) struct Billing {
     clock: SharedClock,
 }
 
-impl AccountService for Billing {}
 impl SubscriptionService for Billing {}
 impl EntitlementService for Billing {}
 impl BillingReportService for Billing {}

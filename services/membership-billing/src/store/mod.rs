@@ -2,4 +2,5 @@
 //! The free-forever rule is also the database's: triggers refuse turning a
 //! FREE feature PAID or removing it.
 
+pub mod accounts;
 pub mod catalog;
