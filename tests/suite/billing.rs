@@ -344,3 +344,206 @@ async fn members_register_free_and_a_converted_lead_makes_one_account(db: TestDa
 }
 
 both_backends!(accounts, members_register_free_and_a_converted_lead_makes_one_account);
+
+async fn a_member_subscribes_pays_once_and_gets_the_plans_features(db: TestDatabase) {
+    use tiejun_proto::billing::v1::{
+        AccountKind, CheckEntitlementRequest, EntitlementSource, GetAccountRequest, InvoiceStatus,
+        RecordPaymentRequest, RegisterMemberRequest, SubscribeRequest, SubscriptionState,
+        account_service_client::AccountServiceClient, entitlement_service_client::EntitlementServiceClient,
+        subscription_service_client::SubscriptionServiceClient,
+    };
+    let (server, mut catalog) = start(&db).await;
+    feature(&mut catalog, "supplier_listing", FeatureTier::Free).await;
+    feature(&mut catalog, "verified_badge", FeatureTier::Paid).await;
+    let plan = CreatePlanRequest {
+        plan_id: "trustpass".into(),
+        name: "TrustPass".into(),
+        price: cny(2_980),
+        feature_keys: vec!["verified_badge".into()],
+        ..Default::default()
+    };
+    catalog.create_plan(authed(plan, &admin())).await.expect("plan");
+    let channel = server.channel().await;
+    let mut accounts = AccountServiceClient::new(channel.clone());
+    let member = RegisterMemberRequest {
+        company_name: "温州鞋业".into(),
+        contact_name: "黄".into(),
+        phone: "13700001111".into(),
+        city: "温州".into(),
+        ..Default::default()
+    };
+    let account = accounts
+        .register_member(authed(member, &admin()))
+        .await
+        .expect("member")
+        .into_inner()
+        .account
+        .expect("a");
+    let mut entitlements = EntitlementServiceClient::new(channel.clone());
+    let check = |feature: &str| CheckEntitlementRequest {
+        account_id: account.account_id.clone(),
+        feature_key: feature.into(),
+    };
+    let service = token(&[Role::Service]);
+    let free = entitlements
+        .check_entitlement(authed(check("supplier_listing"), &service))
+        .await
+        .expect("check")
+        .into_inner();
+    assert_eq!((free.allowed, free.source()), (true, EntitlementSource::FreeTier));
+    let before = entitlements
+        .check_entitlement(authed(check("verified_badge"), &service))
+        .await
+        .expect("check")
+        .into_inner();
+    assert!(!before.allowed, "not paid yet");
+
+    let mut subs = SubscriptionServiceClient::new(channel.clone());
+    let subscribe = SubscribeRequest {
+        account_id: account.account_id.clone(),
+        plan_id: "trustpass".into(),
+        ..Default::default()
+    };
+    let subscribed = subs
+        .subscribe(authed(subscribe.clone(), &admin()))
+        .await
+        .expect("subscribe")
+        .into_inner();
+    let sub = subscribed.subscription.expect("subscription");
+    let inv = subscribed.invoice.expect("invoice");
+    assert_eq!(
+        (sub.state(), inv.amount.clone().expect("amount").amount_minor),
+        (SubscriptionState::PendingPayment, 298_000)
+    );
+
+    let pay = |amount: i64, key: &str| RecordPaymentRequest {
+        invoice_id: inv.invoice_id.clone(),
+        amount: Some(Money {
+            amount_minor: amount,
+            currency: "CNY".into(),
+        }),
+        method: "bank_transfer".into(),
+        external_reference: format!("ICBC-{key}"),
+        received_at: None,
+        idempotency_key: key.into(),
+    };
+    let over = subs
+        .record_payment(authed(pay(300_000, "p-over"), &admin()))
+        .await
+        .expect_err("overpayment");
+    assert_eq!(over.get_details_error_info().expect("ErrorInfo").reason, "OVERPAYMENT");
+    let part = subs
+        .record_payment(authed(pay(100_000, "p-1"), &admin()))
+        .await
+        .expect("part")
+        .into_inner();
+    assert_eq!(part.invoice.expect("invoice").paid.expect("paid").amount_minor, 100_000);
+    assert_eq!(
+        part.subscription.expect("sub").state(),
+        SubscriptionState::PendingPayment
+    );
+
+    // Twenty concurrent retries of the rest, one key: one payment.
+    let tasks: Vec<_> = (0..20)
+        .map(|_| {
+            let mut c = SubscriptionServiceClient::new(channel.clone());
+            let request = pay(198_000, "p-2");
+            tokio::spawn(async move {
+                c.record_payment(authed(request, &admin()))
+                    .await
+                    .map(|r| r.into_inner())
+            })
+        })
+        .collect();
+    let mut payment_ids = std::collections::HashSet::new();
+    for task in tasks {
+        let response = task.await.expect("task").expect("every retry answers");
+        payment_ids.insert(response.payment.expect("payment").payment_id);
+    }
+    assert_eq!(payment_ids.len(), 1, "one payment for one key");
+    let direct = Database::connect(&db.url, &PoolSettings::default())
+        .await
+        .expect("connect");
+    let (paid, count): (i64, i64) = on_pool!(&direct, |p| sqlx::query_as(
+        "SELECT CAST(SUM(amount_minor) AS BIGINT), count(*) FROM payments WHERE invoice_id = $1"
+    )
+    .bind(&inv.invoice_id)
+    .fetch_one(p)
+    .await
+    .expect("sum"));
+    assert_eq!((paid, count), (298_000, 2));
+
+    let fresh = subs
+        .get_subscription(authed(
+            tiejun_proto::billing::v1::GetSubscriptionRequest {
+                subscription_id: sub.subscription_id.clone(),
+            },
+            &admin(),
+        ))
+        .await;
+    let fresh = fresh.expect("get").into_inner().subscription.expect("sub");
+    assert_eq!(fresh.state(), SubscriptionState::Active);
+    let (start, end) = (fresh.period_start.expect("start"), fresh.period_end.expect("end"));
+    let days = (end.seconds - start.seconds) / 86_400;
+    assert!((365..=366).contains(&days), "an annual period: {days} days");
+    assert_eq!(
+        start.seconds % 86_400,
+        16 * 3600,
+        "periods start at midnight in Shanghai (16:00 UTC)"
+    );
+    let after = entitlements
+        .check_entitlement(authed(check("verified_badge"), &service))
+        .await
+        .expect("check")
+        .into_inner();
+    assert_eq!((after.allowed, after.source()), (true, EntitlementSource::Plan));
+    assert_eq!(after.valid_until.expect("until").seconds, end.seconds);
+    let customer = accounts
+        .get_account(authed(
+            GetAccountRequest {
+                account_id: account.account_id.clone(),
+            },
+            &admin(),
+        ))
+        .await;
+    assert_eq!(
+        customer.expect("account").into_inner().account.expect("a").kind(),
+        AccountKind::Customer
+    );
+    let activated: i64 = on_pool!(&direct, |p| sqlx::query_scalar(
+        "SELECT count(*) FROM outbox WHERE event_type = 'CustomerActivated'"
+    )
+    .fetch_one(p)
+    .await
+    .expect("count"));
+    assert_eq!(activated, 1);
+
+    let again = subs
+        .subscribe(authed(subscribe, &admin()))
+        .await
+        .expect_err("second live subscription");
+    assert_eq!(again.code(), Code::AlreadyExists);
+    let closed = subs
+        .record_payment(authed(pay(1, "p-3"), &admin()))
+        .await
+        .expect_err("paid invoice");
+    assert_eq!(
+        closed.get_details_error_info().expect("ErrorInfo").reason,
+        "INVOICE_NOT_OPEN"
+    );
+    let status = subs
+        .get_invoice(authed(
+            tiejun_proto::billing::v1::GetInvoiceRequest {
+                invoice_id: inv.invoice_id.clone(),
+            },
+            &admin(),
+        ))
+        .await;
+    let status = status.expect("invoice").into_inner();
+    assert_eq!(
+        (status.invoice.expect("invoice").status(), status.payments.len()),
+        (InvoiceStatus::Paid, 2)
+    );
+}
+
+both_backends!(purchase, a_member_subscribes_pays_once_and_gets_the_plans_features);

@@ -4,6 +4,8 @@
 
 mod accounts;
 mod catalog;
+mod entitlements;
+mod subscriptions;
 
 use tiejun_platform::{clock::SharedClock, db::DbCell, limited};
 use tiejun_proto::{
@@ -11,9 +13,9 @@ use tiejun_proto::{
         account_service_server::AccountServiceServer,
         billing_report_service_server::{BillingReportService, BillingReportServiceServer},
         catalog_service_server::CatalogServiceServer,
-        entitlement_service_server::{EntitlementService, EntitlementServiceServer},
+        entitlement_service_server::EntitlementServiceServer,
         outbox_service_server::{OutboxService, OutboxServiceServer},
-        subscription_service_server::{SubscriptionService, SubscriptionServiceServer},
+        subscription_service_server::SubscriptionServiceServer,
     },
     events::v1::event_consumer_service_server::{EventConsumerService, EventConsumerServiceServer},
 };
@@ -29,8 +31,6 @@ pub(crate) struct Billing {
     clock: SharedClock,
 }
 
-impl SubscriptionService for Billing {}
-impl EntitlementService for Billing {}
 impl BillingReportService for Billing {}
 impl OutboxService for Billing {}
 impl EventConsumerService for Billing {}

@@ -257,3 +257,22 @@ pub async fn free_features(db: &Database) -> Result<Vec<String>, Error> {
     .fetch_all(p)
     .await?))
 }
+
+/// A feature's tier name, if the feature exists.
+pub async fn tier_of(db: &Database, key: &str) -> Result<Option<String>, Error> {
+    Ok(on_pool!(db, |p| sqlx::query_scalar(
+        "SELECT tier FROM features WHERE feature_key = $1"
+    )
+    .bind(key)
+    .fetch_optional(p)
+    .await?))
+}
+
+/// Every PAID feature of the plans the account holds, by key.
+pub async fn paid_feature_keys(db: &Database) -> Result<Vec<String>, Error> {
+    Ok(on_pool!(db, |p| sqlx::query_scalar(
+        "SELECT feature_key FROM features WHERE tier = 'PAID' ORDER BY feature_key"
+    )
+    .fetch_all(p)
+    .await?))
+}

@@ -1,0 +1,109 @@
+//! `EntitlementService`: may this account use this feature now? FREE
+//! features: always (the free tier, forever). PAID features: while a plan
+//! that includes them is in its period, or in grace.
+
+use tiejun_platform::{
+    auth::{Principal, Role},
+    clock::to_proto,
+    error::Error,
+};
+use tiejun_proto::billing::v1::{
+    CheckEntitlementRequest, CheckEntitlementResponse, Entitlement, EntitlementSource, ListEntitlementsRequest,
+    ListEntitlementsResponse, entitlement_service_server::EntitlementService,
+};
+use tonic::{Request, Response, Status};
+
+use super::Billing;
+use crate::store::{accounts, catalog, subscriptions};
+
+/// Roles that check any account.
+const STAFF: &[Role] = &[Role::Admin, Role::BillingAdmin, Role::Service];
+
+fn may_check(principal: &Principal, account_id: &str) -> Result<(), Error> {
+    if principal.has_any(STAFF) || principal.account_id.as_deref() == Some(account_id) {
+        Ok(())
+    } else {
+        Err(Error::PermissionDenied(
+            "an account-scoped token checks only its own account".into(),
+        ))
+    }
+}
+
+fn source(name: &str) -> EntitlementSource {
+    if name == "GRACE" {
+        EntitlementSource::Grace
+    } else {
+        EntitlementSource::Plan
+    }
+}
+
+#[tonic::async_trait]
+impl EntitlementService for Billing {
+    async fn check_entitlement(
+        &self,
+        request: Request<CheckEntitlementRequest>,
+    ) -> Result<Response<CheckEntitlementResponse>, Status> {
+        let principal = Principal::of(&request)?;
+        let r = request.get_ref();
+        let account_id = r.account_id.trim();
+        may_check(principal, account_id)?;
+        let db = self.db.get()?;
+        let feature = r.feature_key.trim();
+        let tier = catalog::tier_of(db, feature)
+            .await?
+            .ok_or_else(|| Error::not_found("feature", feature))?;
+        accounts::get(db, account_id)
+            .await?
+            .ok_or_else(|| Error::not_found("account", account_id))?;
+        if tier == "FREE" {
+            return Ok(Response::new(CheckEntitlementResponse {
+                allowed: true,
+                source: EntitlementSource::FreeTier as i32,
+                valid_until: None,
+            }));
+        }
+        let now = self.clock.now();
+        let response = match subscriptions::paid_entitlement(db, account_id, feature, now).await? {
+            Some((from, until)) => CheckEntitlementResponse {
+                allowed: true,
+                source: source(&from) as i32,
+                valid_until: Some(to_proto(until)),
+            },
+            None => CheckEntitlementResponse::default(),
+        };
+        Ok(Response::new(response))
+    }
+
+    async fn list_entitlements(
+        &self,
+        request: Request<ListEntitlementsRequest>,
+    ) -> Result<Response<ListEntitlementsResponse>, Status> {
+        let principal = Principal::of(&request)?;
+        let account_id = request.get_ref().account_id.trim();
+        may_check(principal, account_id)?;
+        let db = self.db.get()?;
+        accounts::get(db, account_id)
+            .await?
+            .ok_or_else(|| Error::not_found("account", account_id))?;
+        let now = self.clock.now();
+        let mut entitlements: Vec<Entitlement> = catalog::free_features(db)
+            .await?
+            .into_iter()
+            .map(|feature_key| Entitlement {
+                feature_key,
+                source: EntitlementSource::FreeTier as i32,
+                valid_until: None,
+            })
+            .collect();
+        for feature_key in catalog::paid_feature_keys(db).await? {
+            if let Some((from, until)) = subscriptions::paid_entitlement(db, account_id, &feature_key, now).await? {
+                entitlements.push(Entitlement {
+                    feature_key,
+                    source: source(&from) as i32,
+                    valid_until: Some(to_proto(until)),
+                });
+            }
+        }
+        Ok(Response::new(ListEntitlementsResponse { entitlements }))
+    }
+}
