@@ -5,7 +5,10 @@ use std::time::Duration;
 use tiejun::{cli::UpArgs, suite};
 use tiejun_platform::auth::Role;
 use tiejun_proto::{
-    billing::v1::{CheckEntitlementRequest, entitlement_service_client::EntitlementServiceClient},
+    billing::v1::{
+        CheckEntitlementRequest, ListPlansRequest, catalog_service_client::CatalogServiceClient,
+        entitlement_service_client::EntitlementServiceClient,
+    },
     leads::v1::{GetRepRequest, rep_service_client::RepServiceClient},
 };
 use tiejun_tests::{authed, channel, health, reflection};
@@ -65,12 +68,19 @@ async fn the_suite_comes_up_and_the_gateway_routes_authenticates_and_reflects() 
         .expect_err("denied");
     assert_eq!(denied.code(), Code::PermissionDenied);
 
-    let mut billing = EntitlementServiceClient::new(channel(gateway).await);
-    let routed = billing
+    // Billing and training are routed too, and answer.
+    let mut billing = CatalogServiceClient::new(channel(gateway).await);
+    let plans = billing
+        .list_plans(authed(ListPlansRequest::default(), &suite.token))
+        .await
+        .expect("billing answers");
+    assert_eq!(plans.into_inner().plans[0].plan_id, "free", "the implicit free plan");
+    let mut entitlements = EntitlementServiceClient::new(channel(gateway).await);
+    let unknown = entitlements
         .check_entitlement(authed(CheckEntitlementRequest::default(), &suite.token))
         .await
-        .expect_err("not built");
-    assert_eq!(routed.code(), Code::Unimplemented, "billing is routed: {routed:?}");
+        .expect_err("no such feature");
+    assert_eq!(unknown.code(), Code::NotFound, "{unknown:?}");
 
     stop.cancel();
     tokio::time::timeout(Duration::from_secs(30), suite.wait())

@@ -286,7 +286,8 @@ pub async fn paid_entitlement(
     feature: &str,
     now: DateTime<Utc>,
 ) -> Result<Option<(String, DateTime<Utc>)>, Error> {
-    let row: Option<(String, Option<DateTime<Utc>>, Option<DateTime<Utc>>)> = on_pool!(db, |p| sqlx::query_as(
+    type Live = (String, Option<DateTime<Utc>>, Option<DateTime<Utc>>);
+    let row: Option<Live> = on_pool!(db, |p| sqlx::query_as(
         "SELECT s.state, s.period_end, s.grace_ends_at FROM subscriptions s JOIN plan_features f \
          ON f.plan_id = s.plan_id AND f.version = s.plan_version \
          WHERE s.account_id = $1 AND f.feature_key = $2 AND ( \
