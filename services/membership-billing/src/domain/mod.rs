@@ -4,3 +4,4 @@ pub mod account;
 pub mod catalog;
 pub mod money;
 pub mod period;
+pub mod renewal;

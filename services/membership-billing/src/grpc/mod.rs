@@ -5,13 +5,14 @@
 mod accounts;
 mod catalog;
 mod entitlements;
+mod reports;
 mod subscriptions;
 
 use tiejun_platform::{clock::SharedClock, db::DbCell, limited};
 use tiejun_proto::{
     billing::v1::{
         account_service_server::AccountServiceServer,
-        billing_report_service_server::{BillingReportService, BillingReportServiceServer},
+        billing_report_service_server::BillingReportServiceServer,
         catalog_service_server::CatalogServiceServer,
         entitlement_service_server::EntitlementServiceServer,
         outbox_service_server::{OutboxService, OutboxServiceServer},
@@ -31,7 +32,6 @@ pub(crate) struct Billing {
     clock: SharedClock,
 }
 
-impl BillingReportService for Billing {}
 impl OutboxService for Billing {}
 impl EventConsumerService for Billing {}
 

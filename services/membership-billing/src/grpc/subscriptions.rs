@@ -15,8 +15,9 @@ use tiejun_platform::{
 use tiejun_proto::{
     billing::v1::{
         GetInvoiceRequest, GetInvoiceResponse, GetSubscriptionRequest, GetSubscriptionResponse, Invoice, InvoiceKind,
-        InvoiceStatus, Money, Payment, RecordPaymentRequest, RecordPaymentResponse, SubscribeRequest,
-        SubscribeResponse, Subscription, SubscriptionState, subscription_service_server::SubscriptionService,
+        InvoiceStatus, Money, Payment, RecordPaymentRequest, RecordPaymentResponse, RunRenewalCycleRequest,
+        RunRenewalCycleResponse, SubscribeRequest, SubscribeResponse, Subscription, SubscriptionState,
+        subscription_service_server::SubscriptionService,
     },
     events::v1::{CustomerActivated, event_envelope::Payload},
 };
@@ -26,7 +27,7 @@ use super::Billing;
 use crate::{
     domain::{money::Price, period},
     store::{
-        accounts, catalog,
+        accounts, catalog, renewals,
         subscriptions::{self, InvoiceRow, PaymentRow, SubscriptionRow},
     },
 };
@@ -265,6 +266,23 @@ impl SubscriptionService for Billing {
         key.record(&mut tx, &response).await?;
         tx.commit().await?;
         Ok(Response::new(response))
+    }
+
+    async fn run_renewal_cycle(
+        &self,
+        _request: Request<RunRenewalCycleRequest>,
+    ) -> Result<Response<RunRenewalCycleResponse>, Status> {
+        let db = self.db.get()?;
+        let mut tx = db.begin().await?;
+        let out = renewals::run_cycle(&mut tx, self.clock.now()).await?;
+        tx.commit().await?;
+        Ok(Response::new(RunRenewalCycleResponse {
+            renewal_invoices_issued: out.notices,
+            renewed: out.renewed,
+            moved_past_due: out.past_due,
+            expired: out.expired,
+            canceled: out.canceled,
+        }))
     }
 
     async fn get_invoice(&self, request: Request<GetInvoiceRequest>) -> Result<Response<GetInvoiceResponse>, Status> {
