@@ -764,3 +764,212 @@ async fn a_renewal_book_gives_exact_rates_per_rep(db: TestDatabase) {
 }
 
 both_backends!(renewal_book, a_renewal_book_gives_exact_rates_per_rep);
+
+async fn upgrades_prorate_to_the_fen_and_downgrades_and_cancellations_wait_for_the_end(db: TestDatabase) {
+    use chrono::Duration as Span;
+    use tiejun_platform::clock::ManualClock;
+    use tiejun_proto::billing::v1::{
+        CancelSubscriptionRequest, ChangePlanRequest, CheckEntitlementRequest, GetSubscriptionRequest,
+        RecordPaymentRequest, RegisterMemberRequest, RunRenewalCycleRequest, SubscribeRequest, SubscriptionState,
+        account_service_client::AccountServiceClient, entitlement_service_client::EntitlementServiceClient,
+        subscription_service_client::SubscriptionServiceClient,
+    };
+    let clock = ManualClock::new(tiejun_tests::leads::monday_morning());
+    let server = tiejun_tests::start_service_at(Svc::Billing, &db.url, std::sync::Arc::new(clock.clone())).await;
+    assert!(wait_serving(server.addr, Duration::from_secs(30)).await);
+    let channel = server.channel().await;
+    let mut catalog = CatalogServiceClient::new(channel.clone());
+    feature(&mut catalog, "verified_badge", FeatureTier::Paid).await;
+    for (id, yuan) in [("lite", 1_000), ("trustpass", 2_980), ("premium", 40_000)] {
+        let plan = CreatePlanRequest {
+            plan_id: id.into(),
+            name: id.into(),
+            price: cny(yuan),
+            feature_keys: vec!["verified_badge".into()],
+            ..Default::default()
+        };
+        catalog.create_plan(authed(plan, &admin())).await.expect("plan");
+    }
+    let mut accounts = AccountServiceClient::new(channel.clone());
+    let mut subs = SubscriptionServiceClient::new(channel.clone());
+    let ops = token(&[Role::Operator]);
+    let mut active = Vec::new();
+    for i in 0..3 {
+        let member = RegisterMemberRequest {
+            company_name: format!("变更测试{i}"),
+            contact_name: "甲".into(),
+            phone: format!("1350000000{i}"),
+            city: "杭州".into(),
+            ..Default::default()
+        };
+        let account = accounts
+            .register_member(authed(member, &admin()))
+            .await
+            .expect("member")
+            .into_inner()
+            .account
+            .expect("a");
+        let s = subs
+            .subscribe(authed(
+                SubscribeRequest {
+                    account_id: account.account_id.clone(),
+                    plan_id: "trustpass".into(),
+                    ..Default::default()
+                },
+                &admin(),
+            ))
+            .await
+            .expect("subscribe")
+            .into_inner();
+        let invoice = s.invoice.expect("invoice");
+        let pay = RecordPaymentRequest {
+            invoice_id: invoice.invoice_id,
+            amount: invoice.amount,
+            method: "alipay".into(),
+            idempotency_key: format!("pay-{i}"),
+            ..Default::default()
+        };
+        subs.record_payment(authed(pay, &admin())).await.expect("pay");
+        active.push((account.account_id, s.subscription.expect("sub").subscription_id));
+    }
+
+    // Day 100 of 365: an upgrade charges the difference for the 265 days left, rounded down.
+    clock.advance(Span::days(100));
+    let upgrade = ChangePlanRequest {
+        subscription_id: active[0].1.clone(),
+        plan_id: "premium".into(),
+        idempotency_key: String::new(),
+    };
+    let upgraded = subs
+        .change_plan(authed(upgrade, &admin()))
+        .await
+        .expect("upgrade")
+        .into_inner();
+    let charge = upgraded
+        .proration_invoice
+        .expect("proration invoice")
+        .amount
+        .expect("amount")
+        .amount_minor;
+    assert_eq!(charge, (4_000_000 - 298_000) * 265 / 365);
+    assert_eq!(charge, 2_687_753);
+    let now_premium = upgraded.subscription.expect("sub");
+    assert_eq!(
+        (
+            now_premium.plan_id.as_str(),
+            now_premium.price.expect("price").amount_minor
+        ),
+        ("premium", 4_000_000)
+    );
+
+    // A downgrade waits; a cancellation keeps the plan until the end.
+    let downgrade = ChangePlanRequest {
+        subscription_id: active[1].1.clone(),
+        plan_id: "lite".into(),
+        idempotency_key: String::new(),
+    };
+    let pending = subs
+        .change_plan(authed(downgrade, &admin()))
+        .await
+        .expect("downgrade")
+        .into_inner();
+    let pending = pending.subscription.expect("sub");
+    assert_eq!(
+        (pending.plan_id.as_str(), pending.pending_plan_id.as_str()),
+        ("trustpass", "lite")
+    );
+    let cancel = subs
+        .cancel_subscription(authed(
+            CancelSubscriptionRequest {
+                subscription_id: active[2].1.clone(),
+                reason: "closing".into(),
+            },
+            &admin(),
+        ))
+        .await;
+    assert!(
+        cancel
+            .expect("cancel")
+            .into_inner()
+            .subscription
+            .expect("sub")
+            .cancel_at_period_end
+    );
+    let mut ent = EntitlementServiceClient::new(channel.clone());
+    let check = |account: &str| CheckEntitlementRequest {
+        account_id: account.into(),
+        feature_key: "verified_badge".into(),
+    };
+    assert!(
+        ent.check_entitlement(authed(check(&active[2].0), &admin()))
+            .await
+            .expect("check")
+            .into_inner()
+            .allowed,
+        "until the end"
+    );
+
+    // The renewal of the downgraded one is quoted at the lite price; paid, it renews onto lite.
+    clock.advance(Span::days(365 - 100 - 40));
+    subs.run_renewal_cycle(authed(RunRenewalCycleRequest {}, &ops))
+        .await
+        .expect("cycle");
+    let direct = Database::connect(&db.url, &PoolSettings::default())
+        .await
+        .expect("connect");
+    let (invoice_id, amount): (String, i64) = on_pool!(&direct, |p| sqlx::query_as(
+        "SELECT invoice_id, amount_minor FROM invoices WHERE subscription_id = $1 AND kind = 'RENEWAL'"
+    )
+    .bind(&active[1].1)
+    .fetch_one(p)
+    .await
+    .expect("renewal invoice"));
+    assert_eq!(amount, 100_000, "quoted on the downgraded plan");
+    let pay = RecordPaymentRequest {
+        invoice_id,
+        amount: cny(1_000),
+        method: "alipay".into(),
+        idempotency_key: "renew-lite".into(),
+        ..Default::default()
+    };
+    subs.record_payment(authed(pay, &admin())).await.expect("renewal paid");
+    clock.advance(Span::days(41));
+    subs.run_renewal_cycle(authed(RunRenewalCycleRequest {}, &ops))
+        .await
+        .expect("cycle");
+    let get = |id: &str| GetSubscriptionRequest {
+        subscription_id: id.into(),
+    };
+    let lite = subs
+        .get_subscription(authed(get(&active[1].1), &admin()))
+        .await
+        .expect("get")
+        .into_inner()
+        .subscription
+        .expect("s");
+    assert_eq!(
+        (lite.state(), lite.plan_id.as_str(), lite.price.expect("p").amount_minor),
+        (SubscriptionState::Active, "lite", 100_000)
+    );
+    let canceled = subs
+        .get_subscription(authed(get(&active[2].1), &admin()))
+        .await
+        .expect("get")
+        .into_inner()
+        .subscription
+        .expect("s");
+    assert_eq!(canceled.state(), SubscriptionState::Canceled);
+    assert!(
+        !ent.check_entitlement(authed(check(&active[2].0), &admin()))
+            .await
+            .expect("check")
+            .into_inner()
+            .allowed,
+        "ended"
+    );
+}
+
+both_backends!(
+    plan_changes,
+    upgrades_prorate_to_the_fen_and_downgrades_and_cancellations_wait_for_the_end
+);

@@ -4,4 +4,5 @@ pub mod account;
 pub mod catalog;
 pub mod money;
 pub mod period;
+pub mod proration;
 pub mod renewal;

@@ -14,6 +14,7 @@ use tiejun_platform::{
 };
 use tiejun_proto::{
     billing::v1::{
+        CancelSubscriptionRequest, CancelSubscriptionResponse, ChangePlanRequest, ChangePlanResponse,
         GetInvoiceRequest, GetInvoiceResponse, GetSubscriptionRequest, GetSubscriptionResponse, Invoice, InvoiceKind,
         InvoiceStatus, Money, Payment, RecordPaymentRequest, RecordPaymentResponse, RunRenewalCycleRequest,
         RunRenewalCycleResponse, SubscribeRequest, SubscribeResponse, Subscription, SubscriptionState,
@@ -25,7 +26,7 @@ use tonic::{Request, Response, Status};
 
 use super::Billing;
 use crate::{
-    domain::{money::Price, period},
+    domain::{money::Price, period, proration},
     store::{
         accounts, catalog, renewals,
         subscriptions::{self, InvoiceRow, PaymentRow, SubscriptionRow},
@@ -66,7 +67,7 @@ pub fn subscription(r: SubscriptionRow) -> Subscription {
         account_id: r.account_id,
         plan_id: r.plan_id,
         plan_version: r.plan_version,
-        pending_plan_id: String::new(),
+        pending_plan_id: r.pending_plan_id.unwrap_or_default(),
     }
 }
 
@@ -155,6 +156,7 @@ impl SubscriptionService for Billing {
             cancel_at_period_end: false,
             grace_ends_at: None,
             created_at: now,
+            pending_plan_id: None,
         };
         let inv = InvoiceRow {
             invoice_id: uuid::Uuid::now_v7().to_string(),
@@ -266,6 +268,120 @@ impl SubscriptionService for Billing {
         key.record(&mut tx, &response).await?;
         tx.commit().await?;
         Ok(Response::new(response))
+    }
+
+    async fn change_plan(&self, request: Request<ChangePlanRequest>) -> Result<Response<ChangePlanResponse>, Status> {
+        let principal = Principal::of(&request)?;
+        let r = request.get_ref();
+        let key = idempotency::Key::of(&principal.subject, "ChangePlan", &r.idempotency_key, r)?;
+        let db = self.db.get()?;
+        let now = self.clock.now();
+        let target = catalog::get_plan(db, r.plan_id.trim(), 0)
+            .await?
+            .ok_or_else(|| Error::not_found("plan", r.plan_id.trim()))?;
+        let mut tx = db.begin().await?;
+        if let Some(key) = &key
+            && let Some(first) = key.replay(&mut tx, now).await?
+        {
+            return Ok(Response::new(first));
+        }
+        let id = r.subscription_id.trim();
+        let sub = subscriptions::subscription_in(&mut tx, id)
+            .await?
+            .ok_or_else(|| Error::not_found("subscription", id))?;
+        if sub.state != "ACTIVE" {
+            return Err(
+                Error::precondition("SUBSCRIPTION_NOT_ACTIVE", "only an ACTIVE subscription changes plan").into(),
+            );
+        }
+        if target.plan_id == sub.plan_id {
+            return Err(Error::precondition("SAME_PLAN", "the subscription is already on this plan").into());
+        }
+        if target.currency != sub.currency {
+            return Err(Error::invalid("plan_id", "the plans are priced in different currencies").into());
+        }
+        let mut proration = None;
+        if target.price_minor > sub.price_minor {
+            // Upgrade now: the difference for the days left, rounded down to the minor unit.
+            let account = accounts::get_in(&mut tx, &sub.account_id)
+                .await?
+                .ok_or_else(|| Error::not_found("account", &sub.account_id))?;
+            let zone: Tz = account.time_zone.parse().unwrap_or(chrono_tz::Asia::Shanghai);
+            let (Some(start), Some(end)) = (sub.period_start, sub.period_end) else {
+                return Err(Error::Internal(anyhow::anyhow!("active subscription without a period")).into());
+            };
+            let local = |t: chrono::DateTime<chrono::Utc>| t.with_timezone(&zone).date_naive();
+            let charge = proration::upgrade_charge(
+                sub.price_minor,
+                target.price_minor,
+                local(start),
+                local(end),
+                local(now),
+            );
+            subscriptions::switch_plan(&mut tx, id, &target.plan_id, target.version, target.price_minor).await?;
+            if charge > 0 {
+                let inv = InvoiceRow {
+                    invoice_id: uuid::Uuid::now_v7().to_string(),
+                    subscription_id: sub.subscription_id.clone(),
+                    account_id: sub.account_id.clone(),
+                    kind: "PRORATION".into(),
+                    status: "OPEN".into(),
+                    amount_minor: charge,
+                    paid_minor: 0,
+                    currency: sub.currency.clone(),
+                    period_index: sub.period_index,
+                    period_start: Some(now),
+                    period_end: Some(end),
+                    issued_at: now,
+                    due_at: now + PAYMENT_TERMS,
+                };
+                subscriptions::proration_invoice(&mut tx, &inv).await?;
+                proration = Some(invoice(inv));
+            }
+        } else {
+            // Downgrade at the period end: the renewal is quoted on the new plan.
+            subscriptions::at_period_end(&mut tx, id, Some(&target.plan_id), sub.cancel_at_period_end).await?;
+        }
+        let sub = subscriptions::subscription_in(&mut tx, id)
+            .await?
+            .ok_or_else(|| Error::not_found("subscription", id))?;
+        let response = ChangePlanResponse {
+            subscription: Some(subscription(sub)),
+            proration_invoice: proration,
+        };
+        if let Some(key) = &key {
+            key.record(&mut tx, &response).await?;
+        }
+        tx.commit().await?;
+        Ok(Response::new(response))
+    }
+
+    async fn cancel_subscription(
+        &self,
+        request: Request<CancelSubscriptionRequest>,
+    ) -> Result<Response<CancelSubscriptionResponse>, Status> {
+        let principal = Principal::of(&request)?;
+        let id = request.get_ref().subscription_id.trim();
+        let db = self.db.get()?;
+        let mut tx = db.begin().await?;
+        let sub = subscriptions::subscription_in(&mut tx, id)
+            .await?
+            .ok_or_else(|| Error::not_found("subscription", id))?;
+        may_see(principal, &sub.account_id)?;
+        if sub.state != "ACTIVE" {
+            return Err(
+                Error::precondition("SUBSCRIPTION_NOT_ACTIVE", format!("the subscription is {}", sub.state)).into(),
+            );
+        }
+        // Cancelled at the period end: entitlements last until then.
+        subscriptions::at_period_end(&mut tx, id, sub.pending_plan_id.as_deref(), true).await?;
+        let sub = subscriptions::subscription_in(&mut tx, id)
+            .await?
+            .ok_or_else(|| Error::not_found("subscription", id))?;
+        tx.commit().await?;
+        Ok(Response::new(CancelSubscriptionResponse {
+            subscription: Some(subscription(sub)),
+        }))
     }
 
     async fn run_renewal_cycle(

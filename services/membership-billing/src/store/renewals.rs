@@ -25,7 +25,7 @@ const RENEWAL_LOCK: i64 = 0x7469_656a_756e_0101;
 
 const SUB: &str = "subscription_id, account_id, plan_id, plan_version, price_minor, currency, period_months, state, \
                    anchor_date, period_index, period_start, period_end, sold_by_person_id, cancel_at_period_end, \
-                   grace_ends_at, created_at";
+                   grace_ends_at, created_at, pending_plan_id";
 
 /// What a cycle did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -162,7 +162,8 @@ async fn roll(tx: &mut Tx, s: &SubscriptionRow, r: &RenewalRow) -> Result<(), Er
     );
     on_tx!(tx, |c| sqlx::query(
         "UPDATE subscriptions SET state = 'ACTIVE', period_index = $2, period_start = $3, period_end = $4, \
-         price_minor = $5, plan_version = $6, grace_ends_at = NULL WHERE subscription_id = $1"
+         price_minor = $5, plan_version = $6, grace_ends_at = NULL, plan_id = COALESCE(pending_plan_id, plan_id), \
+         pending_plan_id = NULL WHERE subscription_id = $1"
     )
     .bind(&s.subscription_id)
     .bind(next)
@@ -195,9 +196,11 @@ pub async fn run_cycle(tx: &mut Tx, now: DateTime<Utc>) -> Result<CycleOutcome, 
     )
     .await?;
     for s in &noticed {
-        let quote = catalog::latest_in(tx, &s.plan_id)
+        // A downgrade waiting for the period end is what gets quoted.
+        let quoted_plan = s.pending_plan_id.clone().unwrap_or_else(|| s.plan_id.clone());
+        let quote = catalog::latest_in(tx, &quoted_plan)
             .await?
-            .ok_or_else(|| Error::not_found("plan", &s.plan_id))?;
+            .ok_or_else(|| Error::not_found("plan", &quoted_plan))?;
         let account = accounts::get_in(tx, &s.account_id)
             .await?
             .ok_or_else(|| Error::not_found("account", &s.account_id))?;

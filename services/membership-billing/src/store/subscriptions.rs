@@ -42,6 +42,8 @@ pub struct SubscriptionRow {
     pub grace_ends_at: Option<DateTime<Utc>>,
     /// Created.
     pub created_at: DateTime<Utc>,
+    /// A downgrade waiting for the period end.
+    pub pending_plan_id: Option<String>,
 }
 
 /// A row of `invoices`.
@@ -96,7 +98,7 @@ pub struct PaymentRow {
 
 const SUB: &str = "subscription_id, account_id, plan_id, plan_version, price_minor, currency, period_months, state, \
                    anchor_date, period_index, period_start, period_end, sold_by_person_id, cancel_at_period_end, \
-                   grace_ends_at, created_at";
+                   grace_ends_at, created_at, pending_plan_id";
 const INV: &str = "invoice_id, subscription_id, account_id, kind, status, amount_minor, paid_minor, currency, \
                    period_index, period_start, period_end, issued_at, due_at";
 
@@ -304,4 +306,73 @@ pub async fn paid_entitlement(
         "PAST_DUE" => grace.map(|g| ("GRACE".to_owned(), g)),
         _ => end.map(|e| ("PLAN".to_owned(), e)),
     }))
+}
+
+/// Moves an ACTIVE subscription to another plan now (an upgrade).
+pub async fn switch_plan(tx: &mut Tx, id: &str, plan_id: &str, version: i32, price_minor: i64) -> Result<(), Error> {
+    let n = on_tx!(tx, |c| sqlx::query(
+        "UPDATE subscriptions SET plan_id = $2, plan_version = $3, price_minor = $4, pending_plan_id = NULL \
+         WHERE subscription_id = $1 AND state = 'ACTIVE'"
+    )
+    .bind(id)
+    .bind(plan_id)
+    .bind(version)
+    .bind(price_minor)
+    .execute(c)
+    .await
+    .map_err(|e| if is_unique_violation(&e) {
+        Error::AlreadyExists {
+            resource: "subscription",
+            existing_id: plan_id.to_owned(),
+            message: "the account already has this plan".into(),
+        }
+    } else {
+        e.into()
+    })?
+    .rows_affected());
+    if n == 1 {
+        Ok(())
+    } else {
+        Err(Error::precondition(
+            "SUBSCRIPTION_NOT_ACTIVE",
+            "only an ACTIVE subscription changes plan",
+        ))
+    }
+}
+
+/// Schedules (or clears) a downgrade for the period end, or a cancellation.
+pub async fn at_period_end(tx: &mut Tx, id: &str, pending_plan_id: Option<&str>, cancel: bool) -> Result<(), Error> {
+    on_tx!(tx, |c| sqlx::query(
+        "UPDATE subscriptions SET pending_plan_id = $2, cancel_at_period_end = $3 WHERE subscription_id = $1"
+    )
+    .bind(id)
+    .bind(pending_plan_id)
+    .bind(cancel)
+    .execute(c)
+    .await
+    .map(drop))?;
+    Ok(())
+}
+
+/// Issues a proration invoice for an upgrade.
+pub async fn proration_invoice(tx: &mut Tx, inv: &InvoiceRow) -> Result<(), Error> {
+    on_tx!(tx, |c| sqlx::query(
+        "INSERT INTO invoices (invoice_id, subscription_id, account_id, kind, status, amount_minor, currency, \
+         period_index, period_start, period_end, issued_at, due_at) \
+         VALUES ($1, $2, $3, 'PRORATION', 'OPEN', $4, $5, $6, $7, $8, $9, $10)"
+    )
+    .bind(&inv.invoice_id)
+    .bind(&inv.subscription_id)
+    .bind(&inv.account_id)
+    .bind(inv.amount_minor)
+    .bind(&inv.currency)
+    .bind(inv.period_index)
+    .bind(inv.period_start)
+    .bind(inv.period_end)
+    .bind(inv.issued_at)
+    .bind(inv.due_at)
+    .execute(c)
+    .await
+    .map(drop))?;
+    Ok(())
 }
