@@ -973,3 +973,94 @@ both_backends!(
     plan_changes,
     upgrades_prorate_to_the_fen_and_downgrades_and_cancellations_wait_for_the_end
 );
+
+async fn the_renewal_cycle_runs_by_itself(db: TestDatabase) {
+    use chrono::Duration as Span;
+    use tiejun_platform::clock::ManualClock;
+    use tiejun_proto::billing::v1::{
+        RecordPaymentRequest, RegisterMemberRequest, SubscribeRequest, account_service_client::AccountServiceClient,
+        subscription_service_client::SubscriptionServiceClient,
+    };
+    let clock = ManualClock::new(tiejun_tests::leads::monday_morning());
+    let server = tiejun_tests::start_service_with_jobs(
+        Svc::Billing,
+        &db.url,
+        std::sync::Arc::new(clock.clone()),
+        Duration::from_millis(100),
+    )
+    .await;
+    assert!(wait_serving(server.addr, Duration::from_secs(30)).await);
+    let channel = server.channel().await;
+    let mut catalog = CatalogServiceClient::new(channel.clone());
+    feature(&mut catalog, "verified_badge", FeatureTier::Paid).await;
+    let plan = CreatePlanRequest {
+        plan_id: "trustpass".into(),
+        name: "TrustPass".into(),
+        price: cny(2_980),
+        feature_keys: vec!["verified_badge".into()],
+        ..Default::default()
+    };
+    catalog.create_plan(authed(plan, &admin())).await.expect("plan");
+    let member = RegisterMemberRequest {
+        company_name: "自动续费".into(),
+        contact_name: "乙".into(),
+        phone: "13300000000".into(),
+        city: "杭州".into(),
+        ..Default::default()
+    };
+    let account = AccountServiceClient::new(channel.clone())
+        .register_member(authed(member, &admin()))
+        .await
+        .expect("member")
+        .into_inner()
+        .account
+        .expect("a");
+    let mut subs = SubscriptionServiceClient::new(channel);
+    let s = subs
+        .subscribe(authed(
+            SubscribeRequest {
+                account_id: account.account_id,
+                plan_id: "trustpass".into(),
+                ..Default::default()
+            },
+            &admin(),
+        ))
+        .await
+        .expect("subscribe")
+        .into_inner();
+    let invoice = s.invoice.expect("invoice");
+    let pay = RecordPaymentRequest {
+        invoice_id: invoice.invoice_id,
+        amount: invoice.amount,
+        method: "card".into(),
+        idempotency_key: "auto-1".into(),
+        ..Default::default()
+    };
+    subs.record_payment(authed(pay, &admin())).await.expect("pay");
+    let direct = Database::connect(&db.url, &PoolSettings::default())
+        .await
+        .expect("connect");
+    let renewal_invoices = || async {
+        on_pool!(&direct, |p| sqlx::query_scalar::<_, i64>(
+            "SELECT count(*) FROM invoices WHERE kind = 'RENEWAL'"
+        )
+        .fetch_one(p)
+        .await
+        .expect("n"))
+    };
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert_eq!(renewal_invoices().await, 0, "nothing due yet");
+    clock.advance(Span::days(330)); // inside the 45-day notice window
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while renewal_invoices().await == 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the job issued no renewal invoice"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert_eq!(renewal_invoices().await, 1, "once, however many ticks");
+}
+
+both_backends!(renewal_job, the_renewal_cycle_runs_by_itself);

@@ -139,6 +139,29 @@ async fn demo_data_loads_through_the_gateway_and_loading_twice_changes_nothing()
         .into_inner()
         .reps;
     assert_eq!(reps.len(), 5);
+    let plans = tiejun_proto::billing::v1::catalog_service_client::CatalogServiceClient::new(
+        tiejun_tests::channel(suite.gateway).await,
+    )
+    .list_plans(authed(
+        tiejun_proto::billing::v1::ListPlansRequest::default(),
+        &suite.token,
+    ))
+    .await
+    .expect("plans")
+    .into_inner()
+    .plans;
+    let listed: Vec<_> = plans
+        .iter()
+        .map(|p| (p.plan_id.as_str(), p.price.clone().expect("price").amount_minor))
+        .collect();
+    assert_eq!(
+        listed,
+        [("free", 0), ("china_supplier", 4_000_000), ("trustpass", 298_000)]
+    );
+    assert!(
+        plans[0].feature_keys.len() >= 3,
+        "the free plan holds every free feature"
+    );
     stop.cancel();
     tokio::time::timeout(Duration::from_secs(30), suite.wait())
         .await

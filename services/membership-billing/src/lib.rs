@@ -7,6 +7,7 @@
 
 pub mod domain;
 mod grpc;
+mod jobs;
 mod policy;
 pub mod store;
 
@@ -40,12 +41,16 @@ pub fn services() -> Vec<String> {
 /// billing` does.
 pub async fn run(settings: ServiceSettings, listener: TcpListener, shutdown: CancellationToken) -> anyhow::Result<()> {
     let cell = DbCell::new();
-    let routes = grpc::routes(cell.clone(), settings.clock.clone(), settings.server.max_message_bytes);
+    let billing = grpc::Billing::new(cell.clone(), settings.clock.clone());
+    let jobs = tokio::spawn(jobs::run(billing.clone(), settings.jobs.clone(), shutdown.clone()));
+    let routes = grpc::routes(billing, settings.server.max_message_bytes);
     let service = StorageService {
         name: "billing",
         services: services(),
         policy: policy(),
         migrations: &MIGRATIONS,
     };
-    server::serve_service(service, settings, cell, routes, listener, shutdown).await
+    let served = server::serve_service(service, settings, cell, routes, listener, shutdown).await;
+    jobs.abort();
+    served
 }

@@ -22,7 +22,7 @@ pub async fn up(args: UpArgs) -> anyhow::Result<()> {
     let suite = suite::start(&args, stop).await?;
     if args.demo {
         crate::demo::load(suite.gateway, &suite.token).await?;
-        println!("demo data loaded (training programmes and sessions, reps and leads; billing's with #4)");
+        println!("demo data loaded (billing catalog, training programmes and sessions, reps and leads)");
     }
     print!("{}", suite.banner());
     suite.wait().await

@@ -8,6 +8,10 @@ use anyhow::Context as _;
 use chrono::{Duration, Utc};
 use tiejun_platform::clock::{self, DEFAULT_ZONE, to_proto};
 use tiejun_proto::{
+    billing::v1::{
+        BillingPeriod, CreateFeatureRequest, CreatePlanRequest, FeatureTier, Money,
+        catalog_service_client::CatalogServiceClient,
+    },
     leads::v1::{
         ActivateRepRequest, ImportLeadsRequest, LeadInput, RegisterRepRequest, lead_service_client::LeadServiceClient,
         rep_service_client::RepServiceClient,
@@ -42,8 +46,88 @@ pub async fn load(gateway: SocketAddr, token: &str) -> anyhow::Result<()> {
         .connect()
         .await
         .context("connecting to the gateway")?;
+    billing(&channel, token).await.context("billing demo data")?;
     training(&channel, token).await.context("training demo data")?;
     leads(&channel, token).await.context("lead-distribution demo data")?;
+    Ok(())
+}
+
+async fn billing(channel: &Channel, token: &str) -> anyhow::Result<()> {
+    let mut catalog = CatalogServiceClient::new(channel.clone());
+    let features = [
+        (
+            "supplier_listing",
+            "A supplier page and product listings",
+            FeatureTier::Free,
+        ),
+        (
+            "buyer_inquiries",
+            "Receive and answer buyer inquiries",
+            FeatureTier::Free,
+        ),
+        (
+            "trade_leads_board",
+            "Post and browse buying and selling leads",
+            FeatureTier::Free,
+        ),
+        (
+            "verified_badge",
+            "Verified company badge (TrustPass-style verification)",
+            FeatureTier::Paid,
+        ),
+        (
+            "top_search_ranking",
+            "Priority placement in search results",
+            FeatureTier::Paid,
+        ),
+        ("showroom_unlimited", "Unlimited product showroom", FeatureTier::Paid),
+        (
+            "export_customer_service",
+            "A dedicated export service manager",
+            FeatureTier::Paid,
+        ),
+    ];
+    for (key, name, tier) in features {
+        let request = CreateFeatureRequest {
+            feature_key: key.into(),
+            name: name.into(),
+            description: String::new(),
+            tier: tier as i32,
+        };
+        fresh(catalog.create_feature(authed(request, token)?).await)?;
+    }
+    let plans = [
+        (
+            "trustpass",
+            "TrustPass (verified membership)",
+            2_980_00,
+            vec!["verified_badge"],
+        ),
+        (
+            "china_supplier",
+            "China Supplier (premium membership)",
+            40_000_00,
+            vec![
+                "verified_badge",
+                "top_search_ranking",
+                "showroom_unlimited",
+                "export_customer_service",
+            ],
+        ),
+    ];
+    for (id, name, fen, keys) in plans {
+        let request = CreatePlanRequest {
+            plan_id: id.into(),
+            name: name.into(),
+            price: Some(Money {
+                amount_minor: fen,
+                currency: "CNY".into(),
+            }),
+            period: BillingPeriod::Annual as i32,
+            feature_keys: keys.into_iter().map(str::to_owned).collect(),
+        };
+        fresh(catalog.create_plan(authed(request, token)?).await)?;
+    }
     Ok(())
 }
 

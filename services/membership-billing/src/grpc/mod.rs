@@ -35,9 +35,25 @@ pub(crate) struct Billing {
 impl OutboxService for Billing {}
 impl EventConsumerService for Billing {}
 
+impl Billing {
+    /// The handlers' state.
+    pub(crate) fn new(db: DbCell, clock: SharedClock) -> Self {
+        Self { db, clock }
+    }
+
+    /// The database cell.
+    pub(crate) fn db(&self) -> &DbCell {
+        &self.db
+    }
+
+    /// Now, by the service's clock.
+    pub(crate) fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        self.clock.now()
+    }
+}
+
 /// The routes of every service of this server, with message limits.
-pub(crate) fn routes(db: DbCell, clock: SharedClock, max: usize) -> Routes {
-    let billing = Billing { db, clock };
+pub(crate) fn routes(billing: Billing, max: usize) -> Routes {
     Routes::new(limited!(CatalogServiceServer::new(billing.clone()), max))
         .add_service(limited!(AccountServiceServer::new(billing.clone()), max))
         .add_service(limited!(SubscriptionServiceServer::new(billing.clone()), max))

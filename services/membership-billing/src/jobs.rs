@@ -1,0 +1,41 @@
+//! The background job: the renewal cycle on every tick (notices 45 days
+//! ahead, period ends, grace ends). Replicas sharing a PostgreSQL database
+//! take turns on the cycle's job lock.
+
+use tiejun_platform::config::JobArgs;
+use tokio_util::sync::CancellationToken;
+
+use crate::{grpc::Billing, store::renewals};
+
+/// Runs the renewal cycle every `args.interval` until `shutdown`.
+pub async fn run(billing: Billing, args: JobArgs, shutdown: CancellationToken) {
+    if !args.enabled {
+        return;
+    }
+    loop {
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            () = tokio::time::sleep(args.interval) => {}
+        }
+        let Ok(db) = billing.db().get() else { continue };
+        let cycle = async {
+            let mut tx = db.begin().await?;
+            let out = renewals::run_cycle(&mut tx, billing.now()).await?;
+            tx.commit().await?;
+            Ok::<_, tiejun_platform::Error>(out)
+        };
+        match cycle.await {
+            Ok(out) if out != renewals::CycleOutcome::default() => {
+                tracing::info!(
+                    notices = out.notices,
+                    renewed = out.renewed,
+                    past_due = out.past_due,
+                    expired = out.expired,
+                    "renewal cycle"
+                );
+            }
+            Ok(_) => {}
+            Err(err) => tracing::warn!(error = %err, "renewal cycle failed; retrying next tick"),
+        }
+    }
+}
