@@ -100,13 +100,13 @@ async fn billing(channel: &Channel, token: &str) -> anyhow::Result<()> {
         (
             "trustpass",
             "TrustPass (verified membership)",
-            2_980_00,
+            2_980 * 100,
             vec!["verified_badge"],
         ),
         (
             "china_supplier",
             "China Supplier (premium membership)",
-            40_000_00,
+            40_000 * 100,
             vec![
                 "verified_badge",
                 "top_search_ranking",
