@@ -1,17 +1,27 @@
-//! `BillingReportService`, the part built: the renewal rate (the health
-//! metric) and the expansion rate, in total and by rep, plan or prior price.
+//! `BillingReportService`: the renewal rate (the health metric) and the
+//! expansion rate, in total and by rep, plan or prior price; renewal records;
+//! free → paid conversion of a signup cohort; annual recurring revenue.
 
 use std::collections::BTreeMap;
 
-use tiejun_platform::{auth::Principal, clock::from_proto, error::Error};
+use tiejun_platform::{
+    auth::Principal,
+    clock::{from_proto, to_proto},
+    error::Error,
+};
 use tiejun_proto::billing::v1::{
-    GetRenewalRateRequest, GetRenewalRateResponse, RenewalGrouping, RenewalRateRow,
+    GetAnnualRecurringRevenueRequest, GetAnnualRecurringRevenueResponse, GetConversionRateRequest,
+    GetConversionRateResponse, GetRenewalRateRequest, GetRenewalRateResponse, ListRenewalsRequest,
+    ListRenewalsResponse, Money, Renewal, RenewalGrouping, RenewalOutcome, RenewalRateRow,
     billing_report_service_server::BillingReportService,
 };
 use tonic::{Request, Response, Status};
 
 use super::Billing;
-use crate::{domain::renewal::Book, store::renewals};
+use crate::{
+    domain::renewal::Book,
+    store::{renewals, reports},
+};
 
 fn row(group_key: String, b: &Book) -> RenewalRateRow {
     RenewalRateRow {
@@ -25,8 +35,95 @@ fn row(group_key: String, b: &Book) -> RenewalRateRow {
     }
 }
 
+fn window(field: &str, ts: &Option<prost_types::Timestamp>) -> Result<chrono::DateTime<chrono::Utc>, Error> {
+    ts.as_ref()
+        .and_then(from_proto)
+        .ok_or_else(|| Error::invalid(field, "is required"))
+}
+
 #[tonic::async_trait]
 impl BillingReportService for Billing {
+    async fn list_renewals(
+        &self,
+        request: Request<ListRenewalsRequest>,
+    ) -> Result<Response<ListRenewalsResponse>, Status> {
+        let r = request.get_ref();
+        let (from, to) = (window("from", &r.from)?, window("to", &r.to)?);
+        let page = tiejun_platform::paging::Page::parse(r.page_size, &r.page_token)?;
+        let db = self.db.get()?;
+        let mut rows = reports::renewals(db, from, to, r.sold_by_person_id.trim(), &page).await?;
+        let next_page_token = page.finish(&mut rows);
+        let money = |amount_minor: i64, currency: &str| {
+            Some(Money {
+                amount_minor,
+                currency: currency.to_owned(),
+            })
+        };
+        let renewals = rows
+            .into_iter()
+            .map(|x| Renewal {
+                outcome: RenewalOutcome::from_str_name(&format!("RENEWAL_OUTCOME_{}", x.outcome)).unwrap_or_default()
+                    as i32,
+                prior_price: money(x.prior_price_minor, &x.currency),
+                quoted_price: money(x.quoted_price_minor, &x.currency),
+                period_end: Some(to_proto(x.period_end)),
+                subscription_id: x.subscription_id,
+                account_id: x.account_id,
+                sold_by_person_id: x.sold_by_person_id,
+                plan_id: x.plan_id,
+                reason: x.reason,
+                invoice_id: x.invoice_id,
+            })
+            .collect();
+        Ok(Response::new(ListRenewalsResponse {
+            renewals,
+            next_page_token,
+        }))
+    }
+
+    async fn get_conversion_rate(
+        &self,
+        request: Request<GetConversionRateRequest>,
+    ) -> Result<Response<GetConversionRateResponse>, Status> {
+        let r = request.get_ref();
+        let (from, to) = (
+            window("signed_up_from", &r.signed_up_from)?,
+            window("signed_up_to", &r.signed_up_to)?,
+        );
+        let db = self.db.get()?;
+        let (signed_up, converted) = reports::conversion(db, from, to).await?;
+        let bp = if signed_up == 0 {
+            0
+        } else {
+            (converted * 10_000 / signed_up) as i32
+        };
+        Ok(Response::new(GetConversionRateResponse {
+            signed_up: i32::try_from(signed_up).unwrap_or(i32::MAX),
+            converted: i32::try_from(converted).unwrap_or(i32::MAX),
+            conversion_rate_bp: bp,
+        }))
+    }
+
+    async fn get_annual_recurring_revenue(
+        &self,
+        request: Request<GetAnnualRecurringRevenueRequest>,
+    ) -> Result<Response<GetAnnualRecurringRevenueResponse>, Status> {
+        let at = match &request.get_ref().at {
+            None => self.clock.now(),
+            Some(ts) => from_proto(ts).ok_or_else(|| Error::invalid("at", "not a valid instant"))?,
+        };
+        let db = self.db.get()?;
+        let rows = reports::arr(db, at).await?;
+        let subscriptions = rows.iter().map(|r| r.1).sum::<i64>();
+        Ok(Response::new(GetAnnualRecurringRevenueResponse {
+            arr: rows
+                .into_iter()
+                .map(|(currency, _, amount_minor)| Money { amount_minor, currency })
+                .collect(),
+            subscriptions: i32::try_from(subscriptions).unwrap_or(i32::MAX),
+        }))
+    }
+
     async fn get_renewal_rate(
         &self,
         request: Request<GetRenewalRateRequest>,

@@ -16,8 +16,9 @@ use tiejun_proto::{
     billing::v1::{
         CancelSubscriptionRequest, CancelSubscriptionResponse, ChangePlanRequest, ChangePlanResponse,
         GetInvoiceRequest, GetInvoiceResponse, GetSubscriptionRequest, GetSubscriptionResponse, Invoice, InvoiceKind,
-        InvoiceStatus, Money, Payment, RecordPaymentRequest, RecordPaymentResponse, RunRenewalCycleRequest,
-        RunRenewalCycleResponse, SubscribeRequest, SubscribeResponse, Subscription, SubscriptionState,
+        InvoiceStatus, ListInvoicesRequest, ListInvoicesResponse, ListSubscriptionsRequest, ListSubscriptionsResponse,
+        Money, Payment, RecordPaymentRequest, RecordPaymentResponse, RunRenewalCycleRequest, RunRenewalCycleResponse,
+        SubscribeRequest, SubscribeResponse, Subscription, SubscriptionState,
         subscription_service_server::SubscriptionService,
     },
     events::v1::{CustomerActivated, event_envelope::Payload},
@@ -28,7 +29,7 @@ use super::Billing;
 use crate::{
     domain::{money::Price, period, proration},
     store::{
-        accounts, catalog, renewals,
+        accounts, catalog, renewals, reports,
         subscriptions::{self, InvoiceRow, PaymentRow, SubscriptionRow},
     },
 };
@@ -381,6 +382,60 @@ impl SubscriptionService for Billing {
         tx.commit().await?;
         Ok(Response::new(CancelSubscriptionResponse {
             subscription: Some(subscription(sub)),
+        }))
+    }
+
+    async fn list_subscriptions(
+        &self,
+        request: Request<ListSubscriptionsRequest>,
+    ) -> Result<Response<ListSubscriptionsResponse>, Status> {
+        let r = request.get_ref();
+        let page = tiejun_platform::paging::Page::parse(r.page_size, &r.page_token)?;
+        let state = match SubscriptionState::try_from(r.state) {
+            Ok(SubscriptionState::Unspecified) => "",
+            Ok(s) => s.as_str_name().trim_start_matches("SUBSCRIPTION_STATE_"),
+            Err(_) => return Err(Error::invalid("state", "unknown state").into()),
+        };
+        let db = self.db.get()?;
+        let filter = [r.account_id.trim(), r.plan_id.trim(), state, r.sold_by_person_id.trim()];
+        let mut rows = reports::subscriptions(db, filter, &page).await?;
+        let next_page_token = page.finish(&mut rows);
+        Ok(Response::new(ListSubscriptionsResponse {
+            subscriptions: rows.into_iter().map(subscription).collect(),
+            next_page_token,
+        }))
+    }
+
+    async fn list_invoices(
+        &self,
+        request: Request<ListInvoicesRequest>,
+    ) -> Result<Response<ListInvoicesResponse>, Status> {
+        let principal = Principal::of(&request)?;
+        let r = request.get_ref();
+        let page = tiejun_platform::paging::Page::parse(r.page_size, &r.page_token)?;
+        let mut account = r.account_id.trim().to_owned();
+        if !principal.has_any(STAFF) {
+            // An account-scoped token lists its own invoices only.
+            let own = principal
+                .account_id
+                .clone()
+                .ok_or_else(|| Error::PermissionDenied("needs an account_id scope".into()))?;
+            if account.is_empty() {
+                account = own.clone();
+            }
+            may_see(principal, &account)?;
+        }
+        let status = match InvoiceStatus::try_from(r.status) {
+            Ok(InvoiceStatus::Unspecified) => "",
+            Ok(s) => s.as_str_name().trim_start_matches("INVOICE_STATUS_"),
+            Err(_) => return Err(Error::invalid("status", "unknown status").into()),
+        };
+        let db = self.db.get()?;
+        let mut rows = reports::invoices(db, [&account, r.subscription_id.trim(), status], &page).await?;
+        let next_page_token = page.finish(&mut rows);
+        Ok(Response::new(ListInvoicesResponse {
+            invoices: rows.into_iter().map(invoice).collect(),
+            next_page_token,
         }))
     }
 

@@ -5,4 +5,5 @@
 pub mod accounts;
 pub mod catalog;
 pub mod renewals;
+pub mod reports;
 pub mod subscriptions;
