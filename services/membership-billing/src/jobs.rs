@@ -22,6 +22,7 @@ pub async fn run(billing: Billing, args: JobArgs, shutdown: CancellationToken) {
             let mut tx = db.begin().await?;
             let out = renewals::run_cycle(&mut tx, billing.now()).await?;
             tx.commit().await?;
+            billing.entitlements_changed();
             Ok::<_, tiejun_platform::Error>(out)
         };
         match cycle.await {

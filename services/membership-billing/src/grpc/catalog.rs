@@ -131,6 +131,7 @@ impl CatalogService for Billing {
         }
         catalog::update_feature(&mut tx, &row, now).await?;
         tx.commit().await?;
+        self.entitlements_changed();
         Ok(Response::new(UpdateFeatureResponse {
             feature: Some(feature(row)),
         }))

@@ -47,8 +47,12 @@ impl EntitlementService for Billing {
         let r = request.get_ref();
         let account_id = r.account_id.trim();
         may_check(principal, account_id)?;
-        let db = self.db.get()?;
         let feature = r.feature_key.trim();
+        let now = self.clock.now();
+        if let Some(hit) = self.entitlements.get(account_id, feature, now.timestamp()) {
+            return Ok(Response::new(hit));
+        }
+        let db = self.db.get()?;
         let tier = catalog::tier_of(db, feature)
             .await?
             .ok_or_else(|| Error::not_found("feature", feature))?;
@@ -56,11 +60,13 @@ impl EntitlementService for Billing {
             .await?
             .ok_or_else(|| Error::not_found("account", account_id))?;
         if tier == "FREE" {
-            return Ok(Response::new(CheckEntitlementResponse {
+            let free = CheckEntitlementResponse {
                 allowed: true,
                 source: EntitlementSource::FreeTier as i32,
                 valid_until: None,
-            }));
+            };
+            self.entitlements.put(account_id, feature, free);
+            return Ok(Response::new(free));
         }
         let now = self.clock.now();
         let response = match subscriptions::paid_entitlement(db, account_id, feature, now).await? {
@@ -71,6 +77,7 @@ impl EntitlementService for Billing {
             },
             None => CheckEntitlementResponse::default(),
         };
+        self.entitlements.put(account_id, feature, response);
         Ok(Response::new(response))
     }
 

@@ -3,6 +3,7 @@
 //! "refused".
 
 mod accounts;
+mod cache;
 mod catalog;
 mod entitlements;
 mod reports;
@@ -30,6 +31,7 @@ pub(crate) const EVENT_CONSUMER: &str = "tiejun.events.v1.EventConsumerService";
 pub(crate) struct Billing {
     db: DbCell,
     clock: SharedClock,
+    entitlements: cache::EntitlementCache,
 }
 
 impl OutboxService for Billing {}
@@ -38,12 +40,21 @@ impl EventConsumerService for Billing {}
 impl Billing {
     /// The handlers' state.
     pub(crate) fn new(db: DbCell, clock: SharedClock) -> Self {
-        Self { db, clock }
+        Self {
+            db,
+            clock,
+            entitlements: cache::EntitlementCache::default(),
+        }
     }
 
     /// The database cell.
     pub(crate) fn db(&self) -> &DbCell {
         &self.db
+    }
+
+    /// Forgets cached entitlements (after a write that can change them).
+    pub(crate) fn entitlements_changed(&self) {
+        self.entitlements.clear();
     }
 
     /// Now, by the service's clock.

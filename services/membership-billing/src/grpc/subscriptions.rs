@@ -268,6 +268,7 @@ impl SubscriptionService for Billing {
         };
         key.record(&mut tx, &response).await?;
         tx.commit().await?;
+        self.entitlements_changed();
         Ok(Response::new(response))
     }
 
@@ -354,6 +355,7 @@ impl SubscriptionService for Billing {
             key.record(&mut tx, &response).await?;
         }
         tx.commit().await?;
+        self.entitlements_changed();
         Ok(Response::new(response))
     }
 
@@ -380,6 +382,7 @@ impl SubscriptionService for Billing {
             .await?
             .ok_or_else(|| Error::not_found("subscription", id))?;
         tx.commit().await?;
+        self.entitlements_changed();
         Ok(Response::new(CancelSubscriptionResponse {
             subscription: Some(subscription(sub)),
         }))
@@ -447,6 +450,7 @@ impl SubscriptionService for Billing {
         let mut tx = db.begin().await?;
         let out = renewals::run_cycle(&mut tx, self.clock.now()).await?;
         tx.commit().await?;
+        self.entitlements_changed();
         Ok(Response::new(RunRenewalCycleResponse {
             renewal_invoices_issued: out.notices,
             renewed: out.renewed,

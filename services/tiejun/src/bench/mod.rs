@@ -4,6 +4,7 @@
 //! the public RPCs, then time the scenario and report latency percentiles
 //! (hdrhistogram) and errors by gRPC code, as text or `--json`.
 
+mod entitlement;
 mod leads;
 mod report;
 mod service;
@@ -22,6 +23,8 @@ pub enum Scenario {
     Claim(ClaimArgs),
     /// An enrolment storm: L learners at once into one session of S seats.
     Enroll(EnrollArgs),
+    /// CheckEntitlement flat out, beside a bare tonic echo measured in the same run.
+    Entitlement(EntitlementArgs),
 }
 
 /// Where the service under test keeps its data.
@@ -83,12 +86,27 @@ pub struct EnrollArgs {
     pub target: Target,
 }
 
+/// `tiejun bench entitlement`.
+#[derive(Debug, clap::Args)]
+pub struct EntitlementArgs {
+    /// Calls in flight at once.
+    #[arg(long, default_value_t = 32)]
+    pub concurrency: usize,
+    /// How long each of the two runs lasts.
+    #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
+    pub duration: std::time::Duration,
+    /// Where the service keeps its data.
+    #[command(flatten)]
+    pub target: Target,
+}
+
 /// Runs a scenario and prints its report.
 pub async fn run(scenario: Scenario) -> anyhow::Result<()> {
     let (report, json) = match scenario {
         Scenario::Distribute(args) => (leads::distribute(&args).await?, args.target.json),
         Scenario::Claim(args) => (leads::claim(&args).await?, args.target.json),
         Scenario::Enroll(args) => (training::enroll(&args).await?, args.target.json),
+        Scenario::Entitlement(args) => (entitlement::run(&args).await?, args.target.json),
     };
     if json {
         println!("{}", serde_json::to_string_pretty(&report)?);

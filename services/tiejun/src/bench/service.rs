@@ -21,6 +21,8 @@ pub enum Which {
     Leads,
     /// training-enrollment.
     Training,
+    /// membership-billing.
+    Billing,
 }
 
 /// `message` with a bearer token.
@@ -76,6 +78,7 @@ impl Service {
         let task = match which {
             Which::Leads => tokio::spawn(tiejun_leads::run(settings, listener, stop.clone())),
             Which::Training => tokio::spawn(tiejun_training::run(settings, listener, stop.clone())),
+            Which::Billing => tokio::spawn(tiejun_billing::run(settings, listener, stop.clone())),
         };
         let started = Instant::now();
         while !crate::suite::is_serving(addr).await {
