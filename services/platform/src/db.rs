@@ -204,6 +204,19 @@ impl Tx {
             Self::Sqlite(..) => Backend::Sqlite,
         }
     }
+
+    /// Waits for the job lock `key`, held until this transaction ends, so
+    /// replicas sharing a PostgreSQL database run a job one at a time. On
+    /// SQLite `BEGIN IMMEDIATE` already serialises writers: nothing to do.
+    pub async fn job_lock(&mut self, key: i64) -> Result<(), Error> {
+        if let Self::Postgres(tx) = self {
+            sqlx::query("SELECT pg_advisory_xact_lock($1)")
+                .bind(key)
+                .execute(&mut **tx)
+                .await?;
+        }
+        Ok(())
+    }
 }
 
 impl Database {

@@ -4,11 +4,7 @@
 //! writers. Every run is recorded in `job_runs`.
 
 use chrono::{DateTime, Utc};
-use tiejun_platform::{
-    db::{Backend, Tx},
-    error::Error,
-    on_tx,
-};
+use tiejun_platform::{db::Tx, error::Error, on_tx};
 
 /// A lock key: the daily distribution.
 pub const DISTRIBUTION: i64 = 0x7469_656a_756e_0001;
@@ -17,14 +13,7 @@ pub const SWEEP: i64 = 0x7469_656a_756e_0002;
 
 /// Waits for the job lock `key`, held until the transaction ends.
 pub async fn lock(tx: &mut Tx, key: i64) -> Result<(), Error> {
-    if let Tx::Postgres(pg) = tx {
-        sqlx::query("SELECT pg_advisory_xact_lock($1)")
-            .bind(key)
-            .execute(&mut **pg)
-            .await?;
-    }
-    debug_assert!(matches!(tx.backend(), Backend::Postgres | Backend::Sqlite));
-    Ok(())
+    tx.job_lock(key).await
 }
 
 /// Records that `instance` ran `job` from `started` to `finished` (wall-clock

@@ -14,7 +14,10 @@ use tiejun_platform::{
 };
 use tiejun_proto::events::v1::{RenewalDue, event_envelope::Payload};
 
-use super::{accounts, catalog, subscriptions::SubscriptionRow};
+use super::{
+    accounts, catalog,
+    subscriptions::{SUB, SubscriptionRow},
+};
 use crate::domain::{
     period,
     renewal::{GRACE, NOTICE},
@@ -22,10 +25,6 @@ use crate::domain::{
 
 /// The job lock of the renewal cycle.
 const RENEWAL_LOCK: i64 = 0x7469_656a_756e_0101;
-
-const SUB: &str = "subscription_id, account_id, plan_id, plan_version, price_minor, currency, period_months, state, \
-                   anchor_date, period_index, period_start, period_end, sold_by_person_id, cancel_at_period_end, \
-                   grace_ends_at, created_at, pending_plan_id";
 
 /// What a cycle did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -179,12 +178,7 @@ async fn roll(tx: &mut Tx, s: &SubscriptionRow, r: &RenewalRow) -> Result<(), Er
 
 /// Runs one renewal cycle at `now`.
 pub async fn run_cycle(tx: &mut Tx, now: DateTime<Utc>) -> Result<CycleOutcome, Error> {
-    if let Tx::Postgres(pg) = tx {
-        sqlx::query("SELECT pg_advisory_xact_lock($1)")
-            .bind(RENEWAL_LOCK)
-            .execute(&mut **pg)
-            .await?;
-    }
+    tx.job_lock(RENEWAL_LOCK).await?;
     let mut out = CycleOutcome::default();
 
     // Notices: a renewal invoice 45 days before the end, at the plan's current price.

@@ -3,13 +3,7 @@
 use chrono::{DateTime, Utc};
 use tiejun_platform::{db::Database, error::Error, on_pool, paging::Page};
 
-use super::subscriptions::{InvoiceRow, SubscriptionRow};
-
-const SUB: &str = "subscription_id, account_id, plan_id, plan_version, price_minor, currency, period_months, state, \
-                   anchor_date, period_index, period_start, period_end, sold_by_person_id, cancel_at_period_end, \
-                   grace_ends_at, created_at, pending_plan_id";
-const INV: &str = "invoice_id, subscription_id, account_id, kind, status, amount_minor, paid_minor, currency, \
-                   period_index, period_start, period_end, issued_at, due_at";
+use super::subscriptions::{INV, InvoiceRow, SUB, SubscriptionRow};
 
 /// Subscriptions filtered by account, plan, state and seller ('' for any).
 pub async fn subscriptions(db: &Database, f: [&str; 4], page: &Page) -> Result<Vec<SubscriptionRow>, Error> {

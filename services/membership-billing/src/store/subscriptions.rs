@@ -96,10 +96,12 @@ pub struct PaymentRow {
     pub received_at: DateTime<Utc>,
 }
 
-const SUB: &str = "subscription_id, account_id, plan_id, plan_version, price_minor, currency, period_months, state, \
+/// The columns of [`SubscriptionRow`], for every query that reads one.
+pub const SUB: &str = "subscription_id, account_id, plan_id, plan_version, price_minor, currency, period_months, state, \
                    anchor_date, period_index, period_start, period_end, sold_by_person_id, cancel_at_period_end, \
                    grace_ends_at, created_at, pending_plan_id";
-const INV: &str = "invoice_id, subscription_id, account_id, kind, status, amount_minor, paid_minor, currency, \
+/// The columns of [`InvoiceRow`], for every query that reads one.
+pub const INV: &str = "invoice_id, subscription_id, account_id, kind, status, amount_minor, paid_minor, currency, \
                    period_index, period_start, period_end, issued_at, due_at";
 
 /// Creates a PENDING_PAYMENT subscription with its initial invoice; a live
