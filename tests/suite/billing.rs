@@ -14,7 +14,7 @@ use tiejun_proto::billing::v1::{
     ChangePlanPriceRequest, CreateFeatureRequest, CreatePlanRequest, FeatureTier, GetPlanRequest, ListPlansRequest,
     Money, UpdateFeatureRequest, catalog_service_client::CatalogServiceClient,
 };
-use tiejun_tests::{Svc, authed, start_service, token, wait_serving};
+use tiejun_tests::{Svc, authed, billing::BillingFixture, start_service, token, wait_serving};
 use tonic::{Code, transport::Channel};
 use tonic_types::StatusExt as _;
 
@@ -550,32 +550,17 @@ both_backends!(purchase, a_member_subscribes_pays_once_and_gets_the_plans_featur
 
 async fn a_renewal_book_gives_exact_rates_per_rep(db: TestDatabase) {
     use chrono::Duration as Span;
-    use tiejun_platform::clock::{ManualClock, to_proto};
+    use tiejun_platform::clock::to_proto;
     use tiejun_proto::billing::v1::{
-        CheckEntitlementRequest, EntitlementSource, GetRenewalRateRequest, RecordPaymentRequest, RegisterMemberRequest,
-        RenewalGrouping, RunRenewalCycleRequest, SubscribeRequest, account_service_client::AccountServiceClient,
-        billing_report_service_client::BillingReportServiceClient,
+        CheckEntitlementRequest, EntitlementSource, GetRenewalRateRequest, RecordPaymentRequest, RenewalGrouping,
+        RunRenewalCycleRequest, billing_report_service_client::BillingReportServiceClient,
         entitlement_service_client::EntitlementServiceClient, subscription_service_client::SubscriptionServiceClient,
     };
     let start_at = tiejun_tests::leads::monday_morning();
-    let clock = ManualClock::new(start_at);
-    let server = tiejun_tests::start_service_at(Svc::Billing, &db.url, std::sync::Arc::new(clock.clone())).await;
-    assert!(wait_serving(server.addr, Duration::from_secs(30)).await);
-    let channel = server.channel().await;
+    let f = BillingFixture::start(&db.url, None).await;
+    let (clock, channel) = (f.clock.clone(), f.channel.clone());
+    f.catalog(&[("trustpass", 2_980), ("premium", 40_000)]).await;
     let mut catalog = CatalogServiceClient::new(channel.clone());
-    feature(&mut catalog, "supplier_listing", FeatureTier::Free).await;
-    feature(&mut catalog, "verified_badge", FeatureTier::Paid).await;
-    for (id, yuan) in [("trustpass", 2_980), ("premium", 40_000)] {
-        let plan = CreatePlanRequest {
-            plan_id: id.into(),
-            name: id.into(),
-            price: cny(yuan),
-            feature_keys: vec!["verified_badge".into()],
-            ..Default::default()
-        };
-        catalog.create_plan(authed(plan, &admin())).await.expect("plan");
-    }
-    let mut accounts = AccountServiceClient::new(channel.clone());
     let mut subs = SubscriptionServiceClient::new(channel.clone());
     let pay = |invoice_id: String, amount: i64, key: String| RecordPaymentRequest {
         invoice_id,
@@ -590,38 +575,10 @@ async fn a_renewal_book_gives_exact_rates_per_rep(db: TestDatabase) {
     let mut account_ids = Vec::new();
     let mut subscription_ids = Vec::new();
     for i in 0..100 {
-        let member = RegisterMemberRequest {
-            company_name: format!("续费测试{i:03}号"),
-            contact_name: "联系人".into(),
-            phone: format!("1360000{i:04}"),
-            city: "杭州".into(),
-            ..Default::default()
-        };
-        let account = accounts
-            .register_member(authed(member, &admin()))
-            .await
-            .expect("member")
-            .into_inner()
-            .account
-            .expect("a");
-        let subscribe = SubscribeRequest {
-            account_id: account.account_id.clone(),
-            plan_id: if i < 60 { "trustpass" } else { "premium" }.into(),
-            sold_by_person_id: if i % 2 == 0 { "E1" } else { "E2" }.into(),
-            idempotency_key: String::new(),
-        };
-        let s = subs
-            .subscribe(authed(subscribe, &admin()))
-            .await
-            .expect("subscribe")
-            .into_inner();
-        let invoice = s.invoice.expect("invoice");
-        let amount = invoice.amount.expect("amount").amount_minor;
-        subs.record_payment(authed(pay(invoice.invoice_id, amount, format!("first-{i}")), &admin()))
-            .await
-            .expect("pay");
-        account_ids.push(account.account_id);
-        subscription_ids.push(s.subscription.expect("sub").subscription_id);
+        let plan = if i < 60 { "trustpass" } else { "premium" };
+        let (account, subscription) = f.paid_member(i, plan, if i % 2 == 0 { "E1" } else { "E2" }).await;
+        account_ids.push(account);
+        subscription_ids.push(subscription);
     }
     // The premium plan costs more at renewal: renewing it is an expansion.
     catalog

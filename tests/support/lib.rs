@@ -2,6 +2,7 @@
 //! port 0 exactly as `tiejun` does, mint tokens, and talk to servers with
 //! real gRPC clients.
 
+pub mod billing;
 pub mod echo;
 pub mod leads;
 pub mod reflection;
