@@ -78,6 +78,11 @@ pub struct MethodInfo {
     pub client_streaming: bool,
     /// The server streams responses.
     pub server_streaming: bool,
+    /// Declared `idempotency_level = NO_SIDE_EFFECTS`: safe to repeat.
+    pub read_only: bool,
+    /// The field number of the request's `idempotency_key`, when it has one
+    /// (a call carrying a key is safe to repeat).
+    pub idempotency_key_field: Option<u32>,
 }
 
 /// Every RPC of every tiejun package, read from [`FILE_DESCRIPTOR_SET`].
@@ -86,6 +91,17 @@ pub fn methods() -> Vec<MethodInfo> {
     // The set is produced by build.rs from protox output, so it always decodes.
     let fds = prost_types::FileDescriptorSet::decode(FILE_DESCRIPTOR_SET)
         .expect("descriptor set written by build.rs decodes");
+    let key_fields: std::collections::HashMap<String, u32> = fds
+        .file
+        .iter()
+        .flat_map(|file| {
+            file.message_type.iter().filter_map(move |message| {
+                let field = message.field.iter().find(|f| f.name() == "idempotency_key")?;
+                let number = u32::try_from(field.number()).ok()?;
+                Some((format!(".{}.{}", file.package(), message.name()), number))
+            })
+        })
+        .collect();
     let mut out = Vec::new();
     for file in fds.file {
         let package = file.package().to_owned();
@@ -102,6 +118,10 @@ pub fn methods() -> Vec<MethodInfo> {
                     path: format!("/{full}/{}", method.name()),
                     client_streaming: method.client_streaming(),
                     server_streaming: method.server_streaming(),
+                    read_only: method.options.as_ref().is_some_and(|o| {
+                        o.idempotency_level() == prost_types::method_options::IdempotencyLevel::NoSideEffects
+                    }),
+                    idempotency_key_field: key_fields.get(method.input_type()).copied(),
                 });
             }
         }
@@ -136,5 +156,23 @@ mod tests {
             .find(|m| m.method == "WatchRepEvents")
             .expect("WatchRepEvents");
         assert!(watch.server_streaming && !watch.client_streaming);
+    }
+
+    #[test]
+    fn reads_and_only_reads_are_declared_free_of_side_effects() {
+        let readers = ["Get", "List", "Check", "Verify", "Watch", "Echo"];
+        for m in methods() {
+            let reads = readers.iter().any(|p| m.method.starts_with(p));
+            assert_eq!(m.read_only, reads, "{} idempotency_level", m.path);
+        }
+    }
+
+    #[test]
+    fn idempotency_key_fields_are_found_by_name() {
+        let all = methods();
+        let claim = all.iter().find(|m| m.method == "ClaimLead").expect("ClaimLead");
+        assert_eq!(claim.idempotency_key_field, Some(2));
+        let get = all.iter().find(|m| m.method == "GetLead").expect("GetLead");
+        assert_eq!(get.idempotency_key_field, None);
     }
 }

@@ -16,17 +16,32 @@ use tokio_util::sync::CancellationToken;
 use tonic::{Code, Request};
 use tonic_health::pb::health_check_response::ServingStatus;
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn the_suite_comes_up_and_the_gateway_routes_authenticates_and_reflects() {
+/// `tiejun up` on port 0 in a fresh data directory (kept while the guard lives).
+async fn up(demo: bool) -> (tempfile::TempDir, CancellationToken, suite::RunningSuite) {
     let dir = tempfile::tempdir().expect("tempdir");
     let args = UpArgs {
         data_dir: dir.path().to_owned(),
         port: 0,
         host: [127, 0, 0, 1].into(),
-        demo: false,
+        demo,
     };
     let stop = CancellationToken::new();
     let suite = suite::start(&args, stop.clone()).await.expect("the suite starts");
+    (dir, stop, suite)
+}
+
+/// Stops a suite started by [`up`] and checks it stops cleanly and in time.
+async fn down(stop: CancellationToken, suite: suite::RunningSuite) {
+    stop.cancel();
+    tokio::time::timeout(Duration::from_secs(30), suite.wait())
+        .await
+        .expect("stops in time")
+        .expect("stops cleanly");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_suite_comes_up_and_the_gateway_routes_authenticates_and_reflects() {
+    let (_dir, stop, suite) = up(false).await;
     let gateway = suite.gateway;
     assert!(suite.banner().contains(&format!("gateway listening on {gateway}")));
 
@@ -82,11 +97,7 @@ async fn the_suite_comes_up_and_the_gateway_routes_authenticates_and_reflects() 
         .expect_err("no such feature");
     assert_eq!(unknown.code(), Code::NotFound, "{unknown:?}");
 
-    stop.cancel();
-    tokio::time::timeout(Duration::from_secs(30), suite.wait())
-        .await
-        .expect("stops in time")
-        .expect("stops cleanly");
+    down(stop, suite).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -98,15 +109,7 @@ async fn demo_data_loads_through_the_gateway_and_loading_twice_changes_nothing()
             session_service_client::SessionServiceClient,
         },
     };
-    let dir = tempfile::tempdir().expect("tempdir");
-    let args = UpArgs {
-        data_dir: dir.path().to_owned(),
-        port: 0,
-        host: [127, 0, 0, 1].into(),
-        demo: true,
-    };
-    let stop = CancellationToken::new();
-    let suite = suite::start(&args, stop.clone()).await.expect("the suite starts");
+    let (_dir, stop, suite) = up(true).await;
     for _ in 0..2 {
         tiejun::demo::load(suite.gateway, &suite.token)
             .await
@@ -162,9 +165,77 @@ async fn demo_data_loads_through_the_gateway_and_loading_twice_changes_nothing()
         plans[0].feature_keys.len() >= 3,
         "the free plan holds every free feature"
     );
-    stop.cancel();
-    tokio::time::timeout(Duration::from_secs(30), suite.wait())
+    down(stop, suite).await;
+}
+
+/// Runs grpcurl when it is installed (CI installs it and sets
+/// `TIEJUN_TEST_GRPCURL=require`, so there the check cannot be skipped).
+fn grpcurl(args: &[&str]) -> Option<std::process::Output> {
+    match std::process::Command::new("grpcurl").args(args).output() {
+        Ok(output) => Some(output),
+        Err(err) => {
+            assert!(
+                std::env::var("TIEJUN_TEST_GRPCURL").as_deref() != Ok("require"),
+                "TIEJUN_TEST_GRPCURL=require but grpcurl cannot run: {err}"
+            );
+            eprintln!("SKIPPED the grpcurl half (grpcurl not installed: {err})");
+            None
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_bad_request_detail_survives_the_gateway_and_grpcurl_decodes_it() {
+    use tiejun_proto::leads::v1::RegisterRepRequest;
+    use tonic_types::StatusExt as _;
+    let (_dir, stop, suite) = up(false).await;
+    let gateway = suite.gateway;
+
+    let status = RepServiceClient::new(channel(gateway).await)
+        .register_rep(authed(RegisterRepRequest::default(), &suite.token))
         .await
-        .expect("stops in time")
-        .expect("stops cleanly");
+        .expect_err("empty request refused");
+    assert_eq!(status.code(), Code::InvalidArgument);
+    let fields: Vec<String> = status
+        .get_error_details()
+        .bad_request()
+        .expect("BadRequest detail")
+        .field_violations
+        .iter()
+        .map(|v| v.field.clone())
+        .collect();
+    assert!(fields.contains(&"person_id".to_owned()), "{fields:?}");
+    assert!(reflection::resolves_symbol(gateway, "google.rpc.BadRequest").await);
+
+    let target = gateway.to_string();
+    let header = format!("authorization: Bearer {}", suite.token);
+    let call = [
+        "-plaintext",
+        "-H",
+        header.as_str(),
+        "-d",
+        "{}",
+        target.as_str(),
+        "tiejun.leads.v1.RepService/RegisterRep",
+    ];
+    if let Some(output) = grpcurl(&call) {
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        assert!(!output.status.success(), "{text}");
+        assert!(text.contains("InvalidArgument"), "{text}");
+        assert!(
+            text.contains("google.rpc.BadRequest") && text.contains("person_id"),
+            "{text}"
+        );
+        let listed = grpcurl(&["-plaintext", target.as_str(), "list"]).expect("ran once already");
+        let listed = String::from_utf8_lossy(&listed.stdout);
+        for service in tiejun_gateway::services() {
+            assert!(listed.contains(&service), "grpcurl list lacks {service}: {listed}");
+        }
+    }
+
+    down(stop, suite).await;
 }

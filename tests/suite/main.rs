@@ -6,6 +6,8 @@ mod billing;
 mod distribution;
 mod drain;
 mod gateway;
+mod gateway_balance;
+mod gateway_edge;
 mod idempotency;
 mod leads;
 mod migrations;

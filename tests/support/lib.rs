@@ -4,6 +4,7 @@
 
 pub mod billing;
 pub mod echo;
+pub mod gateway;
 pub mod leads;
 pub mod reflection;
 pub mod training;
@@ -209,4 +210,19 @@ pub async fn wait_serving(addr: SocketAddr, within: Duration) -> bool {
     })
     .await
     .is_ok()
+}
+
+/// A plain HTTP/2 client without a deadline timer of its own (tonic's
+/// channel enforces `grpc-timeout` locally, answering CANCELLED first): with
+/// it, how a deadline ends is the server's answer.
+pub type RawClient =
+    hyper_util::client::legacy::Client<hyper_util::client::legacy::connect::HttpConnector, tonic::body::Body>;
+
+/// A [`RawClient`] and the origin to give a generated client's `with_origin`.
+pub fn raw_client(addr: SocketAddr) -> (RawClient, http::Uri) {
+    let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+        .http2_only(true)
+        .build_http();
+    let origin = format!("http://{addr}").parse().expect("valid uri");
+    (client, origin)
 }

@@ -1,14 +1,25 @@
-//! The gateway: the one gRPC endpoint clients and operators talk to.
+//! The gateway: the one gRPC endpoint clients and operators talk to
+//! (DESIGN §7).
 //!
-//! Built so far: routing by proto package to each backend, forwarding the
-//! HTTP/2 request and response as they are (no re-encoding: unary and every
-//! streaming kind, metadata and trailers intact), per-request balancing over
-//! a static endpoint list (tower's power of two choices), token verification
-//! at the edge, its own health, and reflection over the merged descriptor set
-//! of every service. Rate limits, deadlines, retries, DNS re-resolution and
-//! ejection come with the gateway issue.
+//! It routes by proto package to each backend and forwards the HTTP/2
+//! request and response as they are (no re-encoding: unary and every
+//! streaming kind, metadata and trailers intact). It verifies tokens at the
+//! edge, limits each principal's rate, gives unary calls a default deadline
+//! and passes the remaining one on, retries calls that are safe to repeat
+//! when a backend was unavailable, and balances every request over the
+//! backend's endpoints (power of two choices on calls in flight), ejecting
+//! endpoints that fail and probing them back. It serves its own health (per
+//! backend) and reflection over the merged descriptor set of every service.
 
 mod forward;
+mod limit;
+mod pool;
+mod probe;
+mod retry;
+mod route;
+mod target;
+
+use std::{sync::Arc, time::Duration};
 
 use anyhow::Context as _;
 use tiejun_platform::{
@@ -19,24 +30,84 @@ use tiejun_platform::{
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-pub use forward::{Backend, Forwarder};
+pub use forward::Forwarder;
+pub use limit::RateLimit;
+pub use pool::{ConnectSettings, Pool};
+pub use probe::ProbeSettings;
+pub use target::{Lookup, Resolve, SharedResolver, SystemResolver, Target};
 
-/// The packages the gateway routes, and the backend each goes to.
+/// The packages `tiejun serve gateway` routes, and the flag naming each
+/// backend.
 pub const ROUTED_PACKAGES: [(&str, &str); 3] = [
     ("tiejun.leads.v1", "leads"),
     ("tiejun.billing.v1", "billing"),
     ("tiejun.training.v1", "training"),
 ];
 
-/// Where each backend lives: one or more `http://host:port` endpoints.
+/// How often idle rate-limit buckets are forgotten.
+const FORGET_IDLE_EVERY: Duration = Duration::from_secs(60);
+
+/// One routed package and where its backend lives.
 #[derive(Debug, Clone)]
-pub struct Backends {
-    /// lead-distribution endpoints.
-    pub leads: Vec<String>,
-    /// membership-billing endpoints.
-    pub billing: Vec<String>,
-    /// training-enrollment endpoints.
-    pub training: Vec<String>,
+pub struct BackendSpec {
+    /// The proto package, e.g. `tiejun.leads.v1`.
+    pub package: String,
+    /// Its endpoints.
+    pub target: Target,
+}
+
+impl BackendSpec {
+    /// Parses `urls` (`http://host:port,…` or `dns://name:port`) for `package`.
+    pub fn parse(package: &str, urls: &[String]) -> anyhow::Result<Self> {
+        Ok(Self {
+            package: package.to_owned(),
+            target: Target::parse(urls).with_context(|| format!("endpoints of {package}"))?,
+        })
+    }
+}
+
+/// The gateway's own knobs, as flags with environment fallbacks.
+#[derive(Debug, Clone, clap::Args)]
+pub struct GatewayTuning {
+    /// Calls a second allowed to each principal (token subject); 0: no limit.
+    #[arg(long, env = "TIEJUN_RATE_LIMIT", default_value_t = 500)]
+    pub rate_limit: u32,
+    /// Burst allowed above the rate (the bucket's size).
+    #[arg(long, env = "TIEJUN_RATE_BURST", default_value_t = 1000)]
+    pub rate_burst: u32,
+    /// Deadline of a unary call that carries none (streams get none).
+    #[arg(long, env = "TIEJUN_DEFAULT_DEADLINE", default_value = "15s", value_parser = humantime_duration)]
+    pub default_deadline: Duration,
+    /// Retries of a call safe to repeat (read-only, or carrying an idempotency key).
+    #[arg(long, env = "TIEJUN_RETRIES", default_value_t = 2)]
+    pub retries: u32,
+    /// Between two health probes of every backend endpoint.
+    #[arg(long, env = "TIEJUN_PROBE_INTERVAL", default_value = "1s", value_parser = humantime_duration)]
+    pub probe_interval: Duration,
+    /// Between two lookups of a dns:// backend name.
+    #[arg(long, env = "TIEJUN_DNS_REFRESH", default_value = "5s", value_parser = humantime_duration)]
+    pub dns_refresh: Duration,
+    /// The longest a connection to an endpoint may take to open.
+    #[arg(long, env = "TIEJUN_CONNECT_TIMEOUT", default_value = "1s", value_parser = humantime_duration)]
+    pub connect_timeout: Duration,
+}
+
+fn humantime_duration(s: &str) -> Result<Duration, humantime::DurationError> {
+    humantime::parse_duration(s)
+}
+
+impl Default for GatewayTuning {
+    fn default() -> Self {
+        Self {
+            rate_limit: 500,
+            rate_burst: 1000,
+            default_deadline: Duration::from_secs(15),
+            retries: 2,
+            probe_interval: Duration::from_secs(1),
+            dns_refresh: Duration::from_secs(5),
+            connect_timeout: Duration::from_secs(1),
+        }
+    }
 }
 
 /// Everything the gateway needs to start.
@@ -47,32 +118,86 @@ pub struct GatewaySettings {
     /// Verifies tokens at the edge.
     pub keys: JwtKeys,
     /// The services behind it.
-    pub backends: Backends,
+    pub backends: Vec<BackendSpec>,
+    /// Rate limits, deadlines, retries, probes.
+    pub tuning: GatewayTuning,
+    /// Looks up `dns://` targets.
+    pub resolver: SharedResolver,
 }
 
-/// Every gRPC service reachable through the gateway.
+/// Every gRPC service of `packages`.
+pub fn services_of(packages: &[String]) -> Vec<String> {
+    packages.iter().flat_map(|p| tiejun_proto::service_names(p)).collect()
+}
+
+/// Every gRPC service `tiejun serve gateway` routes.
 pub fn services() -> Vec<String> {
-    ROUTED_PACKAGES
-        .iter()
-        .flat_map(|(package, _)| tiejun_proto::service_names(package))
-        .collect()
+    services_of(&ROUTED_PACKAGES.map(|(p, _)| p.to_owned()))
 }
 
 /// Runs the gateway on `listener` until `shutdown`, exactly as `tiejun serve
 /// gateway` does.
 pub async fn run(settings: GatewaySettings, listener: TcpListener, shutdown: CancellationToken) -> anyhow::Result<()> {
-    let b = &settings.backends;
-    let backends = vec![
-        Backend::new("tiejun.leads.v1", &b.leads).context("--leads")?,
-        Backend::new("tiejun.billing.v1", &b.billing).context("--billing")?,
-        Backend::new("tiejun.training.v1", &b.training).context("--training")?,
-    ];
-    let routes = Forwarder::new(backends).into_routes();
+    let tuning = &settings.tuning;
+    let packages: Vec<String> = settings.backends.iter().map(|b| b.package.clone()).collect();
+    let connect = ConnectSettings {
+        connect_timeout: tuning.connect_timeout,
+    };
+    let probes = ProbeSettings {
+        probe_interval: tuning.probe_interval,
+        dns_refresh: tuning.dns_refresh,
+    };
+    // Stops the probes and housekeeping when the server stops, whatever the reason.
+    let background = shutdown.child_token();
+    let (statuses, watched) = tokio::sync::watch::channel(Default::default());
+    let mut pools = Vec::new();
+    let mut tasks = tokio::task::JoinSet::new();
+    for backend in &settings.backends {
+        let uris = match &backend.target {
+            Target::Static(uris) => uris.clone(),
+            Target::Dns { .. } => Vec::new(),
+        };
+        let pool = Arc::new(Pool::new(&backend.package, &uris, connect));
+        let mut names = tiejun_proto::service_names(&backend.package);
+        names.push(backend.package.clone());
+        tasks.spawn(probe::watch_backend(
+            pool.clone(),
+            backend.target.clone(),
+            settings.resolver.clone(),
+            probes,
+            statuses.clone(),
+            names,
+            background.clone(),
+        ));
+        pools.push(pool);
+    }
+    let shared = Arc::new(forward::Shared {
+        routes: route::RouteTable::new(&packages),
+        pools,
+        limits: RateLimit::new(tuning.rate_limit, tuning.rate_burst),
+        retry: retry::RetryPolicy::new(tuning.retries),
+        default_deadline: tuning.default_deadline,
+        max_message_bytes: settings.server.max_message_bytes,
+    });
+    tasks.spawn(forget_idle_principals(shared.clone(), background.clone()));
     let spec = ServerSpec {
         name: "gateway",
-        services: services(),
+        services: services_of(&packages),
         policy: None,
-        readiness: Readiness::Immediate,
+        readiness: Readiness::Follow(watched),
     };
-    server::serve(spec, &settings.server, settings.keys, routes, listener, shutdown).await
+    let routes = Forwarder::new(shared).into_routes();
+    let served = server::serve(spec, &settings.server, settings.keys, routes, listener, shutdown).await;
+    background.cancel();
+    tasks.shutdown().await;
+    served
+}
+
+async fn forget_idle_principals(shared: Arc<forward::Shared>, shutdown: CancellationToken) {
+    loop {
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            () = tokio::time::sleep(FORGET_IDLE_EVERY) => shared.limits.forget_idle(),
+        }
+    }
 }

@@ -128,15 +128,18 @@ pub struct GatewayArgs {
     /// The JWT secret.
     #[command(flatten)]
     pub auth: AuthArgs,
-    /// lead-distribution endpoints, comma-separated `http://host:port`.
+    /// lead-distribution: comma-separated `http://host:port`, or `dns://name:port`.
     #[arg(long, env = "TIEJUN_LEADS_URLS", value_delimiter = ',', required = true)]
     pub leads: Vec<String>,
-    /// membership-billing endpoints, comma-separated `http://host:port`.
+    /// membership-billing: comma-separated `http://host:port`, or `dns://name:port`.
     #[arg(long, env = "TIEJUN_BILLING_URLS", value_delimiter = ',', required = true)]
     pub billing: Vec<String>,
-    /// training-enrollment endpoints, comma-separated `http://host:port`.
+    /// training-enrollment: comma-separated `http://host:port`, or `dns://name:port`.
     #[arg(long, env = "TIEJUN_TRAINING_URLS", value_delimiter = ',', required = true)]
     pub training: Vec<String>,
+    /// Rate limits, deadlines, retries, probes.
+    #[command(flatten)]
+    pub tuning: tiejun_gateway::GatewayTuning,
 }
 
 /// `tiejun token`.

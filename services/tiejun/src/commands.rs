@@ -1,7 +1,9 @@
 //! What each subcommand does.
 
 use anyhow::Context as _;
-use tiejun_gateway::{Backends, GatewaySettings};
+use std::sync::Arc;
+
+use tiejun_gateway::{BackendSpec, GatewaySettings, SystemResolver};
 use tiejun_platform::{
     auth::{JwtKeys, TokenSpec},
     clock,
@@ -64,11 +66,13 @@ async fn serve_gateway(args: GatewayArgs) -> anyhow::Result<()> {
     let settings = GatewaySettings {
         keys: args.auth.keys()?,
         server: args.server,
-        backends: Backends {
-            leads: args.leads,
-            billing: args.billing,
-            training: args.training,
-        },
+        backends: vec![
+            BackendSpec::parse("tiejun.leads.v1", &args.leads).context("--leads")?,
+            BackendSpec::parse("tiejun.billing.v1", &args.billing).context("--billing")?,
+            BackendSpec::parse("tiejun.training.v1", &args.training).context("--training")?,
+        ],
+        tuning: args.tuning,
+        resolver: Arc::new(SystemResolver),
     };
     tiejun_gateway::run(settings, listener, shutdown::on_signal()).await
 }

@@ -4,11 +4,12 @@
 
 use std::{
     net::{IpAddr, SocketAddr},
+    sync::Arc,
     time::Duration,
 };
 
 use anyhow::Context as _;
-use tiejun_gateway::{Backends, GatewaySettings};
+use tiejun_gateway::{BackendSpec, GatewaySettings, GatewayTuning, SystemResolver};
 use tiejun_platform::{
     auth::{JwtKeys, Role, TokenSpec},
     clock,
@@ -104,21 +105,24 @@ pub async fn start(args: &UpArgs, shutdown: CancellationToken) -> anyhow::Result
     }
 
     let gateway = gateway_listener.local_addr()?;
-    let url = |name: ServiceName| {
-        services
+    let backend = |package: &str, name: ServiceName| {
+        let urls: Vec<String> = services
             .iter()
             .filter(|(n, _)| *n == name)
             .map(|(_, addr)| format!("http://{addr}"))
-            .collect::<Vec<_>>()
+            .collect();
+        BackendSpec::parse(package, &urls)
     };
     let settings = GatewaySettings {
         server: ServerArgs::listening_on(gateway),
         keys: keys.clone(),
-        backends: Backends {
-            leads: url(ServiceName::Leads),
-            billing: url(ServiceName::Billing),
-            training: url(ServiceName::Training),
-        },
+        backends: vec![
+            backend("tiejun.leads.v1", ServiceName::Leads)?,
+            backend("tiejun.billing.v1", ServiceName::Billing)?,
+            backend("tiejun.training.v1", ServiceName::Training)?,
+        ],
+        tuning: GatewayTuning::default(),
+        resolver: Arc::new(SystemResolver),
     };
     let token = shutdown.clone();
     tasks.spawn(async move { ("gateway", tiejun_gateway::run(settings, gateway_listener, token).await) });

@@ -1,6 +1,6 @@
 //! Server bootstrap shared by every service and the gateway: health with real
-//! readiness, reflection v1 and v1alpha, auth, load shedding, message limits
-//! and a bounded graceful drain on SIGTERM.
+//! readiness, reflection v1 and v1alpha, auth, load shedding, message limits,
+//! deadlines answered DEADLINE_EXCEEDED and a bounded graceful drain on SIGTERM.
 
 mod hard_stop;
 mod readiness;
@@ -22,6 +22,7 @@ use crate::{
     auth::{AuthLayer, JwtKeys, Policy},
     config::{ServerArgs, ServiceSettings},
     db::{DbCell, Migrations},
+    deadline::DeadlineLayer,
 };
 
 /// The health service name of the reflection services, advertised with them.
@@ -68,6 +69,27 @@ impl Health {
         if !*draining {
             self.apply(status).await;
         }
+    }
+
+    /// Sets each named service as `up` says, and `""` to SERVING only when
+    /// all are up; unless the server is draining.
+    pub async fn set_each(&self, up: &std::collections::BTreeMap<String, bool>) {
+        let draining = self.draining.lock().await;
+        if *draining {
+            return;
+        }
+        let status = |up: bool| {
+            if up {
+                ServingStatus::Serving
+            } else {
+                ServingStatus::NotServing
+            }
+        };
+        for (service, up) in up {
+            self.reporter.set_service_status(service, status(*up)).await;
+        }
+        let all = !up.is_empty() && up.values().all(|u| *u);
+        self.reporter.set_service_status("", status(all)).await;
     }
 
     /// NOT_SERVING for good: the server is shutting down.
@@ -129,6 +151,7 @@ pub async fn serve(
         .http2_keepalive_interval(Some(Duration::from_secs(30)))
         .trace_fn(move |req| tracing::info_span!("grpc", service = name, rpc.path = %req.uri().path()))
         .layer(HardStopLayer::new(hard_stop.clone()))
+        .layer(DeadlineLayer)
         .layer(ShedLayer::new(args.concurrency_limit))
         .layer(auth)
         .add_routes(routes)

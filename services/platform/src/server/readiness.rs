@@ -2,8 +2,9 @@
 //! and its migrations ran; afterwards it follows the database (NOT_SERVING
 //! while it is unreachable). Shutdown wins over everything.
 
-use std::time::Duration;
+use std::{collections::BTreeMap, time::Duration};
 
+use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 use tonic_health::ServingStatus;
 
@@ -31,6 +32,10 @@ pub enum Readiness {
         /// Where handlers find the pool.
         cell: DbCell,
     },
+    /// Follows a watched map of service name → up (the gateway: a routed
+    /// service is SERVING while its backend has a healthy endpoint); `""`
+    /// is SERVING while every entry is up.
+    Follow(watch::Receiver<BTreeMap<String, bool>>),
 }
 
 impl Readiness {
@@ -52,6 +57,14 @@ impl Readiness {
                 follow(&db, &health, &shutdown).await;
                 Some(db)
             }
+            Readiness::Follow(mut statuses) => loop {
+                let current = statuses.borrow_and_update().clone();
+                health.set_each(&current).await;
+                tokio::select! {
+                    () = shutdown.cancelled() => return None,
+                    changed = statuses.changed() => if changed.is_err() { return None },
+                }
+            },
         }
     }
 }
