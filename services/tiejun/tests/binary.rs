@@ -193,3 +193,45 @@ fn bench_distribute_reports_what_it_measured_as_json() {
     assert_eq!(report["figures"]["reps_short"], "3");
     assert!(report["seconds"].as_f64().expect("seconds") > 0.0);
 }
+
+#[test]
+fn bench_gateway_measures_direct_and_through_the_gateway_without_errors() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = stdout_of(
+        tiejun(&[
+            "bench",
+            "gateway",
+            "--rate",
+            "100",
+            "--concurrency",
+            "4",
+            "--duration",
+            "500ms",
+            "--warmup",
+            "100ms",
+            "--json",
+            "--work-dir",
+            dir.path().to_str().expect("utf8"),
+        ])
+        .env("RUST_LOG", "warn"),
+    );
+    let report: serde_json::Value = serde_json::from_str(&out).expect("JSON report");
+    assert_eq!(report["scenario"], "gateway");
+    assert_eq!(report["errors"], serde_json::json!({}), "{report}");
+    for figure in [
+        "fixed_added_p50_ms",
+        "fixed_added_p99_ms",
+        "flat_ratio_gateway_to_direct",
+    ] {
+        let value: f64 = report["figures"][figure]
+            .as_str()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("{figure} missing: {report}"));
+        assert!(value.is_finite(), "{figure} = {value}");
+    }
+    let ratio: f64 = report["figures"]["flat_ratio_gateway_to_direct"]
+        .as_str()
+        .and_then(|v| v.parse().ok())
+        .expect("ratio");
+    assert!(ratio > 0.0, "calls went through the gateway: {report}");
+}

@@ -2,14 +2,9 @@
 //! echo server (no auth, no layers) and then the billing service, each
 //! driven flat out at the same concurrency for the same time.
 
-use std::{
-    collections::BTreeMap,
-    future::Future,
-    time::{Duration, Instant},
-};
+use std::collections::BTreeMap;
 
 use anyhow::Context as _;
-use hdrhistogram::Histogram;
 use tiejun_platform::auth::Role;
 use tiejun_proto::{
     bench::v1::{
@@ -29,6 +24,7 @@ use tonic::{Request, Response, Status, transport::Channel};
 
 use super::{
     EntitlementArgs, Report,
+    load::flat_out,
     report::Latency,
     service::{Service, Which, authed},
 };
@@ -47,50 +43,6 @@ impl EchoService for BareEcho {
     }
 }
 
-/// Calls `call` from `concurrency` workers until `duration` has passed.
-async fn flat_out<F, Fut>(
-    concurrency: usize,
-    duration: Duration,
-    call: F,
-) -> (Histogram<u64>, BTreeMap<String, u64>, Duration)
-where
-    F: Fn() -> Fut + Clone + Send + 'static,
-    Fut: Future<Output = Result<(), Status>> + Send,
-{
-    let started = Instant::now();
-    let deadline = started + duration;
-    let workers: Vec<_> = (0..concurrency.max(1))
-        .map(|_| {
-            let call = call.clone();
-            tokio::spawn(async move {
-                let mut histogram = Histogram::<u64>::new(3).expect("3 significant figures is valid");
-                let mut errors: BTreeMap<String, u64> = BTreeMap::new();
-                while Instant::now() < deadline {
-                    let t = Instant::now();
-                    match call().await {
-                        Ok(()) => {
-                            let _ = histogram.record(t.elapsed().as_micros() as u64);
-                        }
-                        Err(status) => *errors.entry(format!("{:?}", status.code())).or_default() += 1,
-                    }
-                }
-                (histogram, errors)
-            })
-        })
-        .collect();
-    let mut histogram = Histogram::<u64>::new(3).expect("3 significant figures is valid");
-    let mut errors = BTreeMap::new();
-    for worker in workers {
-        if let Ok((h, e)) = worker.await {
-            let _ = histogram.add(&h);
-            for (code, n) in e {
-                *errors.entry(code).or_insert(0) += n;
-            }
-        }
-    }
-    (histogram, errors, started.elapsed())
-}
-
 async fn echo_baseline(args: &EntitlementArgs) -> anyhow::Result<(f64, Latency)> {
     let listener = TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
@@ -101,7 +53,7 @@ async fn echo_baseline(args: &EntitlementArgs) -> anyhow::Result<(f64, Latency)>
     );
     let channel = Channel::from_shared(format!("http://{addr}"))?.connect().await?;
     let client = EchoServiceClient::new(channel);
-    let (h, _, elapsed) = flat_out(args.concurrency, args.duration, move || {
+    let outcome = flat_out(args.concurrency, args.duration, move || {
         let mut c = client.clone();
         async move {
             c.echo(EchoRequest {
@@ -114,11 +66,11 @@ async fn echo_baseline(args: &EntitlementArgs) -> anyhow::Result<(f64, Latency)>
     })
     .await;
     server.abort();
-    Ok((h.len() as f64 / elapsed.as_secs_f64(), Latency::of(&h)))
+    Ok((outcome.rate(), Latency::of(&outcome.histogram)))
 }
 
 /// A paying account with a paid feature to check.
-async fn seed(s: &Service) -> anyhow::Result<String> {
+pub(super) async fn seed(s: &Service) -> anyhow::Result<String> {
     let admin = s.token(&[Role::BillingAdmin], None)?;
     let mut catalog = CatalogServiceClient::new(s.channel.clone());
     let feature = CreateFeatureRequest {
@@ -188,7 +140,7 @@ pub async fn run(args: &EntitlementArgs) -> anyhow::Result<Report> {
     let account = seed(&s).await?;
     let token = s.token(&[Role::Service], None)?;
     let client = EntitlementServiceClient::new(s.channel.clone());
-    let (h, errors, elapsed) = flat_out(args.concurrency, args.duration, move || {
+    let outcome = flat_out(args.concurrency, args.duration, move || {
         let mut c = client.clone();
         let request = authed(
             CheckEntitlementRequest {
@@ -209,9 +161,14 @@ pub async fn run(args: &EntitlementArgs) -> anyhow::Result<Report> {
         }
     })
     .await;
-    let mut report = Report::new("entitlement", s.backend.as_str(), elapsed, h.len());
-    report.errors = errors;
-    report.latency = Some(Latency::of(&h));
+    let mut report = Report::new(
+        "entitlement",
+        s.backend.as_str(),
+        outcome.elapsed,
+        outcome.histogram.len(),
+    );
+    report.latency = Some(Latency::of(&outcome.histogram));
+    report.errors = outcome.errors;
     report.settings = BTreeMap::from([
         ("concurrency".into(), args.concurrency.to_string()),
         ("duration".into(), format!("{:?}", args.duration)),

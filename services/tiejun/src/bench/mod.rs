@@ -5,7 +5,9 @@
 //! (hdrhistogram) and errors by gRPC code, as text or `--json`.
 
 mod entitlement;
+mod gateway;
 mod leads;
+mod load;
 mod report;
 mod service;
 mod training;
@@ -25,6 +27,8 @@ pub enum Scenario {
     Enroll(EnrollArgs),
     /// CheckEntitlement flat out, beside a bare tonic echo measured in the same run.
     Entitlement(EntitlementArgs),
+    /// CheckEntitlement direct and through the gateway, at a fixed rate and flat out.
+    Gateway(GatewayArgs),
 }
 
 /// Where the service under test keeps its data.
@@ -100,6 +104,26 @@ pub struct EntitlementArgs {
     pub target: Target,
 }
 
+/// `tiejun bench gateway`.
+#[derive(Debug, clap::Args)]
+pub struct GatewayArgs {
+    /// The fixed rate, calls a second.
+    #[arg(long, default_value_t = 1_000)]
+    pub rate: u32,
+    /// Calls in flight at once in the flat-out runs.
+    #[arg(long, default_value_t = 32)]
+    pub concurrency: usize,
+    /// How long each of the four measured runs lasts.
+    #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
+    pub duration: std::time::Duration,
+    /// Unmeasured calls before each run.
+    #[arg(long, default_value = "2s", value_parser = humantime::parse_duration)]
+    pub warmup: std::time::Duration,
+    /// Where the service keeps its data.
+    #[command(flatten)]
+    pub target: Target,
+}
+
 /// Runs a scenario and prints its report.
 pub async fn run(scenario: Scenario) -> anyhow::Result<()> {
     let (report, json) = match scenario {
@@ -107,6 +131,7 @@ pub async fn run(scenario: Scenario) -> anyhow::Result<()> {
         Scenario::Claim(args) => (leads::claim(&args).await?, args.target.json),
         Scenario::Enroll(args) => (training::enroll(&args).await?, args.target.json),
         Scenario::Entitlement(args) => (entitlement::run(&args).await?, args.target.json),
+        Scenario::Gateway(args) => (gateway::run(&args).await?, args.target.json),
     };
     if json {
         println!("{}", serde_json::to_string_pretty(&report)?);

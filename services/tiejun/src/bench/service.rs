@@ -38,6 +38,8 @@ pub fn authed<T>(message: T, token: &str) -> anyhow::Result<Request<T>> {
 pub struct Service {
     /// A channel to it.
     pub channel: Channel,
+    /// Where it listens.
+    pub addr: std::net::SocketAddr,
     keys: JwtKeys,
     /// Its backend.
     pub backend: Backend,
@@ -88,12 +90,18 @@ impl Service {
         let channel = Channel::from_shared(format!("http://{addr}"))?.connect().await?;
         Ok(Self {
             channel,
+            addr,
             keys,
             backend,
             stop,
             task,
             _dir: dir,
         })
+    }
+
+    /// The keys its tokens are signed with.
+    pub fn keys(&self) -> &JwtKeys {
+        &self.keys
     }
 
     /// A token for `roles`, scoped to `rep` if given.
