@@ -279,3 +279,38 @@ async fn a_service_no_backend_serves_is_unimplemented() {
         .expect_err("not routed here");
     assert_eq!(status.code(), Code::Unimplemented);
 }
+
+#[tokio::test]
+async fn only_calls_safe_to_repeat_are_retried_and_only_as_often_as_allowed() {
+    let (backend, seen) = echo_server().await;
+    let gw = gateway::in_front_of(&[backend.addr]).await;
+    let channel = gw.channel().await;
+    let token = token(&[Role::Admin]);
+
+    // Echo is declared free of side effects: two refusals are retried away.
+    seen.fail_next.store(2, Ordering::SeqCst);
+    EchoServiceClient::new(channel.clone())
+        .echo(authed(echo_request(None), &token))
+        .await
+        .expect("served on the third attempt");
+    assert_eq!(seen.calls(), 3);
+
+    // Three refusals exceed the two retries allowed.
+    seen.fail_next.store(3, Ordering::SeqCst);
+    let status = EchoServiceClient::new(channel.clone())
+        .echo(authed(echo_request(None), &token))
+        .await
+        .expect_err("out of retries");
+    assert_eq!(status.code(), Code::Unavailable);
+    assert_eq!(seen.calls(), 6);
+
+    // A client stream is never held, so never repeated.
+    seen.fail_next.store(1, Ordering::SeqCst);
+    let one = [CollectRequest { payload: vec![1] }];
+    let status = StreamServiceClient::new(channel)
+        .collect(authed(tokio_stream::iter(one), &token))
+        .await
+        .expect_err("not retried");
+    assert_eq!(status.code(), Code::Unavailable);
+    assert_eq!(seen.calls(), 7);
+}

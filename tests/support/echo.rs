@@ -42,6 +42,9 @@ pub struct Seen {
     pub last_deadline_ms: AtomicI64,
     /// The `traceparent` of the last call.
     pub last_traceparent: Mutex<Option<String>>,
+    /// While above zero, `Echo` and `Collect` answer UNAVAILABLE before any
+    /// message (and count down): a backend that is briefly unable to serve.
+    pub fail_next: AtomicU64,
 }
 
 impl Seen {
@@ -62,6 +65,18 @@ impl Seen {
         deadline_ms
     }
 
+    fn refuse_if_told(&self) -> Result<(), Status> {
+        let told = self
+            .fail_next
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            .is_ok();
+        if told {
+            Err(Status::unavailable("told to fail"))
+        } else {
+            Ok(())
+        }
+    }
+
     /// Calls received so far.
     pub fn calls(&self) -> u64 {
         self.calls.load(Ordering::SeqCst)
@@ -78,6 +93,7 @@ pub struct Echo {
 impl EchoService for Echo {
     async fn echo(&self, request: Request<EchoRequest>) -> Result<Response<EchoResponse>, Status> {
         let deadline_ms = self.seen.record(&request);
+        self.seen.refuse_if_told()?;
         let traceparent = request.metadata().get("traceparent").cloned();
         let message = request.into_inner();
         if let Some(delay) = message.delay {
@@ -116,6 +132,7 @@ impl StreamService for Echo {
 
     async fn collect(&self, request: Request<Streaming<CollectRequest>>) -> Result<Response<CollectResponse>, Status> {
         self.seen.record(&request);
+        self.seen.refuse_if_told()?;
         let mut stream = request.into_inner();
         let mut out = CollectResponse::default();
         while let Some(message) = stream.message().await? {
