@@ -9,6 +9,7 @@ mod gateway;
 mod gateway_balance;
 mod gateway_edge;
 mod idempotency;
+mod journey;
 mod leads;
 mod migrations;
 mod readiness;

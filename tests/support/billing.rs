@@ -56,10 +56,41 @@ impl BillingFixture {
         Self { server, clock, channel }
     }
 
+    /// The calls below, on this service.
+    pub fn calls(&self) -> BillingCalls {
+        BillingCalls(self.channel.clone())
+    }
+
+    /// See [`BillingCalls::catalog`].
+    pub async fn catalog(&self, plans: &[(&str, i64)]) {
+        self.calls().catalog(plans).await;
+    }
+
+    /// See [`BillingCalls::member`].
+    pub async fn member(&self, n: usize) -> String {
+        self.calls().member(n).await
+    }
+
+    /// See [`BillingCalls::subscribe_and_pay`].
+    pub async fn subscribe_and_pay(&self, account: &str, plan: &str, sold_by: &str) -> String {
+        self.calls().subscribe_and_pay(account, plan, sold_by).await
+    }
+
+    /// See [`BillingCalls::paid_member`].
+    pub async fn paid_member(&self, n: usize, plan: &str, sold_by: &str) -> (String, String) {
+        self.calls().paid_member(n, plan, sold_by).await
+    }
+}
+
+/// Billing calls a test makes, on any channel to billing (direct or the gateway).
+#[derive(Debug, Clone)]
+pub struct BillingCalls(pub Channel);
+
+impl BillingCalls {
     /// A free feature (`supplier_listing`), a paid one (`verified_badge`), and
     /// one plan per `(id, yuan a year)` selling the paid feature.
     pub async fn catalog(&self, plans: &[(&str, i64)]) {
-        let mut c = CatalogServiceClient::new(self.channel.clone());
+        let mut c = CatalogServiceClient::new(self.0.clone());
         for (key, tier) in [
             ("supplier_listing", FeatureTier::Free),
             ("verified_badge", FeatureTier::Paid),
@@ -95,7 +126,7 @@ impl BillingFixture {
             city: "杭州".into(),
             ..Default::default()
         };
-        let response = AccountServiceClient::new(self.channel.clone())
+        let response = AccountServiceClient::new(self.0.clone())
             .register_member(authed(member, &billing_admin()))
             .await;
         response
@@ -109,7 +140,7 @@ impl BillingFixture {
     /// Subscribes `account` to `plan` credited to `sold_by` and pays the first
     /// invoice in full; returns the subscription id.
     pub async fn subscribe_and_pay(&self, account: &str, plan: &str, sold_by: &str) -> String {
-        let mut subs = SubscriptionServiceClient::new(self.channel.clone());
+        let mut subs = SubscriptionServiceClient::new(self.0.clone());
         let subscribe = SubscribeRequest {
             account_id: account.into(),
             plan_id: plan.into(),

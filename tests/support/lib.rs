@@ -3,6 +3,7 @@
 //! real gRPC clients.
 
 pub mod billing;
+pub mod connected;
 pub mod echo;
 pub mod gateway;
 pub mod leads;
@@ -176,7 +177,14 @@ async fn spawn_service(
         keys: keys(),
         clock,
         jobs,
+        events: tiejun_platform::events::EventArgs::none(),
     };
+    spawn_on(svc, settings, listener)
+}
+
+/// Starts `svc` with `settings` on `listener`, as `tiejun serve` does.
+pub fn spawn_on(svc: Svc, settings: ServiceSettings, listener: TcpListener) -> Running {
+    let addr = listener.local_addr().expect("local addr");
     let shutdown = CancellationToken::new();
     let stop = shutdown.clone();
     let task = tokio::spawn(async move {

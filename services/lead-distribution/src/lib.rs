@@ -15,6 +15,7 @@ pub mod store;
 use tiejun_platform::{
     config::ServiceSettings,
     db::{DbCell, Migrations},
+    relay::Relay,
     server::{self, StorageService},
 };
 use tokio::net::TcpListener;
@@ -42,6 +43,8 @@ pub fn services() -> Vec<String> {
 /// leads` does.
 pub async fn run(settings: ServiceSettings, listener: TcpListener, shutdown: CancellationToken) -> anyhow::Result<()> {
     let cell = DbCell::new();
+    let relay = Relay::new("leads", cell.clone(), settings.keys.clone(), settings.events.clone())?;
+    let relay = tokio::spawn(relay.run(shutdown.clone()));
     let leads = grpc::Leads::new(cell.clone(), settings.clock.clone(), shutdown.clone());
     let jobs = tokio::spawn(jobs::run(leads.clone(), settings.jobs.clone(), shutdown.clone()));
     let routes = grpc::routes(leads, settings.server.max_message_bytes);
@@ -52,6 +55,7 @@ pub async fn run(settings: ServiceSettings, listener: TcpListener, shutdown: Can
         migrations: &MIGRATIONS,
     };
     let served = server::serve_service(service, settings, cell, routes, listener, shutdown).await;
+    relay.abort();
     jobs.abort();
     served
 }

@@ -14,6 +14,7 @@ pub mod store;
 use tiejun_platform::{
     config::ServiceSettings,
     db::{DbCell, Migrations},
+    relay::Relay,
     server::{self, StorageService},
 };
 use tokio::net::TcpListener;
@@ -41,6 +42,8 @@ pub fn services() -> Vec<String> {
 /// billing` does.
 pub async fn run(settings: ServiceSettings, listener: TcpListener, shutdown: CancellationToken) -> anyhow::Result<()> {
     let cell = DbCell::new();
+    let relay = Relay::new("billing", cell.clone(), settings.keys.clone(), settings.events.clone())?;
+    let relay = tokio::spawn(relay.run(shutdown.clone()));
     let billing = grpc::Billing::new(cell.clone(), settings.clock.clone());
     let jobs = tokio::spawn(jobs::run(billing.clone(), settings.jobs.clone(), shutdown.clone()));
     let routes = grpc::routes(billing, settings.server.max_message_bytes);
@@ -51,6 +54,7 @@ pub async fn run(settings: ServiceSettings, listener: TcpListener, shutdown: Can
         migrations: &MIGRATIONS,
     };
     let served = server::serve_service(service, settings, cell, routes, listener, shutdown).await;
+    relay.abort();
     jobs.abort();
     served
 }

@@ -163,6 +163,8 @@ pub struct ServiceSettings {
     pub clock: SharedClock,
     /// Background jobs.
     pub jobs: JobArgs,
+    /// Where this service's events go.
+    pub events: crate::events::EventArgs,
 }
 
 #[cfg(test)]

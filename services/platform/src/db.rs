@@ -289,3 +289,35 @@ impl DbCell {
             .ok_or_else(|| Error::Unavailable("database not ready".into()))
     }
 }
+
+/// The right to run a job alone among replicas sharing a database: on
+/// PostgreSQL a session advisory lock on a connection taken out of the pool
+/// (closing it, or losing it, releases the lock); on SQLite one process owns
+/// the file, so it always leads.
+#[derive(Debug)]
+pub struct Leadership(Option<sqlx::PgConnection>);
+
+impl Database {
+    /// Takes the lead for `key` if no other replica has it.
+    pub async fn try_lead(&self, key: i64) -> Result<Option<Leadership>, Error> {
+        let Self::Postgres(pool) = self else {
+            return Ok(Some(Leadership(None)));
+        };
+        let mut conn = pool.acquire().await?.detach();
+        let (won,): (bool,) = sqlx::query_as("SELECT pg_try_advisory_lock($1)")
+            .bind(key)
+            .fetch_one(&mut conn)
+            .await?;
+        Ok(won.then_some(Leadership(Some(conn))))
+    }
+}
+
+impl Leadership {
+    /// True while the lock's connection still answers.
+    pub async fn still_held(&mut self) -> bool {
+        match &mut self.0 {
+            None => true,
+            Some(conn) => sqlx::query("SELECT 1").execute(conn).await.is_ok(),
+        }
+    }
+}

@@ -117,6 +117,9 @@ pub struct ServiceArgs {
     /// Background jobs.
     #[command(flatten)]
     pub jobs: JobArgs,
+    /// Where this service's events go.
+    #[command(flatten)]
+    pub events: tiejun_platform::events::EventArgs,
 }
 
 /// `tiejun serve gateway`.

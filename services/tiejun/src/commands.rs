@@ -50,6 +50,7 @@ async fn serve_service(name: ServiceName, args: ServiceArgs) -> anyhow::Result<(
         database: args.database,
         clock: clock::system(),
         jobs: args.jobs,
+        events: args.events,
     };
     let stop = shutdown::on_signal();
     match name {

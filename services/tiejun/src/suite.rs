@@ -14,6 +14,7 @@ use tiejun_platform::{
     auth::{JwtKeys, Role, TokenSpec},
     clock,
     config::{DatabaseArgs, JobArgs, ServerArgs, ServiceSettings},
+    events::EventArgs,
 };
 use tokio::{net::TcpListener, task::JoinSet};
 use tokio_util::sync::CancellationToken;
@@ -81,8 +82,18 @@ pub async fn start(args: &UpArgs, shutdown: CancellationToken) -> anyhow::Result
     let gateway_listener = bind(args.host, args.port, 0).await?;
     let mut tasks = JoinSet::new();
     let mut services = Vec::new();
+    let mut listeners = Vec::new();
     for (offset, name) in (1u16..).zip(ServiceName::ALL) {
         let listener = bind(args.host, args.port, offset).await?;
+        services.push((name, listener.local_addr()?));
+        listeners.push((name, listener));
+    }
+    // Every service delivers its events to the others' own ports.
+    let events_to: Vec<String> = services
+        .iter()
+        .map(|(name, addr)| format!("{}=http://{addr}", name.as_str()))
+        .collect();
+    for (name, listener) in listeners {
         let addr = listener.local_addr()?;
         let db_path = args.data_dir.join(format!("{}.db", name.as_str()));
         let settings = ServiceSettings {
@@ -91,6 +102,10 @@ pub async fn start(args: &UpArgs, shutdown: CancellationToken) -> anyhow::Result
             keys: keys.clone(),
             clock: clock::system(),
             jobs: JobArgs::enabled(),
+            events: EventArgs {
+                events_to: events_to.clone(),
+                ..EventArgs::none()
+            },
         };
         let token = shutdown.clone();
         tasks.spawn(async move {
@@ -101,7 +116,6 @@ pub async fn start(args: &UpArgs, shutdown: CancellationToken) -> anyhow::Result
             };
             (name.as_str(), result)
         });
-        services.push((name, addr));
     }
 
     let gateway = gateway_listener.local_addr()?;

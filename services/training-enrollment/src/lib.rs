@@ -14,6 +14,7 @@ pub mod store;
 use tiejun_platform::{
     config::ServiceSettings,
     db::{DbCell, Migrations},
+    relay::Relay,
     server::{self, StorageService},
 };
 use tokio::net::TcpListener;
@@ -41,6 +42,8 @@ pub fn services() -> Vec<String> {
 /// training` does.
 pub async fn run(settings: ServiceSettings, listener: TcpListener, shutdown: CancellationToken) -> anyhow::Result<()> {
     let cell = DbCell::new();
+    let relay = Relay::new("training", cell.clone(), settings.keys.clone(), settings.events.clone())?;
+    let relay = tokio::spawn(relay.run(shutdown.clone()));
     let routes = grpc::routes(cell.clone(), settings.clock.clone(), settings.server.max_message_bytes);
     let service = StorageService {
         name: "training",
@@ -48,5 +51,7 @@ pub async fn run(settings: ServiceSettings, listener: TcpListener, shutdown: Can
         policy: policy(),
         migrations: &MIGRATIONS,
     };
-    server::serve_service(service, settings, cell, routes, listener, shutdown).await
+    let served = server::serve_service(service, settings, cell, routes, listener, shutdown).await;
+    relay.abort();
+    served
 }

@@ -3,6 +3,7 @@
 //! generated default), so a client can tell "not yet" from "refused".
 
 mod access;
+mod consume;
 mod intake;
 mod leads;
 mod lifecycle;
@@ -12,12 +13,10 @@ mod watch;
 
 use tiejun_platform::{clock::SharedClock, db::DbCell, limited};
 use tiejun_proto::{
-    events::v1::event_consumer_service_server::{EventConsumerService, EventConsumerServiceServer},
+    events::v1::event_consumer_service_server::EventConsumerServiceServer,
     leads::v1::{
-        lead_service_server::LeadServiceServer,
-        outbox_service_server::{OutboxService, OutboxServiceServer},
-        rep_service_server::RepServiceServer,
-        report_service_server::ReportServiceServer,
+        lead_service_server::LeadServiceServer, outbox_service_server::OutboxServiceServer,
+        rep_service_server::RepServiceServer, report_service_server::ReportServiceServer,
     },
 };
 use tokio_util::sync::CancellationToken;
@@ -67,8 +66,7 @@ impl Leads {
     }
 }
 
-impl OutboxService for Leads {}
-impl EventConsumerService for Leads {}
+tiejun_platform::outbox_service!(Leads, tiejun_proto::leads::v1);
 
 /// The routes of every service of this server, with message limits.
 pub(crate) fn routes(leads: Leads, max: usize) -> Routes {

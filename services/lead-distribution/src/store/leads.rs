@@ -141,6 +141,57 @@ pub async fn insert_new_business(
     .await)
 }
 
+/// A renewal lead (from RenewalDue): who to call about which subscription.
+#[derive(Debug, Clone)]
+pub struct NewRenewal<'a> {
+    /// The subscription up for renewal.
+    pub subscription_id: &'a str,
+    /// The paying account.
+    pub account_id: &'a str,
+    /// Company as billing knows it.
+    pub company_name: &'a str,
+    /// Its duplicate key.
+    pub company_key: &'a str,
+    /// Contact person.
+    pub contact_name: &'a str,
+    /// Phone as billing knows it.
+    pub phone: &'a str,
+    /// City.
+    pub city: &'a str,
+}
+
+/// Score of a renewal lead: above any new-business default, so it is dealt first.
+pub const RENEWAL_SCORE: i32 = 90;
+
+/// Inserts a renewal lead in the pool, first in line (`pool_priority` 1).
+/// Renewal leads are exempt from the new-business duplicate indexes: the
+/// customer already exists.
+pub async fn insert_renewal(
+    tx: &mut Tx,
+    lead_id: &str,
+    r: &NewRenewal<'_>,
+    now: DateTime<Utc>,
+) -> Result<LeadRow, Error> {
+    Ok(on_tx!(tx, |c| sqlx::query_as(concat!(
+        "INSERT INTO leads (lead_id, kind, company_name, company_key, contact_name, phone, email, city, industry, \
+         source, score, state, pool_priority, subscription_id, account_id, created_at, updated_at) \
+         VALUES ($1, 'RENEWAL', $2, $3, $4, $5, '', $6, '', 'renewal', $7, 'POOL', 1, $8, $9, $10, $10) RETURNING ",
+        columns!()
+    ))
+    .bind(lead_id)
+    .bind(r.company_name)
+    .bind(r.company_key)
+    .bind(r.contact_name)
+    .bind(r.phone)
+    .bind(r.city)
+    .bind(RENEWAL_SCORE)
+    .bind(r.subscription_id)
+    .bind(r.account_id)
+    .bind(now)
+    .fetch_one(c)
+    .await)?)
+}
+
 /// One lead.
 pub async fn get(db: &Database, lead_id: &str) -> Result<Option<LeadRow>, Error> {
     Ok(on_pool!(db, |p| sqlx::query_as(concat!(

@@ -5,6 +5,7 @@
 mod accounts;
 mod cache;
 mod catalog;
+mod consume;
 mod entitlements;
 mod reports;
 mod subscriptions;
@@ -12,14 +13,11 @@ mod subscriptions;
 use tiejun_platform::{clock::SharedClock, db::DbCell, limited};
 use tiejun_proto::{
     billing::v1::{
-        account_service_server::AccountServiceServer,
-        billing_report_service_server::BillingReportServiceServer,
-        catalog_service_server::CatalogServiceServer,
-        entitlement_service_server::EntitlementServiceServer,
-        outbox_service_server::{OutboxService, OutboxServiceServer},
-        subscription_service_server::SubscriptionServiceServer,
+        account_service_server::AccountServiceServer, billing_report_service_server::BillingReportServiceServer,
+        catalog_service_server::CatalogServiceServer, entitlement_service_server::EntitlementServiceServer,
+        outbox_service_server::OutboxServiceServer, subscription_service_server::SubscriptionServiceServer,
     },
-    events::v1::event_consumer_service_server::{EventConsumerService, EventConsumerServiceServer},
+    events::v1::event_consumer_service_server::EventConsumerServiceServer,
 };
 use tonic::service::Routes;
 
@@ -34,8 +32,7 @@ pub(crate) struct Billing {
     entitlements: cache::EntitlementCache,
 }
 
-impl OutboxService for Billing {}
-impl EventConsumerService for Billing {}
+tiejun_platform::outbox_service!(Billing, tiejun_proto::billing::v1);
 
 impl Billing {
     /// The handlers' state.

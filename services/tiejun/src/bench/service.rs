@@ -75,6 +75,7 @@ impl Service {
             keys: keys.clone(),
             clock: clock::system(),
             jobs: JobArgs::disabled(),
+            events: tiejun_platform::events::EventArgs::none(),
         };
         let stop = CancellationToken::new();
         let task = match which {

@@ -3,7 +3,14 @@
 //! the oldest eligible waitlisted learner in the same transaction), read,
 //! list, and the attendance and scores that complete a programme.
 
-use tiejun_platform::{auth::Principal, error::Error, idempotency, paging::Page};
+use chrono::{DateTime, Utc};
+use tiejun_platform::{
+    auth::Principal,
+    db::{Database, Tx},
+    error::Error,
+    idempotency,
+    paging::Page,
+};
 use tiejun_proto::training::v1::{
     AutoEnrollRequest, AutoEnrollResponse, CancelEnrollmentRequest, CancelEnrollmentResponse, EnrollRequest,
     EnrollResponse, EnrollmentStatus, GetEnrollmentRequest, GetEnrollmentResponse, ListEnrollmentsRequest,
@@ -17,6 +24,44 @@ use crate::{
     domain::{key, learner_id, program::tracks_from_text, session::HEADQUARTERS, text},
     store::{assignments, catalog, completion, enrollments, sessions},
 };
+
+/// AutoEnroll's choice, inside `tx`: the next session of `program_id` with
+/// a seat in the learner's city (`city`, else the city of their
+/// assignment), else at headquarters, else the waitlist (city,
+/// headquarters, anywhere). NO_SESSION when the programme has none open.
+pub(super) async fn place(
+    tx: &mut Tx,
+    db: &Database,
+    learner: &str,
+    program_id: &str,
+    city: &str,
+    now: DateTime<Utc>,
+) -> Result<(enrollments::EnrollmentRow, sessions::SessionRow), Error> {
+    let city = match city {
+        "" => assignments::get_in(tx, learner, program_id)
+            .await?
+            .map(|a| a.city)
+            .unwrap_or_default(),
+        c => c.to_owned(),
+    };
+    let upcoming = sessions::upcoming(db, program_id, now).await?;
+    let room = |s: &&sessions::SessionRow| s.seats_taken < s.capacity;
+    let here = |s: &&sessions::SessionRow| !city.is_empty() && s.city == city;
+    let hq = |s: &&sessions::SessionRow| is_headquarters(&s.city);
+    let chosen = upcoming
+        .iter()
+        .find(|s| here(s) && room(s))
+        .or_else(|| upcoming.iter().find(|s| hq(s) && room(s)))
+        .or_else(|| upcoming.iter().find(here))
+        .or_else(|| upcoming.iter().find(hq))
+        .or_else(|| upcoming.first())
+        .ok_or_else(|| Error::precondition("NO_SESSION", format!("no open session of {program_id}")))?;
+    let row = enrollments::enroll(tx, &chosen.session_id, learner, now).await?;
+    let session = sessions::lock(tx, &chosen.session_id)
+        .await?
+        .ok_or_else(|| Error::not_found("session", &chosen.session_id))?;
+    Ok((row, session))
+}
 
 /// Headquarters, AutoEnroll's fallback city (either spelling).
 fn is_headquarters(city: &str) -> bool {
@@ -40,30 +85,7 @@ impl EnrollmentService for Training {
         {
             return Ok(Response::new(first));
         }
-        let city = match r.city.trim() {
-            "" => assignments::get_in(&mut tx, &learner, &program_id)
-                .await?
-                .map(|a| a.city)
-                .unwrap_or_default(),
-            c => c.to_owned(),
-        };
-        let upcoming = sessions::upcoming(db, &program_id, now).await?;
-        let room = |s: &&sessions::SessionRow| s.seats_taken < s.capacity;
-        let here = |s: &&sessions::SessionRow| !city.is_empty() && s.city == city;
-        let hq = |s: &&sessions::SessionRow| is_headquarters(&s.city);
-        // A seat in the learner's city, else at headquarters, else the waitlist (city, headquarters, anywhere).
-        let chosen = upcoming
-            .iter()
-            .find(|s| here(s) && room(s))
-            .or_else(|| upcoming.iter().find(|s| hq(s) && room(s)))
-            .or_else(|| upcoming.iter().find(here))
-            .or_else(|| upcoming.iter().find(hq))
-            .or_else(|| upcoming.first())
-            .ok_or_else(|| Error::precondition("NO_SESSION", format!("no open session of {program_id}")))?;
-        let row = enrollments::enroll(&mut tx, &chosen.session_id, &learner, now).await?;
-        let session = sessions::lock(&mut tx, &chosen.session_id)
-            .await?
-            .ok_or_else(|| Error::not_found("session", &chosen.session_id))?;
+        let (row, session) = place(&mut tx, db, &learner, &program_id, r.city.trim(), now).await?;
         let response = AutoEnrollResponse {
             enrollment: Some(convert::enrollment(row)),
             session: Some(convert::session(session)),

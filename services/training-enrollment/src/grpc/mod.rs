@@ -6,20 +6,18 @@ mod access;
 mod assignments;
 mod catalog;
 mod completion;
+mod consume;
 mod convert;
 mod enrollment;
 mod sessions;
 
 use tiejun_platform::{clock::SharedClock, db::DbCell, limited};
 use tiejun_proto::{
-    events::v1::event_consumer_service_server::{EventConsumerService, EventConsumerServiceServer},
+    events::v1::event_consumer_service_server::EventConsumerServiceServer,
     training::v1::{
-        assignment_service_server::AssignmentServiceServer,
-        certificate_service_server::CertificateServiceServer,
-        compliance_service_server::ComplianceServiceServer,
-        enrollment_service_server::EnrollmentServiceServer,
-        outbox_service_server::{OutboxService, OutboxServiceServer},
-        program_service_server::ProgramServiceServer,
+        assignment_service_server::AssignmentServiceServer, certificate_service_server::CertificateServiceServer,
+        compliance_service_server::ComplianceServiceServer, enrollment_service_server::EnrollmentServiceServer,
+        outbox_service_server::OutboxServiceServer, program_service_server::ProgramServiceServer,
         session_service_server::SessionServiceServer,
     },
 };
@@ -35,9 +33,7 @@ pub(crate) struct Training {
     clock: SharedClock,
 }
 
-impl OutboxService for Training {}
-impl EventConsumerService for Training {}
-
+tiejun_platform::outbox_service!(Training, tiejun_proto::training::v1);
 /// The routes of every service of this server, with message limits.
 pub(crate) fn routes(db: DbCell, clock: SharedClock, max: usize) -> Routes {
     let training = Training { db, clock };

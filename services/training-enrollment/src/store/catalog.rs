@@ -182,3 +182,18 @@ pub async fn program_in(tx: &mut Tx, program_id: &str) -> Result<Option<ProgramR
         .fetch_optional(c)
         .await?))
 }
+
+/// The programmes an event assigns: the employee onboarding (RepHired), or
+/// every mandatory customer programme (CustomerActivated).
+pub async fn assigned_on_event(tx: &mut Tx, employee: bool) -> Result<Vec<ProgramRow>, Error> {
+    let sql = format!(
+        "SELECT {PROGRAM_COLUMNS} FROM programs WHERE \
+         ($1 AND employee_onboarding = $2) OR (NOT $1 AND audience = 'CUSTOMER' AND mandatory = $2) \
+         ORDER BY program_id"
+    );
+    Ok(on_tx!(tx, |c| sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        .bind(employee)
+        .bind(true)
+        .fetch_all(c)
+        .await)?)
+}

@@ -1,0 +1,66 @@
+//! The consumer side of events: an event id is applied once. The id goes
+//! into the inbox in the same transaction as the event's effect, so a
+//! redelivery finds it there and changes nothing, and a crash before the
+//! commit leaves neither.
+
+use chrono::{DateTime, Utc};
+use tiejun_proto::events::v1::{DeliverRequest, EventEnvelope, event_envelope::Payload};
+
+use crate::{db::Tx, error::Error, on_tx, outbox::event_type};
+
+/// A delivered event, checked: an id, a producer and a payload.
+#[derive(Debug, Clone)]
+pub struct Delivered {
+    /// The envelope as sent.
+    pub envelope: EventEnvelope,
+    /// Its payload.
+    pub payload: Payload,
+}
+
+impl Delivered {
+    /// Checks a `Deliver` request.
+    pub fn parse(request: DeliverRequest) -> Result<Self, Error> {
+        let envelope = request.event.ok_or_else(|| Error::invalid("event", "is required"))?;
+        if envelope.event_id.trim().is_empty() {
+            return Err(Error::invalid("event.event_id", "is required"));
+        }
+        if envelope.producer.trim().is_empty() {
+            return Err(Error::invalid("event.producer", "is required"));
+        }
+        let payload = envelope
+            .payload
+            .clone()
+            .ok_or_else(|| Error::invalid("event.payload", "is required"))?;
+        Ok(Self { envelope, payload })
+    }
+
+    /// The event type's name.
+    pub fn event_type(&self) -> &'static str {
+        event_type(&self.payload)
+    }
+}
+
+/// Records `event` as applied within `tx`; false when it already was (the
+/// caller then applies nothing and answers `duplicate`).
+pub async fn first_time(tx: &mut Tx, event: &Delivered, now: DateTime<Utc>) -> Result<bool, Error> {
+    let inserted = on_tx!(tx, |c| sqlx::query(
+        "INSERT INTO inbox (event_id, producer, event_type, applied_at) VALUES ($1, $2, $3, $4) \
+         ON CONFLICT (event_id) DO NOTHING"
+    )
+    .bind(&event.envelope.event_id)
+    .bind(&event.envelope.producer)
+    .bind(event.event_type())
+    .bind(now)
+    .execute(c)
+    .await
+    .map(|r| r.rows_affected()))?;
+    Ok(inserted == 1)
+}
+
+/// The answer to an event of a type this service does not consume.
+pub fn not_consumed_here(event: &Delivered, service: &str) -> Error {
+    Error::precondition(
+        "EVENT_NOT_CONSUMED",
+        format!("{} events are not consumed by {service}", event.event_type()),
+    )
+}

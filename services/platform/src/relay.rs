@@ -1,0 +1,452 @@
+//! The outbox relay: delivers a service's events to their consumers over
+//! gRPC, at least once, in order per subject and consumer.
+//!
+//! One relay delivers at a time per database (a PostgreSQL advisory lock
+//! held by the leader's connection; SQLite has one process), so replicas
+//! never deliver one event concurrently. For each consumer the relay takes
+//! the oldest pending events whose subject has no earlier undelivered event
+//! for that consumer; a failure is retried after a growing, jittered delay,
+//! and after `--event-max-attempts` the event is parked (and so is every
+//! later event of its subject) until an operator replays it. A crash between
+//! the consumer's answer and our bookkeeping only means one more delivery,
+//! which the consumer's inbox ignores.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use prost::Message as _;
+use tiejun_proto::events::v1::{
+    DeliverRequest, EventEnvelope, event_consumer_service_client::EventConsumerServiceClient,
+};
+use tokio_util::sync::CancellationToken;
+use tonic::transport::{Channel, Endpoint};
+
+use crate::{
+    auth::{JwtKeys, Role, TokenSpec},
+    db::{Database, DbCell},
+    error::Error,
+    events::{EventArgs, consumer_of, retry_delay},
+    on_pool, on_tx,
+};
+
+/// The advisory lock key of the relay. Keys share one space per database
+/// (leads' jobs use `…_0001`, `…_0002`; billing's renewal `…_0101`), so the
+/// platform takes `…_f001`.
+const LEADER_KEY: i64 = 0x7469_656a_756e_f001;
+/// Events per consumer per round.
+const BATCH: i64 = 100;
+/// The longest a consumer may take to apply one event.
+const DELIVER_TIMEOUT: Duration = Duration::from_secs(10);
+/// Event types each service produces.
+const PRODUCED: [&str; 5] = [
+    "RepHired",
+    "LeadConverted",
+    "ProgramCompleted",
+    "CustomerActivated",
+    "RenewalDue",
+];
+
+/// One consumer and the event types it receives from this producer.
+#[derive(Debug)]
+struct Consumer {
+    name: String,
+    channel: Channel,
+    types: Vec<&'static str>,
+}
+
+/// See the module documentation.
+#[derive(Debug)]
+pub struct Relay {
+    producer: &'static str,
+    cell: DbCell,
+    keys: JwtKeys,
+    args: EventArgs,
+    consumers: Vec<Consumer>,
+}
+
+#[derive(Debug, sqlx::FromRow)]
+struct Due {
+    seq: i64,
+    payload: Vec<u8>,
+    attempts: i32,
+}
+
+impl Relay {
+    /// A relay for `producer`'s outbox, delivering to the consumers `args` names.
+    pub fn new(producer: &'static str, cell: DbCell, keys: JwtKeys, args: EventArgs) -> anyhow::Result<Self> {
+        let consumers = args
+            .consumers()?
+            .into_iter()
+            .map(|(name, uri)| Consumer {
+                types: PRODUCED
+                    .into_iter()
+                    .filter(|t| consumer_of(t) == Some(name.as_str()))
+                    .collect(),
+                channel: Endpoint::from(uri)
+                    .connect_timeout(Duration::from_secs(2))
+                    .tcp_nodelay(true)
+                    .connect_lazy(),
+                name,
+            })
+            .filter(|c| !c.types.is_empty())
+            .collect();
+        Ok(Self {
+            producer,
+            cell,
+            keys,
+            args,
+            consumers,
+        })
+    }
+
+    /// Delivers until `shutdown`, leading when no other replica does.
+    pub async fn run(self, shutdown: CancellationToken) {
+        if self.consumers.is_empty() {
+            return;
+        }
+        let pause = self.args.relay_interval;
+        loop {
+            if let Ok(db) = self.cell.get() {
+                match db.try_lead(LEADER_KEY).await {
+                    Ok(Some(mut lead)) => {
+                        tracing::info!(producer = self.producer, "outbox relay leading");
+                        while lead.still_held().await {
+                            let busy = match self.deliver_due(db).await {
+                                Ok(n) => n > 0,
+                                Err(err) => {
+                                    tracing::warn!(producer = self.producer, error = %err, "outbox relay round failed");
+                                    false
+                                }
+                            };
+                            if !busy && !sleep_or_stop(pause, &shutdown).await {
+                                return;
+                            }
+                            if shutdown.is_cancelled() {
+                                return;
+                            }
+                        }
+                    }
+                    Ok(None) => {}
+                    Err(err) => tracing::warn!(producer = self.producer, error = %err, "relay cannot take the lead"),
+                }
+            }
+            if !sleep_or_stop(pause, &shutdown).await {
+                return;
+            }
+        }
+    }
+
+    /// One round: every consumer's due events; returns how many were tried.
+    pub async fn deliver_due(&self, db: &Database) -> Result<usize, Error> {
+        let token = self
+            .keys
+            .mint(&TokenSpec::new(
+                self.producer,
+                &[Role::Service],
+                Duration::from_secs(300),
+            ))
+            .map_err(Error::Internal)?;
+        let mut tried = 0;
+        for consumer in &self.consumers {
+            let due = due_for(db, &consumer.types, Utc::now()).await?;
+            tried += due.len();
+            for event in due {
+                let outcome = deliver(consumer, &event.payload, &token).await;
+                self.record(db, &consumer.name, &event, outcome).await?;
+            }
+        }
+        Ok(tried)
+    }
+
+    async fn record(
+        &self,
+        db: &Database,
+        consumer: &str,
+        event: &Due,
+        outcome: Result<(), String>,
+    ) -> Result<(), Error> {
+        let now = Utc::now();
+        let attempts = event.attempts.saturating_add(1);
+        let mut tx = db.begin().await?;
+        match outcome {
+            Ok(()) => {
+                on_tx!(&mut tx, |c| sqlx::query(
+                    "UPDATE outbox SET state = 'DELIVERED', attempts = $2, delivered_at = $3, last_error = '' \
+                     WHERE seq = $1 AND state = 'PENDING'"
+                )
+                .bind(event.seq)
+                .bind(attempts)
+                .bind(now)
+                .execute(c)
+                .await
+                .map(drop))?;
+            }
+            Err(error) => {
+                let park = u32::try_from(attempts).unwrap_or(u32::MAX) >= self.args.event_max_attempts;
+                let delay = retry_delay(
+                    u32::try_from(attempts).unwrap_or(u32::MAX),
+                    self.args.event_retry_min,
+                    self.args.event_retry_max,
+                );
+                let next = now + chrono::Duration::from_std(delay).unwrap_or_else(|_| chrono::Duration::hours(1));
+                if park {
+                    tracing::error!(producer = self.producer, consumer, seq = event.seq, %error, "event parked");
+                } else {
+                    tracing::warn!(producer = self.producer, consumer, seq = event.seq, attempts, %error, "delivery failed; will retry");
+                }
+                on_tx!(&mut tx, |c| sqlx::query(
+                    "UPDATE outbox SET attempts = $2, last_error = $3, next_attempt_at = $4, \
+                     state = CASE WHEN $5 THEN 'PARKED' ELSE 'PENDING' END, \
+                     parked_at = CASE WHEN $5 THEN $6 ELSE NULL END \
+                     WHERE seq = $1 AND state = 'PENDING'"
+                )
+                .bind(event.seq)
+                .bind(attempts)
+                .bind(truncate(&error, 500))
+                .bind(next)
+                .bind(park)
+                .bind(now)
+                .execute(c)
+                .await
+                .map(drop))?;
+            }
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+}
+
+/// Sleeps `pause`; false when `shutdown` came first.
+async fn sleep_or_stop(pause: Duration, shutdown: &CancellationToken) -> bool {
+    tokio::select! {
+        () = shutdown.cancelled() => false,
+        () = tokio::time::sleep(pause) => true,
+    }
+}
+
+/// The oldest pending events of `types` that are due and first in line for
+/// their subject.
+async fn due_for(db: &Database, types: &[&str], now: DateTime<Utc>) -> Result<Vec<Due>, Error> {
+    let list = (0..types.len())
+        .map(|i| format!("${}", i + 3))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let sql = format!(
+        "SELECT o.seq, o.payload, o.attempts FROM outbox o \
+         WHERE o.state = 'PENDING' AND o.event_type IN ({list}) \
+           AND (o.next_attempt_at IS NULL OR o.next_attempt_at <= $1) \
+           AND NOT EXISTS (SELECT 1 FROM outbox p WHERE p.subject = o.subject AND p.seq < o.seq \
+                           AND p.state <> 'DELIVERED' AND p.event_type IN ({list})) \
+         ORDER BY o.seq LIMIT $2"
+    );
+    Ok(on_pool!(db, |p| {
+        let mut query = sqlx::query_as::<_, Due>(sqlx::AssertSqlSafe(sql.clone()))
+            .bind(now)
+            .bind(BATCH);
+        for t in types {
+            query = query.bind(*t);
+        }
+        query.fetch_all(p).await
+    })?)
+}
+
+/// Delivers one stored envelope; the error text is kept for operators.
+async fn deliver(consumer: &Consumer, payload: &[u8], token: &str) -> Result<(), String> {
+    let envelope = EventEnvelope::decode(payload).map_err(|e| format!("stored event does not decode: {e}"))?;
+    let traceparent = envelope.traceparent.clone();
+    let mut request = tonic::Request::new(DeliverRequest { event: Some(envelope) });
+    request.set_timeout(DELIVER_TIMEOUT);
+    let metadata = request.metadata_mut();
+    let bearer = format!("Bearer {token}")
+        .parse()
+        .map_err(|_| "token is not ASCII".to_owned())?;
+    metadata.insert("authorization", bearer);
+    if let Ok(value) = traceparent.parse() {
+        if !traceparent.is_empty() {
+            metadata.insert("traceparent", value);
+        }
+    }
+    EventConsumerServiceClient::new(consumer.channel.clone())
+        .deliver(request)
+        .await
+        .map(drop)
+        .map_err(|status| format!("{:?}: {}", status.code(), status.message()))
+}
+
+fn truncate(text: &str, max: usize) -> String {
+    text.chars().take(max).collect()
+}
+
+/// Counts for `GetOutboxStatus`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Status {
+    /// Waiting for delivery.
+    pub pending: i64,
+    /// Delivered.
+    pub delivered: i64,
+    /// Parked after too many failures.
+    pub parked: i64,
+    /// Age of the oldest pending event, in seconds (0 when none).
+    pub oldest_pending_age_seconds: i64,
+}
+
+/// The outbox's counts, ages measured at `now`.
+pub async fn status(db: &Database, now: DateTime<Utc>) -> Result<Status, Error> {
+    let counts: Vec<(String, i64)> = on_pool!(db, |p| sqlx::query_as(
+        "SELECT state, COUNT(*) FROM outbox GROUP BY state"
+    )
+    .fetch_all(p)
+    .await)?;
+    let oldest: Option<(DateTime<Utc>,)> = on_pool!(db, |p| sqlx::query_as(
+        "SELECT created_at FROM outbox WHERE state = 'PENDING' ORDER BY seq LIMIT 1"
+    )
+    .fetch_optional(p)
+    .await)?;
+    let count = |state: &str| counts.iter().find(|(s, _)| s == state).map_or(0, |(_, n)| *n);
+    Ok(Status {
+        pending: count("PENDING"),
+        delivered: count("DELIVERED"),
+        parked: count("PARKED"),
+        oldest_pending_age_seconds: oldest.map_or(0, |(at,)| (now - at).num_seconds().max(0)),
+    })
+}
+
+/// A parked event as an operator sees it.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Parked {
+    /// The stored envelope.
+    pub payload: Vec<u8>,
+    /// Its type.
+    pub event_type: String,
+    /// Attempts made.
+    pub attempts: i32,
+    /// The last failure.
+    pub last_error: String,
+    /// When it was parked.
+    pub parked_at: Option<DateTime<Utc>>,
+}
+
+/// Parked events, oldest first.
+pub async fn parked(db: &Database, limit: i64, offset: i64) -> Result<Vec<Parked>, Error> {
+    Ok(on_pool!(db, |p| sqlx::query_as(
+        "SELECT payload, event_type, attempts, last_error, parked_at FROM outbox \
+         WHERE state = 'PARKED' ORDER BY seq LIMIT $1 OFFSET $2"
+    )
+    .bind(limit)
+    .bind(offset)
+    .fetch_all(p)
+    .await)?)
+}
+
+/// Puts parked events back in line (one by id, or all); returns how many.
+/// An id that names no parked event is NOT_FOUND.
+pub async fn replay(db: &Database, event_id: Option<&str>) -> Result<u64, Error> {
+    let mut tx = db.begin().await?;
+    let done = on_tx!(&mut tx, |c| sqlx::query(
+        "UPDATE outbox SET state = 'PENDING', attempts = 0, next_attempt_at = NULL, parked_at = NULL \
+         WHERE state = 'PARKED' AND ($1 = '' OR event_id = $1)"
+    )
+    .bind(event_id.unwrap_or(""))
+    .execute(c)
+    .await
+    .map(|r| r.rows_affected()))?;
+    if done == 0
+        && let Some(id) = event_id
+    {
+        return Err(Error::not_found("parked event", id));
+    }
+    tx.commit().await?;
+    Ok(done)
+}
+
+/// The consumer an operator sees for a parked event.
+pub fn consumer_name(event_type: &str) -> String {
+    consumer_of(event_type).unwrap_or("none").to_owned()
+}
+
+impl From<Status> for tiejun_proto::events::v1::OutboxStatus {
+    fn from(s: Status) -> Self {
+        Self {
+            pending: s.pending,
+            delivered: s.delivered,
+            parked: s.parked,
+            oldest_pending_age_seconds: s.oldest_pending_age_seconds,
+        }
+    }
+}
+
+impl Parked {
+    /// As the operator RPCs show it.
+    pub fn to_proto(&self) -> tiejun_proto::events::v1::ParkedEvent {
+        tiejun_proto::events::v1::ParkedEvent {
+            event: EventEnvelope::decode(self.payload.as_slice()).ok(),
+            consumer: consumer_of(&self.event_type).unwrap_or("none").to_owned(),
+            attempts: self.attempts,
+            last_error: self.last_error.clone(),
+            parked_at: self.parked_at.map(crate::clock::to_proto),
+        }
+    }
+}
+
+/// Implements a package's `OutboxService` (status, parked events, replay)
+/// for a service struct with `db: DbCell` and `clock: SharedClock` fields:
+/// `tiejun_platform::outbox_service!(Leads, tiejun_proto::leads::v1);`.
+#[macro_export]
+macro_rules! outbox_service {
+    ($svc:ty, $pkg:path) => {
+        const _: () = {
+            use $crate::{paging::Page, relay};
+            use $pkg as pkg;
+
+            #[tonic::async_trait]
+            impl pkg::outbox_service_server::OutboxService for $svc {
+                async fn get_outbox_status(
+                    &self,
+                    _request: tonic::Request<pkg::GetOutboxStatusRequest>,
+                ) -> Result<tonic::Response<pkg::GetOutboxStatusResponse>, tonic::Status> {
+                    let status = relay::status(self.db.get()?, self.clock.now()).await?;
+                    Ok(tonic::Response::new(pkg::GetOutboxStatusResponse {
+                        status: Some(status.into()),
+                    }))
+                }
+
+                async fn list_parked_events(
+                    &self,
+                    request: tonic::Request<pkg::ListParkedEventsRequest>,
+                ) -> Result<tonic::Response<pkg::ListParkedEventsResponse>, tonic::Status> {
+                    let r = request.get_ref();
+                    let page = Page::parse(r.page_size, &r.page_token)?;
+                    let mut rows = relay::parked(self.db.get()?, page.limit_plus_one(), page.offset()).await?;
+                    let next_page_token = page.finish(&mut rows);
+                    Ok(tonic::Response::new(pkg::ListParkedEventsResponse {
+                        events: rows.iter().map(relay::Parked::to_proto).collect(),
+                        next_page_token,
+                    }))
+                }
+
+                async fn replay_parked_events(
+                    &self,
+                    request: tonic::Request<pkg::ReplayParkedEventsRequest>,
+                ) -> Result<tonic::Response<pkg::ReplayParkedEventsResponse>, tonic::Status> {
+                    let r = request.get_ref();
+                    let id = r.event_id.trim();
+                    let which = match (id.is_empty(), r.all) {
+                        (false, false) => Some(id),
+                        (true, true) => None,
+                        _ => {
+                            return Err($crate::Error::invalid(
+                                "event_id",
+                                "give an event_id, or all = true, not both",
+                            )
+                            .into());
+                        }
+                    };
+                    let replayed = relay::replay(self.db.get()?, which).await?;
+                    Ok(tonic::Response::new(pkg::ReplayParkedEventsResponse {
+                        replayed: i32::try_from(replayed).unwrap_or(i32::MAX),
+                    }))
+                }
+            }
+        };
+    };
+}
