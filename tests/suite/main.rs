@@ -5,6 +5,7 @@ mod auth;
 mod billing;
 mod distribution;
 mod drain;
+mod events;
 mod gateway;
 mod gateway_balance;
 mod gateway_edge;

@@ -270,7 +270,16 @@ async fn deliver(consumer: &Consumer, payload: &[u8], token: &str) -> Result<(),
         .deliver(request)
         .await
         .map(drop)
-        .map_err(|status| format!("{:?}: {}", status.code(), status.message()))
+        .map_err(|status| describe(&status))
+}
+
+/// A consumer's refusal as an operator reads it: code, reason, message.
+fn describe(status: &tonic::Status) -> String {
+    use tonic_types::StatusExt as _;
+    match status.get_error_details().error_info() {
+        Some(info) => format!("{:?} {}: {}", status.code(), info.reason, status.message()),
+        None => format!("{:?}: {}", status.code(), status.message()),
+    }
 }
 
 fn truncate(text: &str, max: usize) -> String {
