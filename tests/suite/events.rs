@@ -9,15 +9,7 @@ use std::{
     time::Duration,
 };
 
-use tiejun_platform::{
-    auth::Role,
-    both_backends,
-    clock::to_proto,
-    db::{Database, PoolSettings},
-    events::EventArgs,
-    on_pool,
-    testing::TestDatabase,
-};
+use tiejun_platform::{auth::Role, both_backends, clock::to_proto, events::EventArgs, testing::TestDatabase};
 use tiejun_proto::{
     events::v1::{
         DeliverRequest, DeliverResponse, EventEnvelope, RepHired,
@@ -26,17 +18,15 @@ use tiejun_proto::{
         event_envelope::Payload,
     },
     leads::v1::{
-        GetOutboxStatusRequest, ListParkedEventsRequest, ReplayParkedEventsRequest,
-        outbox_service_client::OutboxServiceClient, rep_service_client::RepServiceClient,
+        ListParkedEventsRequest, ReplayParkedEventsRequest, outbox_service_client::OutboxServiceClient,
+        rep_service_client::RepServiceClient,
     },
-    training::v1::{Audience, CreateProgramRequest, Program, Track, program_service_client::ProgramServiceClient},
 };
 use tiejun_tests::{
     Svc, authed,
-    connected::{Connected, eventually, fast_events},
+    connected::{Connected, applied_once, count, eventually, fast_events, onboarding_programme},
     leads::registration,
     token,
-    training::trainer,
 };
 use tokio::net::TcpListener;
 use tonic::{Request, Response, Status};
@@ -47,22 +37,6 @@ fn admin() -> String {
     token(&[Role::Admin])
 }
 
-async fn onboarding_programme(suite: &Connected) {
-    let program = Program {
-        program_id: "employee_onboarding".into(),
-        name: "Onboarding".into(),
-        audience: Audience::Employee as i32,
-        mandatory: true,
-        tracks: vec![Track::CultureValues as i32],
-        employee_onboarding: true,
-        ..Default::default()
-    };
-    ProgramServiceClient::new(suite.channel().await)
-        .create_program(authed(CreateProgramRequest { program: Some(program) }, &trainer()))
-        .await
-        .expect("programme");
-}
-
 async fn hire(suite: &Connected, ids: impl IntoIterator<Item = String>) {
     let mut reps = RepServiceClient::new(suite.direct(Svc::Leads).await);
     for id in ids {
@@ -70,37 +44,6 @@ async fn hire(suite: &Connected, ids: impl IntoIterator<Item = String>) {
             .await
             .expect("hired");
     }
-}
-
-async fn count(url: &str, sql: &'static str) -> i64 {
-    let db = Database::connect(url, &PoolSettings::default()).await.expect("connect");
-    let n = on_pool!(&db, |p| sqlx::query_scalar(sql).fetch_one(p).await.expect("count"));
-    db.close().await;
-    n
-}
-
-/// Waits until training has applied `n` RepHired events, then checks each
-/// was applied exactly once.
-async fn applied_once(suite: &Connected, n: i64) {
-    let url = suite.database_url(Svc::Training).to_owned();
-    let seen = eventually(FLOW, || {
-        let url = url.clone();
-        async move {
-            let done = count(&url, "SELECT count(*) FROM assignments WHERE source = 'REP_HIRED'").await;
-            (done >= n).then_some(done)
-        }
-    })
-    .await;
-    assert_eq!(seen, Some(n), "every event applied");
-    assert_eq!(count(&url, "SELECT count(*) FROM inbox").await, n, "and recorded once");
-    let status = OutboxServiceClient::new(suite.direct(Svc::Leads).await)
-        .get_outbox_status(authed(GetOutboxStatusRequest {}, &admin()))
-        .await
-        .expect("status")
-        .into_inner()
-        .status
-        .expect("status");
-    assert_eq!((status.pending, status.parked), (0, 0), "{status:?}");
 }
 
 /// Patient delivery: enough attempts to outlast an outage of a few seconds.

@@ -192,3 +192,61 @@ where
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+/// The employee onboarding programme (one track), created through the gateway.
+pub async fn onboarding_programme(suite: &Connected) {
+    let program = tiejun_proto::training::v1::Program {
+        program_id: "employee_onboarding".into(),
+        name: "Onboarding".into(),
+        audience: tiejun_proto::training::v1::Audience::Employee as i32,
+        mandatory: true,
+        tracks: vec![tiejun_proto::training::v1::Track::CultureValues as i32],
+        employee_onboarding: true,
+        ..Default::default()
+    };
+    tiejun_proto::training::v1::program_service_client::ProgramServiceClient::new(suite.channel().await)
+        .create_program(crate::authed(
+            tiejun_proto::training::v1::CreateProgramRequest { program: Some(program) },
+            &crate::training::trainer(),
+        ))
+        .await
+        .expect("programme");
+}
+
+/// A count from the database at `url`.
+pub async fn count(url: &str, sql: &'static str) -> i64 {
+    let db = tiejun_platform::db::Database::connect(url, &tiejun_platform::db::PoolSettings::default())
+        .await
+        .expect("connect");
+    let n = tiejun_platform::on_pool!(&db, |p| sqlx::query_scalar(sql).fetch_one(p).await.expect("count"));
+    db.close().await;
+    n
+}
+
+/// Waits until training has applied `n` RepHired events, then checks each
+/// was applied exactly once.
+pub async fn applied_once(suite: &Connected, n: i64) {
+    let url = suite.database_url(Svc::Training).to_owned();
+    let seen = eventually(Duration::from_secs(20), || {
+        let url = url.clone();
+        async move {
+            let done = count(&url, "SELECT count(*) FROM assignments WHERE source = 'REP_HIRED'").await;
+            (done >= n).then_some(done)
+        }
+    })
+    .await;
+    assert_eq!(seen, Some(n), "every event applied");
+    assert_eq!(count(&url, "SELECT count(*) FROM inbox").await, n, "and recorded once");
+    let status =
+        tiejun_proto::leads::v1::outbox_service_client::OutboxServiceClient::new(suite.direct(Svc::Leads).await)
+            .get_outbox_status(crate::authed(
+                tiejun_proto::leads::v1::GetOutboxStatusRequest {},
+                &crate::token(&[tiejun_platform::auth::Role::Admin]),
+            ))
+            .await
+            .expect("status")
+            .into_inner()
+            .status
+            .expect("status");
+    assert_eq!((status.pending, status.parked), (0, 0), "{status:?}");
+}

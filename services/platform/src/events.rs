@@ -78,8 +78,8 @@ impl EventArgs {
 }
 
 /// The delay before attempt `attempts + 1`: `min` doubled per attempt made,
-/// at most `max`, then a uniformly random share of it (full jitter, so
-/// events failing together do not retry together).
+/// at most `max`, then between half and all of it at random (so events
+/// failing together do not retry together).
 pub fn retry_delay(attempts: u32, min: Duration, max: Duration) -> Duration {
     use rand::Rng as _;
     let exp = min

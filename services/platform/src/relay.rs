@@ -14,6 +14,10 @@
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use opentelemetry::{
+    KeyValue,
+    metrics::{Counter, Histogram},
+};
 use prost::Message as _;
 use tiejun_proto::events::v1::{
     DeliverRequest, EventEnvelope, event_consumer_service_client::EventConsumerServiceClient,
@@ -62,13 +66,47 @@ pub struct Relay {
     keys: JwtKeys,
     args: EventArgs,
     consumers: Vec<Consumer>,
+    meters: Meters,
 }
 
 #[derive(Debug, sqlx::FromRow)]
 struct Due {
     seq: i64,
+    event_type: String,
     payload: Vec<u8>,
     attempts: i32,
+    created_at: DateTime<Utc>,
+}
+
+/// What the relay reports (OpenTelemetry; no-ops while no meter provider
+/// is installed): deliveries and failures per consumer, and the lag from an
+/// event's commit to its delivery.
+#[derive(Debug)]
+struct Meters {
+    delivered: Counter<u64>,
+    failures: Counter<u64>,
+    lag: Histogram<f64>,
+}
+
+impl Meters {
+    fn new() -> Self {
+        let meter = opentelemetry::global::meter("tiejun");
+        Self {
+            delivered: meter
+                .u64_counter("tiejun.outbox.delivered")
+                .with_description("Events delivered to a consumer")
+                .build(),
+            failures: meter
+                .u64_counter("tiejun.outbox.delivery_failures")
+                .with_description("Failed delivery attempts")
+                .build(),
+            lag: meter
+                .f64_histogram("tiejun.outbox.lag")
+                .with_unit("s")
+                .with_description("From an event's commit to its delivery")
+                .build(),
+        }
+    }
 }
 
 impl Relay {
@@ -96,6 +134,7 @@ impl Relay {
             keys,
             args,
             consumers,
+            meters: Meters::new(),
         })
     }
 
@@ -167,6 +206,19 @@ impl Relay {
     ) -> Result<(), Error> {
         let now = Utc::now();
         let attempts = event.attempts.saturating_add(1);
+        let labels = [
+            KeyValue::new("producer", self.producer),
+            KeyValue::new("consumer", consumer.to_owned()),
+            KeyValue::new("event_type", event.event_type.clone()),
+        ];
+        match &outcome {
+            Ok(()) => {
+                self.meters.delivered.add(1, &labels);
+                let lag = (now - event.created_at).to_std().unwrap_or_default();
+                self.meters.lag.record(lag.as_secs_f64(), &labels);
+            }
+            Err(_) => self.meters.failures.add(1, &labels),
+        }
         let mut tx = db.begin().await?;
         match outcome {
             Ok(()) => {
@@ -232,7 +284,7 @@ async fn due_for(db: &Database, types: &[&str], now: DateTime<Utc>) -> Result<Ve
         .collect::<Vec<_>>()
         .join(", ");
     let sql = format!(
-        "SELECT o.seq, o.payload, o.attempts FROM outbox o \
+        "SELECT o.seq, o.event_type, o.payload, o.attempts, o.created_at FROM outbox o \
          WHERE o.state = 'PENDING' AND o.event_type IN ({list}) \
            AND (o.next_attempt_at IS NULL OR o.next_attempt_at <= $1) \
            AND NOT EXISTS (SELECT 1 FROM outbox p WHERE p.subject = o.subject AND p.seq < o.seq \

@@ -112,3 +112,18 @@ pub fn current_traceparent() -> Option<String> {
     sc.is_valid()
         .then(|| format!("00-{}-{}-{:02x}", sc.trace_id(), sc.span_id(), sc.trace_flags().to_u8()))
 }
+
+/// The span of one incoming call, continuing the caller's trace when the
+/// request carries a W3C `traceparent` (a client, the gateway, or an event
+/// relay passing on the producer's context).
+pub fn request_span<B>(service: &'static str, request: &http::Request<B>) -> tracing::Span {
+    let span = tracing::info_span!("grpc", service, rpc.path = %request.uri().path());
+    let parent = opentelemetry::global::get_text_map_propagator(|propagator| {
+        propagator.extract(&opentelemetry_http::HeaderExtractor(request.headers()))
+    });
+    if parent.span().span_context().is_valid() {
+        // Fails only when no OpenTelemetry layer is installed: nothing to continue then.
+        let _ = span.set_parent(parent);
+    }
+    span
+}

@@ -149,7 +149,7 @@ pub async fn serve(
     let server = tonic::transport::Server::builder()
         .max_concurrent_streams(args.max_concurrent_streams)
         .http2_keepalive_interval(Some(Duration::from_secs(30)))
-        .trace_fn(move |req| tracing::info_span!("grpc", service = name, rpc.path = %req.uri().path()))
+        .trace_fn(move |req| crate::telemetry::request_span(name, req))
         .layer(HardStopLayer::new(hard_stop.clone()))
         .layer(DeadlineLayer)
         .layer(ShedLayer::new(args.concurrency_limit))

@@ -1,0 +1,109 @@
+//! Telemetry across the services, in a process of its own: the tracing
+//! subscriber and OpenTelemetry providers these tests install are global
+//! state, which the many tests of `suite` running side by side would share.
+
+use tiejun_platform::{auth::Role, testing::TestDatabase};
+use tiejun_proto::leads::v1::rep_service_client::RepServiceClient;
+use tiejun_tests::{
+    authed,
+    connected::{Connected, applied_once, onboarding_programme},
+    leads::registration,
+    token,
+};
+
+fn admin() -> String {
+    token(&[Role::Admin])
+}
+
+/// The sum of counter `name` for `consumer` in what `exporter` received.
+fn counted(exporter: &opentelemetry_sdk::metrics::InMemoryMetricExporter, name: &str, consumer: &str) -> u64 {
+    use opentelemetry_sdk::metrics::data::{AggregatedMetrics, MetricData};
+    let exported = exporter.get_finished_metrics().expect("metrics");
+    let mut total = 0;
+    for resource in &exported {
+        for scope in resource.scope_metrics() {
+            for metric in scope.metrics().filter(|m| m.name() == name) {
+                if let AggregatedMetrics::U64(MetricData::Sum(sum)) = metric.data() {
+                    total += sum
+                        .data_points()
+                        .filter(|p| {
+                            p.attributes()
+                                .any(|kv| kv.key.as_str() == "consumer" && kv.value.as_str() == consumer)
+                        })
+                        .map(|p| p.value())
+                        .max()
+                        .unwrap_or(0);
+                }
+            }
+        }
+    }
+    total
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_consumers_span_continues_the_producers_trace_and_deliveries_are_measured() {
+    use opentelemetry::trace::TracerProvider as _;
+    use opentelemetry_sdk::{
+        metrics::{InMemoryMetricExporter, PeriodicReader, SdkMeterProvider},
+        propagation::TraceContextPropagator,
+        trace::{InMemorySpanExporter, SdkTracerProvider},
+    };
+    use tracing_subscriber::layer::SubscriberExt as _;
+
+    let spans = InMemorySpanExporter::default();
+    let tracer = SdkTracerProvider::builder().with_simple_exporter(spans.clone()).build();
+    let metrics = InMemoryMetricExporter::default();
+    let meter = SdkMeterProvider::builder()
+        .with_reader(PeriodicReader::builder(metrics.clone()).build())
+        .build();
+    opentelemetry::global::set_meter_provider(meter.clone());
+    opentelemetry::global::set_text_map_propagator(TraceContextPropagator::new());
+    let subscriber =
+        tracing_subscriber::registry().with(tracing_opentelemetry::layer().with_tracer(tracer.tracer("test")));
+    tracing::subscriber::set_global_default(subscriber).expect("the only subscriber of this process");
+
+    let suite = Connected::start(TestDatabase::sqlite()).await;
+    onboarding_programme(&suite).await;
+    let trace_id = "4bf92f3577b34da6a3ce929d0e0e4736";
+    let mut request = authed(registration("T0001"), &admin());
+    request.metadata_mut().insert(
+        "traceparent",
+        format!("00-{trace_id}-00f067aa0ba902b7-01").parse().expect("ascii"),
+    );
+    RepServiceClient::new(suite.channel().await)
+        .register_rep(request)
+        .await
+        .expect("hired through the gateway");
+    applied_once(&suite, 1).await;
+
+    let finished = spans.get_finished_spans().expect("spans");
+    let in_trace: Vec<String> = finished
+        .iter()
+        .filter(|s| s.span_context.trace_id().to_string() == trace_id)
+        .filter_map(|s| {
+            s.attributes
+                .iter()
+                .find(|kv| kv.key.as_str() == "service")
+                .map(|kv| kv.value.as_str().into_owned())
+        })
+        .collect();
+    for hop in ["gateway", "leads", "training"] {
+        assert!(
+            in_trace.iter().any(|s| s == hop),
+            "no {hop} span in the caller's trace: {in_trace:?} among {} spans: {:?}",
+            finished.len(),
+            finished
+                .iter()
+                .map(|s| (
+                    s.name.clone(),
+                    s.span_context.trace_id().to_string(),
+                    s.parent_span_id.to_string()
+                ))
+                .take(12)
+                .collect::<Vec<_>>()
+        );
+    }
+
+    meter.force_flush().expect("flush");
+    assert!(counted(&metrics, "tiejun.outbox.delivered", "training") >= 1);
+}
