@@ -313,10 +313,10 @@ async fn deliver(consumer: &Consumer, payload: &[u8], token: &str) -> Result<(),
         .parse()
         .map_err(|_| "token is not ASCII".to_owned())?;
     metadata.insert("authorization", bearer);
-    if let Ok(value) = traceparent.parse() {
-        if !traceparent.is_empty() {
-            metadata.insert("traceparent", value);
-        }
+    if !traceparent.is_empty()
+        && let Ok(value) = traceparent.parse()
+    {
+        metadata.insert("traceparent", value);
     }
     EventConsumerServiceClient::new(consumer.channel.clone())
         .deliver(request)
