@@ -3,6 +3,7 @@
 
 mod auth;
 mod billing;
+mod deploy;
 mod distribution;
 mod drain;
 mod events;

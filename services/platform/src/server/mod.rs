@@ -35,7 +35,9 @@ const REFLECTION_SERVICES: [&str; 2] = [
 /// server task is dropped.
 const HARD_STOP_GRACE: Duration = Duration::from_secs(1);
 
-/// Health service name of the health service itself.
+/// Health service name of the health service itself. It answers SERVING
+/// for as long as the process answers at all, draining or not, database or
+/// not: the name a liveness probe asks for (readiness asks for `""`).
 pub const HEALTH_SERVICE: &str = "grpc.health.v1.Health";
 
 /// What a server serves and how it decides it is ready.
@@ -127,6 +129,10 @@ pub async fn serve(
         draining: Default::default(),
     };
     health.set_all(ServingStatus::NotServing).await;
+    health
+        .reporter
+        .set_service_status(HEALTH_SERVICE, ServingStatus::Serving)
+        .await;
 
     let reflection = reflection_builder(&spec.services);
     let routes = routes
