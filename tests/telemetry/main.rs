@@ -15,6 +15,48 @@ fn admin() -> String {
     token(&[Role::Admin])
 }
 
+/// What this process's telemetry records into: spans and metrics in memory,
+/// metrics also in a Prometheus registry, behind the global subscriber,
+/// propagator and meter provider, installed once for every test here.
+struct Installed {
+    spans: opentelemetry_sdk::trace::InMemorySpanExporter,
+    metrics: opentelemetry_sdk::metrics::InMemoryMetricExporter,
+    meter: opentelemetry_sdk::metrics::SdkMeterProvider,
+    registry: tiejun_platform::metrics::Registry,
+}
+
+fn install() -> &'static Installed {
+    use opentelemetry::trace::TracerProvider as _;
+    use opentelemetry_sdk::{
+        metrics::{InMemoryMetricExporter, PeriodicReader, SdkMeterProvider},
+        propagation::TraceContextPropagator,
+        trace::{InMemorySpanExporter, SdkTracerProvider},
+    };
+    use tracing_subscriber::layer::SubscriberExt as _;
+    static INSTALLED: std::sync::OnceLock<Installed> = std::sync::OnceLock::new();
+    INSTALLED.get_or_init(|| {
+        let spans = InMemorySpanExporter::default();
+        let tracer = SdkTracerProvider::builder().with_simple_exporter(spans.clone()).build();
+        let metrics = InMemoryMetricExporter::default();
+        let (prometheus, registry) = tiejun_platform::metrics::prometheus_reader().expect("prometheus");
+        let meter = SdkMeterProvider::builder()
+            .with_reader(PeriodicReader::builder(metrics.clone()).build())
+            .with_reader(prometheus)
+            .build();
+        opentelemetry::global::set_meter_provider(meter.clone());
+        opentelemetry::global::set_text_map_propagator(TraceContextPropagator::new());
+        let subscriber =
+            tracing_subscriber::registry().with(tracing_opentelemetry::layer().with_tracer(tracer.tracer("test")));
+        tracing::subscriber::set_global_default(subscriber).expect("the only subscriber of this process");
+        Installed {
+            spans,
+            metrics,
+            meter,
+            registry,
+        }
+    })
+}
+
 /// The sum of counter `name` for `consumer` in what `exporter` received.
 fn counted(exporter: &opentelemetry_sdk::metrics::InMemoryMetricExporter, name: &str, consumer: &str) -> u64 {
     use opentelemetry_sdk::metrics::data::{AggregatedMetrics, MetricData};
@@ -42,25 +84,8 @@ fn counted(exporter: &opentelemetry_sdk::metrics::InMemoryMetricExporter, name: 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_consumers_span_continues_the_producers_trace_and_deliveries_are_measured() {
-    use opentelemetry::trace::TracerProvider as _;
-    use opentelemetry_sdk::{
-        metrics::{InMemoryMetricExporter, PeriodicReader, SdkMeterProvider},
-        propagation::TraceContextPropagator,
-        trace::{InMemorySpanExporter, SdkTracerProvider},
-    };
-    use tracing_subscriber::layer::SubscriberExt as _;
-
-    let spans = InMemorySpanExporter::default();
-    let tracer = SdkTracerProvider::builder().with_simple_exporter(spans.clone()).build();
-    let metrics = InMemoryMetricExporter::default();
-    let meter = SdkMeterProvider::builder()
-        .with_reader(PeriodicReader::builder(metrics.clone()).build())
-        .build();
-    opentelemetry::global::set_meter_provider(meter.clone());
-    opentelemetry::global::set_text_map_propagator(TraceContextPropagator::new());
-    let subscriber =
-        tracing_subscriber::registry().with(tracing_opentelemetry::layer().with_tracer(tracer.tracer("test")));
-    tracing::subscriber::set_global_default(subscriber).expect("the only subscriber of this process");
+    let installed = install();
+    let (spans, metrics, meter) = (&installed.spans, &installed.metrics, &installed.meter);
 
     let suite = Connected::start(TestDatabase::sqlite()).await;
     onboarding_programme(&suite).await;
@@ -105,5 +130,60 @@ async fn the_consumers_span_continues_the_producers_trace_and_deliveries_are_mea
     }
 
     meter.force_flush().expect("flush");
-    assert!(counted(&metrics, "tiejun.outbox.delivered", "training") >= 1);
+    assert!(counted(metrics, "tiejun.outbox.delivered", "training") >= 1);
+}
+
+async fn get_metrics(addr: std::net::SocketAddr) -> String {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    stream
+        .write_all(b"GET /metrics HTTP/1.1\r\nHost: tiejun\r\nConnection: close\r\n\r\n")
+        .await
+        .expect("request");
+    let mut response = String::new();
+    stream.read_to_string(&mut response).await.expect("response");
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    response
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_rpc_is_measured_by_code_and_served_as_prometheus_text() {
+    use tiejun_proto::leads::v1::GetRepRequest;
+    let installed = install();
+    let suite = Connected::start(TestDatabase::sqlite()).await;
+    let mut reps = RepServiceClient::new(suite.channel().await);
+    reps.register_rep(authed(registration("M0001"), &admin()))
+        .await
+        .expect("registered");
+    let missing = reps
+        .get_rep(authed(
+            GetRepRequest {
+                person_id: "M9999".into(),
+            },
+            &admin(),
+        ))
+        .await
+        .expect_err("no such rep");
+    assert_eq!(missing.code(), tonic::Code::NotFound);
+
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let stop = tokio_util::sync::CancellationToken::new();
+    tokio::spawn(tiejun_platform::metrics::serve(
+        listener,
+        installed.registry.clone(),
+        stop.clone(),
+    ));
+    let text = get_metrics(addr).await;
+    let line = |method: &str, code: &str| {
+        text.lines().any(|l| {
+            l.starts_with("rpc_server_duration_milliseconds_count{")
+                && l.contains(&format!("rpc_method=\"{method}\""))
+                && l.contains(&format!("rpc_grpc_status_code=\"{code}\""))
+                && l.contains("rpc_system=\"grpc\"")
+        })
+    };
+    assert!(line("RegisterRep", "0"), "no RegisterRep OK count in:\n{text}");
+    assert!(line("GetRep", "5"), "no GetRep NOT_FOUND count in:\n{text}");
+    stop.cancel();
 }

@@ -11,6 +11,7 @@ pub mod error;
 pub mod events;
 pub mod idempotency;
 pub mod inbox;
+pub mod metrics;
 pub mod outbox;
 pub mod paging;
 pub mod pii;

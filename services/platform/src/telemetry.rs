@@ -1,7 +1,8 @@
 //! Logging and tracing: `tracing` everywhere, JSON logs when stderr is not a
 //! terminal (containers), readable logs on a terminal, and OpenTelemetry
 //! traces and metrics over OTLP/gRPC only when `OTEL_EXPORTER_OTLP_ENDPOINT`
-//! is set (the standard `OTEL_*` variables configure the rest).
+//! is set (the standard `OTEL_*` variables configure the rest). Metrics are
+//! also always kept for Prometheus (`metrics`).
 
 use std::io::IsTerminal as _;
 
@@ -16,6 +17,14 @@ use tracing_subscriber::{EnvFilter, Layer as _, layer::SubscriberExt as _, util:
 pub struct TelemetryGuard {
     tracer: Option<SdkTracerProvider>,
     meter: Option<SdkMeterProvider>,
+    registry: Option<crate::metrics::Registry>,
+}
+
+impl TelemetryGuard {
+    /// The Prometheus registry the process's metrics are written into.
+    pub fn registry(&self) -> Option<crate::metrics::Registry> {
+        self.registry.clone()
+    }
 }
 
 impl Drop for TelemetryGuard {
@@ -54,29 +63,36 @@ pub fn init(service: &str) -> anyhow::Result<TelemetryGuard> {
     };
 
     let mut guard = TelemetryGuard::default();
+    let resource = Resource::builder().with_service_name(service.to_owned()).build();
+    // Metrics always go to the Prometheus registry (`/metrics`); over OTLP too when configured.
+    let (prometheus, registry) = crate::metrics::prometheus_reader()?;
+    let mut meters = SdkMeterProvider::builder()
+        .with_resource(resource.clone())
+        .with_reader(prometheus);
+    if otlp_enabled() {
+        let metrics = opentelemetry_otlp::MetricExporter::builder()
+            .with_tonic()
+            .build()
+            .context("building the OTLP metric exporter")?;
+        meters = meters.with_periodic_exporter(metrics);
+    }
+    let meter_provider = meters.build();
+    opentelemetry::global::set_meter_provider(meter_provider.clone());
+    guard.meter = Some(meter_provider);
+    guard.registry = Some(registry);
+
     let otel = if otlp_enabled() {
         opentelemetry::global::set_text_map_propagator(opentelemetry_sdk::propagation::TraceContextPropagator::new());
-        let resource = Resource::builder().with_service_name(service.to_owned()).build();
         let spans = opentelemetry_otlp::SpanExporter::builder()
             .with_tonic()
             .build()
             .context("building the OTLP span exporter")?;
         let tracer_provider = SdkTracerProvider::builder()
-            .with_resource(resource.clone())
+            .with_resource(resource)
             .with_batch_exporter(spans)
             .build();
-        let metrics = opentelemetry_otlp::MetricExporter::builder()
-            .with_tonic()
-            .build()
-            .context("building the OTLP metric exporter")?;
-        let meter_provider = SdkMeterProvider::builder()
-            .with_resource(resource)
-            .with_periodic_exporter(metrics)
-            .build();
-        opentelemetry::global::set_meter_provider(meter_provider.clone());
         let tracer = tracer_provider.tracer(service.to_owned());
         guard.tracer = Some(tracer_provider);
-        guard.meter = Some(meter_provider);
         Some(tracing_opentelemetry::layer().with_tracer(tracer))
     } else {
         None

@@ -120,6 +120,9 @@ pub struct ServiceArgs {
     /// Where this service's events go.
     #[command(flatten)]
     pub events: tiejun_platform::events::EventArgs,
+    /// Where `/metrics` (Prometheus text) is served.
+    #[arg(long, env = "TIEJUN_METRICS_LISTEN", default_value = "0.0.0.0:9464")]
+    pub metrics_listen: std::net::SocketAddr,
 }
 
 /// `tiejun serve gateway`.
@@ -143,6 +146,9 @@ pub struct GatewayArgs {
     /// Rate limits, deadlines, retries, probes.
     #[command(flatten)]
     pub tuning: tiejun_gateway::GatewayTuning,
+    /// Where `/metrics` (Prometheus text) is served.
+    #[arg(long, env = "TIEJUN_METRICS_LISTEN", default_value = "0.0.0.0:9464")]
+    pub metrics_listen: std::net::SocketAddr,
 }
 
 /// `tiejun token`.

@@ -1,7 +1,7 @@
 //! What each subcommand does.
 
 use anyhow::Context as _;
-use std::sync::Arc;
+use std::{net::SocketAddr, sync::Arc};
 
 use tiejun_gateway::{BackendSpec, GatewaySettings, SystemResolver};
 use tiejun_platform::{
@@ -9,9 +9,10 @@ use tiejun_platform::{
     clock,
     config::{DatabaseArgs, ServiceSettings},
     db::Database,
-    shutdown,
+    metrics, shutdown,
 };
 use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
 
 use crate::{
     cli::{GatewayArgs, ServeTarget, ServiceArgs, ServiceName, TokenArgs, UpArgs},
@@ -31,16 +32,36 @@ pub async fn up(args: UpArgs) -> anyhow::Result<()> {
 }
 
 /// `tiejun serve <component>`.
-pub async fn serve(target: ServeTarget) -> anyhow::Result<()> {
+pub async fn serve(target: ServeTarget, registry: Option<metrics::Registry>) -> anyhow::Result<()> {
     match target {
-        ServeTarget::Gateway(args) => serve_gateway(args).await,
-        ServeTarget::Leads(args) => serve_service(ServiceName::Leads, args).await,
-        ServeTarget::Billing(args) => serve_service(ServiceName::Billing, args).await,
-        ServeTarget::Training(args) => serve_service(ServiceName::Training, args).await,
+        ServeTarget::Gateway(args) => serve_gateway(args, registry).await,
+        ServeTarget::Leads(args) => serve_service(ServiceName::Leads, args, registry).await,
+        ServeTarget::Billing(args) => serve_service(ServiceName::Billing, args, registry).await,
+        ServeTarget::Training(args) => serve_service(ServiceName::Training, args, registry).await,
     }
 }
 
-async fn serve_service(name: ServiceName, args: ServiceArgs) -> anyhow::Result<()> {
+/// Serves `/metrics` on `addr` beside the gRPC server, until `stop`.
+async fn admin_port(
+    addr: SocketAddr,
+    registry: Option<metrics::Registry>,
+    stop: &CancellationToken,
+) -> anyhow::Result<()> {
+    let Some(registry) = registry else {
+        return Ok(());
+    };
+    let listener = TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("binding the metrics port {addr}"))?;
+    tokio::spawn(metrics::serve(listener, registry, stop.clone()));
+    Ok(())
+}
+
+async fn serve_service(
+    name: ServiceName,
+    args: ServiceArgs,
+    registry: Option<metrics::Registry>,
+) -> anyhow::Result<()> {
     let listener = TcpListener::bind(args.server.listen)
         .await
         .with_context(|| format!("binding {}", args.server.listen))?;
@@ -53,6 +74,7 @@ async fn serve_service(name: ServiceName, args: ServiceArgs) -> anyhow::Result<(
         events: args.events,
     };
     let stop = shutdown::on_signal();
+    admin_port(args.metrics_listen, registry, &stop).await?;
     match name {
         ServiceName::Leads => tiejun_leads::run(settings, listener, stop).await,
         ServiceName::Billing => tiejun_billing::run(settings, listener, stop).await,
@@ -60,7 +82,7 @@ async fn serve_service(name: ServiceName, args: ServiceArgs) -> anyhow::Result<(
     }
 }
 
-async fn serve_gateway(args: GatewayArgs) -> anyhow::Result<()> {
+async fn serve_gateway(args: GatewayArgs, registry: Option<metrics::Registry>) -> anyhow::Result<()> {
     let listener = TcpListener::bind(args.server.listen)
         .await
         .with_context(|| format!("binding {}", args.server.listen))?;
@@ -75,7 +97,9 @@ async fn serve_gateway(args: GatewayArgs) -> anyhow::Result<()> {
         tuning: args.tuning,
         resolver: Arc::new(SystemResolver),
     };
-    tiejun_gateway::run(settings, listener, shutdown::on_signal()).await
+    let stop = shutdown::on_signal();
+    admin_port(args.metrics_listen, registry, &stop).await?;
+    tiejun_gateway::run(settings, listener, stop).await
 }
 
 /// `tiejun migrate <service>`.

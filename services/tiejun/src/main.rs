@@ -20,8 +20,8 @@ async fn main() -> anyhow::Result<()> {
             commands::up(args).await
         }
         Command::Serve { target } => {
-            let _telemetry = telemetry::init(&format!("tiejun-{}", target_name(&target)))?;
-            commands::serve(target).await
+            let telemetry = telemetry::init(&format!("tiejun-{}", target_name(&target)))?;
+            commands::serve(target, telemetry.registry()).await
         }
         Command::Bench { scenario } => {
             let _telemetry = telemetry::init("tiejun-bench")?;

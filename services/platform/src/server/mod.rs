@@ -23,6 +23,7 @@ use crate::{
     config::{ServerArgs, ServiceSettings},
     db::{DbCell, Migrations},
     deadline::DeadlineLayer,
+    metrics::RedLayer,
 };
 
 /// The health service name of the reflection services, advertised with them.
@@ -156,6 +157,7 @@ pub async fn serve(
         .max_concurrent_streams(args.max_concurrent_streams)
         .http2_keepalive_interval(Some(Duration::from_secs(30)))
         .trace_fn(move |req| crate::telemetry::request_span(name, req))
+        .layer(RedLayer::new())
         .layer(HardStopLayer::new(hard_stop.clone()))
         .layer(DeadlineLayer)
         .layer(ShedLayer::new(args.concurrency_limit))
