@@ -112,6 +112,13 @@ async fn the_consumers_span_continues_the_producers_trace_and_deliveries_are_mea
                 .map(|kv| kv.value.as_str().into_owned())
         })
         .collect();
+    assert!(
+        finished.iter().any(|s| s
+            .attributes
+            .iter()
+            .any(|kv| kv.key.as_str() == "rpc.method" && kv.value.as_str() == "RegisterRep")),
+        "spans carry the RPC semantic-convention attributes"
+    );
     for hop in ["gateway", "leads", "training"] {
         assert!(
             in_trace.iter().any(|s| s == hop),
@@ -166,6 +173,21 @@ async fn every_rpc_is_measured_by_code_and_served_as_prometheus_text() {
         .expect_err("no such rep");
     assert_eq!(missing.code(), tonic::Code::NotFound);
 
+    let billing = tiejun_tests::billing::BillingCalls(suite.channel().await);
+    billing.catalog(&[("trustpass", 2_980)]).await;
+    let member = billing.member(1).await;
+    let check = tiejun_proto::billing::v1::CheckEntitlementRequest {
+        account_id: member,
+        feature_key: "supplier_listing".into(),
+    };
+    let free =
+        tiejun_proto::billing::v1::entitlement_service_client::EntitlementServiceClient::new(suite.channel().await)
+            .check_entitlement(authed(check, &admin()))
+            .await
+            .expect("checked")
+            .into_inner();
+    assert!(free.allowed);
+
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().expect("addr");
     let stop = tokio_util::sync::CancellationToken::new();
@@ -185,5 +207,10 @@ async fn every_rpc_is_measured_by_code_and_served_as_prometheus_text() {
     };
     assert!(line("RegisterRep", "0"), "no RegisterRep OK count in:\n{text}");
     assert!(line("GetRep", "5"), "no GetRep NOT_FOUND count in:\n{text}");
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("tiejun_billing_entitlement_checks_total{") && l.contains("allowed=\"true\"")),
+        "no domain counter of entitlement checks in:\n{text}"
+    );
     stop.cancel();
 }

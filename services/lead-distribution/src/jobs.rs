@@ -44,12 +44,14 @@ async fn tick(leads: &Leads) -> Result<(), Error> {
         let mut tx = db.begin().await?;
         if let Some(run) = store::distribution::run_scheduled(&mut tx, day, now).await? {
             tx.commit().await?;
+            crate::metrics::assigned(run.leads_assigned, "DISTRIBUTION");
             tracing::info!(run_id = %run.run_id, assigned = run.leads_assigned, "scheduled distribution ran");
         }
     }
     let mut tx = db.begin().await?;
     let sweep = store::sweep::run(&mut tx, now, day, leads.instance()).await?;
     tx.commit().await?;
+    crate::metrics::reclaimed(sweep.leads_reclaimed);
     if sweep.leads_reclaimed > 0 || sweep.warnings_sent > 0 {
         tracing::info!(
             reclaimed = sweep.leads_reclaimed,

@@ -9,6 +9,7 @@ mod convert;
 pub mod domain;
 mod grpc;
 mod jobs;
+mod metrics;
 mod policy;
 pub mod store;
 

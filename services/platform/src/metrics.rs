@@ -226,3 +226,12 @@ where
         self.inner.is_end_stream()
     }
 }
+
+/// A domain counter `name` (e.g. `tiejun.leads.converted`) on the global
+/// meter provider: what the business did, beside the RPC metrics.
+pub fn domain_counter(name: &'static str, description: &'static str) -> opentelemetry::metrics::Counter<u64> {
+    opentelemetry::global::meter("tiejun")
+        .u64_counter(name)
+        .with_description(description)
+        .build()
+}

@@ -133,7 +133,16 @@ pub fn current_traceparent() -> Option<String> {
 /// request carries a W3C `traceparent` (a client, the gateway, or an event
 /// relay passing on the producer's context).
 pub fn request_span<B>(service: &'static str, request: &http::Request<B>) -> tracing::Span {
-    let span = tracing::info_span!("grpc", service, rpc.path = %request.uri().path());
+    let path = request.uri().path();
+    let (rpc_service, rpc_method) = path.trim_start_matches('/').split_once('/').unwrap_or((path, ""));
+    // Attribute names of the OpenTelemetry RPC semantic conventions 1.26.
+    let span = tracing::info_span!(
+        "grpc",
+        service,
+        rpc.system = "grpc",
+        rpc.service = rpc_service,
+        rpc.method = rpc_method,
+    );
     let parent = opentelemetry::global::get_text_map_propagator(|propagator| {
         propagator.extract(&opentelemetry_http::HeaderExtractor(request.headers()))
     });

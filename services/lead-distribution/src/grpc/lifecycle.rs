@@ -113,6 +113,7 @@ impl Leads {
         let mut tx = db.begin().await?;
         let run = distribution::run(&mut tx, day, "ON_DEMAND", self.clock.now()).await?;
         tx.commit().await?;
+        crate::metrics::assigned(run.leads_assigned, "DISTRIBUTION");
         tracing::info!(run_id = %run.run_id, day = %run.business_day, assigned = run.leads_assigned, "distribution ran");
         Ok(RunDistributionResponse {
             run_id: run.run_id,
@@ -129,6 +130,7 @@ impl Leads {
         let mut tx = db.begin().await?;
         let s = sweep::run(&mut tx, self.clock.now(), self.today(), &self.instance).await?;
         tx.commit().await?;
+        crate::metrics::reclaimed(s.leads_reclaimed);
         Ok(RunReclaimSweepResponse {
             warnings_sent: s.warnings_sent,
             leads_reclaimed: s.leads_reclaimed,
@@ -215,6 +217,7 @@ impl Leads {
             key.record(&mut tx, &response).await?;
         }
         tx.commit().await?;
+        crate::metrics::assigned(1, "SELF_CLAIM");
         Ok(response)
     }
 
@@ -430,6 +433,7 @@ impl Leads {
             key.record(&mut tx, &response).await?;
         }
         tx.commit().await?;
+        crate::metrics::converted();
         tracing::info!(lead_id = %id, person_id = %owner, "lead converted");
         Ok(response)
     }

@@ -37,9 +37,65 @@ fn source(name: &str) -> EntitlementSource {
     }
 }
 
+/// Entitlement checks answered, by outcome and source.
+static CHECKS: std::sync::LazyLock<opentelemetry::metrics::Counter<u64>> = std::sync::LazyLock::new(|| {
+    tiejun_platform::metrics::domain_counter("tiejun.billing.entitlement_checks", "Entitlement checks answered")
+});
+
 #[tonic::async_trait]
 impl EntitlementService for Billing {
     async fn check_entitlement(
+        &self,
+        request: Request<CheckEntitlementRequest>,
+    ) -> Result<Response<CheckEntitlementResponse>, Status> {
+        let answer = self.check(request).await?;
+        let a = answer.get_ref();
+        CHECKS.add(
+            1,
+            &[
+                opentelemetry::KeyValue::new("allowed", a.allowed),
+                opentelemetry::KeyValue::new("source", a.source().as_str_name()),
+            ],
+        );
+        Ok(answer)
+    }
+
+    async fn list_entitlements(
+        &self,
+        request: Request<ListEntitlementsRequest>,
+    ) -> Result<Response<ListEntitlementsResponse>, Status> {
+        let principal = Principal::of(&request)?;
+        let account_id = request.get_ref().account_id.trim();
+        may_check(principal, account_id)?;
+        let db = self.db.get()?;
+        accounts::get(db, account_id)
+            .await?
+            .ok_or_else(|| Error::not_found("account", account_id))?;
+        let now = self.clock.now();
+        let mut entitlements: Vec<Entitlement> = catalog::free_features(db)
+            .await?
+            .into_iter()
+            .map(|feature_key| Entitlement {
+                feature_key,
+                source: EntitlementSource::FreeTier as i32,
+                valid_until: None,
+            })
+            .collect();
+        for feature_key in catalog::paid_feature_keys(db).await? {
+            if let Some((from, until)) = subscriptions::paid_entitlement(db, account_id, &feature_key, now).await? {
+                entitlements.push(Entitlement {
+                    feature_key,
+                    source: source(&from) as i32,
+                    valid_until: Some(to_proto(until)),
+                });
+            }
+        }
+        Ok(Response::new(ListEntitlementsResponse { entitlements }))
+    }
+}
+
+impl Billing {
+    async fn check(
         &self,
         request: Request<CheckEntitlementRequest>,
     ) -> Result<Response<CheckEntitlementResponse>, Status> {
@@ -79,38 +135,5 @@ impl EntitlementService for Billing {
         };
         self.entitlements.put(account_id, feature, response);
         Ok(Response::new(response))
-    }
-
-    async fn list_entitlements(
-        &self,
-        request: Request<ListEntitlementsRequest>,
-    ) -> Result<Response<ListEntitlementsResponse>, Status> {
-        let principal = Principal::of(&request)?;
-        let account_id = request.get_ref().account_id.trim();
-        may_check(principal, account_id)?;
-        let db = self.db.get()?;
-        accounts::get(db, account_id)
-            .await?
-            .ok_or_else(|| Error::not_found("account", account_id))?;
-        let now = self.clock.now();
-        let mut entitlements: Vec<Entitlement> = catalog::free_features(db)
-            .await?
-            .into_iter()
-            .map(|feature_key| Entitlement {
-                feature_key,
-                source: EntitlementSource::FreeTier as i32,
-                valid_until: None,
-            })
-            .collect();
-        for feature_key in catalog::paid_feature_keys(db).await? {
-            if let Some((from, until)) = subscriptions::paid_entitlement(db, account_id, &feature_key, now).await? {
-                entitlements.push(Entitlement {
-                    feature_key,
-                    source: source(&from) as i32,
-                    valid_until: Some(to_proto(until)),
-                });
-            }
-        }
-        Ok(Response::new(ListEntitlementsResponse { entitlements }))
     }
 }

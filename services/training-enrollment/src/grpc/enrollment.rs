@@ -63,6 +63,15 @@ pub(super) async fn place(
     Ok((row, session))
 }
 
+/// Enrolments by result (ENROLLED, WAITLISTED), beside the RPC metrics.
+static ENROLLMENTS: std::sync::LazyLock<opentelemetry::metrics::Counter<u64>> = std::sync::LazyLock::new(|| {
+    tiejun_platform::metrics::domain_counter("tiejun.training.enrollments", "Enrolments, by result")
+});
+
+fn enrolled(result: &str) {
+    ENROLLMENTS.add(1, &[opentelemetry::KeyValue::new("result", result.to_owned())]);
+}
+
 /// Headquarters, AutoEnroll's fallback city (either spelling).
 fn is_headquarters(city: &str) -> bool {
     city.eq_ignore_ascii_case(HEADQUARTERS) || city == "杭州"
@@ -86,6 +95,7 @@ impl EnrollmentService for Training {
             return Ok(Response::new(first));
         }
         let (row, session) = place(&mut tx, db, &learner, &program_id, r.city.trim(), now).await?;
+        let result = row.status.clone();
         let response = AutoEnrollResponse {
             enrollment: Some(convert::enrollment(row)),
             session: Some(convert::session(session)),
@@ -94,6 +104,7 @@ impl EnrollmentService for Training {
             key.record(&mut tx, &response).await?;
         }
         tx.commit().await?;
+        enrolled(&result);
         Ok(Response::new(response))
     }
 
@@ -212,6 +223,7 @@ impl EnrollmentService for Training {
             return Ok(Response::new(first));
         }
         let row = enrollments::enroll(&mut tx, r.session_id.trim(), &learner, now).await?;
+        let result = row.status.clone();
         let response = EnrollResponse {
             enrollment: Some(convert::enrollment(row)),
         };
@@ -219,6 +231,7 @@ impl EnrollmentService for Training {
             key.record(&mut tx, &response).await?;
         }
         tx.commit().await?;
+        enrolled(&result);
         Ok(Response::new(response))
     }
 
