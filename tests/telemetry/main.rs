@@ -2,6 +2,8 @@
 //! subscriber and OpenTelemetry providers these tests install are global
 //! state, which the many tests of `suite` running side by side would share.
 
+use std::sync::{Arc, Mutex};
+
 use tiejun_platform::{auth::Role, testing::TestDatabase};
 use tiejun_proto::leads::v1::rep_service_client::RepServiceClient;
 use tiejun_tests::{
@@ -23,6 +25,22 @@ struct Installed {
     metrics: opentelemetry_sdk::metrics::InMemoryMetricExporter,
     meter: opentelemetry_sdk::metrics::SdkMeterProvider,
     registry: tiejun_platform::metrics::Registry,
+    /// Every log line, as the JSON logs of a container write them.
+    logs: Arc<Mutex<Vec<u8>>>,
+}
+
+/// Appends log output to a shared buffer.
+struct Capture(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for Capture {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().expect("lock").extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 fn install() -> &'static Installed {
@@ -32,7 +50,7 @@ fn install() -> &'static Installed {
         propagation::TraceContextPropagator,
         trace::{InMemorySpanExporter, SdkTracerProvider},
     };
-    use tracing_subscriber::layer::SubscriberExt as _;
+    use tracing_subscriber::{Layer as _, layer::SubscriberExt as _};
     static INSTALLED: std::sync::OnceLock<Installed> = std::sync::OnceLock::new();
     INSTALLED.get_or_init(|| {
         let spans = InMemorySpanExporter::default();
@@ -45,14 +63,27 @@ fn install() -> &'static Installed {
             .build();
         opentelemetry::global::set_meter_provider(meter.clone());
         opentelemetry::global::set_text_map_propagator(TraceContextPropagator::new());
-        let subscriber =
-            tracing_subscriber::registry().with(tracing_opentelemetry::layer().with_tracer(tracer.tracer("test")));
+        let logs = Arc::new(Mutex::new(Vec::new()));
+        let sink = logs.clone();
+        let json = tracing_subscriber::fmt::layer()
+            .json()
+            .with_current_span(true)
+            .with_span_list(false)
+            .with_writer(move || Capture(sink.clone()))
+            .with_filter(tracing_subscriber::EnvFilter::new(
+                "info,tiejun=debug,tiejun_platform=debug,tiejun_leads=debug,tiejun_billing=debug,\
+                 tiejun_training=debug,tiejun_gateway=debug",
+            ));
+        let subscriber = tracing_subscriber::registry()
+            .with(tracing_opentelemetry::layer().with_tracer(tracer.tracer("test")))
+            .with(json);
         tracing::subscriber::set_global_default(subscriber).expect("the only subscriber of this process");
         Installed {
             spans,
             metrics,
             meter,
             registry,
+            logs,
         }
     })
 }
@@ -213,4 +244,63 @@ async fn every_rpc_is_measured_by_code_and_served_as_prometheus_text() {
         "no domain counter of entitlement checks in:\n{text}"
     );
     stop.cancel();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn json_logs_carry_the_trace_id_and_never_a_whole_phone_or_email() {
+    use tiejun_proto::{
+        billing::v1::{RegisterMemberRequest, account_service_client::AccountServiceClient},
+        leads::v1::{CreateLeadRequest, LeadInput, RunDistributionRequest, lead_service_client::LeadServiceClient},
+    };
+    let installed = install();
+    let suite = Connected::start(TestDatabase::sqlite()).await;
+    let (phone, email) = ("13912345678", "buyer.pii@example.com");
+    let member = RegisterMemberRequest {
+        company_name: "隐私测试有限公司".into(),
+        contact_name: "张三".into(),
+        phone: phone.into(),
+        email: email.into(),
+        city: "杭州".into(),
+        ..Default::default()
+    };
+    AccountServiceClient::new(suite.channel().await)
+        .register_member(authed(member, &admin()))
+        .await
+        .expect("member");
+    let lead = LeadInput {
+        company_name: "隐私线索贸易".into(),
+        contact_name: "李四".into(),
+        phone: "+86 138 8765 4321".into(),
+        email: "lead.pii@example.com".into(),
+        city: "Hangzhou".into(),
+        ..Default::default()
+    };
+    let mut leads = LeadServiceClient::new(suite.channel().await);
+    leads
+        .create_lead(authed(
+            CreateLeadRequest {
+                lead: Some(lead),
+                idempotency_key: String::new(),
+            },
+            &admin(),
+        ))
+        .await
+        .expect("lead");
+    let trace_id = "0af7651916cd43dd8448eb211c80319c";
+    let mut run = authed(RunDistributionRequest::default(), &admin());
+    run.metadata_mut().insert(
+        "traceparent",
+        format!("00-{trace_id}-b7ad6b7169203331-01").parse().expect("ascii"),
+    );
+    leads.run_distribution(run).await.expect("distribution");
+
+    let logs = String::from_utf8_lossy(&installed.logs.lock().expect("lock")).into_owned();
+    assert!(
+        logs.lines()
+            .any(|l| l.contains("distribution ran") && l.contains(trace_id)),
+        "the distribution's log line lacks the caller's trace id:\n{logs}"
+    );
+    for secret in [phone, email, "13887654321", "lead.pii@example.com"] {
+        assert!(!logs.contains(secret), "{secret} was logged whole");
+    }
 }

@@ -142,6 +142,8 @@ pub fn request_span<B>(service: &'static str, request: &http::Request<B>) -> tra
         rpc.system = "grpc",
         rpc.service = rpc_service,
         rpc.method = rpc_method,
+        trace_id = tracing::field::Empty,
+        span_id = tracing::field::Empty,
     );
     let parent = opentelemetry::global::get_text_map_propagator(|propagator| {
         propagator.extract(&opentelemetry_http::HeaderExtractor(request.headers()))
@@ -149,6 +151,15 @@ pub fn request_span<B>(service: &'static str, request: &http::Request<B>) -> tra
     if parent.span().span_context().is_valid() {
         // Fails only when no OpenTelemetry layer is installed: nothing to continue then.
         let _ = span.set_parent(parent);
+    }
+    // Log lines inside the call carry its trace and span ids (JSON logs
+    // include the current span's fields), when OpenTelemetry is on.
+    let context = span.context();
+    let otel = context.span();
+    let ids = otel.span_context();
+    if ids.is_valid() {
+        span.record("trace_id", tracing::field::display(ids.trace_id()));
+        span.record("span_id", tracing::field::display(ids.span_id()));
     }
     span
 }
