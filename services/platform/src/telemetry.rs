@@ -44,7 +44,8 @@ pub fn otlp_enabled() -> bool {
 }
 
 /// Installs the global subscriber for a process named `service`. `RUST_LOG`
-/// filters (default `info`). Call once, early, from a Tokio runtime.
+/// filters the logs (default `info`); spans at INFO and above are traced
+/// whatever it says. Call once, early, from a Tokio runtime.
 pub fn init(service: &str) -> anyhow::Result<TelemetryGuard> {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     let json = !std::io::stderr().is_terminal();
@@ -63,7 +64,14 @@ pub fn init(service: &str) -> anyhow::Result<TelemetryGuard> {
     };
 
     let mut guard = TelemetryGuard::default();
-    let resource = Resource::builder().with_service_name(service.to_owned()).build();
+    // OTEL_SERVICE_NAME and OTEL_RESOURCE_ATTRIBUTES are read by the builder;
+    // the process's own name applies only when no service name is given.
+    let named = std::env::var_os("OTEL_SERVICE_NAME").is_some_and(|v| !v.is_empty());
+    let resource = if named {
+        Resource::builder().build()
+    } else {
+        Resource::builder().with_service_name(service.to_owned()).build()
+    };
     // Metrics always go to the Prometheus registry (`/metrics`); over OTLP too when configured.
     let (prometheus, registry) = crate::metrics::prometheus_reader()?;
     let mut meters = SdkMeterProvider::builder()
@@ -98,10 +106,11 @@ pub fn init(service: &str) -> anyhow::Result<TelemetryGuard> {
         None
     };
 
+    // RUST_LOG filters the logs only: traces keep every span at INFO and
+    // above whatever the log level (RUST_LOG=warn must not empty them).
     tracing_subscriber::registry()
-        .with(filter)
-        .with(fmt)
-        .with(otel)
+        .with(fmt.with_filter(filter))
+        .with(otel.map(|layer| layer.with_filter(tracing_subscriber::filter::LevelFilter::INFO)))
         .try_init()
         .context("installing the tracing subscriber")?;
     Ok(guard)

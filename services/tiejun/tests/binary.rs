@@ -235,3 +235,186 @@ fn bench_gateway_measures_direct_and_through_the_gateway_without_errors() {
         .expect("ratio");
     assert!(ratio > 0.0, "calls went through the gateway: {report}");
 }
+
+/// An OpenTelemetry collector in the test: it keeps (trace id, `service`
+/// attribute) of every span and the name of every metric it receives.
+mod collector {
+    use std::sync::{Arc, Mutex};
+
+    use opentelemetry_proto::tonic::{
+        collector::{
+            metrics::v1::{
+                ExportMetricsServiceRequest, ExportMetricsServiceResponse,
+                metrics_service_server::{MetricsService, MetricsServiceServer},
+            },
+            trace::v1::{
+                ExportTraceServiceRequest, ExportTraceServiceResponse,
+                trace_service_server::{TraceService, TraceServiceServer},
+            },
+        },
+        common::v1::any_value::Value,
+    };
+    use tonic::{Request, Response, Status};
+
+    /// What arrived.
+    #[derive(Debug, Default, Clone)]
+    pub struct Received {
+        pub spans: Arc<Mutex<Vec<(String, String)>>>,
+        pub metrics: Arc<Mutex<Vec<String>>>,
+    }
+
+    #[tonic::async_trait]
+    impl TraceService for Received {
+        async fn export(
+            &self,
+            request: Request<ExportTraceServiceRequest>,
+        ) -> Result<Response<ExportTraceServiceResponse>, Status> {
+            let mut spans = self.spans.lock().expect("lock");
+            for resource in request.into_inner().resource_spans {
+                for scope in resource.scope_spans {
+                    for span in scope.spans {
+                        let service = span
+                            .attributes
+                            .iter()
+                            .find(|kv| kv.key == "service")
+                            .and_then(|kv| match kv.value.as_ref()?.value.as_ref()? {
+                                Value::StringValue(s) => Some(s.clone()),
+                                _ => None,
+                            })
+                            .unwrap_or_default();
+                        spans.push((hex::encode(&span.trace_id), service));
+                    }
+                }
+            }
+            Ok(Response::new(ExportTraceServiceResponse::default()))
+        }
+    }
+
+    #[tonic::async_trait]
+    impl MetricsService for Received {
+        async fn export(
+            &self,
+            request: Request<ExportMetricsServiceRequest>,
+        ) -> Result<Response<ExportMetricsServiceResponse>, Status> {
+            let mut names = self.metrics.lock().expect("lock");
+            for resource in request.into_inner().resource_metrics {
+                for scope in resource.scope_metrics {
+                    names.extend(scope.metrics.into_iter().map(|m| m.name));
+                }
+            }
+            Ok(Response::new(ExportMetricsServiceResponse::default()))
+        }
+    }
+
+    /// Serves the collector on `listener`.
+    pub async fn serve(listener: tokio::net::TcpListener, received: Received) {
+        let _ = tonic::transport::Server::builder()
+            .add_service(TraceServiceServer::new(received.clone()))
+            .add_service(MetricsServiceServer::new(received))
+            .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener))
+            .await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn up_exports_one_trace_through_the_gateway_and_the_rpc_metrics_over_otlp() {
+    use tiejun_proto::leads::v1::{GetRepRequest, rep_service_client::RepServiceClient};
+
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let endpoint = format!("http://{}", listener.local_addr().expect("addr"));
+    let received = collector::Received::default();
+    tokio::spawn(collector::serve(listener, received.clone()));
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut child = tiejun(&["up", "--port", "0", "--data-dir", dir.path().to_str().expect("utf8")])
+        .env("OTEL_EXPORTER_OTLP_ENDPOINT", &endpoint)
+        .env("OTEL_BSP_SCHEDULE_DELAY", "100")
+        .env("OTEL_METRIC_EXPORT_INTERVAL", "300")
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("starting tiejun up");
+    let stdout = child.stdout.take().expect("piped");
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let mut lines: Vec<String> = Vec::new();
+    while !lines.iter().any(|l| l.starts_with("token: ")) {
+        match rx.recv_timeout(Duration::from_secs(60)) {
+            Ok(line) => lines.push(line),
+            Err(_) => {
+                let _ = child.kill();
+                panic!("tiejun up printed no token; got {lines:?}");
+            }
+        }
+    }
+    let gateway = lines
+        .iter()
+        .find_map(|l| l.strip_prefix("gateway listening on "))
+        .expect("gateway line")
+        .to_owned();
+    let token = lines
+        .iter()
+        .find_map(|l| l.strip_prefix("token: "))
+        .expect("token line")
+        .to_owned();
+
+    let trace_id = "5b8efff798038103d269b633813fc60c";
+    let channel = tonic::transport::Channel::from_shared(format!("http://{gateway}"))
+        .expect("uri")
+        .connect()
+        .await
+        .expect("connect");
+    let mut request = tonic::Request::new(GetRepRequest {
+        person_id: "E404".into(),
+    });
+    request
+        .metadata_mut()
+        .insert("authorization", format!("Bearer {token}").parse().expect("ascii"));
+    request.metadata_mut().insert(
+        "traceparent",
+        format!("00-{trace_id}-eee19b7ec3c1b174-01").parse().expect("ascii"),
+    );
+    let status = RepServiceClient::new(channel)
+        .get_rep(request)
+        .await
+        .expect_err("no such rep");
+    assert_eq!(status.code(), tonic::Code::NotFound);
+
+    let arrived = |service: &str| {
+        received
+            .spans
+            .lock()
+            .expect("lock")
+            .iter()
+            .any(|(t, s)| t == trace_id && s == service)
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while !(arrived("gateway")
+        && arrived("leads")
+        && received
+            .metrics
+            .lock()
+            .expect("lock")
+            .iter()
+            .any(|m| m == "rpc.server.duration"))
+    {
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            panic!(
+                "the collector did not receive the trace from gateway and leads and the RPC metric: spans {:?}, metrics {:?}",
+                received.spans.lock().expect("lock"),
+                received.metrics.lock().expect("lock")
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
+    let _ = child.wait();
+}
