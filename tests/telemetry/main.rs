@@ -150,6 +150,14 @@ async fn the_consumers_span_continues_the_producers_trace_and_deliveries_are_mea
             .any(|kv| kv.key.as_str() == "rpc.method" && kv.value.as_str() == "RegisterRep")),
         "spans carry the RPC semantic-convention attributes"
     );
+    let transactions = finished
+        .iter()
+        .filter(|s| s.span_context.trace_id().to_string() == trace_id && s.name == "db.transaction")
+        .count();
+    assert!(
+        transactions >= 2,
+        "the producer's and the consumer's transactions are in the caller's trace ({transactions} found)"
+    );
     for hop in ["gateway", "leads", "training"] {
         assert!(
             in_trace.iter().any(|s| s == hop),

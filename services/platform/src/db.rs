@@ -150,7 +150,7 @@ impl Database {
     pub fn backend(&self) -> Backend {
         match self {
             Self::Sqlite(_) => Backend::Sqlite,
-            Self::Postgres(_) => Backend::Postgres,
+            Self::Postgres(..) => Backend::Postgres,
         }
     }
 
@@ -178,21 +178,29 @@ pub async fn begin_immediate(pool: &SqlitePool) -> Result<sqlx::Transaction<'sta
 /// the few places that differ (`FOR UPDATE SKIP LOCKED`) say so explicitly.
 #[derive(Debug)]
 pub enum Tx {
-    /// PostgreSQL.
-    Postgres(sqlx::Transaction<'static, sqlx::Postgres>),
+    /// PostgreSQL; the span covers the transaction.
+    Postgres(sqlx::Transaction<'static, sqlx::Postgres>, tracing::Span),
     /// SQLite, holding this process's writer turn until it ends.
     Sqlite(
         sqlx::Transaction<'static, sqlx::Sqlite>,
         tokio::sync::OwnedMutexGuard<()>,
+        tracing::Span,
     ),
+}
+
+/// The span of one transaction, a child of the call that began it, open
+/// until the transaction ends (commit, or rollback when dropped). Attribute
+/// names of the OpenTelemetry database conventions 1.26.
+fn transaction_span(system: &'static str) -> tracing::Span {
+    tracing::info_span!("db.transaction", db.system = system, otel.kind = "client")
 }
 
 impl Tx {
     /// Commits.
     pub async fn commit(self) -> Result<(), Error> {
         match self {
-            Self::Postgres(tx) => tx.commit().await?,
-            Self::Sqlite(tx, _turn) => tx.commit().await?,
+            Self::Postgres(tx, _span) => tx.commit().await?,
+            Self::Sqlite(tx, _turn, _span) => tx.commit().await?,
         }
         Ok(())
     }
@@ -200,7 +208,7 @@ impl Tx {
     /// The backend.
     pub fn backend(&self) -> Backend {
         match self {
-            Self::Postgres(_) => Backend::Postgres,
+            Self::Postgres(..) => Backend::Postgres,
             Self::Sqlite(..) => Backend::Sqlite,
         }
     }
@@ -209,7 +217,7 @@ impl Tx {
     /// replicas sharing a PostgreSQL database run a job one at a time. On
     /// SQLite `BEGIN IMMEDIATE` already serialises writers: nothing to do.
     pub async fn job_lock(&mut self, key: i64) -> Result<(), Error> {
-        if let Self::Postgres(tx) = self {
+        if let Self::Postgres(tx, _) = self {
             sqlx::query("SELECT pg_advisory_xact_lock($1)")
                 .bind(key)
                 .execute(&mut **tx)
@@ -223,10 +231,10 @@ impl Database {
     /// Starts a write transaction.
     pub async fn begin(&self) -> Result<Tx, Error> {
         Ok(match self {
-            Self::Postgres(pool) => Tx::Postgres(pool.begin().await?),
+            Self::Postgres(pool) => Tx::Postgres(pool.begin().await?, transaction_span("postgresql")),
             Self::Sqlite(db) => {
                 let turn = db.writer.clone().lock_owned().await;
-                Tx::Sqlite(begin_immediate(&db.pool).await?, turn)
+                Tx::Sqlite(begin_immediate(&db.pool).await?, turn, transaction_span("sqlite"))
             }
         })
     }
@@ -239,11 +247,11 @@ impl Database {
 macro_rules! on_tx {
     ($tx:expr, |$conn:ident| $body:expr) => {
         match $tx {
-            $crate::db::Tx::Postgres(tx) => {
+            $crate::db::Tx::Postgres(tx, _) => {
                 let $conn: &mut sqlx::PgConnection = &mut *tx;
                 $body
             }
-            $crate::db::Tx::Sqlite(tx, _) => {
+            $crate::db::Tx::Sqlite(tx, _, _) => {
                 let $conn: &mut sqlx::SqliteConnection = &mut *tx;
                 $body
             }
