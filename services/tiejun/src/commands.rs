@@ -19,13 +19,23 @@ use crate::{
     secret, suite,
 };
 
-/// `tiejun up`: start, print the banner, run until SIGTERM or Ctrl-C.
-pub async fn up(args: UpArgs) -> anyhow::Result<()> {
+/// `tiejun up`: start, print the banner, run until SIGTERM or Ctrl-C. The
+/// process's metrics (every component's) are on the port after the
+/// services' (`--port` + 4; any free port with `--port 0`).
+pub async fn up(args: UpArgs, registry: Option<metrics::Registry>) -> anyhow::Result<()> {
     let stop = shutdown::on_signal();
-    let suite = suite::start(&args, stop).await?;
+    let suite = suite::start(&args, stop.clone()).await?;
     if args.demo {
         crate::demo::load(suite.gateway, &suite.token).await?;
         println!("demo data loaded (billing catalog, training programmes and sessions, reps and leads)");
+    }
+    if let Some(registry) = registry {
+        let port = if args.port == 0 { 0 } else { args.port.saturating_add(4) };
+        let listener = TcpListener::bind(SocketAddr::new(args.host, port))
+            .await
+            .with_context(|| format!("binding the metrics port {port}"))?;
+        println!("metrics on http://{}/metrics", listener.local_addr()?);
+        tokio::spawn(metrics::serve(listener, registry, stop));
     }
     print!("{}", suite.banner());
     suite.wait().await

@@ -16,8 +16,8 @@ async fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Up(args) => {
-            let _telemetry = telemetry::init("tiejun")?;
-            commands::up(args).await
+            let telemetry = telemetry::init("tiejun")?;
+            commands::up(args, telemetry.registry()).await
         }
         Command::Serve { target } => {
             let telemetry = telemetry::init(&format!("tiejun-{}", target_name(&target)))?;

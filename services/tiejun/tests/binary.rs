@@ -143,6 +143,26 @@ fn up_prints_every_endpoint_and_a_token_then_stops_on_sigterm() {
             "{name} missing from {lines:?}"
         );
     }
+    let metrics = lines
+        .iter()
+        .find_map(|l| l.strip_prefix("metrics on http://"))
+        .and_then(|rest| rest.strip_suffix("/metrics"))
+        .unwrap_or_else(|| panic!("no metrics line in {lines:?}"))
+        .to_owned();
+    let scraped = {
+        use std::io::{Read as _, Write as _};
+        let mut stream = std::net::TcpStream::connect(&metrics).expect("metrics port");
+        stream
+            .write_all(b"GET /metrics HTTP/1.1\r\nHost: tiejun\r\nConnection: close\r\n\r\n")
+            .expect("request");
+        let mut body = String::new();
+        stream.read_to_string(&mut body).expect("response");
+        body
+    };
+    assert!(
+        scraped.contains("rpc_server_duration_milliseconds_count"),
+        "the startup health checks are counted on /metrics: {scraped}"
+    );
     let token = lines
         .iter()
         .find_map(|l| l.strip_prefix("token: "))
