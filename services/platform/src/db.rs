@@ -216,10 +216,10 @@ impl Tx {
     /// Waits for the job lock `key`, held until this transaction ends, so
     /// replicas sharing a PostgreSQL database run a job one at a time. On
     /// SQLite `BEGIN IMMEDIATE` already serialises writers: nothing to do.
-    pub async fn job_lock(&mut self, key: i64) -> Result<(), Error> {
+    pub async fn job_lock(&mut self, key: JobKey) -> Result<(), Error> {
         if let Self::Postgres(tx, _) = self {
             sqlx::query("SELECT pg_advisory_xact_lock($1)")
-                .bind(key)
+                .bind(key as i64)
                 .execute(&mut **tx)
                 .await?;
         }
@@ -298,6 +298,22 @@ impl DbCell {
     }
 }
 
+/// Every PostgreSQL advisory lock key of the suite. Transaction and
+/// session locks share one key space per database, so the keys live in one
+/// place: a second job given an existing value does not compile.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(i64)]
+pub enum JobKey {
+    /// lead-distribution: the daily distribution.
+    Distribution = 0x7469_656a_756e_0001,
+    /// lead-distribution: the deadline sweep.
+    Sweep = 0x7469_656a_756e_0002,
+    /// membership-billing: the renewal cycle.
+    Renewal = 0x7469_656a_756e_0101,
+    /// Every service: the outbox relay's leader.
+    Relay = 0x7469_656a_756e_f001,
+}
+
 /// The right to run a job alone among replicas sharing a database: on
 /// PostgreSQL a session advisory lock on a connection taken out of the pool
 /// (closing it, or losing it, releases the lock); on SQLite one process owns
@@ -307,13 +323,13 @@ pub struct Leadership(Option<sqlx::PgConnection>);
 
 impl Database {
     /// Takes the lead for `key` if no other replica has it.
-    pub async fn try_lead(&self, key: i64) -> Result<Option<Leadership>, Error> {
+    pub async fn try_lead(&self, key: JobKey) -> Result<Option<Leadership>, Error> {
         let Self::Postgres(pool) = self else {
             return Ok(Some(Leadership(None)));
         };
         let mut conn = pool.acquire().await?.detach();
         let (won,): (bool,) = sqlx::query_as("SELECT pg_try_advisory_lock($1)")
-            .bind(key)
+            .bind(key as i64)
             .fetch_one(&mut conn)
             .await?;
         Ok(won.then_some(Leadership(Some(conn))))

@@ -27,16 +27,12 @@ use tonic::transport::{Channel, Endpoint};
 
 use crate::{
     auth::{JwtKeys, Role, TokenSpec},
-    db::{Database, DbCell},
+    db::{Database, DbCell, JobKey},
     error::Error,
     events::{EventArgs, consumer_of, retry_delay},
     on_pool, on_tx,
 };
 
-/// The advisory lock key of the relay. Keys share one space per database
-/// (leads' jobs use `…_0001`, `…_0002`; billing's renewal `…_0101`), so the
-/// platform takes `…_f001`.
-const LEADER_KEY: i64 = 0x7469_656a_756e_f001;
 /// Events per consumer per round.
 const BATCH: i64 = 100;
 /// The longest a consumer may take to apply one event.
@@ -146,7 +142,7 @@ impl Relay {
         let pause = self.args.relay_interval;
         loop {
             if let Ok(db) = self.cell.get() {
-                match db.try_lead(LEADER_KEY).await {
+                match db.try_lead(JobKey::Relay).await {
                     Ok(Some(mut lead)) => {
                         tracing::info!(producer = self.producer, "outbox relay leading");
                         while lead.still_held().await {

@@ -17,7 +17,7 @@ use tiejun_platform::{
 };
 use tiejun_proto::leads::v1::{LeadAssigned, TransitionRule, WatchRepEventsResponse, watch_rep_events_response::Event};
 
-use super::{days, holding, jobs, leads::LeadRow};
+use super::{days, holding, leads::LeadRow};
 use crate::{
     convert,
     domain::{
@@ -48,7 +48,7 @@ pub struct RunOutcome {
 
 /// Runs the distribution for `day`.
 pub async fn run(tx: &mut Tx, day: NaiveDate, trigger: &str, now: DateTime<Utc>) -> Result<RunOutcome, Error> {
-    jobs::lock(tx, jobs::DISTRIBUTION).await?;
+    tx.job_lock(tiejun_platform::db::JobKey::Distribution).await?;
     let day = day.to_string();
     let seed = day_seed(tx, &day, now).await?;
 
@@ -137,7 +137,7 @@ pub async fn run(tx: &mut Tx, day: NaiveDate, trigger: &str, now: DateTime<Utc>)
 
 /// The scheduled run of `day`, unless one already happened (checked under the lock).
 pub async fn run_scheduled(tx: &mut Tx, day: NaiveDate, now: DateTime<Utc>) -> Result<Option<RunOutcome>, Error> {
-    jobs::lock(tx, jobs::DISTRIBUTION).await?;
+    tx.job_lock(tiejun_platform::db::JobKey::Distribution).await?;
     let n: i64 = on_tx!(tx, |c| sqlx::query_scalar(
         "SELECT count(*) FROM distribution_runs WHERE business_day = $1 AND trigger = 'SCHEDULED'"
     )

@@ -1,20 +1,11 @@
-//! Single-leader work: on PostgreSQL a transaction-scoped advisory lock makes
+//! Single-leader work: on PostgreSQL a transaction-scoped advisory lock
+//! (`Tx::job_lock`, keys in `tiejun_platform::db::JobKey`) makes
 //! replicas sharing one database take turns (the second waits, then finds
 //! nothing left to do); on SQLite `BEGIN IMMEDIATE` already serialises
 //! writers. Every run is recorded in `job_runs`.
 
 use chrono::{DateTime, Utc};
 use tiejun_platform::{db::Tx, error::Error, on_tx};
-
-/// A lock key: the daily distribution.
-pub const DISTRIBUTION: i64 = 0x7469_656a_756e_0001;
-/// A lock key: the deadline sweep.
-pub const SWEEP: i64 = 0x7469_656a_756e_0002;
-
-/// Waits for the job lock `key`, held until the transaction ends.
-pub async fn lock(tx: &mut Tx, key: i64) -> Result<(), Error> {
-    tx.job_lock(key).await
-}
 
 /// Records that `instance` ran `job` from `started` to `finished` (wall-clock
 /// instants, for audit, whatever clock the rules read).

@@ -56,7 +56,7 @@ pub fn held(row: &LeadRow) -> Option<Held> {
 
 /// Runs one sweep at `now` for business day `day`.
 pub async fn run(tx: &mut Tx, now: DateTime<Utc>, day: NaiveDate, instance: &str) -> Result<SweepOutcome, Error> {
-    jobs::lock(tx, jobs::SWEEP).await?;
+    tx.job_lock(tiejun_platform::db::JobKey::Sweep).await?;
     let started = Utc::now();
     let mut outcome = SweepOutcome {
         warnings_sent: warn(tx, now).await?,

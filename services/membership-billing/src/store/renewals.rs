@@ -23,9 +23,6 @@ use crate::domain::{
     renewal::{GRACE, NOTICE},
 };
 
-/// The job lock of the renewal cycle.
-const RENEWAL_LOCK: i64 = 0x7469_656a_756e_0101;
-
 /// What a cycle did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct CycleOutcome {
@@ -178,7 +175,7 @@ async fn roll(tx: &mut Tx, s: &SubscriptionRow, r: &RenewalRow) -> Result<(), Er
 
 /// Runs one renewal cycle at `now`.
 pub async fn run_cycle(tx: &mut Tx, now: DateTime<Utc>) -> Result<CycleOutcome, Error> {
-    tx.job_lock(RENEWAL_LOCK).await?;
+    tx.job_lock(tiejun_platform::db::JobKey::Renewal).await?;
     let mut out = CycleOutcome::default();
 
     // Notices: a renewal invoice 45 days before the end, at the plan's current price.
