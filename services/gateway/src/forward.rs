@@ -251,11 +251,11 @@ async fn buffer(body: axum::body::Body, max_message_bytes: usize) -> Result<Byte
 
 /// A trailers-only UNAVAILABLE: the backend refused before any message.
 fn is_unavailable_before_any_byte(response: &Response<Body>) -> bool {
-    let unavailable = (tonic::Code::Unavailable as i32).to_string();
+    // grpc-status 14 is UNAVAILABLE.
     response
         .headers()
         .get("grpc-status")
-        .is_some_and(|status| status.as_bytes() == unavailable.as_bytes())
+        .is_some_and(|status| status.as_bytes() == b"14")
 }
 
 fn eject(pool: &Pool, endpoint: &crate::pool::Endpoint, err: &tonic::transport::Error) {

@@ -52,6 +52,8 @@ struct Consumer {
     name: String,
     channel: Channel,
     types: Vec<&'static str>,
+    /// The query for its due events (see [`due_query`]), built once.
+    due: String,
 }
 
 /// See the module documentation.
@@ -111,16 +113,20 @@ impl Relay {
         let consumers = args
             .consumers()?
             .into_iter()
-            .map(|(name, uri)| Consumer {
-                types: PRODUCED
+            .map(|(name, uri)| {
+                let types: Vec<&'static str> = PRODUCED
                     .into_iter()
                     .filter(|t| consumer_of(t) == Some(name.as_str()))
-                    .collect(),
-                channel: Endpoint::from(uri)
-                    .connect_timeout(Duration::from_secs(2))
-                    .tcp_nodelay(true)
-                    .connect_lazy(),
-                name,
+                    .collect();
+                Consumer {
+                    due: due_query(types.len()),
+                    types,
+                    channel: Endpoint::from(uri)
+                        .connect_timeout(Duration::from_secs(2))
+                        .tcp_nodelay(true)
+                        .connect_lazy(),
+                    name,
+                }
             })
             .filter(|c| !c.types.is_empty())
             .collect();
@@ -173,20 +179,29 @@ impl Relay {
 
     /// One round: every consumer's due events; returns how many were tried.
     pub async fn deliver_due(&self, db: &Database) -> Result<usize, Error> {
-        let token = self
-            .keys
-            .mint(&TokenSpec::new(
-                self.producer,
-                &[Role::Service],
-                Duration::from_secs(300),
-            ))
-            .map_err(Error::Internal)?;
+        let mut token = None;
         let mut tried = 0;
         for consumer in &self.consumers {
-            let due = due_for(db, &consumer.types, Utc::now()).await?;
+            let due = due_for(db, consumer, Utc::now()).await?;
+            if due.is_empty() {
+                continue;
+            }
             tried += due.len();
+            // Minted only for a round with something to deliver.
+            let token = match &token {
+                Some(token) => token,
+                None => token.insert(
+                    self.keys
+                        .mint(&TokenSpec::new(
+                            self.producer,
+                            &[Role::Service],
+                            Duration::from_secs(300),
+                        ))
+                        .map_err(Error::Internal)?,
+                ),
+            };
             for event in due {
-                let outcome = deliver(consumer, &event.payload, &token).await;
+                let outcome = deliver(consumer, &event.payload, token).await;
                 self.record(db, &consumer.name, &event, outcome).await?;
             }
         }
@@ -272,26 +287,27 @@ async fn sleep_or_stop(pause: Duration, shutdown: &CancellationToken) -> bool {
     }
 }
 
-/// The oldest pending events of `types` that are due and first in line for
-/// their subject.
-async fn due_for(db: &Database, types: &[&str], now: DateTime<Utc>) -> Result<Vec<Due>, Error> {
-    let list = (0..types.len())
-        .map(|i| format!("${}", i + 3))
-        .collect::<Vec<_>>()
-        .join(", ");
-    let sql = format!(
+/// The query for the oldest pending events of `types` (bound from `$3`)
+/// that are due (`$1`) and first in line for their subject, at most `$2`.
+fn due_query(types: usize) -> String {
+    let list = (0..types).map(|i| format!("${}", i + 3)).collect::<Vec<_>>().join(", ");
+    format!(
         "SELECT o.seq, o.event_type, o.payload, o.attempts, o.created_at FROM outbox o \
          WHERE o.state = 'PENDING' AND o.event_type IN ({list}) \
            AND (o.next_attempt_at IS NULL OR o.next_attempt_at <= $1) \
            AND NOT EXISTS (SELECT 1 FROM outbox p WHERE p.subject = o.subject AND p.seq < o.seq \
                            AND p.state <> 'DELIVERED' AND p.event_type IN ({list})) \
          ORDER BY o.seq LIMIT $2"
-    );
+    )
+}
+
+/// `consumer`'s events due at `now`, oldest first.
+async fn due_for(db: &Database, consumer: &Consumer, now: DateTime<Utc>) -> Result<Vec<Due>, Error> {
     Ok(on_pool!(db, |p| {
-        let mut query = sqlx::query_as::<_, Due>(sqlx::AssertSqlSafe(sql.clone()))
+        let mut query = sqlx::query_as::<_, Due>(sqlx::AssertSqlSafe(consumer.due.clone()))
             .bind(now)
             .bind(BATCH);
-        for t in types {
+        for t in &consumer.types {
             query = query.bind(*t);
         }
         query.fetch_all(p).await
