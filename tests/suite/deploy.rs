@@ -1,10 +1,8 @@
 //! The Kubernetes manifests against the binary: every probe names a health
 //! service the component really reports SERVING, on the port it listens on.
 
-use std::{sync::Arc, time::Duration};
-
 use tiejun_platform::testing::TestDatabase;
-use tiejun_tests::{Svc, gateway, health, start_service, wait_serving};
+use tiejun_tests::{Svc, connected::Connected, health};
 use tonic_health::pb::health_check_response::ServingStatus;
 use yaml_rust2::{Yaml, YamlLoader};
 
@@ -64,40 +62,13 @@ fn listen_port(args: &[String]) -> i64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn every_probe_names_a_health_service_the_binary_serves_on_its_port() {
-    let mut servers = Vec::new();
-    let mut addrs = Vec::new();
-    let mut dbs = Vec::new();
-    for (svc, name) in [
-        (Svc::Leads, "leads"),
-        (Svc::Billing, "billing"),
-        (Svc::Training, "training"),
-    ] {
-        let db = TestDatabase::sqlite();
-        let server = start_service(svc, &db.url).await;
-        assert!(wait_serving(server.addr, Duration::from_secs(30)).await);
-        addrs.push(server.addr);
-        servers.push((name, server));
-        dbs.push(db);
-    }
-    let backends = ["tiejun.leads.v1", "tiejun.billing.v1", "tiejun.training.v1"]
-        .iter()
-        .zip(&addrs)
-        .map(|(package, addr)| tiejun_gateway::BackendSpec::parse(package, &[format!("http://{addr}")]).expect("url"))
-        .collect();
-    let gw = gateway::start(
-        backends,
-        gateway::fast_tuning(),
-        Arc::new(tiejun_gateway::SystemResolver),
-        |_| {},
-    )
-    .await;
-    assert!(wait_serving(gw.addr, Duration::from_secs(30)).await);
-
-    let running: Vec<(&str, std::net::SocketAddr)> = servers
-        .iter()
-        .map(|(name, s)| (*name, s.addr))
-        .chain([("gateway", gw.addr)])
-        .collect();
+    let suite = Connected::start(TestDatabase::sqlite()).await;
+    let running = [
+        ("leads", suite.addr(Svc::Leads)),
+        ("billing", suite.addr(Svc::Billing)),
+        ("training", suite.addr(Svc::Training)),
+        ("gateway", suite.gateway.addr),
+    ];
     for (component, addr) in running {
         let (args, ports, probes) = manifest(component);
         assert_eq!(

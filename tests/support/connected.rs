@@ -4,7 +4,7 @@
 
 use std::{net::SocketAddr, sync::Arc, time::Duration};
 
-use tiejun_gateway::{BackendSpec, GatewayTuning, SystemResolver};
+use tiejun_gateway::{BackendSpec, SystemResolver};
 use tiejun_platform::{
     clock::ManualClock,
     config::{DatabaseArgs, JobArgs, ServerArgs, ServiceSettings},
@@ -93,12 +93,13 @@ impl Connected {
             .zip(&addrs)
             .map(|(svc, addr)| BackendSpec::parse(package(*svc), &[format!("http://{addr}")]).expect("endpoint"))
             .collect();
-        let tuning = GatewayTuning {
-            rate_limit: 0,
-            probe_interval: Duration::from_millis(100),
-            ..GatewayTuning::default()
-        };
-        let gateway = crate::gateway::start(backends, tuning, Arc::new(SystemResolver), |_| {}).await;
+        let gateway = crate::gateway::start(
+            backends,
+            crate::gateway::fast_tuning(),
+            Arc::new(SystemResolver),
+            |_| {},
+        )
+        .await;
         assert!(wait_serving(gateway.addr, Duration::from_secs(30)).await);
         Self {
             gateway,
@@ -113,6 +114,11 @@ impl Connected {
     /// A channel to the gateway.
     pub async fn channel(&self) -> Channel {
         self.gateway.channel().await
+    }
+
+    /// Where `svc` listens.
+    pub fn addr(&self, svc: Svc) -> SocketAddr {
+        self.addrs[index(svc)]
     }
 
     /// A channel to `svc` directly.
