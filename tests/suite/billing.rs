@@ -7,7 +7,7 @@ use tiejun_platform::{
     auth::Role,
     both_backends,
     db::{Database, PoolSettings},
-    on_pool,
+    on_pool_raw,
     testing::TestDatabase,
 };
 use tiejun_proto::billing::v1::{
@@ -101,14 +101,14 @@ async fn what_is_free_stays_free_from_every_angle(db: TestDatabase) {
     let direct = Database::connect(&db.url, &PoolSettings::default())
         .await
         .expect("connect");
-    let bypass = on_pool!(&direct, |p| sqlx::query(
+    let bypass = on_pool_raw!(&direct, |p| sqlx::query(
         "UPDATE features SET tier = 'PAID' WHERE feature_key = 'buyer_inquiries'"
     )
     .execute(p)
     .await
     .map(drop));
     assert!(bypass.is_err(), "the database let a free feature become paid");
-    let delete = on_pool!(&direct, |p| sqlx::query(
+    let delete = on_pool_raw!(&direct, |p| sqlx::query(
         "DELETE FROM features WHERE feature_key = 'buyer_inquiries'"
     )
     .execute(p)
@@ -464,7 +464,7 @@ async fn a_member_subscribes_pays_once_and_gets_the_plans_features(db: TestDatab
     let direct = Database::connect(&db.url, &PoolSettings::default())
         .await
         .expect("connect");
-    let (paid, count): (i64, i64) = on_pool!(&direct, |p| sqlx::query_as(
+    let (paid, count): (i64, i64) = on_pool_raw!(&direct, |p| sqlx::query_as(
         "SELECT CAST(SUM(amount_minor) AS BIGINT), count(*) FROM payments WHERE invoice_id = $1"
     )
     .bind(&inv.invoice_id)
@@ -510,7 +510,7 @@ async fn a_member_subscribes_pays_once_and_gets_the_plans_features(db: TestDatab
         customer.expect("account").into_inner().account.expect("a").kind(),
         AccountKind::Customer
     );
-    let activated: i64 = on_pool!(&direct, |p| sqlx::query_scalar(
+    let activated: i64 = on_pool_raw!(&direct, |p| sqlx::query_scalar(
         "SELECT count(*) FROM outbox WHERE event_type = 'CustomerActivated'"
     )
     .fetch_one(p)
@@ -613,14 +613,14 @@ async fn a_renewal_book_gives_exact_rates_per_rep(db: TestDatabase) {
     let direct = Database::connect(&db.url, &PoolSettings::default())
         .await
         .expect("connect");
-    let renewal_invoices: Vec<(String, String, i64)> = on_pool!(&direct, |p| sqlx::query_as(
+    let renewal_invoices: Vec<(String, String, i64)> = on_pool_raw!(&direct, |p| sqlx::query_as(
         "SELECT subscription_id, invoice_id, amount_minor FROM invoices WHERE kind = 'RENEWAL'"
     )
     .fetch_all(p)
     .await
     .expect("invoices"));
     assert_eq!(renewal_invoices.len(), 100, "one renewal invoice per subscription");
-    let renewal_due: i64 = on_pool!(&direct, |p| sqlx::query_scalar(
+    let renewal_due: i64 = on_pool_raw!(&direct, |p| sqlx::query_scalar(
         "SELECT count(*) FROM outbox WHERE event_type = 'RenewalDue'"
     )
     .fetch_one(p)
@@ -874,7 +874,7 @@ async fn upgrades_prorate_to_the_fen_and_downgrades_and_cancellations_wait_for_t
     let direct = Database::connect(&db.url, &PoolSettings::default())
         .await
         .expect("connect");
-    let (invoice_id, amount): (String, i64) = on_pool!(&direct, |p| sqlx::query_as(
+    let (invoice_id, amount): (String, i64) = on_pool_raw!(&direct, |p| sqlx::query_as(
         "SELECT invoice_id, amount_minor FROM invoices WHERE subscription_id = $1 AND kind = 'RENEWAL'"
     )
     .bind(&active[1].1)
@@ -998,7 +998,7 @@ async fn the_renewal_cycle_runs_by_itself(db: TestDatabase) {
         .await
         .expect("connect");
     let renewal_invoices = || async {
-        on_pool!(&direct, |p| sqlx::query_scalar::<_, i64>(
+        on_pool_raw!(&direct, |p| sqlx::query_scalar::<_, i64>(
             "SELECT count(*) FROM invoices WHERE kind = 'RENEWAL'"
         )
         .fetch_one(p)

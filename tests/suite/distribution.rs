@@ -6,7 +6,7 @@
 use std::{collections::HashMap, time::Duration};
 
 use chrono::Duration as Span;
-use tiejun_platform::{both_backends, db::Database, on_pool, testing::TestDatabase};
+use tiejun_platform::{both_backends, db::Database, on_pool_raw, testing::TestDatabase};
 use tiejun_proto::leads::v1::{
     ClaimLeadRequest, CloseLeadRequest, ConvertLeadRequest, FollowUpKind, GetLeadRequest, GetRepStatsRequest,
     KeepPrivateRequest, LeadState, ListDailyReportsRequest, ListLeadHistoryRequest, ListLeadsRequest,
@@ -49,7 +49,7 @@ async fn sweep(f: &LeadsFixture) -> tiejun_proto::leads::v1::RunReclaimSweepResp
 }
 
 async fn owners(db: &Database) -> HashMap<String, String> {
-    let rows: Vec<(String, String)> = on_pool!(db, |p| sqlx::query_as(
+    let rows: Vec<(String, String)> = on_pool_raw!(db, |p| sqlx::query_as(
         "SELECT lead_id, owner_person_id FROM leads WHERE owner_person_id IS NOT NULL"
     )
     .fetch_all(p)
@@ -103,7 +103,7 @@ async fn ten_reps_with_quota_40_each_get_exactly_40_and_the_best_leads_spread_ev
     f.advance(Span::days(1));
     let next = distribute(&f).await;
     assert_ne!(next.rotation_seed, run.rotation_seed);
-    let rotations: Vec<String> = on_pool!(&f.db, |p| sqlx::query_scalar(
+    let rotations: Vec<String> = on_pool_raw!(&f.db, |p| sqlx::query_scalar(
         "SELECT rotation FROM distribution_runs ORDER BY started_at"
     )
     .fetch_all(p)
@@ -190,7 +190,7 @@ async fn quotas_and_single_ownership_hold_under_50_concurrent_clients(db: TestDa
     let _ = distribute(&f).await;
 
     // Claims ≤ 10, and received (distributed + claimed) ≤ quota, per rep and day.
-    let days: Vec<(String, i32, i32)> = on_pool!(&f.db, |p| sqlx::query_as(
+    let days: Vec<(String, i32, i32)> = on_pool_raw!(&f.db, |p| sqlx::query_as(
         "SELECT person_id, distributed, claimed FROM rep_days"
     )
     .fetch_all(p)
@@ -204,7 +204,7 @@ async fn quotas_and_single_ownership_hold_under_50_concurrent_clients(db: TestDa
         );
     }
     // One owner per lead: the owner column agrees with exactly one open ownership period.
-    let disagreements: i64 = on_pool!(&f.db, |p| sqlx::query_scalar(
+    let disagreements: i64 = on_pool_raw!(&f.db, |p| sqlx::query_scalar(
         "SELECT count(*) FROM leads l WHERE (l.owner_person_id IS NOT NULL) <> EXISTS \
          (SELECT 1 FROM assignments a WHERE a.lead_id = l.lead_id AND a.ended_at IS NULL \
           AND a.person_id = l.owner_person_id)"
@@ -231,7 +231,7 @@ async fn quotas_and_single_ownership_hold_under_50_concurrent_clients(db: TestDa
         assert_eq!(distributed + claimed, 30, "{rep}: {distributed} + {claimed}");
     }
     // Private counts agree with the leads and stay within the cap.
-    let counts: Vec<(String, i32, i64)> = on_pool!(&f.db, |p| sqlx::query_as(
+    let counts: Vec<(String, i32, i64)> = on_pool_raw!(&f.db, |p| sqlx::query_as(
         "SELECT r.person_id, r.private_count, (SELECT count(*) FROM leads l WHERE l.owner_person_id = r.person_id \
          AND l.state = 'PRIVATE') FROM reps r"
     )
@@ -786,7 +786,7 @@ async fn two_instances_on_one_database_never_sweep_at_the_same_time(db: TestData
         reclaimed += task.await.expect("task").expect("sweep").into_inner().leads_reclaimed;
     }
     assert_eq!(reclaimed, 10, "each overdue lead reclaimed once, by one replica");
-    let runs: Vec<(String, chrono::DateTime<chrono::Utc>, chrono::DateTime<chrono::Utc>)> = on_pool!(&f.db, |p| {
+    let runs: Vec<(String, chrono::DateTime<chrono::Utc>, chrono::DateTime<chrono::Utc>)> = on_pool_raw!(&f.db, |p| {
         sqlx::query_as("SELECT instance, started_at, finished_at FROM job_runs WHERE job = 'sweep' ORDER BY started_at")
             .fetch_all(p)
             .await

@@ -1,7 +1,7 @@
 //! lead-distribution, the part built so far: reps, intake with duplicate
 //! detection, masking, import, idempotency, departure, history. Both backends.
 
-use tiejun_platform::{both_backends, on_pool, testing::TestDatabase};
+use tiejun_platform::{both_backends, on_pool_raw, testing::TestDatabase};
 use tiejun_proto::leads::v1::{
     ActivateRepRequest, CreateLeadRequest, DepartRepRequest, GetLeadRequest, GetRepRequest, ImportLeadsRequest,
     LeadInput, LeadState, ListLeadHistoryRequest, ListLeadsRequest, RegisterRepRequest, RepStatus, ResumeRepRequest,
@@ -514,7 +514,7 @@ async fn history_is_append_only_in_the_database(db: TestDatabase) {
         .await
         .expect("create");
     let lead_id = lead.into_inner().lead.expect("lead").lead_id;
-    let update = on_pool!(&f.db, |p| sqlx::query(
+    let update = on_pool_raw!(&f.db, |p| sqlx::query(
         "UPDATE lead_history SET actor = 'mallory' WHERE lead_id = $1"
     )
     .bind(&lead_id)
@@ -522,7 +522,7 @@ async fn history_is_append_only_in_the_database(db: TestDatabase) {
     .await
     .map(drop));
     assert!(update.is_err(), "history rows can be rewritten");
-    let delete = on_pool!(&f.db, |p| sqlx::query("DELETE FROM lead_history WHERE lead_id = $1")
+    let delete = on_pool_raw!(&f.db, |p| sqlx::query("DELETE FROM lead_history WHERE lead_id = $1")
         .bind(&lead_id)
         .execute(p)
         .await

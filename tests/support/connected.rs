@@ -224,7 +224,7 @@ pub async fn count(url: &str, sql: &'static str) -> i64 {
     let db = tiejun_platform::db::Database::connect(url, &tiejun_platform::db::PoolSettings::default())
         .await
         .expect("connect");
-    let n = tiejun_platform::on_pool!(&db, |p| sqlx::query_scalar(sql).fetch_one(p).await.expect("count"));
+    let n = tiejun_platform::on_pool_raw!(&db, |p| sqlx::query_scalar(sql).fetch_one(p).await.expect("count"));
     db.close().await;
     n
 }

@@ -8,7 +8,7 @@ use tiejun_platform::{
     auth::{Role, TokenSpec},
     clock::ManualClock,
     db::{Database, PoolSettings},
-    on_pool,
+    on_pool_raw,
     testing::TestDatabase,
 };
 use tiejun_proto::leads::v1::{
@@ -160,7 +160,7 @@ impl LeadsFixture {
 
     /// Hands a lead to a rep directly in the database, as an assignment would.
     pub async fn assign_directly(&self, lead_id: &str, person_id: &str) {
-        on_pool!(&self.db, |p| sqlx::query(
+        on_pool_raw!(&self.db, |p| sqlx::query(
             "UPDATE leads SET state = 'ASSIGNED', owner_person_id = $2, assigned_at = created_at WHERE lead_id = $1"
         )
         .bind(lead_id)
@@ -173,7 +173,7 @@ impl LeadsFixture {
 
     /// A number from a query with one text argument.
     pub async fn scalar(&self, sql: &'static str, arg: &str) -> i64 {
-        on_pool!(&self.db, |p| sqlx::query_scalar(sql)
+        on_pool_raw!(&self.db, |p| sqlx::query_scalar(sql)
             .bind(arg)
             .fetch_one(p)
             .await

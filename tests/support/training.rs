@@ -8,7 +8,7 @@ use tiejun_platform::{
     auth::{Role, TokenSpec},
     clock::{ManualClock, to_proto},
     db::{Database, PoolSettings},
-    on_pool,
+    on_pool_raw,
     testing::TestDatabase,
 };
 use tiejun_proto::training::v1::{
@@ -143,7 +143,7 @@ impl TrainingFixture {
 
     /// A number from a query with one text argument.
     pub async fn scalar(&self, sql: &'static str, arg: &str) -> i64 {
-        on_pool!(&self.db, |p| sqlx::query_scalar(sql)
+        on_pool_raw!(&self.db, |p| sqlx::query_scalar(sql)
             .bind(arg)
             .fetch_one(p)
             .await

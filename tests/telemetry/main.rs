@@ -158,6 +158,38 @@ async fn the_consumers_span_continues_the_producers_trace_and_deliveries_are_mea
         transactions >= 2,
         "the producer's and the consumer's transactions are in the caller's trace ({transactions} found)"
     );
+    let mut read = authed(
+        tiejun_proto::leads::v1::GetRepRequest {
+            person_id: "T0001".into(),
+        },
+        &admin(),
+    );
+    let read_trace = "5cf92f3577b34da6a3ce929d0e0e4737";
+    read.metadata_mut().insert(
+        "traceparent",
+        format!("00-{read_trace}-00f067aa0ba902b7-01").parse().expect("ascii"),
+    );
+    RepServiceClient::new(suite.channel().await)
+        .get_rep(read)
+        .await
+        .expect("read through the gateway");
+    let finished = spans.get_finished_spans().expect("spans");
+    let reads: Vec<_> = finished
+        .iter()
+        .filter(|s| s.span_context.trace_id().to_string() == read_trace && s.name == "db.query")
+        .collect();
+    assert!(
+        !reads.is_empty(),
+        "a read outside a transaction is a span in the caller's trace"
+    );
+    assert!(
+        reads[0]
+            .attributes
+            .iter()
+            .any(|kv| kv.key.as_str() == "db.system" && kv.value.as_str() == "sqlite"),
+        "the read names its database system: {:?}",
+        reads[0].attributes
+    );
     for hop in ["gateway", "leads", "training"] {
         assert!(
             in_trace.iter().any(|s| s == hop),

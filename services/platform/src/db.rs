@@ -261,8 +261,32 @@ macro_rules! on_tx {
 
 /// Runs `$body` with `$pool` bound to the database's pool (for reads outside a
 /// transaction): `on_pool!(db, |p| sqlx::query("…").fetch_all(p).await)`.
+///
+/// The body runs inside a `db.query` span, so a read shows in the trace as a
+/// transaction does. It runs as an async block whose `?` converts into the
+/// platform [`Error`](crate::error::Error); the macro then yields the body's
+/// own value, so callers read as if the body were inline, and the calling
+/// function's error type must convert from the platform error.
 #[macro_export]
 macro_rules! on_pool {
+    ($db:expr, |$pool:ident| $body:expr) => {
+        match $db {
+            $crate::db::Database::Postgres($pool) => {
+                $crate::db::traced_read("postgresql", async { Ok::<_, $crate::error::Error>($body) }).await?
+            }
+            $crate::db::Database::Sqlite(db) => {
+                let $pool = &db.pool;
+                $crate::db::traced_read("sqlite", async { Ok::<_, $crate::error::Error>($body) }).await?
+            }
+        }
+    };
+}
+
+/// [`on_pool!`](crate::on_pool) without the span and the `?`: the body is
+/// inlined as is. For tests and tools that check the database from outside a
+/// call; service code reads with `on_pool!`.
+#[macro_export]
+macro_rules! on_pool_raw {
     ($db:expr, |$pool:ident| $body:expr) => {
         match $db {
             $crate::db::Database::Postgres($pool) => $body,
@@ -272,6 +296,20 @@ macro_rules! on_pool {
             }
         }
     };
+}
+
+/// Runs one read outside a transaction in a `db.query` span, a child of the
+/// current call (attribute names of the OpenTelemetry database conventions
+/// 1.26, as for [`Tx`]).
+#[doc(hidden)]
+pub async fn traced_read<T>(system: &'static str, read: impl Future<Output = T>) -> T {
+    use tracing::Instrument as _;
+    read.instrument(tracing::info_span!(
+        "db.query",
+        db.system = system,
+        otel.kind = "client"
+    ))
+    .await
 }
 
 /// The database a service uses once it is ready. Handlers that run before
