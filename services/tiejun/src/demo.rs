@@ -46,6 +46,13 @@ pub async fn load(gateway: SocketAddr, token: &str) -> anyhow::Result<()> {
         .connect()
         .await
         .context("connecting to the gateway")?;
+    load_via(&channel, token).await
+}
+
+/// Loads the demo data set through `channel` (a gateway). Loading it twice
+/// leaves one copy: what exists already is kept.
+pub async fn load_via(channel: &Channel, token: &str) -> anyhow::Result<()> {
+    let channel = channel.clone();
     billing(&channel, token).await.context("billing demo data")?;
     training(&channel, token).await.context("training demo data")?;
     leads(&channel, token).await.context("lead-distribution demo data")?;
@@ -294,9 +301,7 @@ async fn leads(channel: &Channel, token: &str) -> anyhow::Result<()> {
             city: city.into(),
             daily_quota: 40,
         };
-        reps.register_rep(authed(register, token)?)
-            .await
-            .context("registering a demo rep")?;
+        fresh(reps.register_rep(authed(register, token)?).await).context("registering a demo rep")?;
         let activate = ActivateRepRequest {
             person_id: id.into(),
             reason: "demo: onboarding done".into(),

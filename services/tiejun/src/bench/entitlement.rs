@@ -1,121 +1,74 @@
-//! CheckEntitlement against the framework's limit, in one run: a bare tonic
-//! echo server (no auth, no layers) and then the billing service, each
-//! driven flat out at the same concurrency for the same time.
-
-use std::collections::BTreeMap;
+//! CheckEntitlement, the hot path other services call: a paying account
+//! with a paid feature is seeded through the public RPCs, then checked at a
+//! fixed rate or flat out, at `--target` (the service, the gateway, nginx)
+//! or on a billing service started in this process.
 
 use anyhow::Context as _;
 use tiejun_platform::auth::Role;
-use tiejun_proto::{
-    bench::v1::{
-        EchoRequest, EchoResponse,
-        echo_service_client::EchoServiceClient,
-        echo_service_server::{EchoService, EchoServiceServer},
-    },
-    billing::v1::{
-        CheckEntitlementRequest, CreateFeatureRequest, CreatePlanRequest, FeatureTier, Money, RecordPaymentRequest,
-        RegisterMemberRequest, SubscribeRequest, account_service_client::AccountServiceClient,
-        catalog_service_client::CatalogServiceClient, entitlement_service_client::EntitlementServiceClient,
-        subscription_service_client::SubscriptionServiceClient,
-    },
+use tiejun_proto::billing::v1::{
+    CheckEntitlementRequest, CreateFeatureRequest, CreatePlanRequest, FeatureTier, Money, RecordPaymentRequest,
+    RegisterMemberRequest, SubscribeRequest, account_service_client::AccountServiceClient,
+    catalog_service_client::CatalogServiceClient, entitlement_service_client::EntitlementServiceClient,
+    subscription_service_client::SubscriptionServiceClient,
 };
-use tokio::net::TcpListener;
-use tonic::{Request, Response, Status, transport::Channel};
+use tonic::{Status, transport::Channel};
 
 use super::{
-    EntitlementArgs, Report,
-    load::flat_out,
-    report::Latency,
+    Report,
+    drive::{DriveArgs, measure, mint, report, run_suffix},
     service::{Service, Which, authed},
 };
 
-/// The bare echo: the framework's limit.
-#[derive(Debug, Clone, Copy)]
-struct BareEcho;
-
-#[tonic::async_trait]
-impl EchoService for BareEcho {
-    async fn echo(&self, request: Request<EchoRequest>) -> Result<Response<EchoResponse>, Status> {
-        Ok(Response::new(EchoResponse {
-            payload: request.into_inner().payload,
-            deadline_ms: 0,
-        }))
-    }
-}
-
-async fn echo_baseline(args: &EntitlementArgs) -> anyhow::Result<(f64, Latency)> {
-    let listener = TcpListener::bind("127.0.0.1:0").await?;
-    let addr = listener.local_addr()?;
-    let server = tokio::spawn(
-        tonic::transport::Server::builder()
-            .add_service(EchoServiceServer::new(BareEcho))
-            .serve_with_incoming(tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true))),
-    );
-    let channel = Channel::from_shared(format!("http://{addr}"))?.connect().await?;
-    let client = EchoServiceClient::new(channel);
-    let outcome = flat_out(args.concurrency, args.duration, move || {
-        let mut c = client.clone();
-        async move {
-            c.echo(EchoRequest {
-                payload: vec![7; 32],
-                delay: None,
-            })
-            .await
-            .map(drop)
-        }
-    })
-    .await;
-    server.abort();
-    Ok((outcome.rate(), Latency::of(&outcome.histogram)))
-}
-
-/// A paying account with a paid feature to check.
-pub(super) async fn seed(s: &Service) -> anyhow::Result<String> {
-    let admin = s.token(&[Role::BillingAdmin], None)?;
-    let mut catalog = CatalogServiceClient::new(s.channel.clone());
+/// A paying account with a paid feature to check, seeded through `channel`;
+/// returns the account id and the feature key. `suffix` keeps the ids apart
+/// from an earlier run's on the same database.
+pub(super) async fn seed(channel: &Channel, admin: &str, suffix: &str) -> anyhow::Result<(String, String)> {
+    let feature_key = format!("bench_badge_{suffix}");
+    let plan_id = format!("bench_plan_{suffix}");
+    let mut catalog = CatalogServiceClient::new(channel.clone());
     let feature = CreateFeatureRequest {
-        feature_key: "verified_badge".into(),
+        feature_key: feature_key.clone(),
         name: "Verified".into(),
         description: String::new(),
         tier: FeatureTier::Paid as i32,
     };
     catalog
-        .create_feature(authed(feature, &admin)?)
+        .create_feature(authed(feature, admin)?)
         .await
         .context("CreateFeature")?;
     let plan = CreatePlanRequest {
-        plan_id: "trustpass".into(),
+        plan_id: plan_id.clone(),
         name: "TrustPass".into(),
         price: Some(Money {
             amount_minor: 298_000,
             currency: "CNY".into(),
         }),
-        feature_keys: vec!["verified_badge".into()],
+        feature_keys: vec![feature_key.clone()],
         ..Default::default()
     };
-    catalog.create_plan(authed(plan, &admin)?).await.context("CreatePlan")?;
+    catalog.create_plan(authed(plan, admin)?).await.context("CreatePlan")?;
     let member = RegisterMemberRequest {
-        company_name: "基准会员".into(),
+        company_name: format!("基准会员{suffix}"),
         contact_name: "甲".into(),
-        phone: "13800000000".into(),
+        phone: format!("138{:08}", rand::random_range(0..100_000_000u32)),
         city: "杭州".into(),
         ..Default::default()
     };
-    let account = AccountServiceClient::new(s.channel.clone())
-        .register_member(authed(member, &admin)?)
+    let account = AccountServiceClient::new(channel.clone())
+        .register_member(authed(member, admin)?)
         .await?
         .into_inner()
         .account
         .context("no account")?;
-    let mut subs = SubscriptionServiceClient::new(s.channel.clone());
+    let mut subs = SubscriptionServiceClient::new(channel.clone());
     let subscribed = subs
         .subscribe(authed(
             SubscribeRequest {
                 account_id: account.account_id.clone(),
-                plan_id: "trustpass".into(),
+                plan_id,
                 ..Default::default()
             },
-            &admin,
+            admin,
         )?)
         .await?
         .into_inner();
@@ -124,63 +77,65 @@ pub(super) async fn seed(s: &Service) -> anyhow::Result<String> {
         invoice_id: invoice.invoice_id,
         amount: invoice.amount,
         method: "bank_transfer".into(),
-        idempotency_key: "bench".into(),
+        idempotency_key: format!("bench-{suffix}"),
         ..Default::default()
     };
-    subs.record_payment(authed(pay, &admin)?)
+    subs.record_payment(authed(pay, admin)?)
         .await
         .context("RecordPayment")?;
-    Ok(account.account_id)
+    Ok((account.account_id, feature_key))
 }
 
-/// Echo flat out, then CheckEntitlement flat out; reports both and the ratio.
-pub async fn run(args: &EntitlementArgs) -> anyhow::Result<Report> {
-    let (echo_rate, echo_latency) = echo_baseline(args).await?;
-    let s = Service::start(&args.target, Which::Billing).await?;
-    let account = seed(&s).await?;
-    let token = s.token(&[Role::Service], None)?;
-    let client = EntitlementServiceClient::new(s.channel.clone());
-    let outcome = flat_out(args.concurrency, args.duration, move || {
-        let mut c = client.clone();
+/// One CheckEntitlement that must answer allowed.
+pub(super) fn checker(
+    channel: Channel,
+    account: String,
+    feature: String,
+    token: String,
+) -> impl Fn() -> std::pin::Pin<Box<dyn Future<Output = Result<(), Status>> + Send>> + Clone + Send + 'static {
+    let client = EntitlementServiceClient::new(channel);
+    move || {
+        let mut client = client.clone();
         let request = authed(
             CheckEntitlementRequest {
                 account_id: account.clone(),
-                feature_key: "verified_badge".into(),
+                feature_key: feature.clone(),
             },
             &token,
         );
-        async move {
-            let response = c
-                .check_entitlement(request.map_err(|e| Status::internal(e.to_string()))?)
-                .await?;
-            if response.into_inner().allowed {
+        Box::pin(async move {
+            let request = request.map_err(|e| Status::internal(e.to_string()))?;
+            if client.check_entitlement(request).await?.into_inner().allowed {
                 Ok(())
             } else {
                 Err(Status::internal("not allowed"))
             }
+        })
+    }
+}
+
+/// Seeds, then drives CheckEntitlement as `args` says.
+pub async fn run(args: &DriveArgs) -> anyhow::Result<Report> {
+    let (channel, keys, local) = match &args.target {
+        Some(target) => (args.target_channel(target).await?, args.target_keys()?, None),
+        None => {
+            let s = Service::start(&args.store, Which::Billing).await?;
+            (s.channel.clone(), s.keys().clone(), Some(s))
         }
-    })
-    .await;
-    let mut report = Report::new(
-        "entitlement",
-        s.backend.as_str(),
-        outcome.elapsed,
-        outcome.histogram.len(),
-    );
-    report.latency = Some(Latency::of(&outcome.histogram));
-    report.errors = outcome.errors;
-    report.settings = BTreeMap::from([
-        ("concurrency".into(), args.concurrency.to_string()),
-        ("duration".into(), format!("{:?}", args.duration)),
-    ]);
-    report.figures = BTreeMap::from([
-        ("echo_rate_per_s".into(), format!("{echo_rate:.0}")),
-        ("echo_p99_ms".into(), format!("{:.2}", echo_latency.p99_ms)),
-        (
-            "ratio_to_echo".into(),
-            format!("{:.2}", report.rate_per_second / echo_rate.max(1.0)),
-        ),
-    ]);
-    s.stop().await?;
+    };
+    let seeding = std::time::Instant::now();
+    let (account, feature) = seed(&channel, &mint(&keys, &[Role::BillingAdmin])?, &run_suffix()).await?;
+    let seed_seconds = seeding.elapsed().as_secs_f64();
+    let call = checker(channel, account, feature, mint(&keys, &[Role::Service])?);
+    let (outcome, processes) = measure("entitlement", args, call).await?;
+    let backend = match &local {
+        Some(s) => s.backend.as_str(),
+        None => "remote",
+    };
+    let mut report = report("entitlement", backend, args, outcome, processes);
+    report.seed_seconds = seed_seconds;
+    if let Some(s) = local {
+        s.stop().await?;
+    }
     Ok(report)
 }

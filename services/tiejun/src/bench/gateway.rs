@@ -8,46 +8,18 @@ use std::{collections::BTreeMap, net::SocketAddr, sync::Arc, time::Duration};
 use anyhow::Context as _;
 use tiejun_gateway::{BackendSpec, GatewaySettings, GatewayTuning, SystemResolver};
 use tiejun_platform::{auth::Role, config::ServerArgs};
-use tiejun_proto::billing::v1::{CheckEntitlementRequest, entitlement_service_client::EntitlementServiceClient};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
-use tonic::{Status, transport::Channel};
+use tonic::transport::Channel;
 
 use super::{
     GatewayArgs, Report,
-    entitlement::seed,
-    load::{Outcome, fixed_rate, flat_out},
+    drive::run_suffix,
+    entitlement::{checker, seed},
+    load::{Outcome, Progress, fixed_rate, flat_out},
     report::Latency,
-    service::{Service, Which, authed},
+    service::{Service, Which},
 };
-
-/// One CheckEntitlement that must say allowed.
-fn checker(
-    channel: Channel,
-    account: String,
-    token: String,
-) -> impl Fn() -> std::pin::Pin<Box<dyn Future<Output = Result<(), Status>> + Send>> + Clone + Send + 'static {
-    let client = EntitlementServiceClient::new(channel);
-    move || {
-        let mut client = client.clone();
-        let request = authed(
-            CheckEntitlementRequest {
-                account_id: account.clone(),
-                feature_key: "verified_badge".into(),
-            },
-            &token,
-        );
-        Box::pin(async move {
-            let request = request.map_err(|e| Status::internal(e.to_string()))?;
-            let allowed = client.check_entitlement(request).await?.into_inner().allowed;
-            if allowed {
-                Ok(())
-            } else {
-                Err(Status::internal("not allowed"))
-            }
-        })
-    }
-}
 
 async fn start_gateway(
     service: SocketAddr,
@@ -91,37 +63,40 @@ fn ms(us: u64) -> f64 {
 pub async fn run(args: &GatewayArgs) -> anyhow::Result<Report> {
     let s = Service::start(&args.target, Which::Billing).await?;
     let seed_started = std::time::Instant::now();
-    let account = seed(&s).await?;
+    let (account, feature) = seed(&s.channel, &s.token(&[Role::BillingAdmin], None)?, &run_suffix()).await?;
     let token = s.token(&[Role::Service], None)?;
     let (gateway, stop_gateway, gateway_task) = start_gateway(s.addr, s.keys().clone()).await?;
     let via = Channel::from_shared(format!("http://{gateway}"))?.connect().await?;
-    let direct = checker(s.channel.clone(), account.clone(), token.clone());
-    let through = checker(via, account, token);
+    let direct = checker(s.channel.clone(), account.clone(), feature.clone(), token.clone());
+    let through = checker(via, account, feature, token);
     let seed_seconds = seed_started.elapsed().as_secs_f64();
 
+    let progress = Progress::new();
+    let line = progress.show("gateway");
     let mut runs: BTreeMap<&str, Outcome> = BTreeMap::new();
     for (name, call) in [("direct", &direct), ("gateway", &through)] {
-        flat_out(args.concurrency, args.warmup, call.clone()).await;
+        flat_out(args.concurrency, args.warmup, &progress, call.clone()).await;
         runs.insert(
             if name == "direct" {
                 "rate_direct"
             } else {
                 "rate_gateway"
             },
-            fixed_rate(args.rate, args.duration, call.clone()).await,
+            fixed_rate(args.rate, args.duration, &progress, call.clone()).await,
         );
     }
     for (name, call) in [("direct", &direct), ("gateway", &through)] {
-        flat_out(args.concurrency, args.warmup, call.clone()).await;
+        flat_out(args.concurrency, args.warmup, &progress, call.clone()).await;
         runs.insert(
             if name == "direct" {
                 "flat_direct"
             } else {
                 "flat_gateway"
             },
-            flat_out(args.concurrency, args.duration, call.clone()).await,
+            flat_out(args.concurrency, args.duration, &progress, call.clone()).await,
         );
     }
+    drop(line);
     stop_gateway.cancel();
     gateway_task.await.context("gateway task")??;
     let backend = s.backend.as_str().to_owned();

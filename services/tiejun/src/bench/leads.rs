@@ -1,6 +1,13 @@
 //! The lead-distribution scenarios.
 
-use std::{collections::BTreeMap, sync::Arc, time::Instant};
+use std::{
+    collections::BTreeMap,
+    sync::{
+        Arc,
+        atomic::{AtomicUsize, Ordering},
+    },
+    time::Instant,
+};
 
 use anyhow::Context as _;
 use hdrhistogram::Histogram;
@@ -13,6 +20,7 @@ use tonic::Request;
 
 use super::{
     ClaimArgs, DistributeArgs, Report,
+    load::{Progress, fixed_rate},
     service::{Service, Which, authed},
 };
 
@@ -129,6 +137,9 @@ pub async fn claim(args: &ClaimArgs) -> anyhow::Result<Report> {
         .collect::<anyhow::Result<_>>()?;
     let leads = Arc::new(leads);
     let tokens = Arc::new(tokens);
+    if let Some(rate) = args.rate {
+        return claim_at_rate(args, s, rate, leads, tokens, seed_seconds).await;
+    }
     let started = Instant::now();
     let mut workers = Vec::new();
     for w in 0..args.concurrency.max(1) {
@@ -178,6 +189,55 @@ pub async fn claim(args: &ClaimArgs) -> anyhow::Result<Report> {
         ("reps".into(), args.reps.to_string()),
         ("concurrency".into(), args.concurrency.to_string()),
         ("claims".into(), (args.reps * 10).to_string()),
+    ]);
+    s.stop().await?;
+    Ok(report)
+}
+
+/// The open-loop variant: claim `i` is rep `i % reps`'s `(i / reps)`-th, so
+/// every rep is claiming through the whole run, at `rate` claims a second.
+async fn claim_at_rate(
+    args: &ClaimArgs,
+    s: Service,
+    rate: u32,
+    leads: Arc<Vec<String>>,
+    tokens: Arc<Vec<String>>,
+    seed_seconds: f64,
+) -> anyhow::Result<Report> {
+    let reps = args.reps.max(1);
+    let total = reps * 10;
+    let next = Arc::new(AtomicUsize::new(0));
+    let client = LeadServiceClient::new(s.channel.clone());
+    let duration = std::time::Duration::from_secs_f64(total as f64 / f64::from(rate.max(1)));
+    let progress = Progress::new();
+    let line = progress.show("claim");
+    let outcome = fixed_rate(rate, duration, &progress, move || {
+        let i = next.fetch_add(1, Ordering::Relaxed);
+        let (rep, k) = (i % reps, i / reps);
+        let lead_id = leads.get(rep * 10 + k).cloned().unwrap_or_default();
+        let request = authed(
+            ClaimLeadRequest {
+                lead_id,
+                idempotency_key: String::new(),
+            },
+            &tokens[rep],
+        );
+        let mut client = client.clone();
+        async move {
+            let request = request.map_err(|e| tonic::Status::internal(e.to_string()))?;
+            client.claim_lead(request).await.map(drop)
+        }
+    })
+    .await;
+    drop(line);
+    let mut report = Report::new("claim", s.backend.as_str(), outcome.elapsed, outcome.histogram.len());
+    report.seed_seconds = seed_seconds;
+    report.latency = Some(super::report::Latency::of(&outcome.histogram));
+    report.errors = outcome.errors;
+    report.settings = BTreeMap::from([
+        ("reps".into(), args.reps.to_string()),
+        ("rate".into(), format!("{rate}/s")),
+        ("claims".into(), total.to_string()),
     ]);
     s.stop().await?;
     Ok(report)

@@ -9,6 +9,11 @@
 use std::{
     collections::BTreeMap,
     future::Future,
+    io::IsTerminal as _,
+    sync::{
+        Arc,
+        atomic::{AtomicU64, Ordering},
+    },
     time::{Duration, Instant},
 };
 
@@ -35,12 +40,16 @@ impl Outcome {
         }
     }
 
-    fn record(&mut self, took: Duration, result: Result<(), Status>) {
+    fn record(&mut self, took: Duration, result: Result<(), Status>, progress: &Progress) {
         match result {
             Ok(()) => {
                 let _ = self.histogram.record(took.as_micros() as u64);
+                progress.ok.fetch_add(1, Ordering::Relaxed);
             }
-            Err(status) => *self.errors.entry(format!("{:?}", status.code())).or_default() += 1,
+            Err(status) => {
+                *self.errors.entry(format!("{:?}", status.code())).or_default() += 1;
+                progress.failed.fetch_add(1, Ordering::Relaxed);
+            }
         }
     }
 
@@ -57,8 +66,68 @@ impl Outcome {
     }
 }
 
+/// Calls so far, shared by the workers of a run and read by its progress line.
+#[derive(Debug, Clone, Default)]
+pub struct Progress {
+    ok: Arc<AtomicU64>,
+    failed: Arc<AtomicU64>,
+}
+
+impl Progress {
+    /// Counters nobody shows.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Shows the counts on stderr until the returned guard is dropped: a line
+    /// rewritten every second on a terminal, a line every five seconds in a log.
+    pub fn show(&self, label: &str) -> ProgressLine {
+        let (progress, label) = (self.clone(), label.to_owned());
+        let terminal = std::io::stderr().is_terminal();
+        let every = Duration::from_secs(if terminal { 1 } else { 5 });
+        let started = Instant::now();
+        let task = tokio::spawn(async move {
+            let mut last = 0;
+            let mut tick = tokio::time::interval_at((started + every).into(), every);
+            loop {
+                tick.tick().await;
+                let ok = progress.ok.load(Ordering::Relaxed);
+                let failed = progress.failed.load(Ordering::Relaxed);
+                let rate = (ok - last) as f64 / every.as_secs_f64();
+                last = ok;
+                let line = format!(
+                    "{label}: {:>4.0} s  {ok} ok  {failed} failed  {rate:.0}/s",
+                    started.elapsed().as_secs_f64()
+                );
+                if terminal {
+                    eprint!("\r{line}   ");
+                } else {
+                    eprintln!("{line}");
+                }
+            }
+        });
+        ProgressLine { task, terminal }
+    }
+}
+
+/// Stops a progress line when dropped.
+#[derive(Debug)]
+pub struct ProgressLine {
+    task: tokio::task::JoinHandle<()>,
+    terminal: bool,
+}
+
+impl Drop for ProgressLine {
+    fn drop(&mut self) {
+        self.task.abort();
+        if self.terminal {
+            eprintln!();
+        }
+    }
+}
+
 /// Calls `call` from `concurrency` workers until `duration` has passed.
-pub async fn flat_out<F, Fut>(concurrency: usize, duration: Duration, call: F) -> Outcome
+pub async fn flat_out<F, Fut>(concurrency: usize, duration: Duration, progress: &Progress, call: F) -> Outcome
 where
     F: Fn() -> Fut + Clone + Send + 'static,
     Fut: Future<Output = Result<(), Status>> + Send,
@@ -67,13 +136,13 @@ where
     let deadline = started + duration;
     let workers: Vec<_> = (0..concurrency.max(1))
         .map(|_| {
-            let call = call.clone();
+            let (call, progress) = (call.clone(), progress.clone());
             tokio::spawn(async move {
                 let mut outcome = Outcome::new();
                 while Instant::now() < deadline {
                     let t = Instant::now();
                     let result = call().await;
-                    outcome.record(t.elapsed(), result);
+                    outcome.record(t.elapsed(), result, &progress);
                 }
                 outcome
             })
@@ -90,7 +159,7 @@ where
 }
 
 /// Starts `rate` calls a second for `duration`, each on schedule.
-pub async fn fixed_rate<F, Fut>(rate: u32, duration: Duration, call: F) -> Outcome
+pub async fn fixed_rate<F, Fut>(rate: u32, duration: Duration, progress: &Progress, call: F) -> Outcome
 where
     F: Fn() -> Fut + Send + 'static,
     Fut: Future<Output = Result<(), Status>> + Send + 'static,
@@ -99,6 +168,17 @@ where
     let total_calls = (duration.as_secs_f64() * f64::from(rate.max(1))) as u64;
     let started = Instant::now();
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    // Results are recorded as they arrive, so the progress line moves.
+    let recorder = {
+        let progress = progress.clone();
+        tokio::spawn(async move {
+            let mut outcome = Outcome::new();
+            while let Some((took, result)) = rx.recv().await {
+                outcome.record(took, result, &progress);
+            }
+            outcome
+        })
+    };
     for i in 0..total_calls {
         let scheduled = started + period * u32::try_from(i).unwrap_or(u32::MAX);
         tokio::time::sleep_until(scheduled.into()).await;
@@ -110,10 +190,7 @@ where
         });
     }
     drop(tx);
-    let mut outcome = Outcome::new();
-    while let Some((took, result)) = rx.recv().await {
-        outcome.record(took, result);
-    }
+    let mut outcome = recorder.await.unwrap_or_else(|_| Outcome::new());
     outcome.elapsed = started.elapsed();
     outcome
 }

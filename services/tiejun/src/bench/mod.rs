@@ -1,16 +1,24 @@
-//! `tiejun bench`: measured, not guessed. The scenarios (`distribute`,
-//! `claim`, `enroll`) start the service in this process on the given
-//! database (a fresh SQLite file by default), seed what they need through
-//! the public RPCs, then time the scenario and report latency percentiles
-//! (hdrhistogram) and errors by gRPC code, as text or `--json`.
+//! `tiejun bench`: measured, not guessed. Every scenario seeds what it needs
+//! through the public RPCs, then times its calls and reports latency
+//! percentiles (hdrhistogram), the achieved rate and errors by gRPC code, as
+//! text or `--json`. `echo`, `entitlement` and `mixed` drive any endpoint
+//! (`--target`: a service, the gateway, nginx) at a fixed rate or flat out,
+//! and report the CPU time and memory of the processes named by `--watch`;
+//! `distribute`, `claim` and `enroll` start the service in this process on
+//! the given database (a fresh SQLite file by default). The whole suite,
+//! side by side with nginx and pgbench, is `tests/bench/run-suite`.
 
+mod drive;
+mod echo;
 mod entitlement;
 mod gateway;
 mod leads;
 mod load;
+mod mixed;
 mod report;
 mod service;
 mod training;
+mod watch;
 
 use std::path::PathBuf;
 
@@ -25,8 +33,14 @@ pub enum Scenario {
     Claim(ClaimArgs),
     /// An enrolment storm: L learners at once into one session of S seats.
     Enroll(EnrollArgs),
-    /// CheckEntitlement flat out, beside a bare tonic echo measured in the same run.
-    Entitlement(EntitlementArgs),
+    /// The bare tonic echo (the framework's limit), at --target or started here.
+    Echo(drive::DriveArgs),
+    /// Serve the bare tonic echo until SIGTERM, for `echo --target` and nginx.
+    EchoServer(echo::EchoServerArgs),
+    /// CheckEntitlement (the hot path), at --target or on a billing service started here.
+    Entitlement(drive::DriveArgs),
+    /// A realistic blend of the suite's calls through a gateway (--target, or a suite started here).
+    Mixed(drive::DriveArgs),
     /// CheckEntitlement direct and through the gateway, at a fixed rate and flat out.
     Gateway(GatewayArgs),
 }
@@ -68,9 +82,14 @@ pub struct ClaimArgs {
     /// Reps claiming (each claims its 10 a day).
     #[arg(long, default_value_t = 1_000)]
     pub reps: usize,
-    /// Claims in flight at once.
+    /// Claims in flight at once (closed loop: each worker claims for its reps
+    /// in turn, one claim after another).
     #[arg(long, default_value_t = 50)]
     pub concurrency: usize,
+    /// Instead: start this many claims a second on schedule (open loop), the
+    /// reps taking turns, until every rep has claimed its 10.
+    #[arg(long)]
+    pub rate: Option<u32>,
     /// Where the service keeps its data.
     #[command(flatten)]
     pub target: Target,
@@ -85,20 +104,6 @@ pub struct EnrollArgs {
     /// Seats in the session.
     #[arg(long, default_value_t = 100)]
     pub seats: i32,
-    /// Where the service keeps its data.
-    #[command(flatten)]
-    pub target: Target,
-}
-
-/// `tiejun bench entitlement`.
-#[derive(Debug, clap::Args)]
-pub struct EntitlementArgs {
-    /// Calls in flight at once.
-    #[arg(long, default_value_t = 32)]
-    pub concurrency: usize,
-    /// How long each of the two runs lasts.
-    #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
-    pub duration: std::time::Duration,
     /// Where the service keeps its data.
     #[command(flatten)]
     pub target: Target,
@@ -130,7 +135,10 @@ pub async fn run(scenario: Scenario) -> anyhow::Result<()> {
         Scenario::Distribute(args) => (leads::distribute(&args).await?, args.target.json),
         Scenario::Claim(args) => (leads::claim(&args).await?, args.target.json),
         Scenario::Enroll(args) => (training::enroll(&args).await?, args.target.json),
-        Scenario::Entitlement(args) => (entitlement::run(&args).await?, args.target.json),
+        Scenario::Echo(args) => (echo::run(&args).await?, args.store.json),
+        Scenario::EchoServer(args) => return echo::run_server(&args).await,
+        Scenario::Entitlement(args) => (entitlement::run(&args).await?, args.store.json),
+        Scenario::Mixed(args) => (mixed::run(&args).await?, args.store.json),
         Scenario::Gateway(args) => (gateway::run(&args).await?, args.target.json),
     };
     if json {

@@ -5,6 +5,8 @@ use std::{collections::BTreeMap, fmt, time::Duration};
 use hdrhistogram::Histogram;
 use serde::Serialize;
 
+use super::watch::ProcessFigures;
+
 /// Latency percentiles in milliseconds.
 #[derive(Debug, Clone, Serialize)]
 pub struct Latency {
@@ -60,6 +62,8 @@ pub struct Report {
     pub figures: BTreeMap<String, String>,
     /// How long seeding took (not measured).
     pub seed_seconds: f64,
+    /// The watched processes (`--watch`) over the measured part.
+    pub processes: Vec<ProcessFigures>,
 }
 
 impl Report {
@@ -77,6 +81,7 @@ impl Report {
             latency: None,
             figures: BTreeMap::new(),
             seed_seconds: 0.0,
+            processes: Vec::new(),
         }
     }
 }
@@ -102,6 +107,9 @@ impl fmt::Display for Report {
         }
         for (k, v) in &self.figures {
             writeln!(f, "  {k:<16} {v}")?;
+        }
+        for process in &self.processes {
+            writeln!(f, "process    {process}")?;
         }
         Ok(())
     }
