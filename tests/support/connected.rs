@@ -243,16 +243,34 @@ pub async fn applied_once(suite: &Connected, n: i64) {
     .await;
     assert_eq!(seen, Some(n), "every event applied");
     assert_eq!(count(&url, "SELECT count(*) FROM inbox").await, n, "and recorded once");
-    let status =
-        tiejun_proto::leads::v1::outbox_service_client::OutboxServiceClient::new(suite.direct(Svc::Leads).await)
-            .get_outbox_status(crate::authed(
-                tiejun_proto::leads::v1::GetOutboxStatusRequest {},
-                &crate::token(&[tiejun_platform::auth::Role::Admin]),
-            ))
-            .await
-            .expect("status")
-            .into_inner()
-            .status
-            .expect("status");
-    assert_eq!((status.pending, status.parked), (0, 0), "{status:?}");
+    // The consumer commits before the producer's relay hears back and marks
+    // the event delivered: the outbox empties a moment after the effect.
+    let outbox =
+        tiejun_proto::leads::v1::outbox_service_client::OutboxServiceClient::new(suite.direct(Svc::Leads).await);
+    let ask = || {
+        let mut outbox = outbox.clone();
+        async move {
+            outbox
+                .get_outbox_status(crate::authed(
+                    tiejun_proto::leads::v1::GetOutboxStatusRequest {},
+                    &crate::token(&[tiejun_platform::auth::Role::Admin]),
+                ))
+                .await
+                .expect("status")
+                .into_inner()
+                .status
+                .expect("status")
+        }
+    };
+    let drained = eventually(Duration::from_secs(10), || {
+        let status = ask();
+        async move {
+            let status = status.await;
+            ((status.pending, status.parked) == (0, 0)).then_some(status)
+        }
+    })
+    .await;
+    if drained.is_none() {
+        panic!("the outbox does not drain: {:?}", ask().await);
+    }
 }
