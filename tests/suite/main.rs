@@ -2,6 +2,7 @@
 //! clients, both databases.
 
 mod auth;
+mod authz;
 mod billing;
 mod deploy;
 mod distribution;

@@ -1,18 +1,22 @@
 //! Who may call each RPC (DESIGN §3). Methods marked "own" in the contract
-//! are open to any authenticated caller here and scoped by the handler
-//! (an `account_id`-scoped token sees only its account).
+//! admit their listed roles and, of any other role, only a token with an
+//! `account_id` scope; the handler then holds that token to its account.
 
 use tiejun_platform::auth::{
-    Allowed::{self, AnyAuthenticated, Roles},
-    Policy,
+    Allowed::{self, AnyAuthenticated, Roles, RolesOrScope},
+    Policy, Role,
     Role::{Admin, BillingAdmin, Operator, SalesManager, SalesRep, Service},
+    Scope,
 };
 
 const CATALOG_ADMIN: Allowed = Roles(&[Admin, BillingAdmin]);
 const OPERATORS: Allowed = Roles(&[Admin, Operator]);
 const BILLING_VIEW: Allowed = Roles(&[Admin, BillingAdmin, Operator, SalesManager]);
-/// Scoped by the handler to the caller's own account unless staff.
-const OWN_ACCOUNT: Allowed = AnyAuthenticated;
+/// These roles for any account; any other caller only with an `account_id`
+/// scope, which the handler then holds to that account.
+const fn own_account_or(roles: &'static [Role]) -> Allowed {
+    RolesOrScope(roles, Scope::Account)
+}
 
 /// The access policy of `tiejun.billing.v1` and the event consumer.
 pub fn policy() -> Policy {
@@ -34,7 +38,10 @@ pub fn policy() -> Policy {
             &[
                 ("RegisterMember", Roles(&[Admin, BillingAdmin, Operator, Service])),
                 ("CreateAccountFromLead", Roles(&[Admin, BillingAdmin, Service])),
-                ("GetAccount", OWN_ACCOUNT),
+                (
+                    "GetAccount",
+                    own_account_or(&[Admin, BillingAdmin, Operator, SalesManager]),
+                ),
                 ("ListAccounts", BILLING_VIEW),
             ],
         )
@@ -42,19 +49,22 @@ pub fn policy() -> Policy {
             "tiejun.billing.v1.SubscriptionService",
             &[
                 ("Subscribe", Roles(&[Admin, BillingAdmin, SalesRep])),
-                ("GetSubscription", OWN_ACCOUNT),
+                ("GetSubscription", own_account_or(&[Admin, BillingAdmin, Operator])),
                 ("ListSubscriptions", BILLING_VIEW),
                 ("ChangePlan", CATALOG_ADMIN),
-                ("CancelSubscription", OWN_ACCOUNT),
+                ("CancelSubscription", own_account_or(&[Admin, BillingAdmin])),
                 ("RecordPayment", Roles(&[Admin, BillingAdmin, Service])),
-                ("GetInvoice", OWN_ACCOUNT),
-                ("ListInvoices", OWN_ACCOUNT),
+                ("GetInvoice", own_account_or(&[Admin, BillingAdmin, Operator])),
+                ("ListInvoices", own_account_or(&[Admin, BillingAdmin, Operator])),
                 ("RunRenewalCycle", OPERATORS),
             ],
         )
         .service(
             "tiejun.billing.v1.EntitlementService",
-            &[("CheckEntitlement", OWN_ACCOUNT), ("ListEntitlements", OWN_ACCOUNT)],
+            &[
+                ("CheckEntitlement", own_account_or(&[Service, Admin, BillingAdmin])),
+                ("ListEntitlements", own_account_or(&[Service, Admin, BillingAdmin])),
+            ],
         )
         .service(
             "tiejun.billing.v1.BillingReportService",

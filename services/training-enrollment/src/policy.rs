@@ -1,17 +1,22 @@
 //! Who may call each RPC (DESIGN §3). Methods marked "own" in the contract
-//! are open to any authenticated caller here and scoped by the handler
-//! (a `learner_id`-scoped token sees only its own enrollments).
+//! admit their listed roles and, of any other role, only a token with a
+//! `learner_id` scope; the handler then holds that token to its learner.
 
 use tiejun_platform::auth::{
-    Allowed::{self, AnyAuthenticated, Roles},
-    Policy,
+    Allowed::{self, AnyAuthenticated, Roles, RolesOrScope},
+    Policy, Role,
     Role::{Admin, Operator, SalesManager, Service, Trainer},
+    Scope,
 };
 
 const TRAINERS: Allowed = Roles(&[Admin, Trainer]);
 const OPERATORS: Allowed = Roles(&[Admin, Operator]);
-/// Scoped by the handler to the caller's own learner id unless staff.
-const OWN_LEARNER: Allowed = AnyAuthenticated;
+/// These roles for any learner; any other caller only with a `learner_id`
+/// scope, which the handler then holds to that learner.
+const fn own_learner_or(roles: &'static [Role]) -> Allowed {
+    RolesOrScope(roles, Scope::Learner)
+}
+const LEARNER_VIEW: Allowed = own_learner_or(&[Admin, Trainer, Operator]);
 
 /// The access policy of `tiejun.training.v1` and the event consumer.
 pub fn policy() -> Policy {
@@ -39,18 +44,18 @@ pub fn policy() -> Policy {
             "tiejun.training.v1.AssignmentService",
             &[
                 ("AssignProgram", Roles(&[Admin, Trainer, Operator, Service])),
-                ("ListAssignments", OWN_LEARNER),
-                ("CheckRequirement", OWN_LEARNER),
+                ("ListAssignments", LEARNER_VIEW),
+                ("CheckRequirement", own_learner_or(&[Service, Admin, Trainer, Operator])),
             ],
         )
         .service(
             "tiejun.training.v1.EnrollmentService",
             &[
-                ("Enroll", OWN_LEARNER),
-                ("AutoEnroll", OWN_LEARNER),
-                ("CancelEnrollment", OWN_LEARNER),
-                ("GetEnrollment", OWN_LEARNER),
-                ("ListEnrollments", OWN_LEARNER),
+                ("Enroll", own_learner_or(&[Admin, Trainer, Service])),
+                ("AutoEnroll", own_learner_or(&[Admin, Trainer, Service])),
+                ("CancelEnrollment", own_learner_or(&[Admin, Trainer])),
+                ("GetEnrollment", LEARNER_VIEW),
+                ("ListEnrollments", LEARNER_VIEW),
                 ("RecordAttendance", TRAINERS),
                 ("RecordAssessment", TRAINERS),
             ],
@@ -59,7 +64,7 @@ pub fn policy() -> Policy {
             "tiejun.training.v1.CertificateService",
             &[
                 ("VerifyCertificate", AnyAuthenticated),
-                ("ListCertificates", OWN_LEARNER),
+                ("ListCertificates", LEARNER_VIEW),
             ],
         )
         .service(

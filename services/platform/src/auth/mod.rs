@@ -7,7 +7,7 @@ mod policy;
 
 pub use jwt::{Claims, JwtKeys, TokenSpec};
 pub use layer::{AuthLayer, AuthService, is_exempt};
-pub use policy::{Allowed, Policy};
+pub use policy::{Allowed, Policy, Scope};
 
 use crate::error::Error;
 

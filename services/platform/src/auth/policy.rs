@@ -13,6 +13,36 @@ pub enum Allowed {
     AnyAuthenticated,
     /// Only these roles (scope checks such as "own leads" are the handler's).
     Roles(&'static [Role]),
+    /// These roles, or a token of any role carrying the scope claim: the
+    /// handler then limits it to the account or learner the claim names. An
+    /// unscoped token of another role is refused here, before the handler
+    /// reads or validates anything.
+    RolesOrScope(&'static [Role], Scope),
+}
+
+/// The scope claim an [`Allowed::RolesOrScope`] rule accepts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    /// `account_id`: a member account acting for itself.
+    Account,
+    /// `learner_id`: a learner acting for itself.
+    Learner,
+}
+
+impl Scope {
+    fn claim(self) -> &'static str {
+        match self {
+            Scope::Account => "account_id",
+            Scope::Learner => "learner_id",
+        }
+    }
+
+    fn held_by(self, principal: &Principal) -> bool {
+        match self {
+            Scope::Account => principal.account_id.is_some(),
+            Scope::Learner => principal.learner_id.is_some(),
+        }
+    }
 }
 
 /// A service's authorisation table, keyed by HTTP/2 path.
@@ -67,7 +97,13 @@ impl Policy {
             Some(Allowed::Roles(roles)) if principal.has_any(roles) => Ok(()),
             Some(Allowed::Roles(roles)) => Err(Error::PermissionDenied(format!(
                 "{path} needs one of the roles: {}",
-                roles.iter().map(|r| r.as_str()).collect::<Vec<_>>().join(", ")
+                names(roles)
+            ))),
+            Some(Allowed::RolesOrScope(roles, scope)) if principal.has_any(roles) || scope.held_by(principal) => Ok(()),
+            Some(Allowed::RolesOrScope(roles, scope)) => Err(Error::PermissionDenied(format!(
+                "{path} needs one of the roles: {}, or a token with a {} scope",
+                names(roles),
+                scope.claim()
             ))),
             None if self.guards(path) => Err(Error::PermissionDenied(format!("{path} has no access policy"))),
             None => Ok(()),
@@ -80,6 +116,10 @@ impl Policy {
                 .is_some_and(|rest| rest.strip_prefix(p.as_str()).is_some_and(|r| r.starts_with('.')))
         })
     }
+}
+
+fn names(roles: &[Role]) -> String {
+    roles.iter().map(|r| r.as_str()).collect::<Vec<_>>().join(", ")
 }
 
 #[cfg(test)]
@@ -115,6 +155,32 @@ mod tests {
             policy()
                 .check("/tiejun.leads.v1.LeadService/ClaimLead", &principal(&[Role::SalesRep]))
                 .is_ok()
+        );
+    }
+
+    #[test]
+    fn a_scoped_rule_admits_its_roles_and_any_role_holding_the_scope_claim() {
+        let rule = Policy::for_packages(&["tiejun.billing.v1"]).service(
+            "tiejun.billing.v1.EntitlementService",
+            &[(
+                "CheckEntitlement",
+                Allowed::RolesOrScope(&[Role::Service], Scope::Account),
+            )],
+        );
+        let path = "/tiejun.billing.v1.EntitlementService/CheckEntitlement";
+        assert!(rule.check(path, &principal(&[Role::Service])).is_ok());
+        let mut member = principal(&[Role::SalesRep]);
+        assert!(matches!(
+            rule.check(path, &member),
+            Err(Error::PermissionDenied(m)) if m.contains("account_id")
+        ));
+        member.account_id = Some("A1".into());
+        assert!(rule.check(path, &member).is_ok());
+        member.learner_id = Some("L1".into());
+        member.account_id = None;
+        assert!(
+            rule.check(path, &member).is_err(),
+            "a learner scope is not an account scope"
         );
     }
 
