@@ -3,6 +3,7 @@
 
 mod auth;
 mod authz;
+mod bad_input;
 mod billing;
 mod deploy;
 mod distribution;

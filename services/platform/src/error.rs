@@ -111,10 +111,14 @@ impl Error {
     }
 
     /// Shorthand for `NotFound`.
+    ///
+    /// The id is echoed in the answer's message and details, which travel
+    /// as HTTP/2 headers: a caller's 100,000-character id would overflow a
+    /// proxy's header limit, so it is clipped to [`ECHOED_ID_CHARS`].
     pub fn not_found(resource: &'static str, id: impl Into<String>) -> Self {
         Self::NotFound {
             resource,
-            id: id.into(),
+            id: clip(id.into()),
         }
     }
 
@@ -145,6 +149,16 @@ impl From<sqlx::Error> for Error {
             }
             _ => Self::Internal(anyhow::Error::new(err).context("database")),
         }
+    }
+}
+
+/// The most characters of a caller's id echoed back in an error.
+pub const ECHOED_ID_CHARS: usize = 128;
+
+fn clip(id: String) -> String {
+    match id.char_indices().nth(ECHOED_ID_CHARS) {
+        Some((end, _)) => format!("{}…", &id[..end]),
+        None => id,
     }
 }
 
@@ -215,6 +229,20 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_huge_id_is_clipped_before_it_is_echoed() {
+        let status: tonic::Status = Error::not_found("lead", "号".repeat(100_000)).into();
+        assert!(status.message().chars().count() < 200, "{}", status.message().len());
+        let info = status
+            .get_error_details()
+            .resource_info()
+            .cloned()
+            .expect("ResourceInfo");
+        assert_eq!(info.resource_name.chars().count(), ECHOED_ID_CHARS + 1);
+        let short: tonic::Status = Error::not_found("lead", "L1").into();
+        assert_eq!(short.message(), "lead not found: L1");
+    }
 
     #[test]
     fn invalid_argument_carries_field_violations() {
