@@ -9,7 +9,7 @@ mod postgres;
 
 use tempfile::TempDir;
 
-pub use postgres::PgCluster;
+pub use postgres::{Durability, PgCluster};
 
 use crate::db::Backend;
 

@@ -16,6 +16,11 @@ use anyhow::{Context as _, bail};
 #[derive(Debug)]
 pub struct PgCluster {
     port: u16,
+    bin: PathBuf,
+    data: PathBuf,
+    log: PathBuf,
+    options: String,
+    root: bool,
 }
 
 static SHARED: OnceLock<Result<PgCluster, String>> = OnceLock::new();
@@ -24,7 +29,7 @@ impl PgCluster {
     /// The cluster of this test process, started on first use.
     pub fn shared() -> Result<&'static PgCluster, String> {
         SHARED
-            .get_or_init(|| Self::start().map_err(|e| format!("{e:#}")))
+            .get_or_init(|| Self::start(Durability::Fast).map_err(|e| format!("{e:#}")))
             .as_ref()
             .map_err(Clone::clone)
     }
@@ -51,7 +56,46 @@ impl PgCluster {
         Ok(format!("postgres://postgres@127.0.0.1:{}/{name}", self.port))
     }
 
-    fn start() -> anyhow::Result<Self> {
+    /// A cluster of the caller's own, for tests that stop and restart the
+    /// database; stopped when the test process exits.
+    pub fn dedicated(durability: Durability) -> anyhow::Result<Self> {
+        Self::start(durability)
+    }
+
+    /// Stops the cluster at once, as a crash would (`pg_ctl -m immediate`):
+    /// every client connection breaks.
+    pub fn kill(&self) -> anyhow::Result<()> {
+        run(self
+            .as_pg(&self.bin.join("pg_ctl"))
+            .arg("-D")
+            .arg(&self.data)
+            .args(["-m", "immediate", "-w", "stop"]))
+        .context("pg_ctl stop")
+    }
+
+    /// Starts it again on the same port and data (crash recovery runs).
+    pub fn start_again(&self) -> anyhow::Result<()> {
+        run(self
+            .as_pg(&self.bin.join("pg_ctl"))
+            .arg("-D")
+            .arg(&self.data)
+            .arg("-l")
+            .arg(&self.log)
+            .args(["-w", "-o", &self.options, "start"]))
+        .context("pg_ctl start")
+    }
+
+    fn as_pg(&self, program: &Path) -> Command {
+        if self.root {
+            let mut c = Command::new("runuser");
+            c.args(["-u", "postgres", "--"]).arg(program);
+            c
+        } else {
+            Command::new(program)
+        }
+    }
+
+    fn start(durability: Durability) -> anyhow::Result<Self> {
         let bin = find_bin_dir().context("no initdb on PATH or under /usr/lib/postgresql/*/bin")?;
         let root = is_root();
         let dir = tempfile::Builder::new().prefix("tiejun-pg-").tempdir()?.keep();
@@ -80,21 +124,38 @@ impl PgCluster {
             "--no-sync",
         ]))
         .context("initdb")?;
+        // fsync off is safe for a database process crash (the page cache
+        // survives it); asynchronous commit is not, so a durable cluster
+        // keeps synchronous_commit on.
+        let commit = match durability {
+            Durability::Fast => "-c synchronous_commit=off -c full_page_writes=off",
+            Durability::SurvivesCrash => "-c synchronous_commit=on",
+        };
         let options = format!(
-            "-p {port} -k {} -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off \
-             -c full_page_writes=off -c max_connections=300",
+            "-p {port} -k {} -c listen_addresses=127.0.0.1 -c fsync=off {commit} -c max_connections=300",
             dir.display()
         );
-        run(as_pg(&bin.join("pg_ctl"))
-            .arg("-D")
-            .arg(&data)
-            .arg("-l")
-            .arg(dir.join("log"))
-            .args(["-w", "-o", &options, "start"]))
-        .context("pg_ctl start")?;
-        spawn_watcher(&bin, &dir, &data, root)?;
-        Ok(Self { port })
+        let cluster = Self {
+            port,
+            bin,
+            data,
+            log: dir.join("log"),
+            options,
+            root,
+        };
+        cluster.start_again()?;
+        spawn_watcher(&cluster.bin, &dir, &cluster.data, root)?;
+        Ok(cluster)
     }
+}
+
+/// What a cluster promises about acknowledged commits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Durability {
+    /// Fast: asynchronous commit; a database crash may lose the last commits.
+    Fast,
+    /// Every acknowledged commit survives a crash of the database process.
+    SurvivesCrash,
 }
 
 /// A shell that waits for this process to end, then stops the cluster and

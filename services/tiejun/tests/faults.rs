@@ -1,0 +1,512 @@
+//! Process faults (issue #10): the suite as separate `tiejun serve`
+//! processes on a PostgreSQL cluster of its own (synchronous commit on),
+//! behind the gateway, under a running load of writes that each start an
+//! effect somewhere (a rep hired → an onboarding assignment by event; a
+//! lead; a member). While the load runs: SIGKILL lead-distribution and start
+//! it again, SIGKILL the gateway and start it again, crash PostgreSQL and
+//! start it again. Then every write the client saw acknowledged is in the
+//! database, every RepHired event was applied exactly once, no lead has two
+//! owners; the gateway answered UNAVAILABLE (not hung) while leads was down;
+//! the services said NOT_SERVING while the database was away and SERVING
+//! again within 5 s of its return.
+
+use std::{
+    net::{SocketAddr, TcpListener},
+    path::Path,
+    process::{Child, Command, Stdio},
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicBool, AtomicU64, Ordering},
+    },
+    time::{Duration, Instant},
+};
+
+use sqlx::Connection as _;
+use tiejun_platform::{
+    auth::{JwtKeys, Role, TokenSpec},
+    testing::{Durability, PgCluster, postgres_required},
+};
+use tiejun_proto::{
+    billing::v1::{RegisterMemberRequest, account_service_client::AccountServiceClient},
+    leads::v1::{
+        CreateLeadRequest, GetRepRequest, LeadInput, RegisterRepRequest, lead_service_client::LeadServiceClient,
+        rep_service_client::RepServiceClient,
+    },
+    training::v1::{CreateProgramRequest, Program, Track, program_service_client::ProgramServiceClient},
+};
+use tonic::{Code, Request, transport::Channel};
+use tonic_health::pb::{HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient};
+
+const BIN: &str = env!("CARGO_BIN_EXE_tiejun");
+const SECRET: &str = "a-secret-for-the-fault-tests-012345";
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port()
+}
+
+/// One `tiejun serve …` process that can be killed and started again.
+struct Proc {
+    args: Vec<String>,
+    log: std::path::PathBuf,
+    child: Option<Child>,
+}
+
+impl Proc {
+    fn start(dir: &Path, name: &str, args: Vec<String>) -> Self {
+        let mut p = Self {
+            args,
+            log: dir.join(format!("{name}.log")),
+            child: None,
+        };
+        p.spawn();
+        p
+    }
+
+    fn spawn(&mut self) {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.log)
+            .expect("log file");
+        let child = Command::new(BIN)
+            .args(&self.args)
+            .env("TIEJUN_JWT_SECRET", SECRET)
+            .env("RUST_LOG", "warn")
+            .env_remove("DATABASE_URL")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("starting tiejun");
+        self.child = Some(child);
+    }
+
+    /// SIGKILL: no drain, no goodbye.
+    fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+async fn health(addr: SocketAddr) -> Option<ServingStatus> {
+    let channel = Channel::from_shared(format!("http://{addr}"))
+        .ok()?
+        .connect_timeout(Duration::from_millis(300))
+        .connect()
+        .await
+        .ok()?;
+    let mut request = Request::new(HealthCheckRequest { service: String::new() });
+    request.set_timeout(Duration::from_millis(500));
+    let status = HealthClient::new(channel)
+        .check(request)
+        .await
+        .ok()?
+        .into_inner()
+        .status;
+    ServingStatus::try_from(status).ok()
+}
+
+/// Waits until `addr` reports `want`; how long it took, or None after `within`.
+async fn until(addr: SocketAddr, want: ServingStatus, within: Duration) -> Option<Duration> {
+    let started = Instant::now();
+    while started.elapsed() < within {
+        if health(addr).await == Some(want) {
+            return Some(started.elapsed());
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    None
+}
+
+fn authed<T>(message: T, token: &str) -> Request<T> {
+    let mut request = Request::new(message);
+    request
+        .metadata_mut()
+        .insert("authorization", format!("Bearer {token}").parse().expect("ascii token"));
+    request.set_timeout(Duration::from_secs(3));
+    request
+}
+
+/// What the client saw acknowledged.
+#[derive(Default)]
+struct Acked {
+    reps: Vec<String>,
+    leads: Vec<String>,
+    accounts: Vec<String>,
+}
+
+/// Writes through the gateway until `stop`; records what was acknowledged.
+async fn load(
+    gateway: SocketAddr,
+    token: String,
+    stop: Arc<AtomicBool>,
+    acked: Arc<Mutex<Acked>>,
+    failed: Arc<AtomicU64>,
+) {
+    let channel = Channel::from_shared(format!("http://{gateway}"))
+        .expect("url")
+        .connect_timeout(Duration::from_millis(500))
+        .connect_lazy();
+    let (mut reps, mut leads, mut members) = (
+        RepServiceClient::new(channel.clone()),
+        LeadServiceClient::new(channel.clone()),
+        AccountServiceClient::new(channel),
+    );
+    let mut i = 0u64;
+    while !stop.load(Ordering::Relaxed) {
+        i += 1;
+        let outcome = match i % 3 {
+            0 => {
+                let id = format!("F{i:06}");
+                let register = RegisterRepRequest {
+                    person_id: id.clone(),
+                    name: "故障测试".into(),
+                    team: "Hangzhou-1".into(),
+                    city: "Hangzhou".into(),
+                    daily_quota: 40,
+                };
+                reps.register_rep(authed(register, &token))
+                    .await
+                    .map(|_| acked.lock().expect("lock").reps.push(id))
+            }
+            1 => {
+                let lead = LeadInput {
+                    company_name: format!("故障{i}号贸易有限公司"),
+                    contact_name: "王".into(),
+                    phone: format!("135{i:08}"),
+                    city: "Hangzhou".into(),
+                    industry: "五金".into(),
+                    source: "website".into(),
+                    score: 50,
+                    ..Default::default()
+                };
+                let request = CreateLeadRequest {
+                    lead: Some(lead),
+                    idempotency_key: format!("fault-{i}"),
+                };
+                leads.create_lead(authed(request, &token)).await.map(|r| {
+                    if let Some(lead) = r.into_inner().lead {
+                        acked.lock().expect("lock").leads.push(lead.lead_id);
+                    }
+                })
+            }
+            _ => {
+                let member = RegisterMemberRequest {
+                    company_name: format!("故障会员{i}"),
+                    contact_name: "李".into(),
+                    phone: format!("136{i:08}"),
+                    city: "Hangzhou".into(),
+                    ..Default::default()
+                };
+                members.register_member(authed(member, &token)).await.map(|r| {
+                    if let Some(account) = r.into_inner().account {
+                        acked.lock().expect("lock").accounts.push(account.account_id);
+                    }
+                })
+            }
+        };
+        if outcome.is_err() {
+            failed.fetch_add(1, Ordering::Relaxed);
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
+async fn scalar(url: &str, sql: &'static str) -> i64 {
+    let mut conn = sqlx::PgConnection::connect(url).await.expect("connect");
+    sqlx::query_scalar(sql).fetch_one(&mut conn).await.expect(sql)
+}
+
+async fn ids(url: &str, sql: &'static str) -> std::collections::HashSet<String> {
+    let mut conn = sqlx::PgConnection::connect(url).await.expect("connect");
+    sqlx::query_scalar(sql)
+        .fetch_all(&mut conn)
+        .await
+        .expect(sql)
+        .into_iter()
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killed_services_a_killed_gateway_and_a_crashed_database_lose_no_acknowledged_write() {
+    let cluster = match PgCluster::dedicated(Durability::SurvivesCrash) {
+        Ok(cluster) => cluster,
+        Err(err) if !postgres_required() => {
+            eprintln!("SKIPPED: no PostgreSQL ({err:#})");
+            return;
+        }
+        Err(err) => panic!("PostgreSQL required: {err:#}"),
+    };
+    let admin_url = cluster.admin_url();
+    let mut admin = sqlx::PgConnection::connect(&admin_url).await.expect("admin");
+    let mut urls = std::collections::BTreeMap::new();
+    for svc in ["leads", "billing", "training"] {
+        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE fault_{svc}")))
+            .execute(&mut admin)
+            .await
+            .expect("create database");
+        urls.insert(
+            svc,
+            format!("postgres://postgres@127.0.0.1:{}/fault_{svc}", cluster.port()),
+        );
+    }
+    drop(admin);
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let port = |_: &str| free_port();
+    let addr = |p: u16| SocketAddr::from(([127, 0, 0, 1], p));
+    let (leads_port, billing_port, training_port, gateway_port) = (port("l"), port("b"), port("t"), port("g"));
+    let url_of = |p: u16| format!("http://127.0.0.1:{p}");
+    let serve = |svc: &str, p: u16, to: &[(&str, u16)]| -> Vec<String> {
+        let mut args: Vec<String> = [
+            "serve",
+            svc,
+            "--listen",
+            &addr(p).to_string(),
+            "--database-url",
+            &urls[svc],
+        ]
+        .into_iter()
+        .map(str::to_owned)
+        .collect();
+        args.extend(["--metrics-listen".into(), format!("127.0.0.1:{}", free_port())]);
+        args.extend([
+            "--relay-interval".into(),
+            "100ms".into(),
+            "--event-retry-min".into(),
+            "100ms".into(),
+        ]);
+        args.extend([
+            "--event-retry-max".into(),
+            "1s".into(),
+            "--drain-delay".into(),
+            "0s".into(),
+        ]);
+        for (name, p) in to {
+            args.extend(["--events-to".into(), format!("{name}={}", url_of(*p))]);
+        }
+        args
+    };
+    let mut leads = Proc::start(
+        dir.path(),
+        "leads",
+        serve("leads", leads_port, &[("training", training_port)]),
+    );
+    let _billing = Proc::start(
+        dir.path(),
+        "billing",
+        serve(
+            "billing",
+            billing_port,
+            &[("leads", leads_port), ("training", training_port)],
+        ),
+    );
+    let _training = Proc::start(
+        dir.path(),
+        "training",
+        serve("training", training_port, &[("leads", leads_port)]),
+    );
+    let gateway_args: Vec<String> = vec![
+        "serve".into(),
+        "gateway".into(),
+        "--listen".into(),
+        addr(gateway_port).to_string(),
+        "--leads".into(),
+        url_of(leads_port),
+        "--billing".into(),
+        url_of(billing_port),
+        "--training".into(),
+        url_of(training_port),
+        "--rate-limit".into(),
+        "0".into(),
+        "--probe-interval".into(),
+        "200ms".into(),
+        "--metrics-listen".into(),
+        format!("127.0.0.1:{}", free_port()),
+        "--drain-delay".into(),
+        "0s".into(),
+    ];
+    let mut gateway = Proc::start(dir.path(), "gateway", gateway_args);
+    for p in [leads_port, billing_port, training_port, gateway_port] {
+        assert!(
+            until(addr(p), ServingStatus::Serving, Duration::from_secs(60))
+                .await
+                .is_some(),
+            "{p} did not start; logs in {}",
+            dir.path().display()
+        );
+    }
+
+    let keys = JwtKeys::from_secret(SECRET.as_bytes()).expect("keys");
+    let token = keys
+        .mint(&TokenSpec::new("faults", &[Role::Admin], Duration::from_secs(3600)))
+        .expect("mint");
+    let gateway_channel = Channel::from_shared(url_of(gateway_port)).expect("url").connect_lazy();
+    let program = Program {
+        program_id: "employee_onboarding".into(),
+        name: "Onboarding".into(),
+        audience: tiejun_proto::training::v1::Audience::Employee as i32,
+        mandatory: true,
+        tracks: vec![Track::CultureValues as i32],
+        passing_score: 60,
+        due_within_days: 60,
+        employee_onboarding: true,
+        ..Default::default()
+    };
+    ProgramServiceClient::new(gateway_channel.clone())
+        .create_program(authed(CreateProgramRequest { program: Some(program) }, &token))
+        .await
+        .expect("the onboarding programme");
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let acked = Arc::new(Mutex::new(Acked::default()));
+    let failed = Arc::new(AtomicU64::new(0));
+    let loader = tokio::spawn(load(
+        addr(gateway_port),
+        token.clone(),
+        stop.clone(),
+        acked.clone(),
+        failed.clone(),
+    ));
+    tokio::time::sleep(Duration::from_secs(2)).await;
+
+    // 1. A leads replica killed: the gateway answers UNAVAILABLE at once.
+    leads.kill();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let asked = Instant::now();
+    let down = RepServiceClient::new(gateway_channel.clone())
+        .get_rep(authed(
+            GetRepRequest {
+                person_id: "F000003".into(),
+            },
+            &token,
+        ))
+        .await
+        .expect_err("leads is down");
+    assert_eq!(down.code(), Code::Unavailable, "{down:?}");
+    assert!(
+        asked.elapsed() < Duration::from_secs(2),
+        "answered after {:?}",
+        asked.elapsed()
+    );
+    leads.spawn();
+    assert!(
+        until(addr(leads_port), ServingStatus::Serving, Duration::from_secs(30))
+            .await
+            .is_some()
+    );
+    tokio::time::sleep(Duration::from_secs(1)).await;
+
+    // 2. The gateway killed and started again on its port.
+    gateway.kill();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    gateway.spawn();
+    assert!(
+        until(addr(gateway_port), ServingStatus::Serving, Duration::from_secs(30))
+            .await
+            .is_some()
+    );
+    tokio::time::sleep(Duration::from_secs(1)).await;
+
+    // 3. PostgreSQL crashes: every service goes NOT_SERVING, then SERVING
+    // again within 5 s of the database's return.
+    cluster.kill().expect("crash PostgreSQL");
+    for p in [leads_port, billing_port, training_port] {
+        assert!(
+            until(addr(p), ServingStatus::NotServing, Duration::from_secs(15))
+                .await
+                .is_some(),
+            "{p} kept saying SERVING without its database"
+        );
+    }
+    cluster.start_again().expect("PostgreSQL back");
+    let back = Instant::now();
+    for p in [leads_port, billing_port, training_port] {
+        assert!(
+            until(addr(p), ServingStatus::Serving, Duration::from_secs(10))
+                .await
+                .is_some(),
+            "{p} did not come back"
+        );
+    }
+    let recovered = back.elapsed();
+    assert!(recovered <= Duration::from_secs(5), "SERVING again after {recovered:?}");
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    stop.store(true, Ordering::Relaxed);
+    loader.await.expect("load task");
+
+    let acked = std::mem::take(&mut *acked.lock().expect("lock"));
+    assert!(
+        acked.reps.len() >= 10 && acked.leads.len() >= 10 && acked.accounts.len() >= 10,
+        "the load made progress: {} reps, {} leads, {} members",
+        acked.reps.len(),
+        acked.leads.len(),
+        acked.accounts.len()
+    );
+    let reps = ids(&urls["leads"], "SELECT person_id FROM reps").await;
+    let leads_in_db = ids(&urls["leads"], "SELECT lead_id FROM leads").await;
+    let accounts = ids(&urls["billing"], "SELECT account_id FROM accounts").await;
+    let lost: Vec<&String> = acked
+        .reps
+        .iter()
+        .filter(|id| !reps.contains(*id))
+        .chain(acked.leads.iter().filter(|id| !leads_in_db.contains(*id)))
+        .chain(acked.accounts.iter().filter(|id| !accounts.contains(*id)))
+        .collect();
+    assert!(lost.is_empty(), "acknowledged but lost: {lost:?}");
+
+    // Every RepHired applied exactly once (the relay retries until it is).
+    let hired = reps.len() as i64;
+    let started = Instant::now();
+    let mut assigned = 0;
+    while started.elapsed() < Duration::from_secs(30) {
+        assigned = scalar(
+            &urls["training"],
+            "SELECT count(*) FROM assignments WHERE source = 'REP_HIRED'",
+        )
+        .await;
+        if assigned >= hired {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(assigned, hired, "one onboarding assignment per rep hired");
+    assert_eq!(
+        scalar(
+            &urls["training"],
+            "SELECT count(*) FROM (SELECT learner_id FROM assignments \
+            WHERE source = 'REP_HIRED' GROUP BY learner_id HAVING count(*) > 1) d"
+        )
+        .await,
+        0
+    );
+    assert_eq!(
+        scalar(
+            &urls["leads"],
+            "SELECT count(*) FROM (SELECT lead_id FROM assignments \
+            WHERE ended_at IS NULL GROUP BY lead_id HAVING count(*) > 1) d"
+        )
+        .await,
+        0,
+        "no lead has two owners"
+    );
+    eprintln!(
+        "faults: {} reps, {} leads, {} members acknowledged; {} calls failed during the faults; \
+         SERVING {recovered:?} after PostgreSQL returned",
+        acked.reps.len(),
+        acked.leads.len(),
+        acked.accounts.len(),
+        failed.load(Ordering::Relaxed)
+    );
+}
