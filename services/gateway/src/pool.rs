@@ -180,6 +180,11 @@ impl Pool {
                 .iter()
                 .filter(|e| e.eligible())
                 .min_by_key(|e| e.in_flight())
+                // Every endpoint ejected: a probe that timed out on a busy
+                // machine ejects a healthy one, so try the least loaded
+                // anyway. A dead endpoint refuses the connection at once
+                // (UNAVAILABLE, as before); a live one answers.
+                .or_else(|| endpoints.iter().min_by_key(|e| e.in_flight()))
                 .cloned(),
         }
     }
@@ -237,7 +242,14 @@ mod tests {
             assert!(Arc::ptr_eq(&pool.pick().expect("endpoint"), &endpoints[1]));
         }
         endpoints[1].mark(false);
-        assert!(pool.pick().is_none(), "every endpoint down");
+        let _busy = endpoints[1].start();
+        assert!(
+            Arc::ptr_eq(
+                &pool.pick().expect("every endpoint down: still one to try"),
+                &endpoints[0]
+            ),
+            "the least loaded of the ejected"
+        );
         assert!(!pool.any_up());
         endpoints[0].mark(true);
         assert!(pool.any_up());
