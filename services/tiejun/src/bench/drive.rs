@@ -7,11 +7,8 @@
 use std::{collections::BTreeMap, future::Future, time::Duration};
 
 use anyhow::Context as _;
-use tiejun_platform::{
-    auth::{JwtKeys, Role, TokenSpec},
-    config::AuthArgs,
-};
-use tonic::{Status, transport::Channel};
+use tiejun_platform::auth::{JwtKeys, Role, TokenSpec};
+use tonic::Status;
 
 use super::{
     Report, Target,
@@ -23,11 +20,6 @@ use super::{
 /// How a scenario drives its endpoint.
 #[derive(Debug, clap::Args)]
 pub struct DriveArgs {
-    /// The endpoint to drive, `http://host:port`: a service, the gateway, or
-    /// nginx in front of one. Without it, the scenario starts its own server
-    /// in this process.
-    #[arg(long)]
-    pub target: Option<String>,
     /// Calls started a second, on schedule (open loop). Without it: flat out.
     #[arg(long)]
     pub rate: Option<u32>,
@@ -43,30 +35,9 @@ pub struct DriveArgs {
     /// A process whose CPU time and memory to report, as NAME=PID (repeatable).
     #[arg(long = "watch")]
     pub watch: Vec<Watched>,
-    /// The secret the --target verifies tokens with (to seed and call it).
-    #[command(flatten)]
-    pub auth: AuthArgs,
-    /// Where a server started here keeps its data; --json.
+    /// Where: --target, or a server started here; --json.
     #[command(flatten)]
     pub store: Target,
-}
-
-impl DriveArgs {
-    /// The keys to sign tokens for `--target` with.
-    pub fn target_keys(&self) -> anyhow::Result<JwtKeys> {
-        self.auth
-            .keys()
-            .context("--target needs the JWT secret the target verifies tokens with (TIEJUN_JWT_SECRET)")
-    }
-
-    /// A channel to `--target`.
-    pub async fn target_channel(&self, target: &str) -> anyhow::Result<Channel> {
-        Channel::from_shared(target.to_owned())
-            .with_context(|| format!("--target {target:?} is not a URL"))?
-            .connect()
-            .await
-            .with_context(|| format!("connecting to {target}"))
-    }
 }
 
 /// A token signed with `keys` for `roles`, valid for an hour.
@@ -131,7 +102,7 @@ pub fn report(
     report.settings = BTreeMap::from([
         (
             "target".into(),
-            args.target.clone().unwrap_or_else(|| "in this process".into()),
+            args.store.endpoint.clone().unwrap_or_else(|| "in this process".into()),
         ),
         (
             "mode".into(),

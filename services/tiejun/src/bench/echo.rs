@@ -16,7 +16,7 @@ use tokio_util::sync::CancellationToken;
 use tonic::{Request, Response, Status, transport::Channel};
 
 use super::{
-    Report,
+    Report, Target,
     drive::{DriveArgs, measure, report},
 };
 
@@ -63,8 +63,8 @@ pub async fn run_server(args: &EchoServerArgs) -> anyhow::Result<()> {
 /// Drives the echo with a 32-byte payload.
 pub async fn run(args: &DriveArgs) -> anyhow::Result<Report> {
     let stop = CancellationToken::new();
-    let (channel, local) = match &args.target {
-        Some(target) => (args.target_channel(target).await?, None),
+    let (channel, local) = match &args.store.endpoint {
+        Some(target) => (Target::channel_to(target).await?, None),
         None => {
             let listener = TcpListener::bind("127.0.0.1:0").await?;
             let addr = listener.local_addr()?;

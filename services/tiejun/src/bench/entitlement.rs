@@ -14,7 +14,7 @@ use tiejun_proto::billing::v1::{
 use tonic::{Status, transport::Channel};
 
 use super::{
-    Report,
+    Report, Target,
     drive::{DriveArgs, measure, mint, report, run_suffix},
     service::{Service, Which, authed},
 };
@@ -116,8 +116,8 @@ pub(super) fn checker(
 
 /// Seeds, then drives CheckEntitlement as `args` says.
 pub async fn run(args: &DriveArgs) -> anyhow::Result<Report> {
-    let (channel, keys, local) = match &args.target {
-        Some(target) => (args.target_channel(target).await?, args.target_keys()?, None),
+    let (channel, keys, local) = match &args.store.endpoint {
+        Some(target) => (Target::channel_to(target).await?, args.store.target_keys()?, None),
         None => {
             let s = Service::start(&args.store, Which::Billing).await?;
             (s.channel.clone(), s.keys().clone(), Some(s))
@@ -129,7 +129,7 @@ pub async fn run(args: &DriveArgs) -> anyhow::Result<Report> {
     let call = checker(channel, account, feature, mint(&keys, &[Role::Service])?);
     let (outcome, processes) = measure("entitlement", args, call).await?;
     let backend = match &local {
-        Some(s) => s.backend.as_str(),
+        Some(s) => s.backend,
         None => "remote",
     };
     let mut report = report("entitlement", backend, args, outcome, processes);

@@ -65,7 +65,12 @@ pub async fn run(args: &GatewayArgs) -> anyhow::Result<Report> {
     let seed_started = std::time::Instant::now();
     let (account, feature) = seed(&s.channel, &s.token(&[Role::BillingAdmin], None)?, &run_suffix()).await?;
     let token = s.token(&[Role::Service], None)?;
-    let (gateway, stop_gateway, gateway_task) = start_gateway(s.addr, s.keys().clone()).await?;
+    let (gateway, stop_gateway, gateway_task) = start_gateway(
+        s.addr
+            .context("bench gateway starts its own service and gateway: use entitlement --target for one elsewhere")?,
+        s.keys().clone(),
+    )
+    .await?;
     let via = Channel::from_shared(format!("http://{gateway}"))?.connect().await?;
     let direct = checker(s.channel.clone(), account.clone(), feature.clone(), token.clone());
     let through = checker(via, account, feature, token);
@@ -99,7 +104,7 @@ pub async fn run(args: &GatewayArgs) -> anyhow::Result<Report> {
     drop(line);
     stop_gateway.cancel();
     gateway_task.await.context("gateway task")??;
-    let backend = s.backend.as_str().to_owned();
+    let backend = s.backend.to_owned();
     s.stop().await?;
 
     let get = |k: &str| runs.get(k).context("every run was made");

@@ -24,8 +24,8 @@ use super::{
     service::{Service, Which, authed},
 };
 
-fn rep_id(i: usize) -> String {
-    format!("B{i:05}")
+fn rep_id(s: &Service, i: usize) -> String {
+    format!("B{}{i:05}", s.run)
 }
 
 /// Registers and activates `n` reps in a handful of cities.
@@ -33,7 +33,7 @@ async fn seed_reps(s: &Service, n: usize, quota: i32) -> anyhow::Result<()> {
     let admin = s.token(&[Role::Admin], None)?;
     let mut reps = RepServiceClient::new(s.channel.clone());
     for i in 0..n {
-        let person_id = rep_id(i);
+        let person_id = rep_id(s, i);
         let register = RegisterRepRequest {
             person_id: person_id.clone(),
             name: format!("Bench Rep {i}"),
@@ -66,9 +66,9 @@ async fn seed_leads(s: &Service, n: usize) -> anyhow::Result<Vec<String>> {
         .map(|i| ImportLeadsRequest {
             row: i as i64 + 1,
             lead: Some(LeadInput {
-                company_name: format!("基准测试贸易{i:06}号"),
+                company_name: format!("基准测试贸易{}{i:06}号", s.run),
                 contact_name: "王经理".into(),
-                phone: format!("139{i:08}"),
+                phone: format!("139{:08}", (s.phone_base + i as u64) % 100_000_000),
                 email: String::new(),
                 city: CITIES[i % CITIES.len()].into(),
                 industry: "textiles".into(),
@@ -107,7 +107,7 @@ pub async fn distribute(args: &DistributeArgs) -> anyhow::Result<Report> {
         .context("RunDistribution")?
         .into_inner();
     let elapsed = started.elapsed();
-    let mut report = Report::new("distribute", s.backend.as_str(), elapsed, run.leads_assigned as u64);
+    let mut report = Report::new("distribute", s.backend, elapsed, run.leads_assigned as u64);
     report.seed_seconds = seed_seconds;
     report.settings = BTreeMap::from([
         ("leads".into(), args.leads.to_string()),
@@ -133,7 +133,7 @@ pub async fn claim(args: &ClaimArgs) -> anyhow::Result<Report> {
 
     // Each worker takes every `concurrency`-th rep; each rep its own 10 leads.
     let tokens: Vec<String> = (0..args.reps)
-        .map(|i| s.token(&[Role::SalesRep], Some(&rep_id(i))))
+        .map(|i| s.token(&[Role::SalesRep], Some(&rep_id(&s, i))))
         .collect::<anyhow::Result<_>>()?;
     let leads = Arc::new(leads);
     let tokens = Arc::new(tokens);
@@ -181,7 +181,7 @@ pub async fn claim(args: &ClaimArgs) -> anyhow::Result<Report> {
         }
     }
     let elapsed = started.elapsed();
-    let mut report = Report::new("claim", s.backend.as_str(), elapsed, histogram.len());
+    let mut report = Report::new("claim", s.backend, elapsed, histogram.len());
     report.seed_seconds = seed_seconds;
     report.errors = errors;
     report.latency = Some(super::report::Latency::of(&histogram));
@@ -230,7 +230,7 @@ async fn claim_at_rate(
     })
     .await;
     drop(line);
-    let mut report = Report::new("claim", s.backend.as_str(), outcome.elapsed, outcome.histogram.len());
+    let mut report = Report::new("claim", s.backend, outcome.elapsed, outcome.histogram.len());
     report.seed_seconds = seed_seconds;
     report.latency = Some(super::report::Latency::of(&outcome.histogram));
     report.errors = outcome.errors;

@@ -26,7 +26,7 @@ use tokio_util::sync::CancellationToken;
 use tonic::{Status, transport::Channel};
 
 use super::{
-    Report,
+    Report, Target,
     drive::{DriveArgs, measure, mint, report, run_suffix},
     entitlement::{checker, seed},
     service::authed,
@@ -69,8 +69,8 @@ type Call = Pin<Box<dyn Future<Output = Result<(), Status>> + Send>>;
 /// Seeds (the demo data set and a paying account), then drives the blend.
 pub async fn run(args: &DriveArgs) -> anyhow::Result<Report> {
     let stop = CancellationToken::new();
-    let (channel, keys, local) = match &args.target {
-        Some(target) => (args.target_channel(target).await?, args.target_keys()?, None),
+    let (channel, keys, local) = match &args.store.endpoint {
+        Some(target) => (Target::channel_to(target).await?, args.store.target_keys()?, None),
         None => {
             let dir = match &args.store.work_dir {
                 Some(parent) => tempfile::tempdir_in(parent)?,

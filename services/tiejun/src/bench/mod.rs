@@ -45,10 +45,19 @@ pub enum Scenario {
     Gateway(GatewayArgs),
 }
 
-/// Where the service under test keeps its data.
+/// Which service a scenario measures: one at `--target`, or one started in
+/// this process on `--database-url` (a fresh SQLite file by default).
 #[derive(Debug, Clone, clap::Args)]
 pub struct Target {
-    /// The database (default: a new SQLite file under --work-dir).
+    /// The endpoint to measure, `http://host:port`: a service, the gateway, or
+    /// nginx in front of one. Without it, the scenario starts its own server
+    /// in this process. Seeding uses ids fresh to this run.
+    #[arg(long = "target")]
+    pub endpoint: Option<String>,
+    /// The secret the --target verifies tokens with (to seed and call it).
+    #[command(flatten)]
+    pub auth: tiejun_platform::config::AuthArgs,
+    /// The database of a server started here (default: a new SQLite file under --work-dir).
     #[arg(long, env = "TIEJUN_BENCH_DATABASE_URL", hide_env_values = true)]
     pub database_url: Option<String>,
     /// Where the default SQLite file goes (default: a new temporary directory).
@@ -57,6 +66,26 @@ pub struct Target {
     /// Print the report as JSON.
     #[arg(long)]
     pub json: bool,
+}
+
+impl Target {
+    /// The keys to sign tokens for `--target` with.
+    pub fn target_keys(&self) -> anyhow::Result<tiejun_platform::auth::JwtKeys> {
+        use anyhow::Context as _;
+        self.auth
+            .keys()
+            .context("--target needs the JWT secret the target verifies tokens with (TIEJUN_JWT_SECRET)")
+    }
+
+    /// A channel to `endpoint`.
+    pub async fn channel_to(endpoint: &str) -> anyhow::Result<tonic::transport::Channel> {
+        use anyhow::Context as _;
+        tonic::transport::Channel::from_shared(endpoint.to_owned())
+            .with_context(|| format!("--target {endpoint:?} is not a URL"))?
+            .connect()
+            .await
+            .with_context(|| format!("connecting to {endpoint}"))
+    }
 }
 
 /// `tiejun bench distribute`.

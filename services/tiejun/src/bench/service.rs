@@ -1,4 +1,5 @@
-//! The service under test, started in this process as `tiejun serve` would.
+//! The service under test: at `--target`, or started in this process as
+//! `tiejun serve` would.
 
 use std::time::Instant;
 
@@ -34,23 +35,41 @@ pub fn authed<T>(message: T, token: &str) -> anyhow::Result<Request<T>> {
     Ok(request)
 }
 
-/// The service under test, in this process.
+/// The service under test.
 pub struct Service {
     /// A channel to it.
     pub channel: Channel,
-    /// Where it listens.
-    pub addr: std::net::SocketAddr,
+    /// Where it listens (in this process; None at a --target).
+    pub addr: Option<std::net::SocketAddr>,
     keys: JwtKeys,
-    /// Its backend.
-    pub backend: Backend,
-    stop: CancellationToken,
-    task: tokio::task::JoinHandle<anyhow::Result<()>>,
+    /// `sqlite`, `postgres`, or `remote` at a --target.
+    pub backend: &'static str,
+    /// Added to the ids a scenario seeds: empty on a fresh database started
+    /// here, unique to the run at a --target, whose database may hold an
+    /// earlier run's rows.
+    pub run: String,
+    /// Where this run's phone numbers start, for the same reason.
+    pub phone_base: u64,
+    local: Option<(CancellationToken, tokio::task::JoinHandle<anyhow::Result<()>>)>,
     _dir: Option<tempfile::TempDir>,
 }
 
 impl Service {
-    /// Starts `which` on `target`'s database and waits until it is ready.
+    /// Connects to `target.endpoint`, or starts `which` on `target`'s
+    /// database and waits until it is ready.
     pub async fn start(target: &Target, which: Which) -> anyhow::Result<Self> {
+        if let Some(endpoint) = &target.endpoint {
+            return Ok(Self {
+                channel: Target::channel_to(endpoint).await?,
+                addr: None,
+                keys: target.target_keys()?,
+                backend: "remote",
+                run: format!("_{}", super::drive::run_suffix()),
+                phone_base: rand::random_range(0..90_000_000),
+                local: None,
+                _dir: None,
+            });
+        }
         let (url, dir) = match &target.database_url {
             Some(url) => (url.clone(), None),
             None => {
@@ -91,11 +110,12 @@ impl Service {
         let channel = Channel::from_shared(format!("http://{addr}"))?.connect().await?;
         Ok(Self {
             channel,
-            addr,
+            addr: Some(addr),
             keys,
-            backend,
-            stop,
-            task,
+            backend: backend.as_str(),
+            run: String::new(),
+            phone_base: 0,
+            local: Some((stop, task)),
             _dir: dir,
         })
     }
@@ -112,10 +132,12 @@ impl Service {
         self.keys.mint(&spec)
     }
 
-    /// Drains and stops the service.
+    /// Drains and stops the service if it runs here.
     pub async fn stop(self) -> anyhow::Result<()> {
-        self.stop.cancel();
-        self.task.await??;
+        if let Some((stop, task)) = self.local {
+            stop.cancel();
+            task.await??;
+        }
         Ok(())
     }
 }

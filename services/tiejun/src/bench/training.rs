@@ -23,8 +23,9 @@ pub async fn enroll(args: &EnrollArgs) -> anyhow::Result<Report> {
     let s = Service::start(&args.target, Which::Training).await?;
     let seeding = Instant::now();
     let trainer = s.token(&[Role::Trainer], None)?;
+    let program_id = format!("bench_onboarding{}", s.run);
     let program = Program {
-        program_id: "bench_onboarding".into(),
+        program_id: program_id.clone(),
         name: "Bench".into(),
         audience: Audience::Employee as i32,
         tracks: vec![Track::CultureValues as i32],
@@ -36,7 +37,7 @@ pub async fn enroll(args: &EnrollArgs) -> anyhow::Result<Report> {
         .context("CreateProgram")?;
     let starts = Utc::now() + Duration::days(7);
     let session = Session {
-        program_id: "bench_onboarding".into(),
+        program_id,
         city: "Hangzhou".into(),
         starts_at: Some(to_proto(starts)),
         ends_at: Some(to_proto(starts + Duration::hours(8))),
@@ -102,7 +103,7 @@ pub async fn enroll(args: &EnrollArgs) -> anyhow::Result<Report> {
         }
     }
     let elapsed = started.elapsed();
-    let mut report = Report::new("enroll", s.backend.as_str(), elapsed, histogram.len());
+    let mut report = Report::new("enroll", s.backend, elapsed, histogram.len());
     report.seed_seconds = seed_seconds;
     report.errors = errors;
     report.latency = Some(Latency::of(&histogram));
