@@ -18,5 +18,6 @@ mod leads;
 mod migrations;
 mod readiness;
 mod reflection;
+mod scopes;
 mod shedding;
 mod training;
