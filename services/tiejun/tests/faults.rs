@@ -2,11 +2,12 @@
 //! processes on a PostgreSQL cluster of its own (synchronous commit on),
 //! behind the gateway, under a running load of writes that each start an
 //! effect somewhere (a rep hired → an onboarding assignment by event; a
-//! lead; a member). While the load runs: SIGKILL lead-distribution and start
+//! lead; a member; an enrolment into a 5-seat session; a member who
+//! subscribes and pays, retrying the payment with its key until answered). While the load runs: SIGKILL lead-distribution and start
 //! it again, SIGKILL the gateway and start it again, crash PostgreSQL and
 //! start it again. Then every write the client saw acknowledged is in the
 //! database, every RepHired event was applied exactly once, no lead has two
-//! owners; the gateway answered UNAVAILABLE (not hung) while leads was down;
+//! owners, the session holds exactly its 5 seats, no payment counted twice; the gateway answered UNAVAILABLE (not hung) while leads was down;
 //! the services said NOT_SERVING while the database was away and SERVING
 //! again within 5 s of its return.
 
@@ -25,12 +26,20 @@ use tiejun_platform::{
     testing::{Durability, PgCluster, postgres_required},
 };
 use tiejun_proto::{
-    billing::v1::{RegisterMemberRequest, account_service_client::AccountServiceClient},
+    billing::v1::{
+        CreateFeatureRequest, CreatePlanRequest, FeatureTier, Money, RecordPaymentRequest, RegisterMemberRequest,
+        SubscribeRequest, account_service_client::AccountServiceClient, catalog_service_client::CatalogServiceClient,
+        subscription_service_client::SubscriptionServiceClient,
+    },
     leads::v1::{
         CreateLeadRequest, GetRepRequest, LeadInput, RegisterRepRequest, lead_service_client::LeadServiceClient,
         rep_service_client::RepServiceClient,
     },
-    training::v1::{CreateProgramRequest, Program, Track, program_service_client::ProgramServiceClient},
+    training::v1::{
+        CreateProgramRequest, EnrollRequest, Program, ScheduleSessionRequest, Session, Track,
+        enrollment_service_client::EnrollmentServiceClient, program_service_client::ProgramServiceClient,
+        session_service_client::SessionServiceClient,
+    },
 };
 use tonic::{Code, Request, transport::Channel};
 use tonic_health::pb::health_check_response::ServingStatus;
@@ -54,12 +63,18 @@ struct Acked {
     reps: Vec<String>,
     leads: Vec<String>,
     accounts: Vec<String>,
+    enrollments: usize,
+    paid_invoices: Vec<String>,
 }
+
+/// The seats the load fights over.
+const SEATS: i32 = 5;
 
 /// Writes through the gateway until `stop`; records what was acknowledged.
 async fn load(
     gateway: SocketAddr,
     token: String,
+    session_id: String,
     stop: Arc<AtomicBool>,
     acked: Arc<Mutex<Acked>>,
     failed: Arc<AtomicU64>,
@@ -71,12 +86,30 @@ async fn load(
     let (mut reps, mut leads, mut members) = (
         RepServiceClient::new(channel.clone()),
         LeadServiceClient::new(channel.clone()),
-        AccountServiceClient::new(channel),
+        AccountServiceClient::new(channel.clone()),
+    );
+    let (mut enrollments, mut subs) = (
+        EnrollmentServiceClient::new(channel.clone()),
+        SubscriptionServiceClient::new(channel),
     );
     let mut i = 0u64;
     while !stop.load(Ordering::Relaxed) {
         i += 1;
-        let outcome = match i % 3 {
+        let outcome = match i % 5 {
+            3 => {
+                let enroll = EnrollRequest {
+                    session_id: session_id.clone(),
+                    learner_id: format!("S{i:06}"),
+                    idempotency_key: format!("seat-{i}"),
+                };
+                enrollments
+                    .enroll(authed(enroll, &token))
+                    .await
+                    .map(|_| acked.lock().expect("lock").enrollments += 1)
+            }
+            4 => paid_member(&mut members, &mut subs, &token, i)
+                .await
+                .map(|invoice| acked.lock().expect("lock").paid_invoices.push(invoice)),
             0 => {
                 let id = format!("F{i:06}");
                 let register = RegisterRepRequest {
@@ -131,6 +164,57 @@ async fn load(
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
+}
+
+/// A member who subscribes and pays; the payment is retried with its key
+/// until acknowledged, as a client would, and must count once.
+async fn paid_member(
+    members: &mut AccountServiceClient<Channel>,
+    subs: &mut SubscriptionServiceClient<Channel>,
+    token: &str,
+    i: u64,
+) -> Result<String, tonic::Status> {
+    let member = RegisterMemberRequest {
+        company_name: format!("付费会员{i}"),
+        contact_name: "赵".into(),
+        phone: format!("137{i:08}"),
+        city: "Hangzhou".into(),
+        ..Default::default()
+    };
+    let account = members
+        .register_member(authed(member, token))
+        .await?
+        .into_inner()
+        .account
+        .ok_or_else(|| tonic::Status::internal("no account"))?;
+    let subscribe = SubscribeRequest {
+        account_id: account.account_id,
+        plan_id: "faultplan".into(),
+        idempotency_key: format!("sub-{i}"),
+        ..Default::default()
+    };
+    let invoice = subs
+        .subscribe(authed(subscribe, token))
+        .await?
+        .into_inner()
+        .invoice
+        .ok_or_else(|| tonic::Status::internal("no invoice"))?;
+    let pay = RecordPaymentRequest {
+        idempotency_key: format!("pay-{i}"),
+        invoice_id: invoice.invoice_id.clone(),
+        amount: invoice.amount,
+        method: "bank_transfer".into(),
+        ..Default::default()
+    };
+    let mut last = None;
+    for _ in 0..20 {
+        match subs.record_payment(authed(pay.clone(), token)).await {
+            Ok(_) => return Ok(invoice.invoice_id),
+            Err(status) => last = Some(status),
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    Err(last.unwrap_or_else(|| tonic::Status::unknown("no attempt")))
 }
 
 async fn scalar(url: &str, sql: &'static str) -> i64 {
@@ -278,6 +362,58 @@ async fn killed_services_a_killed_gateway_and_a_crashed_database_lose_no_acknowl
         .create_program(authed(CreateProgramRequest { program: Some(program) }, &token))
         .await
         .expect("the onboarding programme");
+    let starts = chrono::Utc::now() + chrono::Duration::days(14);
+    let session = Session {
+        program_id: "employee_onboarding".into(),
+        city: "Hangzhou".into(),
+        starts_at: Some(tiejun_platform::clock::to_proto(starts)),
+        ends_at: Some(tiejun_platform::clock::to_proto(starts + chrono::Duration::hours(8))),
+        capacity: SEATS,
+        ..Default::default()
+    };
+    let session_id = SessionServiceClient::new(gateway_channel.clone())
+        .schedule_session(authed(
+            ScheduleSessionRequest {
+                session: Some(session),
+                idempotency_key: String::new(),
+            },
+            &token,
+        ))
+        .await
+        .expect("a session")
+        .into_inner()
+        .session
+        .expect("session")
+        .session_id;
+    let mut catalog = CatalogServiceClient::new(gateway_channel.clone());
+    catalog
+        .create_feature(authed(
+            CreateFeatureRequest {
+                feature_key: "fault_badge".into(),
+                name: "Badge".into(),
+                description: String::new(),
+                tier: FeatureTier::Paid as i32,
+            },
+            &token,
+        ))
+        .await
+        .expect("a paid feature");
+    catalog
+        .create_plan(authed(
+            CreatePlanRequest {
+                plan_id: "faultplan".into(),
+                name: "Fault plan".into(),
+                price: Some(Money {
+                    amount_minor: 298_000,
+                    currency: "CNY".into(),
+                }),
+                feature_keys: vec!["fault_badge".into()],
+                ..Default::default()
+            },
+            &token,
+        ))
+        .await
+        .expect("a plan");
 
     let stop = Arc::new(AtomicBool::new(false));
     let acked = Arc::new(Mutex::new(Acked::default()));
@@ -285,6 +421,7 @@ async fn killed_services_a_killed_gateway_and_a_crashed_database_lose_no_acknowl
     let loader = tokio::spawn(load(
         addr(gateway_port),
         token.clone(),
+        session_id.clone(),
         stop.clone(),
         acked.clone(),
         failed.clone(),
@@ -411,12 +548,41 @@ async fn killed_services_a_killed_gateway_and_a_crashed_database_lose_no_acknowl
         0,
         "no lead has two owners"
     );
+    let mut training = sqlx::PgConnection::connect(&urls["training"]).await.expect("connect");
+    let seated: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM enrollments WHERE session_id = $1 AND status = 'ENROLLED'")
+            .bind(&session_id)
+            .fetch_one(&mut training)
+            .await
+            .expect("seats");
+    assert!(acked.enrollments >= SEATS as usize, "the load filled the session");
+    assert_eq!(seated, i64::from(SEATS), "every seat taken, none over capacity");
+    assert_eq!(
+        scalar(
+            &urls["billing"],
+            "SELECT count(*) FROM (SELECT invoice_id FROM payments \
+            GROUP BY invoice_id HAVING count(*) > 1) d"
+        )
+        .await,
+        0,
+        "no payment counted twice"
+    );
+    let paid = ids(
+        &urls["billing"],
+        "SELECT invoice_id FROM invoices WHERE status = 'PAID'",
+    )
+    .await;
+    let unpaid: Vec<&String> = acked.paid_invoices.iter().filter(|i| !paid.contains(*i)).collect();
+    assert!(!acked.paid_invoices.is_empty(), "the load paid invoices");
+    assert!(unpaid.is_empty(), "acknowledged payments not recorded: {unpaid:?}");
     eprintln!(
-        "faults: {} reps, {} leads, {} members acknowledged; {} calls failed during the faults; \
-         SERVING {recovered:?} after PostgreSQL returned",
+        "faults: {} reps, {} leads, {} members, {} enrolments, {} payments acknowledged; {} calls failed \
+         during the faults; SERVING {recovered:?} after PostgreSQL returned",
         acked.reps.len(),
         acked.leads.len(),
         acked.accounts.len(),
+        acked.enrollments,
+        acked.paid_invoices.len(),
         failed.load(Ordering::Relaxed)
     );
 }

@@ -1,7 +1,7 @@
 //! The soak (issue #10): the suite as separate `tiejun serve` processes on
 //! PostgreSQL, behind the gateway, under `tiejun bench mixed` (the same
-//! blend as the benchmark) for `TIEJUN_SOAK` (a duration: `10m` by hand,
-//! `2m` in CI; unset, the test says SKIPPED). Resident memory of every
+//! blend as the benchmark) for `TIEJUN_SOAK`: `1` for the default ten
+//! minutes, or a bound (`2m` in CI); unset, the test says SKIPPED. Resident memory of every
 //! process is sampled every second: after the first fifth of the run (the
 //! warm-up), none may grow by 10% or more. At the end: no failed call, no
 //! lead with two owners, no event parked, and the figures are printed.
@@ -37,7 +37,11 @@ async fn a_bounded_mixed_load_keeps_memory_flat_and_every_invariant() {
         eprintln!("SKIPPED: set TIEJUN_SOAK=2m (CI) or 10m to run the soak");
         return;
     };
-    let length = humantime::parse_duration(&length).expect("TIEJUN_SOAK is a duration such as 2m");
+    // The flag alone (`TIEJUN_SOAK=1`) means the default ten minutes.
+    let length = match length.trim() {
+        "" | "1" | "on" => Duration::from_secs(600),
+        bound => humantime::parse_duration(bound).expect("TIEJUN_SOAK is 1 or a duration such as 2m"),
+    };
     let cluster = match PgCluster::dedicated(Durability::Fast) {
         Ok(cluster) => cluster,
         Err(err) if !postgres_required() => {
