@@ -26,7 +26,13 @@ use tonic::Code;
 
 /// A member's token: no staff role, scoped to `account`.
 fn member(account: &str) -> String {
-    let mut spec = TokenSpec::new("member", &[], Duration::from_secs(600));
+    scoped_operator(account, &[])
+}
+
+/// A token of `roles` that also carries an account scope. A role the RPC
+/// does not list gets it admitted by the scope alone, so limited to it.
+fn scoped_operator(account: &str, roles: &[tiejun_platform::auth::Role]) -> String {
+    let mut spec = TokenSpec::new("member", roles, Duration::from_secs(600));
     spec.account_id = Some(account.to_owned());
     keys().mint(&spec).expect("mint")
 }

@@ -23,14 +23,6 @@ use crate::{
     store::accounts::{self, AccountRow},
 };
 
-/// Roles that read any account.
-const STAFF: &[Role] = &[
-    Role::Admin,
-    Role::BillingAdmin,
-    Role::Operator,
-    Role::SalesManager,
-    Role::Service,
-];
 /// Roles that see contact data whole.
 const REVEAL: &[Role] = &[Role::Admin, Role::BillingAdmin];
 
@@ -54,16 +46,6 @@ fn message(row: AccountRow, principal: &Principal) -> Account {
         sold_by_person_id: row.sold_by_person_id.unwrap_or_default(),
         created_at: Some(to_proto(row.created_at)),
         contact_person_id: row.contact_person_id,
-    }
-}
-
-fn may_read(principal: &Principal, account_id: &str) -> Result<(), Error> {
-    if principal.has_any(STAFF) || principal.account_id.as_deref() == Some(account_id) {
-        Ok(())
-    } else {
-        Err(Error::PermissionDenied(
-            "an account-scoped token reads only its own account".into(),
-        ))
     }
 }
 
@@ -147,7 +129,7 @@ impl AccountService for Billing {
     async fn get_account(&self, request: Request<GetAccountRequest>) -> Result<Response<GetAccountResponse>, Status> {
         let principal = Principal::of(&request)?;
         let id = request.get_ref().account_id.trim();
-        may_read(principal, id)?;
+        principal.may_act_for_account(id)?;
         let db = self.db.get()?;
         let row = accounts::get(db, id)
             .await?

@@ -2,11 +2,7 @@
 //! features: always (the free tier, forever). PAID features: while a plan
 //! that includes them is in its period, or in grace.
 
-use tiejun_platform::{
-    auth::{Principal, Role},
-    clock::to_proto,
-    error::Error,
-};
+use tiejun_platform::{auth::Principal, clock::to_proto, error::Error};
 use tiejun_proto::billing::v1::{
     CheckEntitlementRequest, CheckEntitlementResponse, Entitlement, EntitlementSource, ListEntitlementsRequest,
     ListEntitlementsResponse, entitlement_service_server::EntitlementService,
@@ -15,19 +11,6 @@ use tonic::{Request, Response, Status};
 
 use super::Billing;
 use crate::store::{accounts, catalog, subscriptions};
-
-/// Roles that check any account.
-const STAFF: &[Role] = &[Role::Admin, Role::BillingAdmin, Role::Service];
-
-fn may_check(principal: &Principal, account_id: &str) -> Result<(), Error> {
-    if principal.has_any(STAFF) || principal.account_id.as_deref() == Some(account_id) {
-        Ok(())
-    } else {
-        Err(Error::PermissionDenied(
-            "an account-scoped token checks only its own account".into(),
-        ))
-    }
-}
 
 fn source(name: &str) -> EntitlementSource {
     if name == "GRACE" {
@@ -66,7 +49,7 @@ impl EntitlementService for Billing {
     ) -> Result<Response<ListEntitlementsResponse>, Status> {
         let principal = Principal::of(&request)?;
         let account_id = request.get_ref().account_id.trim();
-        may_check(principal, account_id)?;
+        principal.may_act_for_account(account_id)?;
         let db = self.db.get()?;
         accounts::get(db, account_id)
             .await?
@@ -102,7 +85,7 @@ impl Billing {
         let principal = Principal::of(&request)?;
         let r = request.get_ref();
         let account_id = r.account_id.trim();
-        may_check(principal, account_id)?;
+        principal.may_act_for_account(account_id)?;
         let feature = r.feature_key.trim();
         let now = self.clock.now();
         if let Some(hit) = self.entitlements.get(account_id, feature, now.timestamp()) {

@@ -36,8 +36,6 @@ use crate::{
 
 /// How long an invoice may stay unpaid.
 const PAYMENT_TERMS: Duration = Duration::days(14);
-/// Roles that act on any account.
-const STAFF: &[Role] = &[Role::Admin, Role::BillingAdmin, Role::Operator, Role::Service];
 
 fn money(amount_minor: i64, currency: &str) -> Option<Money> {
     Some(Money {
@@ -100,16 +98,6 @@ fn payment(p: PaymentRow) -> Payment {
     }
 }
 
-fn may_see(principal: &Principal, account_id: &str) -> Result<(), Error> {
-    if principal.has_any(STAFF) || principal.account_id.as_deref() == Some(account_id) {
-        Ok(())
-    } else {
-        Err(Error::PermissionDenied(
-            "an account-scoped token sees only its own account".into(),
-        ))
-    }
-}
-
 #[tonic::async_trait]
 impl SubscriptionService for Billing {
     async fn subscribe(&self, request: Request<SubscribeRequest>) -> Result<Response<SubscribeResponse>, Status> {
@@ -121,7 +109,7 @@ impl SubscriptionService for Billing {
         let account = accounts::get(db, r.account_id.trim())
             .await?
             .ok_or_else(|| Error::not_found("account", r.account_id.trim()))?;
-        if principal.has_any(&[Role::SalesRep]) && !principal.has_any(STAFF) {
+        if principal.has_any(&[Role::SalesRep]) && !principal.has_any(&[Role::Admin, Role::BillingAdmin]) {
             // A rep subscribes the accounts they sold.
             if account.sold_by_person_id.as_deref() != principal.rep_id.as_deref() {
                 return Err(Error::PermissionDenied("a rep subscribes only the accounts they sold".into()).into());
@@ -196,7 +184,7 @@ impl SubscriptionService for Billing {
         let row = subscriptions::subscription(db, id)
             .await?
             .ok_or_else(|| Error::not_found("subscription", id))?;
-        may_see(principal, &row.account_id)?;
+        principal.may_act_for_account(&row.account_id)?;
         Ok(Response::new(GetSubscriptionResponse {
             subscription: Some(subscription(row)),
         }))
@@ -370,7 +358,7 @@ impl SubscriptionService for Billing {
         let sub = subscriptions::subscription_in(&mut tx, id)
             .await?
             .ok_or_else(|| Error::not_found("subscription", id))?;
-        may_see(principal, &sub.account_id)?;
+        principal.may_act_for_account(&sub.account_id)?;
         if sub.state != "ACTIVE" {
             return Err(
                 Error::precondition("SUBSCRIPTION_NOT_ACTIVE", format!("the subscription is {}", sub.state)).into(),
@@ -417,16 +405,12 @@ impl SubscriptionService for Billing {
         let r = request.get_ref();
         let page = tiejun_platform::paging::Page::parse(r.page_size, &r.page_token)?;
         let mut account = r.account_id.trim().to_owned();
-        if !principal.has_any(STAFF) {
-            // An account-scoped token lists its own invoices only.
-            let own = principal
-                .account_id
-                .clone()
-                .ok_or_else(|| Error::PermissionDenied("needs an account_id scope".into()))?;
+        if let Some(own) = principal.own_account()? {
+            // A call admitted by its account scope lists that account's invoices only.
             if account.is_empty() {
-                account = own.clone();
+                account = own.to_owned();
             }
-            may_see(principal, &account)?;
+            principal.may_act_for_account(&account)?;
         }
         let status = match InvoiceStatus::try_from(r.status) {
             Ok(InvoiceStatus::Unspecified) => "",
@@ -467,7 +451,7 @@ impl SubscriptionService for Billing {
         let row = subscriptions::invoice(db, id)
             .await?
             .ok_or_else(|| Error::not_found("invoice", id))?;
-        may_see(principal, &row.account_id)?;
+        principal.may_act_for_account(&row.account_id)?;
         let payments = subscriptions::payments(db, id)
             .await?
             .into_iter()

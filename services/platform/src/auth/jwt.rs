@@ -155,6 +155,7 @@ impl JwtKeys {
             account_id: c.account_id.filter(|s| !s.is_empty()),
             learner_id: c.learner_id.filter(|s| !s.is_empty()),
             team: c.team.filter(|s| !s.is_empty()),
+            reach: super::Reach::Anyone,
         })
     }
 }

@@ -88,9 +88,9 @@ impl State {
             .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
             .map(str::trim)
             .ok_or_else(|| Error::Unauthenticated("authorization must be: Bearer <token>".into()))?;
-        let principal = self.keys.verify(token)?;
+        let mut principal = self.keys.verify(token)?;
         if let Some(policy) = &self.policy {
-            policy.check(req.uri().path(), &principal)?;
+            principal.reach = policy.check(req.uri().path(), &principal)?;
         }
         Ok(principal)
     }

@@ -90,9 +90,44 @@ pub struct Principal {
     pub learner_id: Option<String>,
     /// Scope: the team a sales manager manages (none: every team).
     pub team: Option<String>,
+    /// How far this call reaches, decided by the policy's rule for it.
+    pub reach: Reach,
+}
+
+/// How far a call reaches: decided once, by the policy rule that admitted it
+/// ([`Allowed::RolesOrScope`]), so handlers do not keep role lists of their own.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Reach {
+    /// Admitted by role (or by a rule without scope): acts for anyone.
+    #[default]
+    Anyone,
+    /// Admitted only by its scope claim: acts for that account or learner.
+    OwnScope,
 }
 
 impl Principal {
+    /// The account this call is limited to (`None`: any account), or
+    /// PERMISSION_DENIED when it is limited and names none.
+    pub fn own_account(&self) -> Result<Option<&str>, Error> {
+        own(self.reach, self.account_id.as_deref(), "account_id")
+    }
+
+    /// The learner this call is limited to (`None`: any learner), as for
+    /// [`Principal::own_account`].
+    pub fn own_learner(&self) -> Result<Option<&str>, Error> {
+        own(self.reach, self.learner_id.as_deref(), "learner_id")
+    }
+
+    /// Ok when this call may act for `account_id`.
+    pub fn may_act_for_account(&self, account_id: &str) -> Result<(), Error> {
+        only(self.own_account()?, account_id, "account")
+    }
+
+    /// Ok when this call may act for `learner_id`.
+    pub fn may_act_for_learner(&self, learner_id: &str) -> Result<(), Error> {
+        only(self.own_learner()?, learner_id, "learner")
+    }
+
     /// True when the principal holds any of `roles`.
     pub fn has_any(&self, roles: &[Role]) -> bool {
         self.roles.iter().any(|r| roles.contains(r))
@@ -104,5 +139,22 @@ impl Principal {
             .extensions()
             .get::<Principal>()
             .ok_or_else(|| Error::Unauthenticated("missing credentials".into()))
+    }
+}
+
+fn own<'a>(reach: Reach, claim: Option<&'a str>, name: &str) -> Result<Option<&'a str>, Error> {
+    match (reach, claim) {
+        (Reach::Anyone, _) => Ok(None),
+        (Reach::OwnScope, Some(id)) => Ok(Some(id)),
+        (Reach::OwnScope, None) => Err(Error::PermissionDenied(format!("this call needs a {name} scope"))),
+    }
+}
+
+fn only(own: Option<&str>, wanted: &str, what: &str) -> Result<(), Error> {
+    match own {
+        Some(id) if id != wanted => Err(Error::PermissionDenied(format!(
+            "a token scoped to one {what} acts only for that {what}"
+        ))),
+        _ => Ok(()),
     }
 }

@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-use super::{Principal, Role};
+use super::{Principal, Reach, Role};
 use crate::error::Error;
 
 /// Who may call one RPC.
@@ -89,24 +89,26 @@ impl Policy {
             .collect()
     }
 
-    /// Decides whether `principal` may call `path`. Paths outside the guarded
-    /// packages pass (the router answers UNIMPLEMENTED for unknown ones).
-    pub fn check(&self, path: &str, principal: &Principal) -> Result<(), Error> {
+    /// Decides whether `principal` may call `path`, and how far the call
+    /// reaches. Paths outside the guarded packages pass (the router answers
+    /// UNIMPLEMENTED for unknown ones).
+    pub fn check(&self, path: &str, principal: &Principal) -> Result<Reach, Error> {
         match self.rule(path) {
-            Some(Allowed::AnyAuthenticated) => Ok(()),
-            Some(Allowed::Roles(roles)) if principal.has_any(roles) => Ok(()),
+            Some(Allowed::AnyAuthenticated) => Ok(Reach::Anyone),
+            Some(Allowed::Roles(roles)) if principal.has_any(roles) => Ok(Reach::Anyone),
             Some(Allowed::Roles(roles)) => Err(Error::PermissionDenied(format!(
                 "{path} needs one of the roles: {}",
                 names(roles)
             ))),
-            Some(Allowed::RolesOrScope(roles, scope)) if principal.has_any(roles) || scope.held_by(principal) => Ok(()),
+            Some(Allowed::RolesOrScope(roles, _)) if principal.has_any(roles) => Ok(Reach::Anyone),
+            Some(Allowed::RolesOrScope(_, scope)) if scope.held_by(principal) => Ok(Reach::OwnScope),
             Some(Allowed::RolesOrScope(roles, scope)) => Err(Error::PermissionDenied(format!(
                 "{path} needs one of the roles: {}, or a token with a {} scope",
                 names(roles),
                 scope.claim()
             ))),
             None if self.guards(path) => Err(Error::PermissionDenied(format!("{path} has no access policy"))),
-            None => Ok(()),
+            None => Ok(Reach::Anyone),
         }
     }
 
@@ -134,6 +136,7 @@ mod tests {
             account_id: None,
             learner_id: None,
             team: None,
+            reach: Reach::Anyone,
         }
     }
 
@@ -175,7 +178,12 @@ mod tests {
             Err(Error::PermissionDenied(m)) if m.contains("account_id")
         ));
         member.account_id = Some("A1".into());
-        assert!(rule.check(path, &member).is_ok());
+        assert_eq!(
+            rule.check(path, &member).ok(),
+            Some(Reach::OwnScope),
+            "limited to its account"
+        );
+        assert_eq!(rule.check(path, &principal(&[Role::Service])).ok(), Some(Reach::Anyone));
         member.learner_id = Some("L1".into());
         member.account_id = None;
         assert!(

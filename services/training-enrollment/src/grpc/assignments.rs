@@ -18,7 +18,7 @@ use tiejun_proto::training::v1::{
 };
 use tonic::{Request, Response, Status};
 
-use super::{Training, access, completion::certificate};
+use super::{Training, completion::certificate};
 use crate::{
     domain::{key, learner_id, text},
     store::{
@@ -107,11 +107,11 @@ impl AssignmentService for Training {
         let r = request.get_ref();
         let page = Page::parse(r.page_size, &r.page_token)?;
         let mut learner = r.learner_id.trim().to_owned();
-        if let Some(own) = access::own_learner(principal)? {
+        if let Some(own) = principal.own_learner()? {
             if learner.is_empty() {
                 learner = own.to_owned();
             }
-            access::may_act_for(principal, &learner)?;
+            principal.may_act_for_learner(&learner)?;
         }
         let wanted = AssignmentStatus::try_from(r.status).map_err(|_| Error::invalid("status", "unknown status"))?;
         let db = self.db.get()?;
@@ -136,7 +136,7 @@ impl AssignmentService for Training {
         let principal = Principal::of(&request)?;
         let r = request.get_ref();
         let person = learner_id(&r.person_id).map_err(|e| Error::invalid("person_id", e))?;
-        access::may_act_for(principal, &person)?;
+        principal.may_act_for_learner(&person)?;
         let at = instant_or_now(&r.at, "at", self.clock.now())?;
         let db = self.db.get()?;
         let cert = completion::valid(db, &person, r.program_id.trim(), at).await?;
@@ -178,7 +178,7 @@ impl CertificateService for Training {
         let principal = Principal::of(&request)?;
         let r = request.get_ref();
         let learner = learner_id(&r.learner_id).map_err(|e| Error::invalid("learner_id", e))?;
-        access::may_act_for(principal, &learner)?;
+        principal.may_act_for_learner(&learner)?;
         let page = Page::parse(r.page_size, &r.page_token)?;
         let db = self.db.get()?;
         let mut rows: Vec<_> = completion::certificates(db, &learner)

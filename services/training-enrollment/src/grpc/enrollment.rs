@@ -19,7 +19,7 @@ use tiejun_proto::training::v1::{
 };
 use tonic::{Request, Response, Status};
 
-use super::{Training, access, completion::certificate, convert};
+use super::{Training, completion::certificate, convert};
 use crate::{
     domain::{key, learner_id, program::tracks_from_text, session::HEADQUARTERS, text},
     store::{assignments, catalog, completion, enrollments, sessions},
@@ -83,7 +83,7 @@ impl EnrollmentService for Training {
         let principal = Principal::of(&request)?;
         let r = request.get_ref();
         let learner = learner_id(&r.learner_id).map_err(|e| Error::invalid("learner_id", e))?;
-        access::may_act_for(principal, &learner)?;
+        principal.may_act_for_learner(&learner)?;
         let program_id = key(&r.program_id).map_err(|e| Error::invalid("program_id", e))?;
         let key = idempotency::Key::of(&principal.subject, "AutoEnroll", &r.idempotency_key, r)?;
         let db = self.db.get()?;
@@ -212,7 +212,7 @@ impl EnrollmentService for Training {
         let principal = Principal::of(&request)?;
         let r = request.get_ref();
         let learner = learner_id(&r.learner_id).map_err(|e| Error::invalid("learner_id", e))?;
-        access::may_act_for(principal, &learner)?;
+        principal.may_act_for_learner(&learner)?;
         let key = idempotency::Key::of(&principal.subject, "Enroll", &r.idempotency_key, r)?;
         let db = self.db.get()?;
         let now = self.clock.now();
@@ -248,7 +248,7 @@ impl EnrollmentService for Training {
         let found = enrollments::get(db, id)
             .await?
             .ok_or_else(|| Error::not_found("enrollment", id))?;
-        access::may_act_for(principal, &found.learner_id)?;
+        principal.may_act_for_learner(&found.learner_id)?;
         let mut tx = db.begin().await?;
         // The session first: every change to its seats queues on its row.
         let session = sessions::lock(&mut tx, &found.session_id)
@@ -313,7 +313,7 @@ impl EnrollmentService for Training {
         let row = enrollments::get(db, id)
             .await?
             .ok_or_else(|| Error::not_found("enrollment", id))?;
-        access::may_act_for(principal, &row.learner_id)?;
+        principal.may_act_for_learner(&row.learner_id)?;
         Ok(Response::new(GetEnrollmentResponse {
             enrollment: Some(convert::enrollment(row)),
         }))
@@ -332,11 +332,11 @@ impl EnrollmentService for Training {
             Err(_) => return Err(Error::invalid("status", "unknown status").into()),
         };
         let mut learner = r.learner_id.trim().to_owned();
-        if let Some(own) = access::own_learner(principal)? {
+        if let Some(own) = principal.own_learner()? {
             if learner.is_empty() {
                 learner = own.to_owned();
             }
-            access::may_act_for(principal, &learner)?;
+            principal.may_act_for_learner(&learner)?;
         }
         if learner.is_empty() && r.session_id.trim().is_empty() {
             return Err(Error::invalid("session_id", "name a session or a learner").into());

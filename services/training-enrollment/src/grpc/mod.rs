@@ -2,7 +2,6 @@
 //! consumption answer UNIMPLEMENTED (the generated default) until the events
 //! issue builds them.
 
-mod access;
 mod assignments;
 mod catalog;
 mod completion;
