@@ -14,8 +14,8 @@ use tiejun_proto::billing::v1::{
 use tonic::{Status, transport::Channel};
 
 use super::{
-    Report, Target,
-    drive::{DriveArgs, measure, mint, report, run_suffix},
+    Report,
+    drive::{DriveArgs, measure, report, run_suffix},
     service::{Service, Which, authed},
 };
 
@@ -116,26 +116,14 @@ pub(super) fn checker(
 
 /// Seeds, then drives CheckEntitlement as `args` says.
 pub async fn run(args: &DriveArgs) -> anyhow::Result<Report> {
-    let (channel, keys, local) = match &args.store.endpoint {
-        Some(target) => (Target::channel_to(target).await?, args.store.target_keys()?, None),
-        None => {
-            let s = Service::start(&args.store, Which::Billing).await?;
-            (s.channel.clone(), s.keys().clone(), Some(s))
-        }
-    };
+    let s = Service::start(&args.store, Which::Billing).await?;
     let seeding = std::time::Instant::now();
-    let (account, feature) = seed(&channel, &mint(&keys, &[Role::BillingAdmin])?, &run_suffix()).await?;
+    let (account, feature) = seed(&s.channel, &s.token(&[Role::BillingAdmin], None)?, &run_suffix()).await?;
     let seed_seconds = seeding.elapsed().as_secs_f64();
-    let call = checker(channel, account, feature, mint(&keys, &[Role::Service])?);
+    let call = checker(s.channel.clone(), account, feature, s.token(&[Role::Service], None)?);
     let (outcome, processes) = measure("entitlement", args, call).await?;
-    let backend = match &local {
-        Some(s) => s.backend,
-        None => "remote",
-    };
-    let mut report = report("entitlement", backend, args, outcome, processes);
+    let mut report = report("entitlement", s.backend, args, outcome, processes);
     report.seed_seconds = seed_seconds;
-    if let Some(s) = local {
-        s.stop().await?;
-    }
+    s.stop().await?;
     Ok(report)
 }
