@@ -46,7 +46,7 @@ use tonic_health::pb::health_check_response::ServingStatus;
 
 mod common;
 
-use common::{Proc, SECRET, free_port, until};
+use common::{Processes, SECRET, until};
 
 fn authed<T>(message: T, token: &str) -> Request<T> {
     let mut request = Request::new(message);
@@ -242,111 +242,30 @@ async fn killed_services_a_killed_gateway_and_a_crashed_database_lose_no_acknowl
         }
         Err(err) => panic!("PostgreSQL required: {err:#}"),
     };
-    let admin_url = cluster.admin_url();
-    let mut admin = sqlx::PgConnection::connect(&admin_url).await.expect("admin");
-    let mut urls = std::collections::BTreeMap::new();
-    for svc in ["leads", "billing", "training"] {
-        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE fault_{svc}")))
-            .execute(&mut admin)
-            .await
-            .expect("create database");
-        urls.insert(
-            svc,
-            format!("postgres://postgres@127.0.0.1:{}/fault_{svc}", cluster.port()),
-        );
-    }
-    drop(admin);
-
-    let dir = tempfile::tempdir().expect("tempdir");
-    let port = |_: &str| free_port();
-    let addr = |p: u16| SocketAddr::from(([127, 0, 0, 1], p));
-    let (leads_port, billing_port, training_port, gateway_port) = (port("l"), port("b"), port("t"), port("g"));
-    let url_of = |p: u16| format!("http://127.0.0.1:{p}");
-    let serve = |svc: &str, p: u16, to: &[(&str, u16)]| -> Vec<String> {
-        let mut args: Vec<String> = [
-            "serve",
-            svc,
-            "--listen",
-            &addr(p).to_string(),
-            "--database-url",
-            &urls[svc],
-        ]
-        .into_iter()
-        .map(str::to_owned)
-        .collect();
-        args.extend(["--metrics-listen".into(), format!("127.0.0.1:{}", free_port())]);
-        args.extend([
-            "--relay-interval".into(),
-            "100ms".into(),
-            "--event-retry-min".into(),
-            "100ms".into(),
-        ]);
-        args.extend([
-            "--event-retry-max".into(),
-            "1s".into(),
-            "--drain-delay".into(),
-            "0s".into(),
-        ]);
-        for (name, p) in to {
-            args.extend(["--events-to".into(), format!("{name}={}", url_of(*p))]);
-        }
-        args
-    };
-    let mut leads = Proc::start(
-        dir.path(),
-        "leads",
-        serve("leads", leads_port, &[("training", training_port)]),
-    );
-    let _billing = Proc::start(
-        dir.path(),
-        "billing",
-        serve(
-            "billing",
-            billing_port,
-            &[("leads", leads_port), ("training", training_port)],
-        ),
-    );
-    let _training = Proc::start(
-        dir.path(),
-        "training",
-        serve("training", training_port, &[("leads", leads_port)]),
-    );
-    let gateway_args: Vec<String> = vec![
-        "serve".into(),
-        "gateway".into(),
-        "--listen".into(),
-        addr(gateway_port).to_string(),
-        "--leads".into(),
-        url_of(leads_port),
-        "--billing".into(),
-        url_of(billing_port),
-        "--training".into(),
-        url_of(training_port),
-        "--rate-limit".into(),
-        "0".into(),
-        "--probe-interval".into(),
-        "200ms".into(),
-        "--metrics-listen".into(),
-        format!("127.0.0.1:{}", free_port()),
-        "--drain-delay".into(),
-        "0s".into(),
-    ];
-    let mut gateway = Proc::start(dir.path(), "gateway", gateway_args);
-    for p in [leads_port, billing_port, training_port, gateway_port] {
-        assert!(
-            until(addr(p), ServingStatus::Serving, Duration::from_secs(60))
-                .await
-                .is_some(),
-            "{p} did not start; logs in {}",
-            dir.path().display()
-        );
-    }
+    // Fast event retries and no drain delay, so recovery is quick to watch.
+    let mut suite = Processes::start(
+        &cluster,
+        "fault",
+        &[
+            "--relay-interval",
+            "100ms",
+            "--event-retry-min",
+            "100ms",
+            "--event-retry-max",
+            "1s",
+            "--drain-delay",
+            "0s",
+        ],
+        &["--probe-interval", "200ms", "--drain-delay", "0s"],
+    )
+    .await;
+    let urls = suite.urls.clone();
 
     let keys = JwtKeys::from_secret(SECRET.as_bytes()).expect("keys");
     let token = keys
         .mint(&TokenSpec::new("faults", &[Role::Admin], Duration::from_secs(3600)))
         .expect("mint");
-    let gateway_channel = Channel::from_shared(url_of(gateway_port)).expect("url").connect_lazy();
+    let gateway_channel = Channel::from_shared(suite.url("gateway")).expect("url").connect_lazy();
     let program = Program {
         program_id: "employee_onboarding".into(),
         name: "Onboarding".into(),
@@ -419,7 +338,7 @@ async fn killed_services_a_killed_gateway_and_a_crashed_database_lose_no_acknowl
     let acked = Arc::new(Mutex::new(Acked::default()));
     let failed = Arc::new(AtomicU64::new(0));
     let loader = tokio::spawn(load(
-        addr(gateway_port),
+        suite.addr("gateway"),
         token.clone(),
         session_id.clone(),
         stop.clone(),
@@ -429,7 +348,7 @@ async fn killed_services_a_killed_gateway_and_a_crashed_database_lose_no_acknowl
     tokio::time::sleep(Duration::from_secs(2)).await;
 
     // 1. A leads replica killed: the gateway answers UNAVAILABLE at once.
-    leads.kill();
+    suite.process("leads").kill();
     tokio::time::sleep(Duration::from_millis(300)).await;
     let asked = Instant::now();
     let down = RepServiceClient::new(gateway_channel.clone())
@@ -447,20 +366,20 @@ async fn killed_services_a_killed_gateway_and_a_crashed_database_lose_no_acknowl
         "answered after {:?}",
         asked.elapsed()
     );
-    leads.spawn();
+    suite.process("leads").spawn();
     assert!(
-        until(addr(leads_port), ServingStatus::Serving, Duration::from_secs(30))
+        until(suite.addr("leads"), ServingStatus::Serving, Duration::from_secs(30))
             .await
             .is_some()
     );
     tokio::time::sleep(Duration::from_secs(1)).await;
 
     // 2. The gateway killed and started again on its port.
-    gateway.kill();
+    suite.process("gateway").kill();
     tokio::time::sleep(Duration::from_millis(300)).await;
-    gateway.spawn();
+    suite.process("gateway").spawn();
     assert!(
-        until(addr(gateway_port), ServingStatus::Serving, Duration::from_secs(30))
+        until(suite.addr("gateway"), ServingStatus::Serving, Duration::from_secs(30))
             .await
             .is_some()
     );
@@ -469,9 +388,9 @@ async fn killed_services_a_killed_gateway_and_a_crashed_database_lose_no_acknowl
     // 3. PostgreSQL crashes: every service goes NOT_SERVING, then SERVING
     // again within 5 s of the database's return.
     cluster.kill().expect("crash PostgreSQL");
-    for p in [leads_port, billing_port, training_port] {
+    for p in ["leads", "billing", "training"] {
         assert!(
-            until(addr(p), ServingStatus::NotServing, Duration::from_secs(15))
+            until(suite.addr(p), ServingStatus::NotServing, Duration::from_secs(15))
                 .await
                 .is_some(),
             "{p} kept saying SERVING without its database"
@@ -479,9 +398,9 @@ async fn killed_services_a_killed_gateway_and_a_crashed_database_lose_no_acknowl
     }
     cluster.start_again().expect("PostgreSQL back");
     let back = Instant::now();
-    for p in [leads_port, billing_port, training_port] {
+    for p in ["leads", "billing", "training"] {
         assert!(
-            until(addr(p), ServingStatus::Serving, Duration::from_secs(10))
+            until(suite.addr(p), ServingStatus::Serving, Duration::from_secs(10))
                 .await
                 .is_some(),
             "{p} did not come back"

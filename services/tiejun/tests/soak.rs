@@ -8,12 +8,11 @@
 
 mod common;
 
-use std::{collections::BTreeMap, net::SocketAddr, time::Duration};
+use std::{collections::BTreeMap, time::Duration};
 
-use common::{BIN, Proc, SECRET, free_port, until};
+use common::{BIN, Processes, SECRET};
 use sqlx::Connection as _;
 use tiejun_platform::testing::{Durability, PgCluster, postgres_required};
-use tonic_health::pb::health_check_response::ServingStatus;
 
 fn rss_kb(pid: u32) -> Option<u64> {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
@@ -50,82 +49,16 @@ async fn a_bounded_mixed_load_keeps_memory_flat_and_every_invariant() {
         }
         Err(err) => panic!("PostgreSQL required: {err:#}"),
     };
-    let mut admin = sqlx::PgConnection::connect(&cluster.admin_url()).await.expect("admin");
-    let mut urls = BTreeMap::new();
-    for svc in ["leads", "billing", "training"] {
-        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE soak_{svc}")))
-            .execute(&mut admin)
-            .await
-            .expect("create database");
-        urls.insert(
-            svc,
-            format!("postgres://postgres@127.0.0.1:{}/soak_{svc}", cluster.port()),
-        );
-    }
-    drop(admin);
+    let suite = Processes::start(&cluster, "soak", &[], &[]).await;
+    let urls = suite.urls.clone();
 
-    let dir = tempfile::tempdir().expect("tempdir");
-    let addr = |p: u16| SocketAddr::from(([127, 0, 0, 1], p));
-    let ports: BTreeMap<&str, u16> = ["leads", "billing", "training", "gateway"]
-        .into_iter()
-        .map(|name| (name, free_port()))
-        .collect();
-    let url_of = |name: &str| format!("http://127.0.0.1:{}", ports[name]);
-    let mut procs: Vec<(&str, Proc)> = Vec::new();
-    for (svc, consumers) in [
-        ("leads", vec!["training"]),
-        ("billing", vec!["leads", "training"]),
-        ("training", vec!["leads"]),
-    ] {
-        let mut args: Vec<String> = vec![
-            "serve".into(),
-            svc.into(),
-            "--listen".into(),
-            addr(ports[svc]).to_string(),
-            "--database-url".into(),
-            urls[svc].clone(),
-            "--metrics-listen".into(),
-            format!("127.0.0.1:{}", free_port()),
-        ];
-        for consumer in consumers {
-            args.extend(["--events-to".into(), format!("{consumer}={}", url_of(consumer))]);
-        }
-        procs.push((svc, Proc::start(dir.path(), svc, args)));
-    }
-    let gateway_args: Vec<String> = vec![
-        "serve".into(),
-        "gateway".into(),
-        "--listen".into(),
-        addr(ports["gateway"]).to_string(),
-        "--leads".into(),
-        url_of("leads"),
-        "--billing".into(),
-        url_of("billing"),
-        "--training".into(),
-        url_of("training"),
-        "--rate-limit".into(),
-        "0".into(),
-        "--metrics-listen".into(),
-        format!("127.0.0.1:{}", free_port()),
-    ];
-    procs.push(("gateway", Proc::start(dir.path(), "gateway", gateway_args)));
-    for (name, port) in &ports {
-        assert!(
-            until(addr(*port), ServingStatus::Serving, Duration::from_secs(60))
-                .await
-                .is_some(),
-            "{name} did not start; logs in {}",
-            dir.path().display()
-        );
-    }
-
-    let report_path = dir.path().join("mixed.json");
+    let report_path = suite.dir.path().join("mixed.json");
     let mut load = tokio::process::Command::new(BIN)
         .args([
             "bench",
             "mixed",
             "--target",
-            &url_of("gateway"),
+            &suite.url("gateway"),
             "--concurrency",
             "8",
             "--warmup",
@@ -147,15 +80,19 @@ async fn a_bounded_mixed_load_keeps_memory_flat_and_every_invariant() {
         tokio::select! {
             status = load.wait() => break status.expect("bench mixed ran"),
             () = tokio::time::sleep(Duration::from_secs(1)) => {
-                for (name, p) in &procs {
+                for (name, p) in suite.processes() {
                     if let Some(kb) = p.pid().and_then(rss_kb) {
-                        samples.entry(name).or_default().push(kb);
+                        samples.entry(*name).or_default().push(kb);
                     }
                 }
             }
         }
     };
-    assert!(status.success(), "bench mixed failed; logs in {}", dir.path().display());
+    assert!(
+        status.success(),
+        "bench mixed failed; logs in {}",
+        suite.dir.path().display()
+    );
     let report: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&report_path).expect("report")).expect("json report");
     let ok = report["ok"].as_u64().expect("ok count");

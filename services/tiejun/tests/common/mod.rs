@@ -109,3 +109,119 @@ pub async fn until(addr: SocketAddr, want: ServingStatus, within: Duration) -> O
     }
     None
 }
+
+/// The services, in start order, and who each sends its events to (as
+/// `tiejun up` wires them).
+const SERVICES: [(&str, &[&str]); 3] = [
+    ("leads", &["training"]),
+    ("billing", &["leads", "training"]),
+    ("training", &["leads"]),
+];
+
+/// The suite as separate `tiejun serve` processes on one PostgreSQL
+/// cluster: a database per service (`{prefix}_{service}`), the gateway in
+/// front, every process on its own port and SERVING when `start` returns.
+pub struct Processes {
+    /// Where the logs go.
+    pub dir: tempfile::TempDir,
+    /// Each service's database URL, by name.
+    pub urls: std::collections::BTreeMap<&'static str, String>,
+    ports: std::collections::BTreeMap<&'static str, u16>,
+    procs: std::collections::BTreeMap<&'static str, Proc>,
+}
+
+impl Processes {
+    /// Starts them; `service_flags` and `gateway_flags` are added to every
+    /// service's and to the gateway's command line.
+    pub async fn start(
+        cluster: &tiejun_platform::testing::PgCluster,
+        prefix: &str,
+        service_flags: &[&str],
+        gateway_flags: &[&str],
+    ) -> Self {
+        use sqlx::Connection as _;
+        let mut admin = sqlx::PgConnection::connect(&cluster.admin_url())
+            .await
+            .expect("admin connection");
+        let mut urls = std::collections::BTreeMap::new();
+        for (svc, _) in SERVICES {
+            sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {prefix}_{svc}")))
+                .execute(&mut admin)
+                .await
+                .expect("create database");
+            urls.insert(
+                svc,
+                format!("postgres://postgres@127.0.0.1:{}/{prefix}_{svc}", cluster.port()),
+            );
+        }
+        let ports: std::collections::BTreeMap<&'static str, u16> = ["leads", "billing", "training", "gateway"]
+            .into_iter()
+            .map(|name| (name, free_port()))
+            .collect();
+        let url_of = |name: &str| format!("http://127.0.0.1:{}", ports[name]);
+        let common = |name: &str| -> Vec<String> {
+            vec![
+                "serve".into(),
+                name.into(),
+                "--listen".into(),
+                format!("127.0.0.1:{}", ports[name]),
+                "--metrics-listen".into(),
+                format!("127.0.0.1:{}", free_port()),
+            ]
+        };
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut procs = std::collections::BTreeMap::new();
+        for (svc, consumers) in SERVICES {
+            let mut args = common(svc);
+            args.extend(["--database-url".into(), urls[svc].clone()]);
+            for consumer in consumers {
+                args.extend(["--events-to".into(), format!("{consumer}={}", url_of(consumer))]);
+            }
+            args.extend(service_flags.iter().map(|f| (*f).to_owned()));
+            procs.insert(svc, Proc::start(dir.path(), svc, args));
+        }
+        let mut args = common("gateway");
+        for (svc, _) in SERVICES {
+            args.extend([format!("--{svc}"), url_of(svc)]);
+        }
+        args.extend(["--rate-limit".into(), "0".into()]);
+        args.extend(gateway_flags.iter().map(|f| (*f).to_owned()));
+        procs.insert("gateway", Proc::start(dir.path(), "gateway", args));
+        let suite = Self {
+            dir,
+            urls,
+            ports,
+            procs,
+        };
+        for name in suite.ports.keys() {
+            assert!(
+                until(suite.addr(name), ServingStatus::Serving, Duration::from_secs(60))
+                    .await
+                    .is_some(),
+                "{name} did not start; logs in {}",
+                suite.dir.path().display()
+            );
+        }
+        suite
+    }
+
+    /// Where `name` (a service or `gateway`) listens.
+    pub fn addr(&self, name: &str) -> SocketAddr {
+        SocketAddr::from(([127, 0, 0, 1], self.ports[name]))
+    }
+
+    /// `http://` and that address.
+    pub fn url(&self, name: &str) -> String {
+        format!("http://{}", self.addr(name))
+    }
+
+    /// The process `name`, to kill or start again.
+    pub fn process(&mut self, name: &str) -> &mut Proc {
+        self.procs.get_mut(name).expect("a started process")
+    }
+
+    /// Every process, by name.
+    pub fn processes(&self) -> impl Iterator<Item = (&&'static str, &Proc)> {
+        self.procs.iter()
+    }
+}
