@@ -108,10 +108,10 @@ fn migrate_applies_each_schema_twice_without_error() {
     }
 }
 
-#[test]
-fn up_prints_every_endpoint_and_a_token_then_stops_on_sigterm() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let mut child = tiejun(&["up", "--port", "0", "--data-dir", dir.path().to_str().expect("utf8")])
+/// Starts `tiejun up` and returns it with what it printed, up to and
+/// including the token line (the last line of the banner).
+fn up_until_ready(up: &mut Command) -> (std::process::Child, Vec<String>) {
+    let mut child = up
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -135,6 +135,19 @@ fn up_prints_every_endpoint_and_a_token_then_stops_on_sigterm() {
             }
         }
     }
+    (child, lines)
+}
+
+#[test]
+fn up_prints_every_endpoint_and_a_token_then_stops_on_sigterm() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (mut child, lines) = up_until_ready(&mut tiejun(&[
+        "up",
+        "--port",
+        "0",
+        "--data-dir",
+        dir.path().to_str().expect("utf8"),
+    ]));
     for name in ["gateway", "leads", "billing", "training"] {
         assert!(
             lines
@@ -346,34 +359,12 @@ async fn up_exports_one_trace_through_the_gateway_and_the_rpc_metrics_over_otlp(
     tokio::spawn(collector::serve(listener, received.clone()));
 
     let dir = tempfile::tempdir().expect("tempdir");
-    let mut child = tiejun(&["up", "--port", "0", "--data-dir", dir.path().to_str().expect("utf8")])
-        .env("OTEL_EXPORTER_OTLP_ENDPOINT", &endpoint)
+    let mut up = tiejun(&["up", "--port", "0", "--data-dir", dir.path().to_str().expect("utf8")]);
+    up.env("OTEL_EXPORTER_OTLP_ENDPOINT", &endpoint)
         .env("OTEL_BSP_SCHEDULE_DELAY", "100")
         .env("OTEL_METRIC_EXPORT_INTERVAL", "300")
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("starting tiejun up");
-    let stdout = child.stdout.take().expect("piped");
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    let mut lines: Vec<String> = Vec::new();
-    while !lines.iter().any(|l| l.starts_with("token: ")) {
-        match rx.recv_timeout(Duration::from_secs(60)) {
-            Ok(line) => lines.push(line),
-            Err(_) => {
-                let _ = child.kill();
-                panic!("tiejun up printed no token; got {lines:?}");
-            }
-        }
-    }
+        .env("RUST_LOG", "warn");
+    let (mut child, lines) = up_until_ready(&mut up);
     let gateway = lines
         .iter()
         .find_map(|l| l.strip_prefix("gateway listening on "))
