@@ -83,6 +83,10 @@ pub struct MethodInfo {
     /// The field number of the request's `idempotency_key`, when it has one
     /// (a call carrying a key is safe to repeat).
     pub idempotency_key_field: Option<u32>,
+    /// The request message, fully qualified (`.tiejun.leads.v1.ClaimLeadRequest`).
+    pub input_type: String,
+    /// The RPC's comment in its `.proto` (it names the roles allowed).
+    pub documentation: String,
 }
 
 /// Every RPC of every tiejun package, read from [`FILE_DESCRIPTOR_SET`].
@@ -108,9 +112,17 @@ pub fn methods() -> Vec<MethodInfo> {
         if !package.starts_with("tiejun.") {
             continue;
         }
-        for service in &file.service {
+        // FileDescriptorProto.service = 6, ServiceDescriptorProto.method = 2.
+        let comments: std::collections::HashMap<&[i32], &str> = file
+            .source_code_info
+            .iter()
+            .flat_map(|info| &info.location)
+            .map(|l| (l.path.as_slice(), l.leading_comments()))
+            .collect();
+        for (si, service) in file.service.iter().enumerate() {
             let full = format!("{package}.{}", service.name());
-            for method in &service.method {
+            for (mi, method) in service.method.iter().enumerate() {
+                let at = [6, si as i32, 2, mi as i32];
                 out.push(MethodInfo {
                     package: package.clone(),
                     service: full.clone(),
@@ -122,6 +134,10 @@ pub fn methods() -> Vec<MethodInfo> {
                         o.idempotency_level() == prost_types::method_options::IdempotencyLevel::NoSideEffects
                     }),
                     idempotency_key_field: key_fields.get(method.input_type()).copied(),
+                    input_type: method.input_type().to_owned(),
+                    documentation: comments
+                        .get(at.as_slice())
+                        .map_or_else(String::new, |c| c.trim().to_owned()),
                 });
             }
         }
@@ -132,6 +148,16 @@ pub fn methods() -> Vec<MethodInfo> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn each_method_carries_its_request_type_and_its_comment() {
+        let claim = methods()
+            .into_iter()
+            .find(|m| m.path == "/tiejun.leads.v1.LeadService/ClaimLead")
+            .expect("ClaimLead");
+        assert_eq!(claim.input_type, ".tiejun.leads.v1.ClaimLeadRequest");
+        assert!(claim.documentation.contains("Roles:"), "{:?}", claim.documentation);
+    }
 
     #[test]
     fn descriptor_set_lists_every_package() {

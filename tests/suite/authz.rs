@@ -6,10 +6,9 @@
 //! same code on both databases, so the matrix runs on SQLite; the token
 //! tests below run against the gateway and a service directly.
 
-use std::{collections::HashMap, time::Duration};
+use std::time::Duration;
 
 use bytes::Bytes;
-use prost::Message as _;
 use tiejun_platform::{
     auth::{Claims, Role, TokenSpec},
     testing::TestDatabase,
@@ -44,36 +43,16 @@ enum Allowed {
 
 /// Every routed RPC with the roles its proto comment names.
 fn documented() -> Vec<Documented> {
-    let fds = prost_types::FileDescriptorSet::decode(tiejun_proto::FILE_DESCRIPTOR_SET).expect("descriptors");
-    let mut out = Vec::new();
-    for file in fds.file.iter().filter(|f| PACKAGES.contains(&f.package())) {
-        let comments: HashMap<Vec<i32>, String> = file
-            .source_code_info
-            .as_ref()
-            .expect("the descriptors keep their comments")
-            .location
-            .iter()
-            .map(|l| (l.path.clone(), l.leading_comments().to_owned()))
-            .collect();
-        for (si, service) in file.service.iter().enumerate() {
-            for (mi, method) in service.method.iter().enumerate() {
-                let path = format!("/{}.{}/{}", file.package(), service.name(), method.name());
-                // FileDescriptorProto.service = 6, ServiceDescriptorProto.method = 2.
-                let key = vec![6, si as i32, 2, mi as i32];
-                let comment = comments.get(&key).map(String::as_str).unwrap_or_default();
-                let allowed =
-                    roles_in(comment).unwrap_or_else(|| panic!("{path} documents no valid `Roles:` list: {comment:?}"));
-                let kind = match (method.client_streaming(), method.server_streaming()) {
-                    (false, false) => Kind::Unary,
-                    (true, false) => Kind::ClientStreaming,
-                    (false, true) => Kind::ServerStreaming,
-                    (true, true) => panic!("{path}: no bidirectional RPC is expected"),
-                };
-                out.push(Documented { path, kind, allowed });
-            }
-        }
-    }
-    out
+    tiejun_proto::methods()
+        .into_iter()
+        .filter(|m| PACKAGES.contains(&m.package.as_str()))
+        .map(|m| Documented {
+            kind: Kind::of(&m).unwrap_or_else(|| panic!("{}: no bidirectional RPC is expected", m.path)),
+            allowed: roles_in(&m.documentation)
+                .unwrap_or_else(|| panic!("{} documents no valid `Roles:` list: {:?}", m.path, m.documentation)),
+            path: m.path,
+        })
+        .collect()
 }
 
 /// The roles after `Roles:` up to the end of that sentence; parenthesised

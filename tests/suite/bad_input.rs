@@ -40,30 +40,25 @@ const PACKAGES: [&str; 3] = ["tiejun.leads.v1", "tiejun.billing.v1", "tiejun.tra
 /// Every message type by full name (`.tiejun.leads.v1.LeadInput`).
 type Messages = HashMap<String, DescriptorProto>;
 
+/// Every message type, and the unary and client-streaming RPCs of the
+/// routed packages with their request type. (A watch with bad input either
+/// refuses at once or waits: checked elsewhere.)
 fn descriptors() -> (Messages, Vec<(String, Kind, String)>) {
     let fds = prost_types::FileDescriptorSet::decode(tiejun_proto::FILE_DESCRIPTOR_SET).expect("descriptors");
     let mut messages = Messages::new();
-    let mut rpcs = Vec::new();
     for file in &fds.file {
         for message in &file.message_type {
             collect(&mut messages, &format!(".{}", file.package()), message);
         }
-        if !PACKAGES.contains(&file.package()) {
-            continue;
-        }
-        for service in &file.service {
-            for method in &service.method {
-                let kind = match (method.client_streaming(), method.server_streaming()) {
-                    (false, false) => Kind::Unary,
-                    (true, false) => Kind::ClientStreaming,
-                    // A watch with bad input either refuses at once or waits: checked elsewhere.
-                    _ => continue,
-                };
-                let path = format!("/{}.{}/{}", file.package(), service.name(), method.name());
-                rpcs.push((path, kind, method.input_type().to_owned()));
-            }
-        }
     }
+    let rpcs = tiejun_proto::methods()
+        .into_iter()
+        .filter(|m| PACKAGES.contains(&m.package.as_str()))
+        .filter_map(|m| match Kind::of(&m)? {
+            Kind::ServerStreaming => None,
+            kind => Some((m.path, kind, m.input_type)),
+        })
+        .collect();
     (messages, rpcs)
 }
 

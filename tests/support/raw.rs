@@ -60,6 +60,18 @@ pub enum Kind {
     ServerStreaming,
 }
 
+impl Kind {
+    /// The kind of `method`; None for a bidirectional stream.
+    pub fn of(method: &tiejun_proto::MethodInfo) -> Option<Self> {
+        match (method.client_streaming, method.server_streaming) {
+            (false, false) => Some(Kind::Unary),
+            (true, false) => Some(Kind::ClientStreaming),
+            (false, true) => Some(Kind::ServerStreaming),
+            (true, true) => None,
+        }
+    }
+}
+
 /// Calls `path` with `message` (sent once, also for a client stream) and
 /// returns how it ended: a status with code OK when it succeeded. A server
 /// stream still open after `patience` counts as OK: the call was accepted.
