@@ -232,8 +232,8 @@ async fn quotas_and_single_ownership_hold_under_50_concurrent_clients(db: TestDa
     }
     // Private counts agree with the leads and stay within the cap.
     let counts: Vec<(String, i32, i64)> = on_pool_raw!(&f.db, |p| sqlx::query_as(
-        "SELECT r.person_id, r.private_count, (SELECT count(*) FROM leads l WHERE l.owner_person_id = r.person_id \
-         AND l.state = 'PRIVATE') FROM reps r"
+        "SELECT r.person_id, COALESCE((SELECT size FROM private_pools pp WHERE pp.person_id = r.person_id), 0), \
+         (SELECT count(*) FROM leads l WHERE l.owner_person_id = r.person_id AND l.state = 'PRIVATE') FROM reps r"
     )
     .fetch_all(p)
     .await
@@ -321,6 +321,12 @@ async fn reclaims_a_lead_not_followed_up_within_48h_and_hands_it_to_a_colleague(
         (first.state(), first.owner_person_id.as_str()),
         (LeadState::Assigned, "B")
     );
+    let rules = history_rules(&f, &leads[0]).await;
+    assert_eq!(
+        rules[rules.len() - 2..],
+        [TransitionRule::ReclaimNoFollowUp, TransitionRule::ReclaimHandover],
+        "taken back, then handed over under its own rule"
+    );
     assert_eq!(
         lead(&f, &leads[1]).await.owner_person_id,
         "A",
@@ -392,7 +398,7 @@ async fn private_leads_need_weekly_follow_up_and_leave_after_60_days(db: TestDat
     assert!(rules.contains(&TransitionRule::ReclaimPrivateExpired), "{rules:?}");
     assert_eq!(
         f.scalar(
-            "SELECT CAST(private_count AS BIGINT) FROM reps WHERE person_id = $1",
+            "SELECT CAST(COALESCE((SELECT size FROM private_pools WHERE person_id = $1), 0) AS BIGINT)",
             "P"
         )
         .await,
@@ -484,7 +490,7 @@ async fn the_private_pool_swaps_one_in_one_out_and_never_exceeds_30(db: TestData
     assert_eq!(private, 30, "exactly at the cap after the swaps");
     assert_eq!(
         f.scalar(
-            "SELECT CAST(private_count AS BIGINT) FROM reps WHERE person_id = $1",
+            "SELECT CAST(COALESCE((SELECT size FROM private_pools WHERE person_id = $1), 0) AS BIGINT)",
             "S"
         )
         .await,

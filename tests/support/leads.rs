@@ -80,6 +80,7 @@ pub fn lead_input(n: usize, city: &str, score: i32) -> LeadInput {
 impl LeadsFixture {
     /// Starts the service on `test_db` at [`monday_morning`].
     pub async fn start(test_db: TestDatabase) -> Self {
+        crate::logs_when_asked();
         let clock = ManualClock::new(monday_morning());
         let server = start_service_at(Svc::Leads, &test_db.url, std::sync::Arc::new(clock.clone())).await;
         assert!(

@@ -23,6 +23,18 @@ use tokio_util::sync::CancellationToken;
 use tonic::{Request, metadata::MetadataValue, transport::Channel};
 use tonic_health::pb::{HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient};
 
+/// With `TIEJUN_TEST_LOG` set (a `RUST_LOG` filter, e.g. `error`), the
+/// servers a test starts log to the test's output: how to see the cause of
+/// an INTERNAL a test got.
+pub fn logs_when_asked() {
+    if let Ok(filter) = std::env::var("TIEJUN_TEST_LOG") {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+            .with_test_writer()
+            .try_init();
+    }
+}
+
 /// The secret every test server is started with.
 pub const TEST_SECRET: &[u8] = b"tiejun-test-secret-0123456789abcdef";
 

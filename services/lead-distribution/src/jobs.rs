@@ -1,22 +1,17 @@
 //! The background jobs: the daily distribution at 08:00 business time (once
 //! a day: the first tick after 08:00 with no scheduled run yet) and the
-//! deadline sweep on every tick. Replicas sharing a PostgreSQL database take
-//! turns on a job lock, so each runs on one replica at a time.
+//! deadline sweep on every tick, each the same use case the RPCs run.
+//! Replicas sharing a PostgreSQL database take turns on the jobs' locks, so
+//! each runs on one replica at a time.
 
-use chrono::{NaiveTime, Timelike as _};
-use tiejun_platform::{
-    clock::{self, DEFAULT_ZONE},
-    config::JobArgs,
-    error::Error,
-};
+use chrono::Timelike as _;
+use tiejun_platform::{clock::DEFAULT_ZONE, config::JobArgs, error::Error};
 use tokio_util::sync::CancellationToken;
 
-use crate::{grpc::Leads, store};
-
-/// When the daily distribution runs, in business time.
-pub const DISTRIBUTION_AT: NaiveTime = match NaiveTime::from_hms_opt(8, 0, 0) {
-    Some(t) => t,
-    None => panic!("08:00 is a valid time"),
+use crate::{
+    app::{self, SYSTEM},
+    domain::rules::DISTRIBUTION_AT,
+    grpc::Leads,
 };
 
 /// Runs the jobs every `args.interval` until `shutdown`.
@@ -39,19 +34,16 @@ async fn tick(leads: &Leads) -> Result<(), Error> {
     let Ok(db) = leads.db().get() else { return Ok(()) };
     let now = leads.now();
     let local = now.with_timezone(&DEFAULT_ZONE);
-    let day = clock::business_day(now, DEFAULT_ZONE);
     if local.time().num_seconds_from_midnight() >= DISTRIBUTION_AT.num_seconds_from_midnight() {
         let mut tx = db.begin().await?;
-        if let Some(run) = store::distribution::run_scheduled(&mut tx, day, now).await? {
+        if let Some(run) = app::distribute::scheduled(&mut tx, now).await? {
             tx.commit().await?;
-            crate::metrics::assigned(run.leads_assigned, "DISTRIBUTION");
             tracing::info!(run_id = %run.run_id, assigned = run.leads_assigned, "scheduled distribution ran");
         }
     }
     let mut tx = db.begin().await?;
-    let sweep = store::sweep::run(&mut tx, now, day, leads.instance()).await?;
+    let sweep = app::sweep::run(&mut tx, now, SYSTEM, leads.instance()).await?;
     tx.commit().await?;
-    crate::metrics::reclaimed(sweep.leads_reclaimed);
     if sweep.leads_reclaimed > 0 || sweep.warnings_sent > 0 {
         tracing::info!(
             reclaimed = sweep.leads_reclaimed,

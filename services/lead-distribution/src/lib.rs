@@ -1,10 +1,13 @@
 //! lead-distribution (`tiejun.leads.v1`): the shared lead pool, fair daily
 //! distribution, follow-up reclaim and the capped private pool.
 //!
-//! Built so far: the contract, storage and migrations on both backends, the
-//! access policy of every RPC, health and reflection. The RPCs themselves
-//! answer UNIMPLEMENTED until the lead-distribution issue builds them.
+//! Where things live: the rules and their constants in [`domain`] (pure);
+//! one module per use case in [`app`], with the lock order every write
+//! follows; SQL in [`store`]; the gRPC handlers (decode, authorise, call one
+//! use case, encode) in `grpc`; the 08:00 distribution and the deadline
+//! sweep in `jobs`, calling the same use cases.
 
+pub mod app;
 mod convert;
 pub mod domain;
 mod grpc;

@@ -45,6 +45,8 @@ pub fn policy() -> Policy {
                 ("CloseLead", REP_OR_MANAGER),
                 ("ReassignLead", MANAGERS),
                 ("RunReclaimSweep", OPERATORS),
+                ("ListDistributionRuns", STAFF),
+                ("GetDistributionRun", STAFF),
                 ("ListLeadHistory", SALES_VIEW),
                 ("WatchRepEvents", REP_OR_MANAGER),
             ],

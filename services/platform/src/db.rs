@@ -259,6 +259,24 @@ macro_rules! on_tx {
     };
 }
 
+/// One SQL text for both backends where they differ only by PostgreSQL's
+/// row-locking clause (SQLite's `BEGIN IMMEDIATE` already holds the write
+/// lock): `locked!(tx, "SELECT … FROM reps WHERE person_id = $1", "FOR SHARE")`,
+/// or with the clause in the middle, `locked!(tx, "… IN (SELECT …", "FOR UPDATE SKIP LOCKED", ")")`.
+/// Every part must be a literal (or a macro that expands to one).
+#[macro_export]
+macro_rules! locked {
+    ($tx:expr, $before:expr, $clause:literal) => {
+        $crate::locked!($tx, $before, $clause, "")
+    };
+    ($tx:expr, $before:expr, $clause:literal, $after:expr) => {
+        match $tx.backend() {
+            $crate::db::Backend::Postgres => concat!($before, " ", $clause, $after),
+            $crate::db::Backend::Sqlite => concat!($before, $after),
+        }
+    };
+}
+
 /// Runs `$body` with `$pool` bound to the database's pool (for reads outside a
 /// transaction): `on_pool!(db, |p| sqlx::query("…").fetch_all(p).await)`.
 ///

@@ -172,6 +172,19 @@ pub fn is_unique_violation(err: &sqlx::Error) -> bool {
     err.as_database_error().is_some_and(|db| db.is_unique_violation())
 }
 
+/// The name of the CHECK constraint `err` violated, on either backend:
+/// PostgreSQL reports it; SQLite names a named constraint in its message
+/// (`CHECK constraint failed: private_pools_cap`). Callers map the names
+/// they own to business errors and let the rest stay internal.
+pub fn violated_check(err: &sqlx::Error) -> Option<String> {
+    let db = err.as_database_error().filter(|db| db.is_check_violation())?;
+    db.constraint().map(str::to_owned).or_else(|| {
+        db.message()
+            .strip_prefix("CHECK constraint failed: ")
+            .map(|name| name.trim().to_owned())
+    })
+}
+
 impl From<Error> for tonic::Status {
     fn from(err: Error) -> Self {
         let code = err.code();

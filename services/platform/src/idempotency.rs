@@ -12,7 +12,11 @@ use chrono::{DateTime, Utc};
 use prost::Message;
 use sha2::{Digest as _, Sha256};
 
-use crate::{db::Tx, error::Error, on_tx};
+use crate::{
+    db::{Database, Tx},
+    error::Error,
+    on_tx,
+};
 
 /// The outcome of claiming a key.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -70,6 +74,34 @@ impl Key {
     pub async fn record(&self, tx: &mut Tx, response: &impl Message) -> Result<(), Error> {
         record(tx, &self.scope, &self.key, response).await
     }
+}
+
+/// Runs `work` in one write transaction and commits it, with the idempotency
+/// protocol around it when the call has a key: a repeat of the first
+/// request gets the first response without running `work` again, and the
+/// response is recorded in the same transaction as the effect. Every
+/// mutating RPC goes through here, so the prelude is written once.
+pub async fn transact<R>(
+    db: &Database,
+    key: Option<&Key>,
+    now: DateTime<Utc>,
+    work: impl AsyncFnOnce(&mut Tx) -> Result<R, Error>,
+) -> Result<R, Error>
+where
+    R: Message + Default,
+{
+    let mut tx = db.begin().await?;
+    if let Some(key) = key
+        && let Some(first) = key.replay(&mut tx, now).await?
+    {
+        return Ok(first);
+    }
+    let response = work(&mut tx).await?;
+    if let Some(key) = key {
+        key.record(&mut tx, &response).await?;
+    }
+    tx.commit().await?;
+    Ok(response)
 }
 
 /// Claims `key` in `scope` (e.g. the caller and the method) within `tx`.

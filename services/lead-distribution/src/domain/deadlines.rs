@@ -3,21 +3,10 @@
 //! a qualifying follow-up every 7 days and is reclaimed 60 days after it was
 //! kept, whatever the activity. A warning goes out 6 h before any deadline.
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Utc};
 use tiejun_proto::leads::v1::TransitionRule;
 
-/// First qualifying follow-up after assignment.
-pub const FIRST_FOLLOW_UP: Duration = Duration::hours(48);
-/// Resolution (converted, closed, kept private or released) after assignment.
-pub const RESOLUTION: Duration = Duration::days(7);
-/// Qualifying follow-up interval in the private pool.
-pub const PRIVATE_FOLLOW_UP: Duration = Duration::days(7);
-/// Hard limit in the private pool.
-pub const PRIVATE_LIMIT: Duration = Duration::days(60);
-/// Warning ahead of any deadline.
-pub const WARNING_AHEAD: Duration = Duration::hours(6);
-/// A rep does not receive a lead they lost for this long.
-pub const COOLDOWN: Duration = Duration::days(30);
+use super::rules::{FIRST_FOLLOW_UP, PRIVATE_FOLLOW_UP, PRIVATE_LIMIT, RESOLUTION};
 
 /// Where a held lead stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -62,7 +51,7 @@ pub fn next_deadline(held: Held, last_qualifying: Option<DateTime<Utc>>) -> (Dat
 #[cfg(test)]
 mod tests {
     use super::*;
-    use chrono::TimeZone as _;
+    use chrono::{Duration, TimeZone as _};
 
     fn t0() -> DateTime<Utc> {
         Utc.with_ymd_and_hms(2026, 3, 2, 0, 0, 0).single().expect("valid")

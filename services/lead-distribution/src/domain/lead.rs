@@ -5,8 +5,7 @@ use tiejun_proto::leads::v1::LeadInput;
 
 use super::{company::CompanyName, phone::Phone};
 
-/// Default priority score when the caller gives none.
-pub const DEFAULT_SCORE: i32 = 50;
+use super::rules::{DEFAULT_SCORE, SCORE_RANGE};
 
 /// A lead ready to store: every field checked, phone and company normalised.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -52,9 +51,13 @@ impl NewLead {
         let source = optional_text(&input.source, 100).map_err(|e| field("source", e)).ok();
         let score = match input.score {
             0 => Some(DEFAULT_SCORE),
-            s if (1..=100).contains(&s) => Some(s),
+            s if SCORE_RANGE.contains(&s) => Some(s),
             _ => {
-                field("score", "must be between 0 and 100 (0 means the default, 50)");
+                let (lo, hi) = (SCORE_RANGE.start(), SCORE_RANGE.end());
+                field(
+                    "score",
+                    &format!("must be between {lo} and {hi} ({lo} means the default, {DEFAULT_SCORE})"),
+                );
                 None
             }
         };

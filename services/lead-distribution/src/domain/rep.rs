@@ -6,10 +6,7 @@ use tiejun_proto::leads::v1::{RegisterRepRequest, RepStatus};
 
 use super::lead::text;
 
-/// Default leads per business day.
-pub const DEFAULT_DAILY_QUOTA: i32 = 40;
-/// The quota range a manager may set.
-pub const QUOTA_RANGE: std::ops::RangeInclusive<i32> = 30..=50;
+use super::rules::{DEFAULT_DAILY_QUOTA, QUOTA_RANGE};
 
 /// A validated registration.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -77,7 +74,10 @@ pub fn quota(value: i32) -> Result<i32, FieldViolation> {
     if QUOTA_RANGE.contains(&value) {
         Ok(value)
     } else {
-        Err(FieldViolation::new("daily_quota", "must be between 30 and 50"))
+        Err(FieldViolation::new(
+            "daily_quota",
+            format!("must be between {} and {}", QUOTA_RANGE.start(), QUOTA_RANGE.end()),
+        ))
     }
 }
 
@@ -90,16 +90,6 @@ pub fn allowed_from(to: RepStatus) -> &'static [RepStatus] {
         Departed => &[Onboarding, Active, Paused, OnLeave],
         Unspecified | Onboarding => &[],
     }
-}
-
-/// The stored name of a status.
-pub fn status_name(status: RepStatus) -> &'static str {
-    status.as_str_name().trim_start_matches("REP_STATUS_")
-}
-
-/// A status from its stored name.
-pub fn status_from_name(name: &str) -> RepStatus {
-    RepStatus::from_str_name(&format!("REP_STATUS_{name}")).unwrap_or(RepStatus::Unspecified)
 }
 
 #[cfg(test)]
@@ -131,6 +121,5 @@ mod tests {
                 .all(|s| *s != RepStatus::Onboarding)
         );
         assert!(allowed_from(RepStatus::Active).contains(&RepStatus::Onboarding));
-        assert_eq!(status_from_name(status_name(RepStatus::OnLeave)), RepStatus::OnLeave);
     }
 }

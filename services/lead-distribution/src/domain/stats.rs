@@ -4,7 +4,7 @@
 
 use chrono::{DateTime, Utc};
 
-use super::deadlines::FIRST_FOLLOW_UP;
+use super::rules::FIRST_FOLLOW_UP;
 
 /// One ownership period as the figures see it.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -1,12 +1,9 @@
-//! The gRPC surface: decode, authorise, call the domain and the store,
-//! encode, map errors. RPCs not built yet answer UNIMPLEMENTED (the
-//! generated default), so a client can tell "not yet" from "refused".
+//! The gRPC surface: decode, authorise, call one use case (`crate::app`),
+//! encode; errors map to precise codes in one place (the platform's
+//! `Error`). No SQL lives here.
 
-mod access;
 mod consume;
-mod intake;
 mod leads;
-mod lifecycle;
 mod reports;
 mod reps;
 mod watch;
@@ -24,9 +21,6 @@ use tonic::service::Routes;
 
 /// The event consumer service this server also answers.
 pub(crate) const EVENT_CONSUMER: &str = "tiejun.events.v1.EventConsumerService";
-
-/// The producer name written on this service's events.
-pub(crate) const PRODUCER: &str = "leads";
 
 /// The state every handler shares.
 #[derive(Debug, Clone)]

@@ -15,9 +15,9 @@ use tiejun_proto::leads::v1::{
 };
 use tonic::{Request, Response, Status};
 
-use super::{Leads, access};
+use super::Leads;
 use crate::{
-    domain::{lead::text, stats},
+    domain::{access, lead::text, stats},
     store::{reports, reps},
 };
 
@@ -141,7 +141,7 @@ impl ReportService for Leads {
         let db = self.db.get()?;
         let now = self.clock.now();
         let mut tx = db.begin().await?;
-        let rep = reps::get_for_update(&mut tx, &me)
+        let team = reps::team_of(&mut tx, &me)
             .await?
             .ok_or_else(|| Error::not_found("rep", &me))?;
         let report = DailyReport {
@@ -152,7 +152,7 @@ impl ReportService for Leads {
             deals: r.deals,
             summary,
             submitted_at: Some(to_proto(now)),
-            team: rep.team,
+            team,
         };
         reports::upsert_daily(&mut tx, &report, now).await?;
         tx.commit().await?;

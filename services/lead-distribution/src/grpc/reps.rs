@@ -1,47 +1,46 @@
 //! `tiejun.leads.v1.RepService`: hiring, quota, availability, departure.
+//! Each write runs one use case of `crate::app::reps`.
 
 use tiejun_platform::{
-    auth::Principal,
-    clock::{DEFAULT_ZONE, business_day, business_day_start},
+    auth::{Principal, Role},
     db::Database,
     error::Error,
-    outbox,
     paging::Page,
 };
-use tiejun_proto::{
-    events::v1::{RepHired, event_envelope::Payload},
-    leads::v1::{
-        ActivateRepRequest, ActivateRepResponse, DepartRepRequest, DepartRepResponse, GetRepRequest, GetRepResponse,
-        ListRepsRequest, ListRepsResponse, RegisterRepRequest, RegisterRepResponse, Rep, RepStatus, ResumeRepRequest,
-        ResumeRepResponse, SetRepQuotaRequest, SetRepQuotaResponse, SuspendRepRequest, SuspendRepResponse,
-        SuspensionKind, TransitionRule, rep_service_server::RepService,
-    },
+use tiejun_proto::leads::v1::{
+    ActivateRepRequest, ActivateRepResponse, DepartRepRequest, DepartRepResponse, GetRepRequest, GetRepResponse,
+    ListRepsRequest, ListRepsResponse, RegisterRepRequest, RegisterRepResponse, Rep, RepStatus, ResumeRepRequest,
+    ResumeRepResponse, SetRepQuotaRequest, SetRepQuotaResponse, SuspendRepRequest, SuspendRepResponse, SuspensionKind,
+    rep_service_server::RepService,
 };
 use tonic::{Request, Response, Status};
 
-use super::{Leads, PRODUCER, access};
-use crate::convert;
+use super::Leads;
 use crate::{
-    domain::rep::{self as rules, NewRep, status_from_name},
+    app::{self, reps as use_case},
+    convert,
+    domain::{
+        access,
+        rep::{self as rules, NewRep, allowed_from},
+    },
     store::{
-        history,
-        holding::{self, Release},
-        leads,
-        reps::{self, Inserted, RepFilter, RepRow},
+        days, private_pools,
+        reps::{self, RepFilter, RepRow},
     },
 };
 
 impl Leads {
-    /// A rep as a message, with its live counts.
+    /// A rep as a message, with its live counts: the private pool's size
+    /// and today's counters, the same the rules are enforced on.
     async fn rep_message(&self, db: &Database, row: RepRow) -> Result<Rep, Error> {
-        let day_start = business_day_start(business_day(self.clock.now(), DEFAULT_ZONE), DEFAULT_ZONE);
-        let (received, claimed) = history::received_since(db, &row.person_id, day_start).await?;
-        let private = row.private_count;
+        let day = app::business_day(self.now());
+        let (received, claimed) = days::received(db, &row.person_id, &day).await?;
+        let private = private_pools::size(db, &row.person_id).await?;
         Ok(convert::rep(row, private, received, claimed))
     }
 
-    /// Moves a rep to `to` if its status is one of `from` (already `to`: no change).
-    async fn transition(
+    /// Runs a status change and answers with the rep.
+    async fn change_status(
         &self,
         principal: &Principal,
         person_id: &str,
@@ -51,28 +50,10 @@ impl Leads {
     ) -> Result<Rep, Error> {
         let person_id = parse_person_id(person_id)?;
         let db = self.db.get()?;
+        let now = self.now();
         let mut tx = db.begin().await?;
-        let current = reps::get_for_update(&mut tx, &person_id)
-            .await?
-            .ok_or_else(|| Error::not_found("rep", &person_id))?;
-        access::may_manage(principal, &current.team)?;
-        let status = status_from_name(&current.status);
-        let row = if status == to {
-            current
-        } else if from.contains(&status) {
-            let row = reps::set_status(&mut tx, &person_id, &current.status, to, reason, self.clock.now()).await?;
-            tx.commit().await?;
-            row
-        } else {
-            return Err(Error::precondition(
-                "REP_STATUS_TRANSITION",
-                format!(
-                    "a {} rep cannot become {}",
-                    rules::status_name(status),
-                    rules::status_name(to)
-                ),
-            ));
-        };
+        let row = use_case::change_status(&mut tx, now, principal, &person_id, from, to, reason).await?;
+        tx.commit().await?;
         self.rep_message(db, row).await
     }
 }
@@ -87,27 +68,13 @@ impl RepService for Leads {
         &self,
         request: Request<RegisterRepRequest>,
     ) -> Result<Response<RegisterRepResponse>, Status> {
+        let principal = Principal::of(&request)?;
         let new = NewRep::parse(request.get_ref())?;
-        access::may_manage(Principal::of(&request)?, &new.team)?;
         let db = self.db.get()?;
-        let now = self.clock.now();
+        let now = self.now();
         let mut tx = db.begin().await?;
-        let row = match reps::insert(&mut tx, &new, now).await? {
-            Inserted::Created(row) => {
-                let event = RepHired {
-                    person_id: row.person_id.clone(),
-                    name: row.name.clone(),
-                    team: row.team.clone(),
-                    city: row.city.clone(),
-                    hired_at: Some(tiejun_platform::clock::to_proto(now)),
-                };
-                outbox::append(&mut tx, PRODUCER, &row.person_id, Payload::RepHired(event), now).await?;
-                tx.commit().await?;
-                tracing::info!(person_id = %row.person_id, team = %row.team, "rep registered");
-                row
-            }
-            Inserted::Existing(row) => row,
-        };
+        let row = use_case::register(&mut tx, now, principal, &new).await?;
+        tx.commit().await?;
         Ok(Response::new(RegisterRepResponse {
             rep: Some(self.rep_message(db, row).await?),
         }))
@@ -116,7 +83,7 @@ impl RepService for Leads {
     async fn get_rep(&self, request: Request<GetRepRequest>) -> Result<Response<GetRepResponse>, Status> {
         let principal = Principal::of(&request)?;
         let person_id = parse_person_id(&request.get_ref().person_id)?;
-        if !principal.has_any(&[tiejun_platform::auth::Role::Service]) {
+        if !principal.has_any(&[Role::Service]) {
             access::may_act_as(principal, &person_id)?;
         }
         let db = self.db.get()?;
@@ -130,6 +97,7 @@ impl RepService for Leads {
     }
 
     async fn list_reps(&self, request: Request<ListRepsRequest>) -> Result<Response<ListRepsResponse>, Status> {
+        let principal = Principal::of(&request)?;
         let r = request.get_ref();
         let page = Page::parse(r.page_size, &r.page_token)?;
         let status = match RepStatus::try_from(r.status) {
@@ -138,11 +106,11 @@ impl RepService for Leads {
             Err(_) => return Err(Error::invalid("status", "unknown status").into()),
         };
         let mut team = r.team.trim().to_owned();
-        if let Some(mine) = access::managed_team(Principal::of(&request)?) {
+        if let Some(mine) = access::managed_team(principal) {
             if team.is_empty() {
                 team = mine.to_owned();
             }
-            access::may_manage(Principal::of(&request)?, &team)?;
+            access::may_manage(principal, &team)?;
         }
         let filter = RepFilter {
             team,
@@ -166,18 +134,14 @@ impl RepService for Leads {
         &self,
         request: Request<SetRepQuotaRequest>,
     ) -> Result<Response<SetRepQuotaResponse>, Status> {
+        let principal = Principal::of(&request)?;
         let r = request.get_ref();
         let person_id = parse_person_id(&r.person_id)?;
         let quota = rules::quota(r.daily_quota).map_err(|v| Error::InvalidArgument(vec![v]))?;
         let db = self.db.get()?;
+        let now = self.now();
         let mut tx = db.begin().await?;
-        let current = reps::get_for_update(&mut tx, &person_id)
-            .await?
-            .ok_or_else(|| Error::not_found("rep", &person_id))?;
-        access::may_manage(Principal::of(&request)?, &current.team)?;
-        let row = reps::set_quota(&mut tx, &person_id, quota, self.clock.now())
-            .await?
-            .ok_or_else(|| Error::not_found("rep", &person_id))?;
+        let row = use_case::set_quota(&mut tx, now, principal, &person_id, quota).await?;
         tx.commit().await?;
         Ok(Response::new(SetRepQuotaResponse {
             rep: Some(self.rep_message(db, row).await?),
@@ -189,13 +153,12 @@ impl RepService for Leads {
         request: Request<ActivateRepRequest>,
     ) -> Result<Response<ActivateRepResponse>, Status> {
         let r = request.get_ref();
-        let reason = if r.reason.trim().is_empty() {
-            "activated by hand"
-        } else {
-            r.reason.trim()
+        let reason = match r.reason.trim() {
+            "" => "activated by hand",
+            reason => reason,
         };
         let rep = self
-            .transition(
+            .change_status(
                 Principal::of(&request)?,
                 &r.person_id,
                 &[RepStatus::Onboarding],
@@ -214,10 +177,10 @@ impl RepService for Leads {
             _ => return Err(Error::invalid("kind", "must be PAUSED or ON_LEAVE").into()),
         };
         let rep = self
-            .transition(
+            .change_status(
                 Principal::of(&request)?,
                 &r.person_id,
-                rules::allowed_from(to),
+                allowed_from(to),
                 to,
                 r.reason.trim(),
             )
@@ -228,7 +191,7 @@ impl RepService for Leads {
     async fn resume_rep(&self, request: Request<ResumeRepRequest>) -> Result<Response<ResumeRepResponse>, Status> {
         let r = request.get_ref();
         let rep = self
-            .transition(
+            .change_status(
                 Principal::of(&request)?,
                 &r.person_id,
                 &[RepStatus::Paused, RepStatus::OnLeave],
@@ -241,46 +204,15 @@ impl RepService for Leads {
 
     async fn depart_rep(&self, request: Request<DepartRepRequest>) -> Result<Response<DepartRepResponse>, Status> {
         let principal = Principal::of(&request)?;
-        let actor = principal.subject.clone();
         let r = request.get_ref();
         let person_id = parse_person_id(&r.person_id)?;
-        let reason = r.reason.trim();
         let db = self.db.get()?;
-        let now = self.clock.now();
+        let now = self.now();
         let mut tx = db.begin().await?;
-        let current = reps::get_for_update(&mut tx, &person_id)
-            .await?
-            .ok_or_else(|| Error::not_found("rep", &person_id))?;
-        access::may_manage(principal, &current.team)?;
-        if status_from_name(&current.status) == RepStatus::Departed {
-            let rep = self.rep_message(db, current).await?;
-            return Ok(Response::new(DepartRepResponse {
-                rep: Some(rep),
-                leads_returned: 0,
-            }));
-        }
-        // Every held lead goes back to the pool, first in line, in this one transaction.
-        let held = leads::held_by_for_update(&mut tx, &person_id).await?;
-        for (lead_id, from_state) in &held {
-            let release = Release {
-                lead_id,
-                owner: &person_id,
-                from: convert::lead_state(from_state),
-                rule: TransitionRule::OwnerDeparted,
-                reason,
-                actor: &actor,
-                cooldown: false,
-                priority: 1,
-            };
-            holding::release(&mut tx, &release, now).await?;
-        }
-        let returned = held.len();
-        let row = reps::set_status(&mut tx, &person_id, &current.status, RepStatus::Departed, reason, now).await?;
+        let (row, returned) = use_case::depart(&mut tx, now, principal, &person_id, r.reason.trim()).await?;
         tx.commit().await?;
-        tracing::info!(%person_id, leads_returned = returned, "rep departed");
-        let rep = self.rep_message(db, row).await?;
         Ok(Response::new(DepartRepResponse {
-            rep: Some(rep),
+            rep: Some(self.rep_message(db, row).await?),
             leads_returned: i32::try_from(returned).unwrap_or(i32::MAX),
         }))
     }

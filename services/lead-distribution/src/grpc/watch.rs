@@ -1,7 +1,8 @@
 //! `WatchRepEvents`: a rep's assignments, deadline warnings and reclaims, as
-//! they are committed. Events are read from `rep_events`, so a watcher sees
-//! changes made by any replica; the stream polls every 250 ms, ends when the
-//! client goes away, and ends with UNAVAILABLE when the server shuts down.
+//! they are committed. Events are read from the rep's feed (`rep_events`),
+//! so a watcher sees changes made by any replica; the stream polls every
+//! 250 ms, ends when the client goes away, and ends with UNAVAILABLE when
+//! the server shuts down.
 
 use std::time::Duration;
 
@@ -10,8 +11,8 @@ use tiejun_proto::leads::v1::{WatchRepEventsRequest, WatchRepEventsResponse};
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Status, codegen::BoxStream};
 
-use super::{Leads, access};
-use crate::store::events;
+use super::Leads;
+use crate::{convert, domain::access, store::feed};
 
 /// How often the stream looks for new events.
 const POLL_EVERY: Duration = Duration::from_millis(250);
@@ -25,7 +26,7 @@ impl Leads {
         let person_id = crate::domain::rep::person_id(&r.person_id).map_err(|e| Error::invalid("person_id", e))?;
         access::may_act_as(principal, &person_id)?;
         let db = self.db.get()?.clone();
-        let mut after = events::latest(&db).await?;
+        let mut after = feed::latest(&db).await?;
         let (tx, rx) = tokio::sync::mpsc::channel::<Result<WatchRepEventsResponse, Status>>(64);
         let shutdown = self.shutdown.clone();
         tokio::spawn(async move {
@@ -38,10 +39,13 @@ impl Leads {
                     () = tx.closed() => return,
                     () = tokio::time::sleep(POLL_EVERY) => {}
                 }
-                match events::since(&db, &person_id, after).await {
+                match feed::since(&db, &person_id, after).await {
                     Ok(batch) => {
-                        for (seq, event) in batch {
-                            after = seq;
+                        for row in batch {
+                            after = row.seq;
+                            let Some(event) = convert::feed_event(&person_id, row) else {
+                                continue;
+                            };
                             if tx.send(Ok(event)).await.is_err() {
                                 return;
                             }

@@ -1,50 +1,54 @@
-//! Per rep and business day: leads distributed and claimed. The claim limit
-//! is a CHECK; quota room is taken with conditional updates.
+//! `rep_days`: what each rep received (distributed, reassigned, handed over)
+//! and claimed per business day: the counters the quota and the claim limit
+//! are enforced on (the claim limit is also the CHECK
+//! `rep_days_claim_limit`). Second in the lock order, after `reps`.
 
 use tiejun_platform::{
-    db::{Backend, Tx},
+    db::{Database, Tx},
     error::Error,
-    on_tx,
+    locked, on_pool, on_tx,
 };
 
-/// The most leads a rep may claim from the pool in one business day.
-pub const CLAIMS_PER_DAY: i32 = 10;
-
-/// Makes sure the rows for `person_ids` on `day` exist.
-pub async fn ensure(tx: &mut Tx, person_ids: &[String], day: &str) -> Result<(), Error> {
-    for chunk in person_ids.chunks(400) {
-        let values: Vec<String> = (0..chunk.len()).map(|i| format!("(${}, $1)", i + 2)).collect();
-        let sql = format!(
-            "INSERT INTO rep_days (person_id, business_day) VALUES {} ON CONFLICT (person_id, business_day) DO NOTHING",
-            values.join(", ")
-        );
-        on_tx!(tx, |c| {
-            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(day);
-            for id in chunk {
-                q = q.bind(id);
-            }
-            q.execute(c).await.map(drop)
-        })?;
-    }
+/// Makes sure every ACTIVE rep has a row for `day`, in person_id order.
+pub async fn ensure_active(tx: &mut Tx, day: &str) -> Result<(), Error> {
+    on_tx!(tx, |c| sqlx::query(
+        "INSERT INTO rep_days (person_id, business_day) SELECT person_id, $1 FROM reps WHERE status = 'ACTIVE' \
+         ORDER BY person_id ON CONFLICT (person_id, business_day) DO NOTHING"
+    )
+    .bind(day)
+    .execute(c)
+    .await
+    .map(drop))?;
     Ok(())
 }
 
-/// Each rep's (distributed + claimed) on `day`, locked on PostgreSQL so no
-/// claim changes it until the caller commits.
-pub async fn received_for_update(tx: &mut Tx, day: &str) -> Result<Vec<(String, i32)>, Error> {
-    let sql = match tx.backend() {
-        Backend::Postgres => {
-            "SELECT person_id, distributed + claimed FROM rep_days WHERE business_day = $1 ORDER BY person_id FOR UPDATE"
-        }
-        Backend::Sqlite => {
-            "SELECT person_id, distributed + claimed FROM rep_days WHERE business_day = $1 ORDER BY person_id"
-        }
-    };
+/// Every ACTIVE rep's received today (distributed + claimed), the rows
+/// locked in person_id order so no claim changes them until commit. Call
+/// [`ensure_active`] first.
+pub async fn lock_active(tx: &mut Tx, day: &str) -> Result<Vec<(String, i32)>, Error> {
+    let sql = locked!(
+        tx,
+        "SELECT d.person_id, d.distributed + d.claimed FROM rep_days d JOIN reps r ON r.person_id = d.person_id \
+         WHERE d.business_day = $1 AND r.status = 'ACTIVE' ORDER BY d.person_id",
+        "FOR NO KEY UPDATE OF d"
+    );
     Ok(on_tx!(tx, |c| sqlx::query_as(sql).bind(day).fetch_all(c).await?))
 }
 
-/// Adds `n` distributed leads to a rep's day.
-pub async fn add_distributed(tx: &mut Tx, person_id: &str, day: &str, n: i32) -> Result<(), Error> {
+/// One rep's row for `day`, created if missing and locked: (received, claimed).
+pub async fn lock_one(tx: &mut Tx, person_id: &str, day: &str) -> Result<(i32, i32), Error> {
+    Ok(on_tx!(tx, |c| sqlx::query_as(
+        "INSERT INTO rep_days (person_id, business_day) VALUES ($1, $2) ON CONFLICT (person_id, business_day) \
+         DO UPDATE SET claimed = rep_days.claimed RETURNING distributed + claimed, claimed"
+    )
+    .bind(person_id)
+    .bind(day)
+    .fetch_one(c)
+    .await?))
+}
+
+/// Adds `n` leads given to a rep (not claimed) on `day`; the row is locked.
+pub async fn add_given(tx: &mut Tx, person_id: &str, day: &str, n: i32) -> Result<(), Error> {
     on_tx!(tx, |c| sqlx::query(
         "UPDATE rep_days SET distributed = distributed + $3 WHERE person_id = $1 AND business_day = $2"
     )
@@ -57,64 +61,29 @@ pub async fn add_distributed(tx: &mut Tx, person_id: &str, day: &str, n: i32) ->
     Ok(())
 }
 
-/// Takes one unit of a rep's room if (distributed + claimed) stays within `quota`.
-pub async fn take_room(tx: &mut Tx, person_id: &str, day: &str, quota: i32) -> Result<bool, Error> {
-    ensure(tx, &[person_id.to_owned()], day).await?;
-    let n = on_tx!(tx, |c| sqlx::query(
-        "UPDATE rep_days SET distributed = distributed + 1 \
-         WHERE person_id = $1 AND business_day = $2 AND distributed + claimed < $3"
+/// Adds what distribution run `run_id` gave each rep on `day`; the rows are locked.
+pub async fn add_given_by_run(tx: &mut Tx, run_id: &str, day: &str) -> Result<(), Error> {
+    on_tx!(tx, |c| sqlx::query(
+        "UPDATE rep_days SET distributed = distributed + g.n FROM \
+         (SELECT person_id, COUNT(*) AS n FROM assignments WHERE distribution_run_id = $1 GROUP BY person_id) AS g \
+         WHERE rep_days.person_id = g.person_id AND rep_days.business_day = $2"
     )
-    .bind(person_id)
+    .bind(run_id)
     .bind(day)
-    .bind(quota)
     .execute(c)
-    .await?
-    .rows_affected());
-    Ok(n == 1)
+    .await
+    .map(drop))?;
+    Ok(())
 }
 
-/// Why a claim was refused.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ClaimRefused {
-    /// 10 claims already today.
-    ClaimLimit,
-    /// Received today (distributed + claimed) has reached the quota.
-    QuotaExhausted,
-}
-
-/// Counts one claim and returns the claims left today, or why not: at most
-/// 10 claims a day, and what a rep receives in a day (distributed + claimed)
-/// never exceeds their quota. One statement, checked on the locked row.
-pub async fn take_claim(
-    tx: &mut Tx,
-    person_id: &str,
-    day: &str,
-    quota: i32,
-) -> Result<Result<i32, ClaimRefused>, Error> {
-    let left: Option<i32> = on_tx!(tx, |c| sqlx::query_scalar(
-        "INSERT INTO rep_days (person_id, business_day, claimed) VALUES ($1, $2, 1) \
-         ON CONFLICT (person_id, business_day) DO UPDATE SET claimed = rep_days.claimed + 1 \
-         WHERE rep_days.claimed < $3 AND rep_days.distributed + rep_days.claimed < $4 RETURNING $3 - claimed"
+/// A rep's (received, claimed) on `day`, for display.
+pub async fn received(db: &Database, person_id: &str, day: &str) -> Result<(i32, i32), Error> {
+    let row: Option<(i32, i32)> = on_pool!(db, |p| sqlx::query_as(
+        "SELECT distributed + claimed, claimed FROM rep_days WHERE person_id = $1 AND business_day = $2"
     )
     .bind(person_id)
     .bind(day)
-    .bind(CLAIMS_PER_DAY)
-    .bind(quota)
-    .fetch_optional(c)
+    .fetch_optional(p)
     .await?);
-    if let Some(left) = left {
-        return Ok(Ok(left));
-    }
-    let claimed: i32 = on_tx!(tx, |c| sqlx::query_scalar(
-        "SELECT claimed FROM rep_days WHERE person_id = $1 AND business_day = $2"
-    )
-    .bind(person_id)
-    .bind(day)
-    .fetch_one(c)
-    .await?);
-    Ok(Err(if claimed >= CLAIMS_PER_DAY {
-        ClaimRefused::ClaimLimit
-    } else {
-        ClaimRefused::QuotaExhausted
-    }))
+    Ok(row.unwrap_or((0, 0)))
 }

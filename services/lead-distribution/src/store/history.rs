@@ -7,6 +7,10 @@ use tiejun_platform::{
     on_pool, on_tx,
     paging::Page,
 };
+use tiejun_proto::leads::v1::{LeadState, TransitionRule};
+
+use super::transitions::next_sequence;
+use crate::domain::state::{MaybeNamed, Named, Stored as _};
 
 /// One transition to record.
 #[derive(Debug, Clone, Default)]
@@ -16,15 +20,15 @@ pub struct Transition<'a> {
     /// Who: a principal's subject or `system`.
     pub actor: &'a str,
     /// State before (`None` at intake).
-    pub from_state: Option<&'a str>,
+    pub from_state: Option<LeadState>,
     /// State after.
-    pub to_state: &'a str,
+    pub to_state: LeadState,
     /// Owner before.
     pub from_owner: Option<&'a str>,
     /// Owner after.
     pub to_owner: Option<&'a str>,
-    /// The rule's stored name (`INTAKE`, `DISTRIBUTION`…).
-    pub rule: &'a str,
+    /// The rule.
+    pub rule: TransitionRule,
     /// Reason.
     pub reason: &'a str,
     /// The distribution run, for distribution.
@@ -43,15 +47,18 @@ pub struct HistoryRow {
     /// Who.
     pub actor: String,
     /// State before.
-    pub from_state: Option<String>,
+    #[sqlx(try_from = "Option<String>")]
+    pub from_state: MaybeNamed<LeadState>,
     /// State after.
-    pub to_state: String,
+    #[sqlx(try_from = "String")]
+    pub to_state: Named<LeadState>,
     /// Owner before.
     pub from_owner: Option<String>,
     /// Owner after.
     pub to_owner: Option<String>,
     /// Rule.
-    pub rule: String,
+    #[sqlx(try_from = "String")]
+    pub rule: Named<TransitionRule>,
     /// Reason.
     pub reason: String,
     /// Distribution run.
@@ -63,26 +70,27 @@ pub struct HistoryRow {
 /// Appends a transition (the lead's row lock, held by the caller, orders
 /// appends for one lead).
 pub async fn append(tx: &mut Tx, t: &Transition<'_>, now: DateTime<Utc>) -> Result<(), Error> {
-    on_tx!(tx, |c| sqlx::query(
+    const SQL: &str = concat!(
         "INSERT INTO lead_history (lead_id, sequence, occurred_at, actor, from_state, to_state, from_owner, to_owner, \
-         rule, reason, distribution_run_id, rotation_position) \
-         VALUES ($1, (SELECT COALESCE(MAX(sequence), 0) + 1 FROM lead_history WHERE lead_id = $1), $2, $3, $4, $5, \
-         $6, $7, $8, $9, $10, $11)"
-    )
-    .bind(t.lead_id)
-    .bind(now)
-    .bind(t.actor)
-    .bind(t.from_state)
-    .bind(t.to_state)
-    .bind(t.from_owner)
-    .bind(t.to_owner)
-    .bind(t.rule)
-    .bind(t.reason)
-    .bind(t.run_id)
-    .bind(t.position)
-    .execute(c)
-    .await
-    .map(drop))?;
+         rule, reason, distribution_run_id, rotation_position) VALUES ($1, ",
+        next_sequence!("$1"),
+        ", $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
+    );
+    on_tx!(tx, |c| sqlx::query(SQL)
+        .bind(t.lead_id)
+        .bind(now)
+        .bind(t.actor)
+        .bind(t.from_state.map(LeadState::stored))
+        .bind(t.to_state.stored())
+        .bind(t.from_owner)
+        .bind(t.to_owner)
+        .bind(t.rule.stored())
+        .bind(t.reason)
+        .bind(t.run_id)
+        .bind(t.position)
+        .execute(c)
+        .await
+        .map(drop))?;
     Ok(())
 }
 
@@ -98,22 +106,4 @@ pub async fn list(db: &Database, lead_id: &str, page: &Page) -> Result<Vec<Histo
     .bind(page.offset())
     .fetch_all(p)
     .await?))
-}
-
-/// Leads `person_id` received (distribution, reassignment, claims) and, of
-/// those, claimed since `since`.
-pub async fn received_since(db: &Database, person_id: &str, since: DateTime<Utc>) -> Result<(i32, i32), Error> {
-    let (received, claimed): (i64, i64) = on_pool!(db, |p| sqlx::query_as(
-        "SELECT count(*), COALESCE(SUM(CASE WHEN rule = 'SELF_CLAIM' THEN 1 ELSE 0 END), 0) FROM lead_history \
-         WHERE to_owner = $1 AND occurred_at >= $2 AND from_state = 'POOL' \
-         AND rule IN ('DISTRIBUTION', 'SELF_CLAIM', 'MANAGER_REASSIGN')"
-    )
-    .bind(person_id)
-    .bind(since)
-    .fetch_one(p)
-    .await?);
-    Ok((
-        i32::try_from(received).unwrap_or(i32::MAX),
-        i32::try_from(claimed).unwrap_or(i32::MAX),
-    ))
 }

@@ -2,21 +2,28 @@
 
 use chrono::{DateTime, Utc};
 use tiejun_platform::{
-    db::{Backend, Database, Tx},
+    db::{Database, Tx},
     error::Error,
-    on_pool, on_tx,
+    locked, on_pool, on_tx,
     paging::Page,
 };
+use tiejun_proto::leads::v1::{LeadKind, LeadState};
 
-use crate::domain::lead::NewLead;
+use crate::domain::{
+    deadlines::Held,
+    lead::NewLead,
+    rules::{RENEWAL_SCORE, RETURNED_PRIORITY},
+    state::Named,
+};
 
 /// A row of `leads`.
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct LeadRow {
     /// Id.
     pub lead_id: String,
-    /// `NEW_BUSINESS` or `RENEWAL`.
-    pub kind: String,
+    /// New business or renewal.
+    #[sqlx(try_from = "String")]
+    pub kind: Named<LeadKind>,
     /// Company as entered.
     pub company_name: String,
     /// Contact person.
@@ -33,8 +40,9 @@ pub struct LeadRow {
     pub source: String,
     /// Priority 0–100.
     pub score: i32,
-    /// State name (`POOL`…).
-    pub state: String,
+    /// Where the lead is.
+    #[sqlx(try_from = "String")]
+    pub state: Named<LeadState>,
     /// Owner while ASSIGNED or PRIVATE.
     pub owner_person_id: Option<String>,
     /// When the current owner received it.
@@ -57,13 +65,72 @@ pub struct LeadRow {
     pub warned_deadline_at: Option<DateTime<Utc>>,
 }
 
-macro_rules! columns {
+impl LeadRow {
+    /// Where a held lead stands (`None` in the pool or once resolved).
+    pub fn held(&self) -> Option<Held> {
+        match (self.state.0, self.assigned_at, self.private_since) {
+            (LeadState::Assigned, Some(assigned_at), _) => Some(Held::Assigned { assigned_at }),
+            (LeadState::Private, _, Some(since)) => Some(Held::Private { since }),
+            _ => None,
+        }
+    }
+}
+
+/// The columns of [`LeadRow`], optionally qualified: `lead_columns!()` or
+/// `lead_columns!("l.")`.
+macro_rules! lead_columns {
     () => {
-        "lead_id, kind, company_name, contact_name, phone, email, city, industry, source, score, state, \
-         owner_person_id, assigned_at, private_since, last_follow_up_at, next_deadline_at, subscription_id, \
-         account_id, created_at, assignment_id, warned_deadline_at"
+        $crate::store::leads::lead_columns!("")
+    };
+    ($t:literal) => {
+        concat!(
+            $t,
+            "lead_id, ",
+            $t,
+            "kind, ",
+            $t,
+            "company_name, ",
+            $t,
+            "contact_name, ",
+            $t,
+            "phone, ",
+            $t,
+            "email, ",
+            $t,
+            "city, ",
+            $t,
+            "industry, ",
+            $t,
+            "source, ",
+            $t,
+            "score, ",
+            $t,
+            "state, ",
+            $t,
+            "owner_person_id, ",
+            $t,
+            "assigned_at, ",
+            $t,
+            "private_since, ",
+            $t,
+            "last_follow_up_at, ",
+            $t,
+            "next_deadline_at, ",
+            $t,
+            "subscription_id, ",
+            $t,
+            "account_id, ",
+            $t,
+            "created_at, ",
+            $t,
+            "assignment_id, ",
+            $t,
+            "warned_deadline_at"
+        )
     };
 }
+pub(crate) use lead_columns;
+use lead_columns as columns;
 
 /// An existing new-business lead with the same phone or company.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -102,28 +169,20 @@ pub async fn find_duplicate_in(tx: &mut Tx, lead: &NewLead) -> Result<Option<Dup
     Ok(duplicate(found, lead))
 }
 
-/// The existing lead `lead` duplicates (after a lost race on the unique index).
-pub async fn find_duplicate(db: &Database, lead: &NewLead) -> Result<Option<Duplicate>, Error> {
-    let found = on_pool!(db, |p| sqlx::query_as(FIND_DUPLICATE)
-        .bind(lead.phone.as_str())
-        .bind(lead.company.key())
-        .fetch_optional(p)
-        .await?);
-    Ok(duplicate(found, lead))
-}
-
-/// Inserts a new-business lead in the pool. A duplicate phone or company
-/// fails on the unique indexes (the caller turns that into ALREADY_EXISTS).
+/// Inserts a new-business lead in the pool; `None` when the unique indexes
+/// hold a lead with the same phone or company already (a concurrent intake
+/// of the same lead is waited for first, so the caller can read it next).
 pub async fn insert_new_business(
     tx: &mut Tx,
     lead_id: &str,
     lead: &NewLead,
     now: DateTime<Utc>,
-) -> Result<LeadRow, sqlx::Error> {
-    on_tx!(tx, |c| sqlx::query_as(concat!(
+) -> Result<Option<LeadRow>, Error> {
+    Ok(on_tx!(tx, |c| sqlx::query_as(concat!(
         "INSERT INTO leads (lead_id, kind, company_name, company_key, contact_name, phone, email, city, industry, \
          source, score, state, created_at, updated_at) \
-         VALUES ($1, 'NEW_BUSINESS', $2, $3, $4, $5, $6, $7, $8, $9, $10, 'POOL', $11, $11) RETURNING ",
+         VALUES ($1, 'NEW_BUSINESS', $2, $3, $4, $5, $6, $7, $8, $9, $10, 'POOL', $11, $11) \
+         ON CONFLICT DO NOTHING RETURNING ",
         columns!()
     ))
     .bind(lead_id)
@@ -137,8 +196,8 @@ pub async fn insert_new_business(
     .bind(&lead.source)
     .bind(lead.score)
     .bind(now)
-    .fetch_one(c)
-    .await)
+    .fetch_optional(c)
+    .await?))
 }
 
 /// A renewal lead (from RenewalDue): who to call about which subscription.
@@ -160,10 +219,7 @@ pub struct NewRenewal<'a> {
     pub city: &'a str,
 }
 
-/// Score of a renewal lead: above any new-business default, so it is dealt first.
-pub const RENEWAL_SCORE: i32 = 90;
-
-/// Inserts a renewal lead in the pool, first in line (`pool_priority` 1).
+/// Inserts a renewal lead in the pool, first in line.
 /// Renewal leads are exempt from the new-business duplicate indexes: the
 /// customer already exists.
 pub async fn insert_renewal(
@@ -175,7 +231,7 @@ pub async fn insert_renewal(
     Ok(on_tx!(tx, |c| sqlx::query_as(concat!(
         "INSERT INTO leads (lead_id, kind, company_name, company_key, contact_name, phone, email, city, industry, \
          source, score, state, pool_priority, subscription_id, account_id, created_at, updated_at) \
-         VALUES ($1, 'RENEWAL', $2, $3, $4, $5, '', $6, '', 'renewal', $7, 'POOL', 1, $8, $9, $10, $10) RETURNING ",
+         VALUES ($1, 'RENEWAL', $2, $3, $4, $5, '', $6, '', 'renewal', $7, 'POOL', $11, $8, $9, $10, $10) RETURNING ",
         columns!()
     ))
     .bind(lead_id)
@@ -188,6 +244,7 @@ pub async fn insert_renewal(
     .bind(r.subscription_id)
     .bind(r.account_id)
     .bind(now)
+    .bind(RETURNED_PRIORITY)
     .fetch_one(c)
     .await)?)
 }
@@ -237,67 +294,52 @@ pub async fn list(db: &Database, filter: &LeadFilter, page: &Page) -> Result<Vec
         .await?))
 }
 
-/// The pool in distribution order, locked; leads a claim holds are skipped.
-pub const POOL_FOR_UPDATE_PG: &str = concat!(
-    "SELECT ",
-    columns!(),
-    " FROM leads WHERE state = 'POOL' ORDER BY pool_priority DESC, score DESC, created_at, lead_id \
-     FOR UPDATE SKIP LOCKED"
-);
-
-/// The pool in distribution order (SQLite: the write lock is held).
-pub const POOL_SQLITE: &str = concat!(
-    "SELECT ",
-    columns!(),
-    " FROM leads WHERE state = 'POOL' ORDER BY pool_priority DESC, score DESC, created_at, lead_id"
-);
-
-/// Held leads past their deadline at `$1`, locked; leads a call holds are skipped.
-pub const DUE_FOR_UPDATE_PG: &str = concat!(
-    "SELECT ",
-    columns!(),
-    " FROM leads WHERE state IN ('ASSIGNED', 'PRIVATE') AND next_deadline_at <= $1 ORDER BY next_deadline_at, lead_id \
-     FOR UPDATE SKIP LOCKED"
-);
-
-/// Held leads past their deadline at `$1` (SQLite: the write lock is held).
-pub const DUE_SQLITE: &str = concat!(
-    "SELECT ",
-    columns!(),
-    " FROM leads WHERE state IN ('ASSIGNED', 'PRIVATE') AND next_deadline_at <= $1 ORDER BY next_deadline_at, lead_id"
-);
-
-/// Held leads whose deadline falls in `($1, $2]` and was not warned of yet.
-pub const WARNABLE: &str = concat!(
-    "SELECT ",
-    columns!(),
-    " FROM leads WHERE state IN ('ASSIGNED', 'PRIVATE') AND next_deadline_at > $1 AND next_deadline_at <= $2 \
-     AND (warned_deadline_at IS NULL OR warned_deadline_at <> next_deadline_at) ORDER BY next_deadline_at, lead_id"
-);
-
-/// One lead inside a write transaction, locked on PostgreSQL.
+/// One lead inside a write transaction, locked (lock order: leads).
 pub async fn lock(tx: &mut Tx, lead_id: &str) -> Result<Option<LeadRow>, Error> {
-    let sql = match tx.backend() {
-        Backend::Postgres => concat!("SELECT ", columns!(), " FROM leads WHERE lead_id = $1 FOR UPDATE"),
-        Backend::Sqlite => concat!("SELECT ", columns!(), " FROM leads WHERE lead_id = $1"),
-    };
+    let sql = locked!(
+        tx,
+        concat!("SELECT ", columns!(), " FROM leads WHERE lead_id = $1"),
+        "FOR NO KEY UPDATE"
+    );
     Ok(on_tx!(tx, |c| sqlx::query_as(sql)
         .bind(lead_id)
         .fetch_optional(c)
         .await?))
 }
 
-/// Every lead `owner` holds (ASSIGNED or PRIVATE), locked on PostgreSQL.
-pub async fn held_by_for_update(tx: &mut Tx, owner: &str) -> Result<Vec<(String, String)>, Error> {
-    let sql = match tx.backend() {
-        Backend::Postgres => {
-            "SELECT lead_id, state FROM leads WHERE owner_person_id = $1 AND state IN ('ASSIGNED', 'PRIVATE') \
-             ORDER BY lead_id FOR UPDATE"
-        }
-        Backend::Sqlite => {
-            "SELECT lead_id, state FROM leads WHERE owner_person_id = $1 AND state IN ('ASSIGNED', 'PRIVATE') \
-             ORDER BY lead_id"
-        }
-    };
+/// Several leads, locked in lead_id order (the lock order within leads);
+/// ids that name no lead are missing from the answer.
+pub async fn lock_many(tx: &mut Tx, lead_ids: &[&str]) -> Result<Vec<LeadRow>, Error> {
+    let mut ids: Vec<&str> = lead_ids.to_vec();
+    ids.sort_unstable();
+    ids.dedup();
+    let mut rows = Vec::with_capacity(ids.len());
+    for id in ids {
+        rows.extend(lock(tx, id).await?);
+    }
+    Ok(rows)
+}
+
+/// Every lead `owner` holds (ASSIGNED or PRIVATE), locked in lead_id order.
+pub async fn lock_held_by(tx: &mut Tx, owner: &str) -> Result<Vec<LeadRow>, Error> {
+    let sql = locked!(
+        tx,
+        concat!(
+            "SELECT ",
+            columns!(),
+            " FROM leads WHERE owner_person_id = $1 AND state IN ('ASSIGNED', 'PRIVATE') ORDER BY lead_id"
+        ),
+        "FOR NO KEY UPDATE"
+    );
     Ok(on_tx!(tx, |c| sqlx::query_as(sql).bind(owner).fetch_all(c).await?))
+}
+
+/// One lead inside a write transaction, unlocked: to learn whom it belongs
+/// to before taking locks that come earlier in the lock order.
+pub async fn peek(tx: &mut Tx, lead_id: &str) -> Result<Option<LeadRow>, Error> {
+    let sql = concat!("SELECT ", columns!(), " FROM leads WHERE lead_id = $1");
+    Ok(on_tx!(tx, |c| sqlx::query_as(sql)
+        .bind(lead_id)
+        .fetch_optional(c)
+        .await?))
 }

@@ -1,20 +1,21 @@
-//! Storage, written once for SQLite and PostgreSQL: every query runs on
-//! either backend through `on_tx!` / `on_pool!`, and the invariants (one owner,
-//! no duplicate phone or company, quota range, append-only history) are the
-//! database's constraints, not only this code's checks.
+//! Storage, written once for SQLite and PostgreSQL: SQL and nothing else.
+//! Every query runs on either backend through `on_tx!` / `on_pool!`, and the
+//! few that differ say so (`locked!`: PostgreSQL's row-locking clauses; the
+//! claim's one statement). Which rows a write locks, and in which order, is
+//! the use cases' (`crate::app`); the invariants (one owner, no duplicate
+//! phone or company, the quota range, the claim limit, the private-pool cap,
+//! the append-only history) are the database's constraints, not only this
+//! code's checks.
 
+pub mod claim;
 pub mod days;
 pub mod distribution;
-pub mod events;
+pub mod feed;
 pub mod history;
-pub mod holding;
-pub mod jobs;
 pub mod leads;
+pub mod private_pools;
 pub mod reports;
 pub mod reps;
+pub mod runs;
 pub mod sweep;
-
-/// The stored name of a proto enum value: `LEAD_STATE_POOL` → `POOL`.
-pub fn short_name<'a>(full: &'a str, prefix: &str) -> &'a str {
-    full.strip_prefix(prefix).unwrap_or(full)
-}
+pub mod transitions;

@@ -2,14 +2,17 @@
 
 use chrono::{DateTime, Utc};
 use tiejun_platform::{
-    db::{Backend, Database, Tx},
+    db::{Database, Tx},
     error::Error,
-    on_pool, on_tx,
+    locked, on_pool, on_tx,
     paging::Page,
 };
 use tiejun_proto::leads::v1::RepStatus;
 
-use crate::domain::rep::{NewRep, status_name};
+use crate::domain::{
+    rep::NewRep,
+    state::{Named, Stored as _},
+};
 
 /// A row of `reps`.
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
@@ -24,21 +27,20 @@ pub struct RepRow {
     pub city: String,
     /// Daily quota.
     pub daily_quota: i32,
-    /// Status name (`ACTIVE`…).
-    pub status: String,
+    /// Status.
+    #[sqlx(try_from = "String")]
+    pub status: Named<RepStatus>,
     /// Why the status last changed.
     pub status_reason: String,
     /// Registration instant.
     pub hired_at: DateTime<Utc>,
     /// Last change.
     pub updated_at: DateTime<Utc>,
-    /// Leads in the private pool (0–30, capped by the database).
-    pub private_count: i32,
 }
 
 macro_rules! columns {
     () => {
-        "person_id, name, team, city, daily_quota, status, status_reason, hired_at, updated_at, private_count"
+        "person_id, name, team, city, daily_quota, status, status_reason, hired_at, updated_at"
     };
 }
 
@@ -57,7 +59,7 @@ pub async fn insert(tx: &mut Tx, rep: &NewRep, now: DateTime<Utc>) -> Result<Ins
     let created: Option<RepRow> = on_tx!(tx, |c| sqlx::query_as(
         "INSERT INTO reps (person_id, name, team, city, daily_quota, status, hired_at, updated_at) \
          VALUES ($1, $2, $3, $4, $5, 'ONBOARDING', $6, $6) ON CONFLICT (person_id) DO NOTHING \
-         RETURNING person_id, name, team, city, daily_quota, status, status_reason, hired_at, updated_at, private_count"
+         RETURNING person_id, name, team, city, daily_quota, status, status_reason, hired_at, updated_at"
     )
     .bind(&rep.person_id)
     .bind(&rep.name)
@@ -70,7 +72,7 @@ pub async fn insert(tx: &mut Tx, rep: &NewRep, now: DateTime<Utc>) -> Result<Ins
     if let Some(row) = created {
         return Ok(Inserted::Created(row));
     }
-    let existing = get_for_update(tx, &rep.person_id)
+    let existing = lock_for_change(tx, &rep.person_id)
         .await?
         .ok_or_else(|| Error::Aborted("rep changed; retry".into()))?;
     let same = existing.name == rep.name && existing.team == rep.team && existing.city == rep.city;
@@ -97,17 +99,53 @@ pub async fn get(db: &Database, person_id: &str) -> Result<Option<RepRow>, Error
     .await?))
 }
 
-/// One rep inside a write transaction, locked on PostgreSQL (SQLite's
-/// `BEGIN IMMEDIATE` already holds the write lock).
-pub async fn get_for_update(tx: &mut Tx, person_id: &str) -> Result<Option<RepRow>, Error> {
-    let sql = match tx.backend() {
-        Backend::Postgres => concat!("SELECT ", columns!(), " FROM reps WHERE person_id = $1 FOR UPDATE"),
-        Backend::Sqlite => concat!("SELECT ", columns!(), " FROM reps WHERE person_id = $1"),
-    };
+/// One rep, locked to change it (status, quota): `FOR NO KEY UPDATE`, which
+/// foreign-key checks (`FOR KEY SHARE`) never wait on.
+pub async fn lock_for_change(tx: &mut Tx, person_id: &str) -> Result<Option<RepRow>, Error> {
+    let sql = locked!(
+        tx,
+        concat!("SELECT ", columns!(), " FROM reps WHERE person_id = $1"),
+        "FOR NO KEY UPDATE"
+    );
     Ok(on_tx!(tx, |c| sqlx::query_as(sql)
         .bind(person_id)
         .fetch_optional(c)
         .await?))
+}
+
+/// One rep, locked so its status and quota hold until commit while a lead
+/// is given to them: `FOR SHARE`, which other assignments share.
+pub async fn lock_to_assign(tx: &mut Tx, person_id: &str) -> Result<Option<RepRow>, Error> {
+    let sql = locked!(
+        tx,
+        concat!("SELECT ", columns!(), " FROM reps WHERE person_id = $1"),
+        "FOR SHARE"
+    );
+    Ok(on_tx!(tx, |c| sqlx::query_as(sql)
+        .bind(person_id)
+        .fetch_optional(c)
+        .await?))
+}
+
+/// Every ACTIVE rep (person_id, city, quota), locked `FOR SHARE` in
+/// person_id order: the seats of a distribution or a sweep's handover.
+pub async fn lock_active(tx: &mut Tx) -> Result<Vec<(String, String, i32)>, Error> {
+    let sql = locked!(
+        tx,
+        "SELECT person_id, city, daily_quota FROM reps WHERE status = 'ACTIVE' ORDER BY person_id",
+        "FOR SHARE"
+    );
+    Ok(on_tx!(tx, |c| sqlx::query_as(sql).fetch_all(c).await?))
+}
+
+/// A rep's team, read without a lock (a rep's team never changes).
+pub async fn team_of(tx: &mut Tx, person_id: &str) -> Result<Option<String>, Error> {
+    Ok(on_tx!(tx, |c| sqlx::query_scalar(
+        "SELECT team FROM reps WHERE person_id = $1"
+    )
+    .bind(person_id)
+    .fetch_optional(c)
+    .await?))
 }
 
 /// Filters of [`list`]; empty strings and `Unspecified` match everything.
@@ -123,7 +161,7 @@ pub struct RepFilter {
 
 /// Reps by person_id, one page (plus one row to tell if more remain).
 pub async fn list(db: &Database, filter: &RepFilter, page: &Page) -> Result<Vec<RepRow>, Error> {
-    let status = filter.status.map(status_name).unwrap_or("");
+    let status = filter.status.map(RepStatus::stored).unwrap_or("");
     let sql = concat!(
         "SELECT ",
         columns!(),
@@ -159,7 +197,7 @@ pub async fn set_quota(tx: &mut Tx, person_id: &str, quota: i32, now: DateTime<U
 pub async fn set_status(
     tx: &mut Tx,
     person_id: &str,
-    from: &str,
+    from: RepStatus,
     to: RepStatus,
     reason: &str,
     now: DateTime<Utc>,
@@ -171,10 +209,10 @@ pub async fn set_status(
     );
     let row: Option<RepRow> = on_tx!(tx, |c| sqlx::query_as(sql)
         .bind(person_id)
-        .bind(status_name(to))
+        .bind(to.stored())
         .bind(reason)
         .bind(now)
-        .bind(from)
+        .bind(from.stored())
         .fetch_optional(c)
         .await?);
     row.ok_or_else(|| Error::Aborted("the rep changed concurrently; retry".into()))

@@ -1,0 +1,57 @@
+//! The owner records a follow-up on a held lead; a call, visit or meeting
+//! moves its deadline (DESIGN §4, follow-up deadline).
+
+use chrono::{DateTime, Duration, Utc};
+use tiejun_platform::{auth::Principal, db::Tx, error::Error};
+use tiejun_proto::leads::v1::FollowUpKind;
+
+use crate::{
+    domain::access,
+    store::{
+        leads::LeadRow,
+        transitions::{self, FollowUp},
+    },
+};
+
+/// How far ahead of the server's clock a follow-up may be dated (clock skew
+/// between a rep's phone and the server).
+pub const FUTURE_SKEW: Duration = Duration::minutes(1);
+
+/// A follow-up as the caller gave it, validated.
+#[derive(Debug, Clone)]
+pub struct Input {
+    /// The lead.
+    pub lead_id: String,
+    /// Call, visit, meeting or note.
+    pub kind: FollowUpKind,
+    /// When it happened (not after now + [`FUTURE_SKEW`]).
+    pub occurred_at: DateTime<Utc>,
+    /// What was said.
+    pub notes: String,
+}
+
+/// The owner records `input`.
+pub async fn run(tx: &mut Tx, now: DateTime<Utc>, principal: &Principal, input: &Input) -> Result<LeadRow, Error> {
+    if input.occurred_at > now + FUTURE_SKEW {
+        return Err(Error::invalid("occurred_at", "must not be in the future"));
+    }
+    let lead = super::lock_lead(tx, &input.lead_id).await?;
+    access::own_held(principal, lead.owner_person_id.as_deref())?;
+    let held = lead
+        .held()
+        .ok_or_else(|| Error::precondition("LEAD_NOT_HELD", "the lead is not held"))?;
+    if lead.assigned_at.is_some_and(|at| input.occurred_at < at) {
+        return Err(Error::invalid(
+            "occurred_at",
+            "must not be before the lead was assigned to you",
+        ));
+    }
+    let follow_up = FollowUp {
+        lead: &lead,
+        held,
+        kind: input.kind,
+        occurred_at: input.occurred_at,
+        notes: &input.notes,
+    };
+    transitions::follow_up(tx, &follow_up, now).await
+}

@@ -1,0 +1,51 @@
+//! A held lead goes back to the pool: by its owner, or by staff for them,
+//! with a reason (DESIGN §4). The owner may not receive it again within the
+//! cooldown.
+
+use chrono::{DateTime, Utc};
+use tiejun_platform::{auth::Principal, db::Tx, error::Error};
+use tiejun_proto::leads::v1::TransitionRule;
+
+use crate::{
+    domain::{access, lead::text},
+    store::{
+        leads::LeadRow,
+        transitions::{self, Release},
+    },
+};
+
+/// A lead id from a request: trimmed, required.
+pub fn lead_id(raw: &str) -> Result<String, Error> {
+    match raw.trim() {
+        "" => Err(Error::invalid("lead_id", "is required")),
+        id => Ok(id.to_owned()),
+    }
+}
+
+/// A required free-text reason (1–500 characters).
+pub fn reason(field: &str, raw: &str) -> Result<String, Error> {
+    text(raw, 1, 500).map_err(|e| Error::invalid(field, e))
+}
+
+/// The caller returns `lead_id` to the pool for `reason`.
+pub async fn run(
+    tx: &mut Tx,
+    now: DateTime<Utc>,
+    principal: &Principal,
+    lead_id: &str,
+    reason: &str,
+) -> Result<LeadRow, Error> {
+    let lead = super::lock_lead(tx, lead_id).await?;
+    let owner = access::owner_or_staff(principal, lead.owner_person_id.as_deref())?;
+    super::owner_in_managed_team(tx, principal, &owner).await?;
+    let release = Release {
+        lead: &lead,
+        rule: TransitionRule::Release,
+        reason,
+        actor: &principal.subject,
+        cooldown: true,
+        priority: 0,
+        tell_owner: false,
+    };
+    transitions::release(tx, &release, now).await
+}

@@ -1,0 +1,227 @@
+//! The claim, as the database applies it. On PostgreSQL it is one statement
+//! (a data-modifying CTE between BEGIN and COMMIT: three in all) that takes
+//! the locks in the service's order — the rep `FOR SHARE`, the rep's day
+//! row, the lead — and applies the claim only when `domain::claim::check`'s
+//! predicate holds on what it locked; otherwise it returns the facts, and the
+//! domain says why. On SQLite, whose `BEGIN IMMEDIATE` holds the write lock,
+//! the facts are read, the domain decides, and the claim is applied.
+
+use chrono::{DateTime, Utc};
+use sqlx::FromRow as _;
+use tiejun_platform::{
+    db::{Backend, Tx},
+    error::Error,
+    on_tx,
+};
+use tiejun_proto::leads::v1::{LeadState, RepStatus, TransitionRule};
+
+use super::{
+    leads::{LeadRow, lead_columns},
+    transitions::{self, Assignment, assigned_set, first_deadline, next_sequence},
+};
+use crate::domain::{
+    claim::{self, ClaimFacts, ClaimRefusal},
+    rules::CLAIMS_PER_DAY,
+    state::Stored as _,
+};
+
+/// One claim to apply.
+#[derive(Debug, Clone)]
+pub struct Claim<'a> {
+    /// The claiming rep.
+    pub person_id: &'a str,
+    /// The pool lead.
+    pub lead_id: &'a str,
+    /// Today, in the business zone.
+    pub business_day: &'a str,
+    /// The caller's subject, for the history.
+    pub actor: &'a str,
+}
+
+/// A claim that went through.
+#[derive(Debug, Clone)]
+pub struct Claimed {
+    /// The lead, now ASSIGNED to the rep.
+    pub lead: LeadRow,
+    /// The rep's claims today, this one included.
+    pub claimed_today: i32,
+}
+
+/// Why the history says a lead was claimed.
+const REASON: &str = "claimed from the pool";
+
+/// Applies `c` in `tx`, or says why not.
+pub async fn apply(tx: &mut Tx, c: &Claim<'_>, now: DateTime<Utc>) -> Result<Result<Claimed, ClaimRefusal>, Error> {
+    match tx.backend() {
+        Backend::Postgres => in_one_statement(tx, c, now).await,
+        Backend::Sqlite => step_by_step(tx, c, now).await,
+    }
+}
+
+/// The facts a claim is decided on, as one statement returns them.
+#[derive(Debug, sqlx::FromRow)]
+struct Facts {
+    rep_status: Option<String>,
+    rep_quota: Option<i32>,
+    lead_state: Option<String>,
+    cooling: bool,
+    claimed_seen: i32,
+    received_seen: i32,
+}
+
+impl Facts {
+    fn parse(self) -> Result<ClaimFacts, Error> {
+        let corrupt = |e: crate::domain::state::Corrupt| Error::Internal(e.into());
+        let rep = match (self.rep_status, self.rep_quota) {
+            (Some(status), Some(quota)) => Some((RepStatus::from_stored(&status).map_err(corrupt)?, quota)),
+            _ => None,
+        };
+        let lead = self
+            .lead_state
+            .map(|s| LeadState::from_stored(&s))
+            .transpose()
+            .map_err(corrupt)?;
+        Ok(ClaimFacts {
+            rep,
+            lead,
+            cooling: self.cooling,
+            claimed_today: self.claimed_seen,
+            received_today: self.received_seen,
+        })
+    }
+}
+
+/// What the claim statement did.
+#[derive(Debug, sqlx::FromRow)]
+struct Applied {
+    /// The day row after the claim took a place, if it did.
+    day_claimed: Option<i32>,
+    /// The lead moved to the rep.
+    moved: bool,
+}
+
+const CLAIM: &str = concat!(
+    "WITH rep AS (SELECT status, daily_quota FROM reps WHERE person_id = $1 FOR SHARE), \
+     lead AS (SELECT state FROM leads WHERE lead_id = $2), \
+     cooling AS (SELECT EXISTS (SELECT 1 FROM lead_cooldowns WHERE lead_id = $2 AND person_id = $1 AND until > $4) \
+       AS cooling), \
+     seen AS (SELECT claimed, distributed FROM rep_days WHERE person_id = $1 AND business_day = $3), \
+     day AS (INSERT INTO rep_days AS d (person_id, business_day, claimed) SELECT $1, $3, 1 FROM rep, lead, cooling \
+       WHERE rep.status = 'ACTIVE' AND lead.state = 'POOL' AND NOT cooling.cooling AND rep.daily_quota > 0 AND $5 > 0 \
+       ON CONFLICT (person_id, business_day) DO UPDATE SET claimed = d.claimed + 1 \
+       WHERE d.claimed < $5 AND d.distributed + d.claimed < (SELECT daily_quota FROM rep) RETURNING d.claimed), \
+     moved AS (UPDATE leads SET ",
+    assigned_set!("$1", "$4", "$6", "$7"),
+    " FROM day WHERE leads.lead_id = $2 AND leads.state = 'POOL' RETURNING ",
+    lead_columns!("leads."),
+    "), \
+     opened AS (INSERT INTO assignments (assignment_id, lead_id, person_id, business_day, rule, reason, assigned_at) \
+       SELECT $7, lead_id, $1, $3, 'SELF_CLAIM', $9, $4 FROM moved), \
+     logged AS (INSERT INTO lead_history (lead_id, sequence, occurred_at, actor, from_state, to_state, from_owner, \
+       to_owner, rule, reason) SELECT moved.lead_id, ",
+    next_sequence!("moved.lead_id"),
+    ", $4, $8, 'POOL', 'ASSIGNED', NULL, $1, 'SELF_CLAIM', $9 FROM moved), \
+     fed AS (INSERT INTO rep_events (person_id, kind, lead_id, rule, deadline_at, created_at) \
+       SELECT $1, 'ASSIGNED', lead_id, 'SELF_CLAIM', $6, $4 FROM moved) \
+     SELECT (SELECT status FROM rep) AS rep_status, (SELECT daily_quota FROM rep) AS rep_quota, \
+       (SELECT state FROM lead) AS lead_state, (SELECT cooling FROM cooling) AS cooling, \
+       COALESCE((SELECT claimed FROM seen), 0) AS claimed_seen, \
+       COALESCE((SELECT claimed + distributed FROM seen), 0) AS received_seen, \
+       (SELECT claimed FROM day) AS day_claimed, moved.lead_id IS NOT NULL AS moved, moved.* \
+     FROM (SELECT 1) AS one LEFT JOIN moved ON TRUE"
+);
+
+/// PostgreSQL: the whole claim in one statement.
+async fn in_one_statement(
+    tx: &mut Tx,
+    c: &Claim<'_>,
+    now: DateTime<Utc>,
+) -> Result<Result<Claimed, ClaimRefusal>, Error> {
+    let assignment_id = uuid::Uuid::now_v7().to_string();
+    let (facts, applied, lead) = on_tx!(tx, |conn| {
+        let row = sqlx::query(CLAIM)
+            .bind(c.person_id)
+            .bind(c.lead_id)
+            .bind(c.business_day)
+            .bind(now)
+            .bind(CLAIMS_PER_DAY)
+            .bind(first_deadline(now))
+            .bind(&assignment_id)
+            .bind(c.actor)
+            .bind(REASON)
+            .fetch_one(conn)
+            .await?;
+        let applied = Applied::from_row(&row)?;
+        let lead = if applied.moved {
+            Some(LeadRow::from_row(&row)?)
+        } else {
+            None
+        };
+        (Facts::from_row(&row)?, applied, lead)
+    });
+    if let (Some(lead), Some(claimed_today)) = (lead, applied.day_claimed) {
+        return Ok(Ok(Claimed { lead, claimed_today }));
+    }
+    let mut facts = facts.parse()?;
+    if applied.day_claimed.is_some() {
+        // The day took a place but the lead was gone by the time its lock
+        // was granted: a concurrent claim or distribution won it. The caller
+        // rolls back, so the place is not kept.
+        return Ok(Err(ClaimRefusal::NotInPool));
+    }
+    if claim::check(&facts).is_ok() {
+        // The snapshot allowed it but the locked day row did not: another
+        // claim or a distribution took the rep's last place meanwhile. The
+        // day row is locked now, so this read is current.
+        let (claimed, received): (i32, i32) = on_tx!(tx, |conn| sqlx::query_as(
+            "SELECT claimed, distributed + claimed FROM rep_days WHERE person_id = $1 AND business_day = $2"
+        )
+        .bind(c.person_id)
+        .bind(c.business_day)
+        .fetch_one(conn)
+        .await?);
+        facts.claimed_today = claimed;
+        facts.received_today = received;
+    }
+    Ok(Err(claim::check(&facts).err().unwrap_or(ClaimRefusal::NotInPool)))
+}
+
+/// SQLite: the facts, the rule, then the changes, under the write lock.
+async fn step_by_step(tx: &mut Tx, c: &Claim<'_>, now: DateTime<Utc>) -> Result<Result<Claimed, ClaimRefusal>, Error> {
+    let facts: Facts = on_tx!(tx, |conn| sqlx::query_as(
+        "SELECT (SELECT status FROM reps WHERE person_id = $1) AS rep_status, \
+         (SELECT daily_quota FROM reps WHERE person_id = $1) AS rep_quota, \
+         (SELECT state FROM leads WHERE lead_id = $2) AS lead_state, \
+         EXISTS (SELECT 1 FROM lead_cooldowns WHERE lead_id = $2 AND person_id = $1 AND until > $4) AS cooling, \
+         COALESCE((SELECT claimed FROM rep_days WHERE person_id = $1 AND business_day = $3), 0) AS claimed_seen, \
+         COALESCE((SELECT distributed + claimed FROM rep_days WHERE person_id = $1 AND business_day = $3), 0) \
+           AS received_seen"
+    )
+    .bind(c.person_id)
+    .bind(c.lead_id)
+    .bind(c.business_day)
+    .bind(now)
+    .fetch_one(conn)
+    .await?);
+    if let Err(refusal) = claim::check(&facts.parse()?) {
+        return Ok(Err(refusal));
+    }
+    let claimed_today: i32 = on_tx!(tx, |conn| sqlx::query_scalar(
+        "INSERT INTO rep_days (person_id, business_day, claimed) VALUES ($1, $2, 1) \
+         ON CONFLICT (person_id, business_day) DO UPDATE SET claimed = rep_days.claimed + 1 RETURNING claimed"
+    )
+    .bind(c.person_id)
+    .bind(c.business_day)
+    .fetch_one(conn)
+    .await?);
+    let assignment = Assignment {
+        lead_id: c.lead_id,
+        person_id: c.person_id,
+        business_day: c.business_day,
+        rule: TransitionRule::SelfClaim,
+        reason: REASON,
+        actor: c.actor,
+    };
+    let lead = transitions::assign(tx, &assignment, now).await?;
+    Ok(Ok(Claimed { lead, claimed_today }))
+}
