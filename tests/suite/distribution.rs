@@ -8,8 +8,9 @@ use std::{collections::HashMap, time::Duration};
 use chrono::Duration as Span;
 use tiejun_platform::{both_backends, db::Database, on_pool_raw, testing::TestDatabase};
 use tiejun_proto::leads::v1::{
-    ClaimLeadRequest, CloseLeadRequest, ConvertLeadRequest, FollowUpKind, GetLeadRequest, GetRepStatsRequest,
-    KeepPrivateRequest, LeadState, ListDailyReportsRequest, ListLeadHistoryRequest, ListLeadsRequest,
+    ClaimLeadRequest, CloseLeadRequest, ConvertLeadRequest, DistributionTrigger, FollowUpKind,
+    GetDistributionRunRequest, GetLeadRequest, GetRepStatsRequest, KeepPrivateRequest, LeadState,
+    ListDailyReportsRequest, ListDistributionRunsRequest, ListLeadHistoryRequest, ListLeadsRequest,
     ReassignLeadRequest, RecordFollowUpRequest, ReleaseLeadRequest, RunDistributionRequest, RunReclaimSweepRequest,
     SetRepQuotaRequest, SubmitDailyReportRequest, TransitionRule, WatchRepEventsRequest,
     lead_service_client::LeadServiceClient, report_service_client::ReportServiceClient,
@@ -1027,7 +1028,172 @@ async fn the_distribution_runs_by_itself_once_after_8_in_the_morning(db: TestDat
             .await,
         10
     );
+    let runs = f
+        .leads()
+        .await
+        .list_distribution_runs(authed(ListDistributionRunsRequest::default(), &admin()))
+        .await
+        .expect("runs")
+        .into_inner()
+        .runs;
+    assert_eq!(
+        runs.iter()
+            .map(|r| (r.trigger(), r.ran_by.as_str()))
+            .collect::<Vec<_>>(),
+        [(DistributionTrigger::Scheduled, "system")]
+    );
 }
+
+async fn a_distribution_run_reads_back_for_an_audit(db: TestDatabase) {
+    let f = LeadsFixture::start(db).await;
+    f.active_reps(&["H0", "H1", "H2"], 30).await;
+    let mut reps = f.reps().await;
+    for id in ["N0", "N1", "N2"] {
+        let ningbo = tiejun_proto::leads::v1::RegisterRepRequest {
+            person_id: id.into(),
+            name: format!("Rep {id}"),
+            team: "Ningbo-1".into(),
+            city: "宁波".into(),
+            daily_quota: 30,
+        };
+        reps.register_rep(authed(ningbo, &admin())).await.expect("register");
+        let activate = tiejun_proto::leads::v1::ActivateRepRequest {
+            person_id: id.into(),
+            reason: String::new(),
+        };
+        reps.activate_rep(authed(activate, &admin())).await.expect("activate");
+    }
+    let cities = ["杭州", "宁波", "上海"];
+    let leads = f
+        .import((0..120).map(|i| lead_input(i, cities[i % 3], 50)).collect())
+        .await;
+    let first = distribute(&f).await;
+    f.import((120..130).map(|i| lead_input(i, "杭州", 50)).collect()).await;
+    let top_up = distribute(&f).await;
+    let mut c = f.leads().await;
+    let get = |run_id: &str, token: &str| authed(GetDistributionRunRequest { run_id: run_id.into() }, token);
+    let run = c
+        .get_distribution_run(get(&first.run_id, &admin()))
+        .await
+        .expect("get")
+        .into_inner()
+        .run
+        .expect("run");
+    assert_eq!(
+        (
+            run.trigger(),
+            run.ran_by.as_str(),
+            run.rotation_seed,
+            run.leads_assigned
+        ),
+        (DistributionTrigger::OnDemand, "test", first.rotation_seed, 120)
+    );
+    // The rotation follows from the recorded seed and the reps in it alone.
+    let mut reps_in_it = run.rotation.clone();
+    reps_in_it.sort();
+    assert_eq!(
+        tiejun_leads::domain::distribution::rotation(&reps_in_it, run.rotation_seed as u64),
+        run.rotation
+    );
+    assert_eq!(run.rotation.len(), 6);
+    // What each rep received adds up, in rotation order, with the same-city share.
+    assert_eq!(run.shares.iter().map(|s| s.leads_assigned).sum::<i32>(), 120);
+    assert_eq!(
+        run.shares.iter().map(|s| s.same_city).sum::<i32>(),
+        run.same_city_assigned
+    );
+    assert_eq!(
+        run.same_city_assigned, 80,
+        "every Hangzhou and Ningbo lead went to its city"
+    );
+    assert_eq!(run.same_city_bp, Some(6666));
+    let order: Vec<&str> = run.shares.iter().map(|s| s.person_id.as_str()).collect();
+    assert_eq!(order, run.rotation.iter().map(String::as_str).collect::<Vec<_>>());
+    // Who ran it is who the history names.
+    let history = c
+        .list_lead_history(authed(
+            ListLeadHistoryRequest {
+                lead_id: leads[0].clone(),
+                ..Default::default()
+            },
+            &admin(),
+        ))
+        .await
+        .expect("history")
+        .into_inner()
+        .entries;
+    assert_eq!(history.last().map(|e| e.actor.as_str()), Some("test"));
+
+    // Newest first, paginated, by day.
+    let page = |size: i32, token: &str, day: &str| {
+        authed(
+            ListDistributionRunsRequest {
+                business_day: day.into(),
+                page_size: size,
+                page_token: token.into(),
+            },
+            &admin(),
+        )
+    };
+    let one = c
+        .list_distribution_runs(page(1, "", ""))
+        .await
+        .expect("page 1")
+        .into_inner();
+    assert_eq!(
+        one.runs.iter().map(|r| r.run_id.as_str()).collect::<Vec<_>>(),
+        [top_up.run_id.as_str()]
+    );
+    assert!(one.runs[0].shares.is_empty(), "listings leave the shares out");
+    let two = c
+        .list_distribution_runs(page(1, &one.next_page_token, ""))
+        .await
+        .expect("page 2")
+        .into_inner();
+    assert_eq!(two.runs[0].run_id, first.run_id);
+    let today = &first.business_day;
+    let other_day = c.list_distribution_runs(page(50, "", "2026-01-01")).await.expect("day");
+    assert!(other_day.into_inner().runs.is_empty());
+    assert_eq!(
+        c.list_distribution_runs(page(50, "", today))
+            .await
+            .expect("today")
+            .into_inner()
+            .runs
+            .len(),
+        2
+    );
+    let bad = c
+        .list_distribution_runs(page(50, "", "yesterday"))
+        .await
+        .expect_err("bad day");
+    assert_eq!(bad.code(), Code::InvalidArgument);
+
+    // A team-limited manager sees their own team's rows.
+    let theirs = c
+        .get_distribution_run(get(&first.run_id, &manager_of("Ningbo-1")))
+        .await
+        .expect("manager")
+        .into_inner()
+        .run
+        .expect("run");
+    let mut ids: Vec<&str> = theirs.shares.iter().map(|s| s.person_id.as_str()).collect();
+    ids.sort_unstable();
+    assert_eq!(ids, ["N0", "N1", "N2"]);
+    assert_eq!(theirs.leads_assigned, 120, "the run's totals stay whole");
+    let missing = c
+        .get_distribution_run(get("no-such-run", &admin()))
+        .await
+        .expect_err("missing");
+    assert_eq!(missing.code(), Code::NotFound);
+    let rep = c
+        .get_distribution_run(get(&first.run_id, &rep_token("H0")))
+        .await
+        .expect_err("rep");
+    assert_eq!(rep.code(), Code::PermissionDenied);
+}
+
+both_backends!(run_audit, a_distribution_run_reads_back_for_an_audit);
 
 both_backends!(team_scope, a_team_managers_token_acts_on_that_team_only);
 both_backends!(

@@ -194,6 +194,21 @@ mod tests {
     }
 
     #[test]
+    fn a_recorded_rotation_is_re_derived_from_its_seed_and_the_reps_in_it() {
+        // What a run records: the seed and the rotation. An auditor sorts the
+        // rotation's reps (the order the ACTIVE reps were read in does not
+        // matter) and shuffles them with the seed: the same order comes out.
+        let seed = 0x5eed_2026_0302;
+        let active = ["E07", "E03", "E11", "E01", "E05"].map(String::from);
+        let recorded = rotation(&active, seed);
+        let mut reps_in_it = recorded.clone();
+        reps_in_it.sort();
+        reps_in_it.reverse();
+        assert_eq!(rotation(&reps_in_it, seed), recorded);
+        assert_ne!(rotation(&reps_in_it, seed + 1), recorded, "another seed, another order");
+    }
+
+    #[test]
     fn same_city_first_then_any_city() {
         let seats = vec![
             Seat {

@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 use sqlx::FromRow as _;
 use tiejun_platform::{
     db::{Backend, Tx},
-    error::Error,
+    error::{Error, violated_check},
     on_tx,
 };
 use tiejun_proto::leads::v1::{LeadState, RepStatus, TransitionRule};
@@ -45,6 +45,16 @@ pub struct Claimed {
     pub lead: LeadRow,
     /// The rep's claims today, this one included.
     pub claimed_today: i32,
+}
+
+/// The database's own guard of the claim limit (CHECK `rep_days_claim_limit`)
+/// answers as the rule does, should a claim ever get past the predicate.
+fn limit_reached(err: sqlx::Error) -> Error {
+    if violated_check(&err).as_deref() == Some("rep_days_claim_limit") {
+        ClaimRefusal::ClaimLimit.error("", "")
+    } else {
+        err.into()
+    }
 }
 
 /// Why the history says a lead was claimed.
@@ -150,7 +160,8 @@ async fn in_one_statement(
             .bind(c.actor)
             .bind(REASON)
             .fetch_one(conn)
-            .await?;
+            .await
+            .map_err(limit_reached)?;
         let applied = Applied::from_row(&row)?;
         let lead = if applied.moved {
             Some(LeadRow::from_row(&row)?)
@@ -213,7 +224,8 @@ async fn step_by_step(tx: &mut Tx, c: &Claim<'_>, now: DateTime<Utc>) -> Result<
     .bind(c.person_id)
     .bind(c.business_day)
     .fetch_one(conn)
-    .await?);
+    .await
+    .map_err(limit_reached)?);
     let assignment = Assignment {
         lead_id: c.lead_id,
         person_id: c.person_id,

@@ -86,9 +86,8 @@ pub async fn apply(
         insert_assignments(tx, run_id, day, chunk, now).await?;
     }
     let deadline = first_deadline(now);
-    let moved =
-        on_tx!(tx, |c| {
-            sqlx::query(concat!(
+    let moved = on_tx!(tx, |c| {
+        sqlx::query(concat!(
         "UPDATE leads SET ",
         assigned_set!("a.person_id", "$2", "$3", "a.assignment_id"),
         " FROM assignments a WHERE a.distribution_run_id = $1 AND leads.lead_id = a.lead_id AND leads.state = 'POOL'"
@@ -99,7 +98,7 @@ pub async fn apply(
     .execute(c)
     .await?
     .rows_affected()
-        });
+    });
     if moved != deals.len() as u64 {
         return Err(Error::Aborted("pool leads changed during distribution; retry".into()));
     }
