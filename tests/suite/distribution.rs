@@ -719,6 +719,60 @@ async fn watch_rep_events_sees_an_assignment(db: TestDatabase) {
     let lead = assigned.lead.expect("lead");
     assert_eq!(lead.lead_id, leads[0]);
     assert!(!lead.contact_masked, "the owner sees the contact");
+    assert_eq!(
+        (lead.state(), lead.owner_person_id.as_str()),
+        (LeadState::Assigned, "W")
+    );
+
+    // Taken away by a manager: the feed says so.
+    f.active_reps(&["W2"], 30).await;
+    let away = ReassignLeadRequest {
+        lead_id: leads[0].clone(),
+        to_person_id: "W2".into(),
+        reason: "rebalance".into(),
+    };
+    f.leads()
+        .await
+        .reassign_lead(authed(away, &admin()))
+        .await
+        .expect("reassign away");
+    let event = tokio::time::timeout(Duration::from_secs(5), stream.message())
+        .await
+        .expect("an event within 5 s")
+        .expect("stream open")
+        .expect("an event");
+    let Some(Event::Reclaimed(reclaimed)) = event.event else {
+        panic!("not a reclaim: {event:?}")
+    };
+    assert_eq!(
+        (reclaimed.lead_id.as_str(), reclaimed.rule()),
+        (leads[0].as_str(), TransitionRule::ManagerReassign)
+    );
+
+    // The feed keeps a week: a sweep eight days on forgets the older events.
+    let close = CloseLeadRequest {
+        lead_id: leads[0].clone(),
+        reason: "not a fit".into(),
+    };
+    f.leads()
+        .await
+        .close_lead(authed(close, &admin()))
+        .await
+        .expect("close");
+    const FEED: &str = "SELECT count(*) FROM rep_events WHERE person_id <> $1";
+    assert_eq!(
+        f.scalar(FEED, "").await,
+        3,
+        "W's assignment and reclaim, W2's assignment"
+    );
+    f.advance(Span::days(8));
+    let fresh = f.import(vec![lead_input(4, "杭州", 90)]).await;
+    claim(&mut f.leads().await, "W", &fresh[0])
+        .await
+        .expect("a claim a week later");
+    sweep(&f).await;
+    assert_eq!(f.scalar(FEED, "").await, 1, "only the claim of this week is left");
+
     let other = f
         .leads()
         .await

@@ -16,19 +16,19 @@ ALTER TABLE reps DROP COLUMN private_count;
 -- A rep's feed (WatchRepEvents) as rows, so the write path can append it in
 -- the same statement as the change; the lead itself is read when the event
 -- is streamed. Events of the old form (encoded messages) are not carried
--- over: they were kept for live watchers only.
+-- over: they were kept for live watchers only. No foreign key: the feed is
+-- written beside the lead's own changes, and leads are never deleted.
 DROP TABLE rep_events;
 CREATE TABLE rep_events (
     seq         BIGSERIAL   PRIMARY KEY,
     person_id   TEXT        NOT NULL,
     kind        TEXT        NOT NULL CHECK (kind IN ('ASSIGNED', 'WARNING', 'RECLAIMED')),
-    lead_id     TEXT        NOT NULL REFERENCES leads (lead_id),
+    lead_id     TEXT        NOT NULL,
     rule        TEXT        NOT NULL,
     deadline_at TIMESTAMPTZ,
     created_at  TIMESTAMPTZ NOT NULL
 );
 CREATE INDEX rep_events_person ON rep_events (person_id, seq);
-CREATE INDEX rep_events_created ON rep_events (created_at);
 
 -- Who ran a distribution, and how many of its leads went to the rep's own city.
 ALTER TABLE distribution_runs ADD COLUMN ran_by TEXT NOT NULL DEFAULT '';
@@ -39,3 +39,10 @@ CREATE INDEX distribution_runs_day ON distribution_runs (business_day, started_a
 ALTER TABLE assignments ADD COLUMN round INTEGER;
 ALTER TABLE assignments ADD COLUMN same_city INTEGER CHECK (same_city IN (0, 1));
 CREATE INDEX assignments_run ON assignments (distribution_run_id) WHERE distribution_run_id IS NOT NULL;
+
+-- The append-only logs (ownership periods, history) keep no foreign keys:
+-- each row is written in the transaction that holds its lead's row lock,
+-- and the checks cost 40% of a 40,000-lead distribution (EXPLAIN ANALYZE:
+-- 390 of 843 ms inserting the ownership periods, 224 of 472 ms the history).
+ALTER TABLE assignments DROP CONSTRAINT assignments_lead_id_fkey, DROP CONSTRAINT assignments_person_id_fkey;
+ALTER TABLE lead_history DROP CONSTRAINT lead_history_lead_id_fkey;

@@ -1,22 +1,22 @@
 //! The reads and writes of a distribution run (the use case is
 //! `app::distribute`): the day's seed, the pool locked without waiting, the
 //! cooldowns, and the deal applied set-based: the ownership periods are
-//! inserted in a few multi-row statements, and the leads, the history, the
-//! feeds and the day counters follow from them in one statement each.
+//! inserted in one statement, and the leads, the history, the feeds and the
+//! day counters follow from them in one statement each.
 
 use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
 use rand::Rng as _;
-use tiejun_platform::{db::Tx, error::Error, locked, on_tx};
+use tiejun_platform::{
+    db::{Backend, Tx},
+    error::Error,
+    locked, on_tx,
+};
 use tiejun_proto::leads::v1::{DistributionTrigger, TransitionRule};
 
 use super::transitions::{assigned_set, first_deadline, next_sequence};
 use crate::domain::{distribution::Deal, state::Stored as _};
-
-/// Rows per multi-row insert: 7 parameters a row, well under SQLite's 32,766
-/// and PostgreSQL's 65,535 parameters a statement.
-const CHUNK: usize = 4000;
 
 /// The day's rotation seed: drawn by the day's first run, reused by top-ups.
 pub async fn day_seed(tx: &mut Tx, day: &str, now: DateTime<Utc>) -> Result<i64, Error> {
@@ -70,9 +70,46 @@ pub async fn cooldowns(tx: &mut Tx, now: DateTime<Utc>) -> Result<HashMap<String
     Ok(map)
 }
 
-/// Applies the deals of run `run_id` for `day`: ownership periods, leads,
-/// history (by `actor`), feeds and the reps' day counters (their rows are
-/// locked by the caller). Fails ABORTED if a dealt lead left the pool, which
+/// The deals of a run as one JSON array of `[assignment_id, lead_id,
+/// person_id, position, round, same_city]`: one parameter whatever the size
+/// (a statement with a parameter per value is quadratic in SQLite's
+/// parameter lookup). In lead_id order, which is the order the leads were
+/// stored in (UUIDv7), so the writes walk the table and its indexes forward.
+fn deal_rows(deals: &[Deal]) -> String {
+    let mut sorted: Vec<&Deal> = deals.iter().collect();
+    sorted.sort_unstable_by(|a, b| a.lead_id.cmp(&b.lead_id));
+    let rows: Vec<serde_json::Value> = sorted
+        .into_iter()
+        .map(|d| {
+            serde_json::json!([
+                uuid::Uuid::now_v7().to_string(),
+                d.lead_id,
+                d.person_id,
+                d.position,
+                d.round,
+                u8::from(d.same_city)
+            ])
+        })
+        .collect();
+    serde_json::Value::Array(rows).to_string()
+}
+
+/// A statement reading `$1`'s deal rows as a table `d` with one JSON column
+/// `v`, between `$before` and `$after`.
+macro_rules! from_deal_rows {
+    ($tx:expr, $before:expr, $after:literal) => {
+        match $tx.backend() {
+            Backend::Postgres => concat!($before, " json_array_elements(CAST($1 AS json)) AS d(v) ", $after),
+            Backend::Sqlite => concat!($before, " (SELECT value AS v FROM json_each($1)) AS d ", $after),
+        }
+    };
+}
+
+/// Applies the deals of run `run_id` for `day`: the leads (locked by the
+/// caller) first, so the ownership periods' foreign-key checks meet rows
+/// this transaction already holds; then the ownership periods, the history
+/// (by `actor`), the feeds and the reps' day counters (their rows are locked
+/// by the caller too). Fails ABORTED if a dealt lead left the pool, which
 /// the caller's lock makes impossible.
 pub async fn apply(
     tx: &mut Tx,
@@ -82,26 +119,45 @@ pub async fn apply(
     actor: &str,
     now: DateTime<Utc>,
 ) -> Result<(), Error> {
-    for chunk in deals.chunks(CHUNK) {
-        insert_assignments(tx, run_id, day, chunk, now).await?;
-    }
+    let rows = deal_rows(deals);
     let deadline = first_deadline(now);
-    let moved = on_tx!(tx, |c| {
-        sqlx::query(concat!(
-        "UPDATE leads SET ",
-        assigned_set!("a.person_id", "$2", "$3", "a.assignment_id"),
-        " FROM assignments a WHERE a.distribution_run_id = $1 AND leads.lead_id = a.lead_id AND leads.state = 'POOL'"
-    ))
-    .bind(run_id)
-    .bind(now)
-    .bind(deadline)
-    .execute(c)
-    .await?
-    .rows_affected()
-    });
+    let sql = from_deal_rows!(
+        tx,
+        concat!(
+            "UPDATE leads SET ",
+            assigned_set!("v->>2", "$2", "$3", "v->>0"),
+            " FROM"
+        ),
+        "WHERE leads.lead_id = v->>1 AND leads.state = 'POOL'"
+    );
+    let moved = on_tx!(tx, |c| sqlx::query(sql)
+        .bind(&rows)
+        .bind(now)
+        .bind(deadline)
+        .execute(c)
+        .await?
+        .rows_affected());
     if moved != deals.len() as u64 {
         return Err(Error::Aborted("pool leads changed during distribution; retry".into()));
     }
+    let sql = from_deal_rows!(
+        tx,
+        "INSERT INTO assignments (assignment_id, lead_id, person_id, business_day, rule, distribution_run_id, \
+         rotation_position, round, same_city, reason, assigned_at) \
+         SELECT v->>0, v->>1, v->>2, $2, $3, $4, CAST(v->>3 AS INTEGER), CAST(v->>4 AS INTEGER), \
+         CAST(v->>5 AS INTEGER), 'round ' || (v->>4) || CASE WHEN CAST(v->>5 AS INTEGER) = 1 \
+         THEN ', same city' ELSE ', any city' END, $5 FROM",
+        ""
+    );
+    on_tx!(tx, |c| sqlx::query(sql)
+        .bind(&rows)
+        .bind(day)
+        .bind(TransitionRule::Distribution.stored())
+        .bind(run_id)
+        .bind(now)
+        .execute(c)
+        .await
+        .map(drop))?;
     on_tx!(tx, |c| sqlx::query(concat!(
         "INSERT INTO lead_history (lead_id, sequence, occurred_at, actor, from_state, to_state, from_owner, to_owner, \
          rule, reason, distribution_run_id, rotation_position) SELECT a.lead_id, ",
@@ -127,55 +183,6 @@ pub async fn apply(
     .await
     .map(drop))?;
     super::days::add_given_by_run(tx, run_id, day).await
-}
-
-async fn insert_assignments(
-    tx: &mut Tx,
-    run_id: &str,
-    day: &str,
-    deals: &[Deal],
-    now: DateTime<Utc>,
-) -> Result<(), Error> {
-    let rows: Vec<String> = (0..deals.len())
-        .map(|r| {
-            let p = |k: usize| 5 + r * 7 + k;
-            format!(
-                "(${}, ${}, ${}, $1, $2, $3, ${}, ${}, ${}, ${}, $4)",
-                p(0),
-                p(1),
-                p(2),
-                p(3),
-                p(4),
-                p(5),
-                p(6)
-            )
-        })
-        .collect();
-    let sql = format!(
-        "INSERT INTO assignments (assignment_id, lead_id, person_id, business_day, rule, distribution_run_id, \
-         rotation_position, round, same_city, reason, assigned_at) VALUES {}",
-        rows.join(", ")
-    );
-    on_tx!(tx, |c| {
-        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(day)
-            .bind(TransitionRule::Distribution.stored())
-            .bind(run_id)
-            .bind(now);
-        for d in deals {
-            let city = if d.same_city { "same city" } else { "any city" };
-            q = q
-                .bind(uuid::Uuid::now_v7().to_string())
-                .bind(&d.lead_id)
-                .bind(&d.person_id)
-                .bind(i32::try_from(d.position).unwrap_or(i32::MAX))
-                .bind(i32::try_from(d.round).unwrap_or(i32::MAX))
-                .bind(i32::from(d.same_city))
-                .bind(format!("round {}, {city}", d.round));
-        }
-        q.execute(c).await.map(drop)
-    })?;
-    Ok(())
 }
 
 /// A finished run, for the audit.

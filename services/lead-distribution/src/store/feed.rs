@@ -108,9 +108,13 @@ pub async fn since(db: &Database, person_id: &str, after: i64) -> Result<Vec<Fee
 }
 
 /// Forgets events older than `before` (nothing else locks old events).
+/// Events are appended in time order, so the cut is the first newer
+/// event's sequence, found by reading the oldest events only.
 pub async fn prune(tx: &mut Tx, before: DateTime<Utc>) -> Result<u64, Error> {
     Ok(on_tx!(tx, |c| sqlx::query(
-        "DELETE FROM rep_events WHERE created_at < $1"
+        "DELETE FROM rep_events WHERE seq < COALESCE( \
+         (SELECT seq FROM rep_events WHERE created_at >= $1 ORDER BY seq LIMIT 1), \
+         (SELECT COALESCE(MAX(seq), 0) + 1 FROM rep_events))"
     )
     .bind(before)
     .execute(c)
