@@ -117,9 +117,13 @@ impl Database {
                 }))
             }
             Backend::Postgres => {
+                // No ping before each acquire: it is a round trip per
+                // transaction, and a connection the server dropped fails its
+                // first statement as UNAVAILABLE instead (and leaves the pool).
                 let pool = PgPoolOptions::new()
                     .max_connections(settings.max_connections)
                     .acquire_timeout(settings.acquire_timeout)
+                    .test_before_acquire(false)
                     .connect(url)
                     .await
                     .context("connecting to PostgreSQL")?;

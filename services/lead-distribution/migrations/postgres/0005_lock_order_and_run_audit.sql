@@ -46,3 +46,17 @@ CREATE INDEX assignments_run ON assignments (distribution_run_id) WHERE distribu
 -- 390 of 843 ms inserting the ownership periods, 224 of 472 ms the history).
 ALTER TABLE assignments DROP CONSTRAINT assignments_lead_id_fkey, DROP CONSTRAINT assignments_person_id_fkey;
 ALTER TABLE lead_history DROP CONSTRAINT lead_history_lead_id_fkey;
+
+-- Duplicate detection's keys in a table of their own, written once at
+-- intake: a lead's row changes many times in its life, and each change no
+-- longer re-checks two unique indexes. One lead per normalised phone and one
+-- per normalised company, for new business (renewal leads have no keys).
+CREATE TABLE lead_keys (
+    lead_id     TEXT NOT NULL PRIMARY KEY REFERENCES leads (lead_id),
+    phone       TEXT NOT NULL CONSTRAINT lead_keys_phone UNIQUE,
+    company_key TEXT NOT NULL CONSTRAINT lead_keys_company UNIQUE
+);
+INSERT INTO lead_keys (lead_id, phone, company_key)
+SELECT lead_id, phone, company_key FROM leads WHERE kind = 'NEW_BUSINESS';
+DROP INDEX leads_new_business_phone;
+DROP INDEX leads_new_business_company;

@@ -95,3 +95,17 @@ CREATE TRIGGER lead_history_no_delete BEFORE DELETE ON lead_history
 BEGIN
     SELECT RAISE(ABORT, 'lead_history is append-only');
 END;
+
+-- Duplicate detection's keys in a table of their own, written once at
+-- intake: a lead's row changes many times in its life, and each change no
+-- longer re-checks two unique indexes. One lead per normalised phone and one
+-- per normalised company, for new business (renewal leads have no keys).
+CREATE TABLE lead_keys (
+    lead_id     TEXT NOT NULL PRIMARY KEY REFERENCES leads (lead_id),
+    phone       TEXT NOT NULL CONSTRAINT lead_keys_phone UNIQUE,
+    company_key TEXT NOT NULL CONSTRAINT lead_keys_company UNIQUE
+) STRICT;
+INSERT INTO lead_keys (lead_id, phone, company_key)
+SELECT lead_id, phone, company_key FROM leads WHERE kind = 'NEW_BUSINESS';
+DROP INDEX leads_new_business_phone;
+DROP INDEX leads_new_business_company;

@@ -141,12 +141,13 @@ pub struct Duplicate {
     pub matched: &'static str,
 }
 
-/// Two lookups, one per unique index (an `OR` makes SQLite scan the table).
+/// Two lookups, one per unique key (an `OR` makes SQLite scan the table);
+/// the oldest match first (lead ids are UUIDv7, in intake order).
 const FIND_DUPLICATE: &str = "SELECT lead_id, phone FROM ( \
-     SELECT lead_id, phone, created_at FROM leads WHERE kind = 'NEW_BUSINESS' AND phone = $1 \
+     SELECT lead_id, phone FROM lead_keys WHERE phone = $1 \
      UNION ALL \
-     SELECT lead_id, phone, created_at FROM leads WHERE kind = 'NEW_BUSINESS' AND company_key = $2 \
-     ) AS d ORDER BY created_at LIMIT 1";
+     SELECT lead_id, phone FROM lead_keys WHERE company_key = $2 \
+     ) AS d ORDER BY lead_id LIMIT 1";
 
 fn duplicate(found: Option<(String, String)>, lead: &NewLead) -> Option<Duplicate> {
     found.map(|(lead_id, phone)| Duplicate {
@@ -169,20 +170,20 @@ pub async fn find_duplicate_in(tx: &mut Tx, lead: &NewLead) -> Result<Option<Dup
     Ok(duplicate(found, lead))
 }
 
-/// Inserts a new-business lead in the pool; `None` when the unique indexes
-/// hold a lead with the same phone or company already (a concurrent intake
-/// of the same lead is waited for first, so the caller can read it next).
+/// Inserts a new-business lead in the pool with its duplicate keys; `None`
+/// when `lead_keys` holds the same phone or company already (a concurrent
+/// intake of the same lead is waited for first, so the caller can read it
+/// next; the caller rolls back the lead row).
 pub async fn insert_new_business(
     tx: &mut Tx,
     lead_id: &str,
     lead: &NewLead,
     now: DateTime<Utc>,
 ) -> Result<Option<LeadRow>, Error> {
-    Ok(on_tx!(tx, |c| sqlx::query_as(concat!(
+    let row: LeadRow = on_tx!(tx, |c| sqlx::query_as(concat!(
         "INSERT INTO leads (lead_id, kind, company_name, company_key, contact_name, phone, email, city, industry, \
          source, score, state, created_at, updated_at) \
-         VALUES ($1, 'NEW_BUSINESS', $2, $3, $4, $5, $6, $7, $8, $9, $10, 'POOL', $11, $11) \
-         ON CONFLICT DO NOTHING RETURNING ",
+         VALUES ($1, 'NEW_BUSINESS', $2, $3, $4, $5, $6, $7, $8, $9, $10, 'POOL', $11, $11) RETURNING ",
         columns!()
     ))
     .bind(lead_id)
@@ -196,8 +197,18 @@ pub async fn insert_new_business(
     .bind(&lead.source)
     .bind(lead.score)
     .bind(now)
-    .fetch_optional(c)
-    .await?))
+    .fetch_one(c)
+    .await?);
+    let keyed = on_tx!(tx, |c| sqlx::query(
+        "INSERT INTO lead_keys (lead_id, phone, company_key) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING"
+    )
+    .bind(lead_id)
+    .bind(lead.phone.as_str())
+    .bind(lead.company.key())
+    .execute(c)
+    .await?
+    .rows_affected());
+    Ok((keyed == 1).then_some(row))
 }
 
 /// A renewal lead (from RenewalDue): who to call about which subscription.

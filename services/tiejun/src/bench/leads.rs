@@ -10,7 +10,6 @@ use std::{
 };
 
 use anyhow::Context as _;
-use hdrhistogram::Histogram;
 use tiejun_platform::auth::Role;
 use tiejun_proto::leads::v1::{
     ActivateRepRequest, ClaimLeadRequest, ImportLeadsRequest, LeadInput, RegisterRepRequest, RunDistributionRequest,
@@ -20,7 +19,7 @@ use tonic::Request;
 
 use super::{
     ClaimArgs, DistributeArgs, Report,
-    load::{Progress, fixed_rate},
+    load::{Outcome, Progress, fixed_rate},
     service::{Service, Which, authed},
 };
 
@@ -123,122 +122,152 @@ pub async fn distribute(args: &DistributeArgs) -> anyhow::Result<Report> {
     Ok(report)
 }
 
-/// Every rep claims its 10 a day, `concurrency` claims in flight.
+/// Every rep claims its 10 a day, `concurrency` claims in flight (or at
+/// `rate` a second), after a warm-up by reps of its own.
 pub async fn claim(args: &ClaimArgs) -> anyhow::Result<Report> {
     let s = Service::start(&args.target, Which::Leads).await?;
     let seeding = Instant::now();
-    seed_reps(&s, args.reps, 40).await?;
-    let leads = seed_leads(&s, args.reps * 10).await?;
-    let seed_seconds = seeding.elapsed().as_secs_f64();
-
-    // Each worker takes every `concurrency`-th rep; each rep its own 10 leads.
-    let tokens: Vec<String> = (0..args.reps)
+    // Warm-up reps: enough for the warm-up at the rate, or flat out at
+    // roughly the rate a service on this machine sustains.
+    let per_second = args.rate.map_or(3_000, |r| r as usize);
+    let warm = if args.warmup.is_zero() {
+        0
+    } else {
+        (args.warmup.as_secs_f64() * per_second as f64 / 10.0).ceil() as usize
+    };
+    seed_reps(&s, args.reps + warm, 40).await?;
+    let leads = Arc::new(seed_leads(&s, (args.reps + warm) * 10).await?);
+    let tokens: Vec<String> = (0..args.reps + warm)
         .map(|i| s.token(&[Role::SalesRep], Some(&rep_id(&s, i))))
         .collect::<anyhow::Result<_>>()?;
-    let leads = Arc::new(leads);
     let tokens = Arc::new(tokens);
-    if let Some(rate) = args.rate {
-        return claim_at_rate(args, s, rate, leads, tokens, seed_seconds).await;
-    }
-    let started = Instant::now();
-    let mut workers = Vec::new();
-    for w in 0..args.concurrency.max(1) {
-        let (channel, leads, tokens) = (s.channel.clone(), leads.clone(), tokens.clone());
-        let (reps, step) = (args.reps, args.concurrency.max(1));
-        workers.push(tokio::spawn(async move {
-            let mut client = LeadServiceClient::new(channel);
-            let mut histogram = Histogram::<u64>::new(3).expect("3 significant figures is valid");
-            let mut errors: BTreeMap<String, u64> = BTreeMap::new();
-            for rep in (w..reps).step_by(step) {
-                for k in 0..10 {
-                    let request = ClaimLeadRequest {
-                        lead_id: leads[rep * 10 + k].clone(),
-                        idempotency_key: String::new(),
-                    };
-                    let mut request = Request::new(request);
-                    if let Ok(v) = format!("Bearer {}", tokens[rep]).parse() {
-                        request.metadata_mut().insert("authorization", v);
-                    }
-                    let call = Instant::now();
-                    match client.claim_lead(request).await {
-                        Ok(_) => {
-                            let _ = histogram.record(call.elapsed().as_micros() as u64);
-                        }
-                        Err(status) => *errors.entry(format!("{:?}", status.code())).or_default() += 1,
-                    }
-                }
-            }
-            (histogram, errors)
-        }));
-    }
-    let mut histogram = Histogram::<u64>::new(3)?;
-    let mut errors: BTreeMap<String, u64> = BTreeMap::new();
-    for worker in workers {
-        let (h, e) = worker.await?;
-        histogram.add(&h)?;
-        for (code, n) in e {
-            *errors.entry(code).or_default() += n;
+    let seed_seconds = seeding.elapsed().as_secs_f64();
+    let claimers = |first: usize, count: usize| Claimers {
+        channel: s.channel.clone(),
+        leads: leads.clone(),
+        tokens: tokens.clone(),
+        first,
+        count,
+    };
+    if warm > 0 {
+        let warming = claimers(args.reps, warm);
+        match args.rate {
+            Some(rate) => drop(warming.at_rate(rate, Some(args.warmup)).await),
+            None => drop(warming.flat_out(args.concurrency, Some(args.warmup)).await),
         }
     }
-    let elapsed = started.elapsed();
-    let mut report = Report::new("claim", s.backend, elapsed, histogram.len());
-    report.seed_seconds = seed_seconds;
-    report.errors = errors;
-    report.latency = Some(super::report::Latency::of(&histogram));
-    report.settings = BTreeMap::from([
-        ("reps".into(), args.reps.to_string()),
-        ("concurrency".into(), args.concurrency.to_string()),
-        ("claims".into(), (args.reps * 10).to_string()),
-    ]);
-    s.stop().await?;
-    Ok(report)
-}
-
-/// The open-loop variant: claim `i` is rep `i % reps`'s `(i / reps)`-th, so
-/// every rep is claiming through the whole run, at `rate` claims a second.
-async fn claim_at_rate(
-    args: &ClaimArgs,
-    s: Service,
-    rate: u32,
-    leads: Arc<Vec<String>>,
-    tokens: Arc<Vec<String>>,
-    seed_seconds: f64,
-) -> anyhow::Result<Report> {
-    let reps = args.reps.max(1);
-    let total = reps * 10;
-    let next = Arc::new(AtomicUsize::new(0));
-    let client = LeadServiceClient::new(s.channel.clone());
-    let duration = std::time::Duration::from_secs_f64(total as f64 / f64::from(rate.max(1)));
-    let progress = Progress::new();
-    let line = progress.show("claim");
-    let outcome = fixed_rate(rate, duration, &progress, move || {
-        let i = next.fetch_add(1, Ordering::Relaxed);
-        let (rep, k) = (i % reps, i / reps);
-        let lead_id = leads.get(rep * 10 + k).cloned().unwrap_or_default();
-        let request = authed(
-            ClaimLeadRequest {
-                lead_id,
-                idempotency_key: String::new(),
-            },
-            &tokens[rep],
-        );
-        let mut client = client.clone();
-        async move {
-            let request = request.map_err(|e| tonic::Status::internal(e.to_string()))?;
-            client.claim_lead(request).await.map(drop)
-        }
-    })
-    .await;
-    drop(line);
+    let measured = claimers(0, args.reps);
+    let (outcome, mode) = match args.rate {
+        Some(rate) => (measured.at_rate(rate, None).await, format!("{rate}/s")),
+        None => (
+            measured.flat_out(args.concurrency, None).await,
+            format!("{} in flight", args.concurrency),
+        ),
+    };
     let mut report = Report::new("claim", s.backend, outcome.elapsed, outcome.histogram.len());
     report.seed_seconds = seed_seconds;
     report.latency = Some(super::report::Latency::of(&outcome.histogram));
     report.errors = outcome.errors;
     report.settings = BTreeMap::from([
         ("reps".into(), args.reps.to_string()),
-        ("rate".into(), format!("{rate}/s")),
-        ("claims".into(), total.to_string()),
+        (
+            if args.rate.is_some() { "rate" } else { "concurrency" }.into(),
+            if args.rate.is_some() {
+                mode
+            } else {
+                args.concurrency.to_string()
+            },
+        ),
+        ("claims".into(), (args.reps * 10).to_string()),
+        (
+            "warmup".into(),
+            format!("{:?} by {warm} reps of their own", args.warmup),
+        ),
     ]);
     s.stop().await?;
     Ok(report)
+}
+
+/// Reps `first..first + count` claiming their 10 leads each: rep `r` owns
+/// `leads[r * 10..r * 10 + 10]`.
+struct Claimers {
+    channel: tonic::transport::Channel,
+    leads: Arc<Vec<String>>,
+    tokens: Arc<Vec<String>>,
+    first: usize,
+    count: usize,
+}
+
+impl Claimers {
+    /// The `k`-th claim of rep `rep` (absolute index).
+    fn request(&self, rep: usize, k: usize) -> anyhow::Result<Request<ClaimLeadRequest>> {
+        authed(
+            ClaimLeadRequest {
+                lead_id: self.leads.get(rep * 10 + k).cloned().unwrap_or_default(),
+                idempotency_key: String::new(),
+            },
+            &self.tokens[rep],
+        )
+    }
+
+    /// Closed loop: `concurrency` workers, each claiming for every
+    /// `concurrency`-th rep in turn, until done or `limit` has passed.
+    async fn flat_out(self, concurrency: usize, limit: Option<std::time::Duration>) -> Outcome {
+        let started = Instant::now();
+        let this = Arc::new(self);
+        let step = concurrency.max(1);
+        let mut workers = Vec::new();
+        for w in 0..step {
+            let this = this.clone();
+            workers.push(tokio::spawn(async move {
+                let mut client = LeadServiceClient::new(this.channel.clone());
+                let mut outcome = Outcome::default();
+                for rep in (this.first + w..this.first + this.count).step_by(step) {
+                    for k in 0..10 {
+                        if limit.is_some_and(|l| started.elapsed() >= l) {
+                            return outcome;
+                        }
+                        let Ok(request) = this.request(rep, k) else { continue };
+                        let call = Instant::now();
+                        let result = client.claim_lead(request).await.map(drop);
+                        outcome.record_call(call.elapsed(), result);
+                    }
+                }
+                outcome
+            }));
+        }
+        let mut total = Outcome::default();
+        for worker in workers {
+            if let Ok(outcome) = worker.await {
+                total.merge(outcome);
+            }
+        }
+        total.elapsed = started.elapsed();
+        total
+    }
+
+    /// Open loop: claim `i` is rep `first + i % count`'s `(i / count)`-th, so
+    /// every rep is claiming through the whole run, at `rate` claims a second,
+    /// for all 10 claims of every rep or for `limit`.
+    async fn at_rate(self, rate: u32, limit: Option<std::time::Duration>) -> Outcome {
+        let count = self.count.max(1);
+        let all = std::time::Duration::from_secs_f64((count * 10) as f64 / f64::from(rate.max(1)));
+        let duration = limit.map_or(all, |l| l.min(all));
+        let next = Arc::new(AtomicUsize::new(0));
+        let progress = Progress::new();
+        let line = progress.show("claim");
+        let this = Arc::new(self);
+        let outcome = fixed_rate(rate, duration, &progress, move || {
+            let i = next.fetch_add(1, Ordering::Relaxed);
+            let request = this.request(this.first + i % count, i / count);
+            let mut client = LeadServiceClient::new(this.channel.clone());
+            async move {
+                let request = request.map_err(|e| tonic::Status::internal(e.to_string()))?;
+                client.claim_lead(request).await.map(drop)
+            }
+        })
+        .await;
+        drop(line);
+        outcome
+    }
 }

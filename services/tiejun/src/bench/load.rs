@@ -31,7 +31,23 @@ pub struct Outcome {
     pub elapsed: Duration,
 }
 
+impl Default for Outcome {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl Outcome {
+    /// Records one call a scenario made itself, without a progress line.
+    pub fn record_call(&mut self, took: Duration, result: Result<(), Status>) {
+        match result {
+            Ok(()) => {
+                let _ = self.histogram.record(took.as_micros() as u64);
+            }
+            Err(status) => *self.errors.entry(format!("{:?}", status.code())).or_default() += 1,
+        }
+    }
+
     fn new() -> Self {
         Self {
             histogram: Histogram::new(3).expect("3 significant figures is valid"),
@@ -53,7 +69,8 @@ impl Outcome {
         }
     }
 
-    fn merge(&mut self, other: Outcome) {
+    /// Adds `other`'s calls to these.
+    pub fn merge(&mut self, other: Outcome) {
         let _ = self.histogram.add(&other.histogram);
         for (code, n) in other.errors {
             *self.errors.entry(code).or_default() += n;

@@ -119,6 +119,11 @@ pub struct ClaimArgs {
     /// reps taking turns, until every rep has claimed its 10.
     #[arg(long)]
     pub rate: Option<u32>,
+    /// Claims by reps of their own, the same way, before the measured ones:
+    /// the service's connections open and its statements are prepared, as
+    /// they are in a service that has been up a while.
+    #[arg(long, default_value = "2s", value_parser = humantime::parse_duration)]
+    pub warmup: std::time::Duration,
     /// Where the service keeps its data.
     #[command(flatten)]
     pub target: Target,
