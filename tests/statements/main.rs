@@ -1,8 +1,10 @@
 //! How many statements one ClaimLead sends to the database, counted in the
 //! client on both backends, so the claim cannot creep back to the eleven it
-//! once took: at most three on PostgreSQL (BEGIN, the claim, COMMIT), and on
-//! SQLite the facts, the day's counter, the four writes of the assignment
-//! and the transaction around them.
+//! once took: on PostgreSQL the claim is one statement, run in autocommit
+//! without an idempotency key and between BEGIN and COMMIT with one (with
+//! the key's claim and record: five); on SQLite the facts, the day's
+//! counter, the four writes of the assignment and the transaction around
+//! them.
 //!
 //! Its own test binary: the count is a process-wide tracing layer that
 //! watches sqlx's statement log (target `sqlx::query`) inside the server's
@@ -140,7 +142,7 @@ fn install() {
 }
 
 /// The statements one successful claim sends, and their SQL.
-async fn one_claim(db: TestDatabase) -> (usize, Vec<String>) {
+async fn one_claim(db: TestDatabase, idempotency_key: &str) -> (usize, Vec<String>) {
     install();
     let _turn = ONE_AT_A_TIME.lock().await;
     let f = LeadsFixture::start(db).await;
@@ -152,7 +154,7 @@ async fn one_claim(db: TestDatabase) -> (usize, Vec<String>) {
     SEEN.lock().expect("not poisoned").clear();
     let claim = ClaimLeadRequest {
         lead_id: leads[0].clone(),
-        idempotency_key: String::new(),
+        idempotency_key: idempotency_key.into(),
     };
     client
         .claim_lead(authed(claim, &rep_token("S1")))
@@ -162,24 +164,35 @@ async fn one_claim(db: TestDatabase) -> (usize, Vec<String>) {
     tokio::time::sleep(Duration::from_millis(50)).await;
     let total = STATEMENTS.load(Ordering::SeqCst) + 2 * TRANSACTIONS.load(Ordering::SeqCst);
     let seen = SEEN.lock().expect("not poisoned").clone();
-    println!("{total} statements: BEGIN, {}, COMMIT", seen.len());
+    let transactions = TRANSACTIONS.load(Ordering::SeqCst);
+    println!("{total} statements: {} in {transactions} transaction(s)", seen.len());
     (total, seen)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_claim_is_three_statements_on_postgresql() {
+async fn a_claim_is_one_statement_on_postgresql() {
     let Some(db) = TestDatabase::postgres().await else {
         assert!(!postgres_required());
         return;
     };
     assert_eq!(db.backend, Backend::Postgres);
-    let (total, seen) = one_claim(db).await;
-    assert!(total <= 3, "a claim sent {total} statements: BEGIN, {seen:#?}, COMMIT");
-    assert_eq!(seen.len(), 1, "the claim itself is one statement: {seen:#?}");
+    let (total, seen) = one_claim(db, "").await;
+    assert_eq!(total, 1, "a claim sent {total} statements: {seen:#?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_claim_with_an_idempotency_key_is_five_statements_on_postgresql() {
+    let Some(db) = TestDatabase::postgres().await else {
+        assert!(!postgres_required());
+        return;
+    };
+    let (total, seen) = one_claim(db, "claim-once").await;
+    assert!(total <= 5, "a claim sent {total} statements: BEGIN, {seen:#?}, COMMIT");
+    assert_eq!(seen.len(), 3, "the key's claim, the claim, the key's record: {seen:#?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_claim_is_eight_statements_on_sqlite() {
-    let (total, seen) = one_claim(TestDatabase::sqlite()).await;
+    let (total, seen) = one_claim(TestDatabase::sqlite(), "").await;
     assert!(total <= 8, "a claim sent {total} statements: BEGIN, {seen:#?}, COMMIT");
 }

@@ -231,6 +231,19 @@ impl Tx {
     }
 }
 
+/// Where one use case's writes run: inside a write transaction, or, for a
+/// use case PostgreSQL runs as a single statement, straight on the pool in
+/// autocommit: one round trip instead of three (BEGIN, it, COMMIT). A use
+/// case given `Autocommit` that needs more than one statement (SQLite's
+/// way) opens its own transaction.
+#[derive(Debug)]
+pub enum Writer<'a> {
+    /// The caller's transaction.
+    Tx(&'a mut Tx),
+    /// No transaction yet.
+    Autocommit(&'a Database),
+}
+
 impl Database {
     /// Starts a write transaction.
     pub async fn begin(&self) -> Result<Tx, Error> {

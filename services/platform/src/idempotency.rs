@@ -13,7 +13,7 @@ use prost::Message;
 use sha2::{Digest as _, Sha256};
 
 use crate::{
-    db::{Database, Tx},
+    db::{Database, Tx, Writer},
     error::Error,
     on_tx,
 };
@@ -102,6 +102,24 @@ where
     }
     tx.commit().await?;
     Ok(response)
+}
+
+/// Like [`transact`], for a use case that can be one statement: without a
+/// key it runs in autocommit ([`Writer::Autocommit`]); with one, the key's
+/// claim and record need the transaction around it.
+pub async fn write<R>(
+    db: &Database,
+    key: Option<&Key>,
+    now: DateTime<Utc>,
+    work: impl AsyncFnOnce(Writer<'_>) -> Result<R, Error>,
+) -> Result<R, Error>
+where
+    R: Message + Default,
+{
+    match key {
+        None => work(Writer::Autocommit(db)).await,
+        Some(key) => transact(db, Some(key), now, async |tx| work(Writer::Tx(tx)).await).await,
+    }
 }
 
 /// Claims `key` in `scope` (e.g. the caller and the method) within `tx`.

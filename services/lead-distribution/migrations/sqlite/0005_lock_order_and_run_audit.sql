@@ -1,7 +1,7 @@
 -- The lead write path's lock order and the audit of distribution runs.
 --
 -- The private pool's size moves out of `reps` into a row of its own, the last
--- in the lock order (reps → rep_days → leads → private_pools, see the
+-- in the lock order (reps → leads → rep_days → private_pools, see the
 -- service's src/app/mod.rs): releasing, converting or reclaiming a PRIVATE
 -- lead changes it after locking the lead, and claims and distributions that
 -- hold a rep's row no longer meet a private-pool change there.

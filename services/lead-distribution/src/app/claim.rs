@@ -1,10 +1,10 @@
 //! A rep claims one lead from the pool (DESIGN §4, self-claim). The rule is
 //! `domain::claim`; the database applies it in one statement on PostgreSQL
-//! (`store::claim`), taking the rep, the rep's day row and the lead in the
-//! lock order.
+//! (`store::claim`), taking the rep, the lead and the rep's day row in the
+//! lock order; without an idempotency key that statement is the whole call.
 
 use chrono::{DateTime, Utc};
-use tiejun_platform::{auth::Principal, db::Tx, error::Error};
+use tiejun_platform::{auth::Principal, db::Writer, error::Error};
 
 use crate::{
     domain::{access, claim::claims_left},
@@ -23,8 +23,9 @@ pub struct Claimed {
     pub claims_left: i32,
 }
 
-/// The caller (a rep) claims `lead_id`.
-pub async fn run(tx: &mut Tx, now: DateTime<Utc>, principal: &Principal, lead_id: &str) -> Result<Claimed, Error> {
+/// The caller (a rep) claims `lead_id`, through `w` (a transaction, or
+/// autocommit when the call has no idempotency key).
+pub async fn run(w: Writer<'_>, now: DateTime<Utc>, principal: &Principal, lead_id: &str) -> Result<Claimed, Error> {
     let me = access::own_rep_id(principal)?;
     let day = super::business_day(now);
     let c = Claim {
@@ -33,7 +34,7 @@ pub async fn run(tx: &mut Tx, now: DateTime<Utc>, principal: &Principal, lead_id
         business_day: &day,
         actor: &principal.subject,
     };
-    match claim::apply(tx, &c, now).await? {
+    match claim::apply(w, &c, now).await? {
         Ok(claimed) => {
             crate::metrics::assigned(1, "SELF_CLAIM");
             Ok(Claimed {

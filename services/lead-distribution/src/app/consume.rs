@@ -71,7 +71,7 @@ pub async fn renewal(tx: &mut Tx, now: DateTime<Utc>, due: &RenewalDue) -> Resul
         CompanyName::parse(&due.company_name).map_err(|e| Error::invalid("event.renewal_due.company_name", e))?;
     // Billing validated the phone when the account was made; keep it as sent if our rules differ.
     let phone = Phone::parse(&due.phone).map_or_else(|_| due.phone.trim().to_owned(), |p| p.as_str().to_owned());
-    // Level 1: the seller, share, before the lead.
+    // The seller, share, before the lead (the lock order).
     let seller = due.sold_by_person_id.trim();
     let active = reps::lock_to_assign(tx, seller)
         .await?

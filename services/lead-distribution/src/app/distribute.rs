@@ -2,8 +2,8 @@
 //! less what they received today, dealt fairly by `domain::distribution`.
 //! Runs on demand (`RunDistribution`, today only; a second run tops up) and
 //! from the 08:00 scheduler, one run at a time across replicas (the job
-//! lock), in one transaction that takes the reps, their day rows and the
-//! pool in the lock order; the pool is taken `SKIP LOCKED`, so claims in
+//! lock), in one transaction that takes the reps, the pool and the reps'
+//! day rows in the lock order; the pool is taken `SKIP LOCKED`, so claims in
 //! flight keep their leads and the run never waits on one.
 
 use std::collections::HashMap;
@@ -74,8 +74,15 @@ async fn deal_today(
     let day = super::business_day(now);
     let seed = runs::day_seed(tx, &day, now).await?;
 
-    // Level 1: the ACTIVE reps, share; level 2: their day rows.
+    // The ACTIVE reps, share; the pool, skipping leads a call holds (only
+    // when the day rows, read unlocked, leave anyone room); then the day
+    // rows, locked, which the room is computed from.
     let active = reps::lock_active(tx).await?;
+    let pool = if days::any_room(tx, &day).await? {
+        runs::lock_pool(tx).await?
+    } else {
+        Vec::new()
+    };
     days::ensure_active(tx, &day).await?;
     let received: HashMap<String, i32> = days::lock_active(tx, &day).await?.into_iter().collect();
     let ids: Vec<String> = active.iter().map(|(id, _, _)| id.clone()).collect();
@@ -96,13 +103,6 @@ async fn deal_today(
             }
         })
         .collect();
-
-    // Level 3: the pool, skip locked.
-    let pool = if seats.iter().any(|s| s.room > 0) {
-        runs::lock_pool(tx).await?
-    } else {
-        Vec::new()
-    };
     let mut cooling = if pool.is_empty() {
         HashMap::new()
     } else {

@@ -65,7 +65,7 @@ pub struct Kept {
 /// The caller keeps `input.lead_id`, giving back `input.release_lead_ids`.
 pub async fn run(tx: &mut Tx, now: DateTime<Utc>, principal: &Principal, input: &Input) -> Result<Kept, Error> {
     let me = access::own_rep_id(principal)?.to_owned();
-    // Level 3: the kept lead and the released ones, in lead_id order.
+    // The kept lead and the released ones, in lead_id order (the lock order).
     let mut ids: Vec<&str> = input.release_lead_ids.iter().map(String::as_str).collect();
     ids.push(&input.lead_id);
     let rows = leads::lock_many(tx, &ids).await?;
@@ -94,7 +94,7 @@ pub async fn run(tx: &mut Tx, now: DateTime<Utc>, principal: &Principal, input: 
             }
         }
     }
-    // Level 4: the pool's row, then the rule.
+    // The pool's row, last in the lock order, then the rule.
     let size = private_pools::lock(tx, &me).await?;
     let after = private_pool::keep_one(size, released.len()).map_err(|full| full.error())?;
     for lead in released {

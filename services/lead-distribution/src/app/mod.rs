@@ -15,37 +15,40 @@
 //!    while giving them a lead (claim, distribution, handover, reassign,
 //!    renewal), `FOR NO KEY UPDATE` to change them (status, quota,
 //!    departure);
-//! 2. `rep_days`, by person_id: the day's counters the quota and the claim
-//!    limit are enforced on;
-//! 3. `leads`, by lead_id: batch work (distribution, sweep, warnings) takes
+//! 2. `leads`, by lead_id: batch work (distribution, sweep, warnings) takes
 //!    them `SKIP LOCKED` and so never waits on a lead;
+//! 3. `rep_days`, by person_id: the day's counters the quota and the claim
+//!    limit are enforced on;
 //! 4. `private_pools`, by person_id;
 //! 5. then only rows no other transaction can hold: inserts into
 //!    append-only tables (assignments, history, feeds, outbox) and the rows
 //!    of a lead already locked (its ownership period, its cooldowns).
 //!
-//! | use case | 1 `reps` | 2 `rep_days` | 3 `leads` | 4 `private_pools` |
+//! | use case | 1 `reps` | 2 `leads` | 3 `rep_days` | 4 `private_pools` |
 //! |---|---|---|---|---|
-//! | [`claim`] | the rep, share | the rep's | the lead | |
-//! | [`distribute`] | every ACTIVE rep, share | theirs | the pool, skip locked | |
-//! | [`sweep`] | every ACTIVE rep, share (when a lead is due) | theirs | warned and due leads, skip locked | the owners' of reclaimed PRIVATE leads |
-//! | [`reassign`] | the new owner, share | the new owner's | the lead | the old owner's (PRIVATE) |
-//! | [`keep_private`] | | | the lead and the released ones | the rep's |
-//! | [`release`], [`resolve`] | | | the lead | the owner's (PRIVATE) |
-//! | [`follow_up`] | | | the lead | |
-//! | [`reps::depart`] | the rep, no key update | | the rep's held leads | the rep's |
+//! | [`claim`] | the rep, share | the lead | the rep's | |
+//! | [`distribute`] | every ACTIVE rep, share | the pool, skip locked | theirs | |
+//! | [`sweep`] | every ACTIVE rep, share (when a lead is due) | warned and due leads, skip locked | theirs | the owners' of reclaimed PRIVATE leads |
+//! | [`reassign`] | the new owner, share | the lead | the new owner's | the old owner's (PRIVATE) |
+//! | [`keep_private`] | | the lead and the released ones | | the rep's |
+//! | [`release`], [`resolve`] | | the lead | | the owner's (PRIVATE) |
+//! | [`follow_up`] | | the lead | | |
+//! | [`reps::depart`] | the rep, no key update | the rep's held leads | | the rep's |
 //! | [`reps`] (status, quota), [`consume::onboarded`] | the rep, no key update | | | |
-//! | [`consume::renewal`] | the seller, share | | the new lead | |
+//! | [`consume::renewal`] | the seller, share | the new lead | | |
 //!
 //! Two transactions deadlock only when each waits for a lock the other
 //! holds; with one order, the one holding the later lock never waits for an
-//! earlier one, so the wait cannot close a circle. Foreign-key checks cannot
-//! invert the order: inserting or updating a row that references `reps` or
-//! `leads` takes `FOR KEY SHARE` on the referenced row, which conflicts only
-//! with `FOR UPDATE` and with a change to a key. Nothing here takes
-//! `FOR UPDATE` on a rep or a lead (changes take `FOR NO KEY UPDATE`, as a
-//! plain UPDATE that changes no key does), no key ever changes and no rep or
-//! lead is deleted, so a foreign-key check never waits.
+//! earlier one, so the wait cannot close a circle. The lead comes before
+//! the day row so that a claim can lock its lead, check it and only then
+//! take a place in the day, in one statement that never applies half a
+//! claim (`store::claim`). Foreign-key checks cannot invert the order:
+//! inserting or updating a row that references `reps` or `leads` takes
+//! `FOR KEY SHARE` on the referenced row, which conflicts only with
+//! `FOR UPDATE` and with a change to a key. Nothing here takes `FOR UPDATE`
+//! on a rep or a lead (changes take `FOR NO KEY UPDATE`, as a plain UPDATE
+//! that changes no key does), no key ever changes and no rep or lead is
+//! deleted, so a foreign-key check never waits.
 //!
 //! SQLite has one writer at a time (`BEGIN IMMEDIATE`), so nothing can
 //! deadlock there; the same code runs on both.

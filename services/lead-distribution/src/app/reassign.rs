@@ -26,7 +26,8 @@ pub async fn run(
     reason: &str,
 ) -> Result<LeadRow, Error> {
     let day = super::business_day(now);
-    // Level 1: the new owner, share; level 2: their day.
+    // The new owner, share; the lead; their day; (in release) the old
+    // owner's private pool.
     let rep = reps::lock_to_assign(tx, to)
         .await?
         .ok_or_else(|| Error::not_found("rep", to))?;
@@ -34,9 +35,8 @@ pub async fn run(
         return Err(Error::precondition("REP_NOT_ACTIVE", "leads go to ACTIVE reps only"));
     }
     access::may_manage(principal, &rep.team)?;
-    days::lock_one(tx, to, &day).await?;
-    // Level 3: the lead; level 4 (in release): the old owner's private pool.
     let lead = super::lock_lead(tx, lead_id).await?;
+    days::lock_one(tx, to, &day).await?;
     if let Some(owner) = lead.owner_person_id.as_deref() {
         super::owner_in_managed_team(tx, principal, owner).await?;
         if owner == to {

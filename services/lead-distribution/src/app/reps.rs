@@ -1,7 +1,8 @@
 //! Reps' working lives (DESIGN §4): hiring (RepHired to the outbox), the
 //! quota, ONBOARDING → ACTIVE ⇄ PAUSED / ON_LEAVE → DEPARTED, and departure,
 //! which returns every lead the rep holds to the pool, first in line, in the
-//! same transaction. Each takes the rep's row to change it (lock level 1).
+//! same transaction. Each takes the rep's row to change it (first in the
+//! lock order).
 
 use chrono::{DateTime, Utc};
 use tiejun_platform::{auth::Principal, clock::to_proto, db::Tx, error::Error, outbox};
@@ -106,12 +107,12 @@ pub async fn depart(
     person_id: &str,
     reason: &str,
 ) -> Result<(RepRow, usize), Error> {
-    // Level 1: the rep, so no claim or distribution gives them a lead now.
+    // The rep, so no claim or distribution gives them a lead now.
     let rep = lock_managed(tx, principal, person_id).await?;
     if rep.status == RepStatus::Departed {
         return Ok((rep, 0));
     }
-    // Level 3: everything they hold; level 4 (in release): their pool.
+    // Everything they hold; (in release) their pool.
     let held = leads::lock_held_by(tx, person_id).await?;
     for lead in &held {
         let release = Release {

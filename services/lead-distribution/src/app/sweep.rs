@@ -57,30 +57,35 @@ pub async fn run(tx: &mut Tx, now: DateTime<Utc>, actor: &str, instance: &str) -
     let day = super::business_day(now);
     let mut outcome = SweepOutcome::default();
 
-    // Levels 1 and 2, only when a lead is due: the reps who may receive a
-    // handover, share, and their day rows.
-    let seats = if sweep::any_due(tx, now).await? {
-        let active = reps::lock_active(tx).await?;
-        days::ensure_active(tx, &day).await?;
-        let received: HashMap<String, i32> = days::lock_active(tx, &day).await?.into_iter().collect();
-        active
-            .into_iter()
-            .map(|(person_id, city, quota)| {
-                let room = (quota - received.get(&person_id).copied().unwrap_or(0)).max(0);
-                Seat {
-                    person_id,
-                    city,
-                    room: u32::try_from(room).unwrap_or(0),
-                }
-            })
-            .collect()
+    // Only when a lead is due: the reps who may receive a handover, share.
+    let due_now = sweep::any_due(tx, now).await?;
+    let active = if due_now {
+        reps::lock_active(tx).await?
     } else {
         Vec::new()
     };
 
-    // Level 3, skip locked: the warnings, then the leads past a deadline.
+    // The leads, skipping any a call holds: the warnings, then the leads
+    // past a deadline; then the day rows of the reps who may receive them.
     outcome.warnings_sent = warn(tx, now).await?;
     let due = sweep::lock_due(tx, now).await?;
+    let received: HashMap<String, i32> = if due.is_empty() || active.is_empty() {
+        HashMap::new()
+    } else {
+        days::ensure_active(tx, &day).await?;
+        days::lock_active(tx, &day).await?.into_iter().collect()
+    };
+    let seats: Vec<Seat> = active
+        .into_iter()
+        .map(|(person_id, city, quota)| {
+            let room = (quota - received.get(&person_id).copied().unwrap_or(0)).max(0);
+            Seat {
+                person_id,
+                city,
+                room: u32::try_from(room).unwrap_or(0),
+            }
+        })
+        .collect();
     let mut cooling = if due.is_empty() {
         HashMap::new()
     } else {
@@ -94,7 +99,7 @@ pub async fn run(tx: &mut Tx, now: DateTime<Utc>, actor: &str, instance: &str) -
         };
         let (_, rule) = deadlines::next_deadline(held, lead.last_follow_up_at);
         let reason = format!("deadline missed: {}", rule.stored());
-        // Level 4 for a PRIVATE lead: its owner's pool.
+        // For a PRIVATE lead, its owner's pool (the last in the lock order).
         let release = Release {
             lead,
             rule,

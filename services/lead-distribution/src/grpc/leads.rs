@@ -279,8 +279,8 @@ impl LeadService for Leads {
         let lead_id = release::lead_id(&r.lead_id)?;
         let key = Key::of(me, "ClaimLead", &r.idempotency_key, r)?;
         let now = self.now();
-        let response = idempotency::transact(self.db.get()?, key.as_ref(), now, async |tx| {
-            let claimed = app::claim::run(tx, now, principal, &lead_id).await?;
+        let response = idempotency::write(self.db.get()?, key.as_ref(), now, async |w| {
+            let claimed = app::claim::run(w, now, principal, &lead_id).await?;
             Ok(ClaimLeadResponse {
                 lead: Some(convert::lead(claimed.lead, true)),
                 claims_left_today: claimed.claims_left,

@@ -1,15 +1,17 @@
 //! The claim, as the database applies it. On PostgreSQL it is one statement
-//! (a data-modifying CTE between BEGIN and COMMIT: three in all) that takes
-//! the locks in the service's order — the rep `FOR SHARE`, the rep's day
-//! row, the lead — and applies the claim only when `domain::claim::check`'s
-//! predicate holds on what it locked; otherwise it returns the facts, and the
-//! domain says why. On SQLite, whose `BEGIN IMMEDIATE` holds the write lock,
+//! (a data-modifying CTE), run in autocommit when the call has no
+//! idempotency key: it takes the locks in the service's order — the rep
+//! `FOR SHARE`, the lead, the rep's day row — and applies the claim only when
+//! `domain::claim::check`'s predicate holds on what it locked; otherwise it
+//! returns the facts and the domain says why. Since the lead is locked and
+//! checked before the day row takes a place, the statement never applies
+//! half a claim. On SQLite, whose `BEGIN IMMEDIATE` holds the write lock,
 //! the facts are read, the domain decides, and the claim is applied.
 
 use chrono::{DateTime, Utc};
 use sqlx::FromRow as _;
 use tiejun_platform::{
-    db::{Backend, Tx},
+    db::{Database, Tx, Writer},
     error::{Error, violated_check},
     on_tx,
 };
@@ -60,11 +62,23 @@ fn limit_reached(err: sqlx::Error) -> Error {
 /// Why the history says a lead was claimed.
 const REASON: &str = "claimed from the pool";
 
-/// Applies `c` in `tx`, or says why not.
-pub async fn apply(tx: &mut Tx, c: &Claim<'_>, now: DateTime<Utc>) -> Result<Result<Claimed, ClaimRefusal>, Error> {
-    match tx.backend() {
-        Backend::Postgres => in_one_statement(tx, c, now).await,
-        Backend::Sqlite => step_by_step(tx, c, now).await,
+/// Applies `c` through `w`, or says why not.
+pub async fn apply(w: Writer<'_>, c: &Claim<'_>, now: DateTime<Utc>) -> Result<Result<Claimed, ClaimRefusal>, Error> {
+    match w {
+        Writer::Tx(Tx::Postgres(tx, _)) => in_one_statement(tx, c, now).await,
+        Writer::Autocommit(Database::Postgres(pool)) => {
+            let mut conn = pool.acquire().await?;
+            tiejun_platform::db::traced_read("postgresql", in_one_statement(&mut conn, c, now)).await
+        }
+        Writer::Tx(tx) => step_by_step(tx, c, now).await,
+        Writer::Autocommit(db) => {
+            let mut tx = db.begin().await?;
+            let outcome = step_by_step(&mut tx, c, now).await?;
+            if outcome.is_ok() {
+                tx.commit().await?;
+            }
+            Ok(outcome)
+        }
     }
 }
 
@@ -110,9 +124,13 @@ struct Applied {
     moved: bool,
 }
 
+/// The rep (share), then the lead (its lock waits for a claim in flight
+/// and reads the lead as that one left it), then the day row: the lock
+/// order. The lead's scan is made to depend on the rep's, so the planner
+/// cannot take them the other way round.
 const CLAIM: &str = concat!(
     "WITH rep AS (SELECT status, daily_quota FROM reps WHERE person_id = $1 FOR SHARE), \
-     lead AS (SELECT state FROM leads WHERE lead_id = $2), \
+     lead AS (SELECT state FROM leads WHERE lead_id = $2 AND EXISTS (SELECT 1 FROM rep) FOR NO KEY UPDATE), \
      cooling AS (SELECT EXISTS (SELECT 1 FROM lead_cooldowns WHERE lead_id = $2 AND person_id = $1 AND until > $4) \
        AS cooling), \
      seen AS (SELECT claimed, distributed FROM rep_days WHERE person_id = $1 AND business_day = $3), \
@@ -141,56 +159,43 @@ const CLAIM: &str = concat!(
      FROM (SELECT 1) AS one LEFT JOIN moved ON TRUE"
 );
 
-/// PostgreSQL: the whole claim in one statement.
+/// PostgreSQL: the whole claim in one statement, on a transaction's
+/// connection or on the pool.
 async fn in_one_statement(
-    tx: &mut Tx,
+    on: &mut sqlx::PgConnection,
     c: &Claim<'_>,
     now: DateTime<Utc>,
 ) -> Result<Result<Claimed, ClaimRefusal>, Error> {
-    let assignment_id = uuid::Uuid::now_v7().to_string();
-    let (facts, applied, lead) = on_tx!(tx, |conn| {
-        let row = sqlx::query(CLAIM)
-            .bind(c.person_id)
-            .bind(c.lead_id)
-            .bind(c.business_day)
-            .bind(now)
-            .bind(CLAIMS_PER_DAY)
-            .bind(first_deadline(now))
-            .bind(&assignment_id)
-            .bind(c.actor)
-            .bind(REASON)
-            .fetch_one(conn)
-            .await
-            .map_err(limit_reached)?;
-        let applied = Applied::from_row(&row)?;
-        let lead = if applied.moved {
-            Some(LeadRow::from_row(&row)?)
-        } else {
-            None
-        };
-        (Facts::from_row(&row)?, applied, lead)
-    });
-    if let (Some(lead), Some(claimed_today)) = (lead, applied.day_claimed) {
+    let row = sqlx::query(CLAIM)
+        .bind(c.person_id)
+        .bind(c.lead_id)
+        .bind(c.business_day)
+        .bind(now)
+        .bind(CLAIMS_PER_DAY)
+        .bind(first_deadline(now))
+        .bind(uuid::Uuid::now_v7().to_string())
+        .bind(c.actor)
+        .bind(REASON)
+        .fetch_one(&mut *on)
+        .await
+        .map_err(limit_reached)?;
+    let applied = Applied::from_row(&row)?;
+    if let (true, Some(claimed_today)) = (applied.moved, applied.day_claimed) {
+        let lead = LeadRow::from_row(&row)?;
         return Ok(Ok(Claimed { lead, claimed_today }));
     }
-    let mut facts = facts.parse()?;
-    if applied.day_claimed.is_some() {
-        // The day took a place but the lead was gone by the time its lock
-        // was granted: a concurrent claim or distribution won it. The caller
-        // rolls back, so the place is not kept.
-        return Ok(Err(ClaimRefusal::NotInPool));
-    }
+    let mut facts = Facts::from_row(&row)?.parse()?;
     if claim::check(&facts).is_ok() {
-        // The snapshot allowed it but the locked day row did not: another
-        // claim or a distribution took the rep's last place meanwhile. The
-        // day row is locked now, so this read is current.
-        let (claimed, received): (i32, i32) = on_tx!(tx, |conn| sqlx::query_as(
-            "SELECT claimed, distributed + claimed FROM rep_days WHERE person_id = $1 AND business_day = $2"
+        // What the rule allowed on the statement's snapshot, the locked day
+        // row refused: another claim or a distribution took the rep's last
+        // place meanwhile. Read the day as it is now to say which limit.
+        let (claimed, received): (i32, i32) = sqlx::query_as(
+            "SELECT claimed, distributed + claimed FROM rep_days WHERE person_id = $1 AND business_day = $2",
         )
         .bind(c.person_id)
         .bind(c.business_day)
-        .fetch_one(conn)
-        .await?);
+        .fetch_one(on)
+        .await?;
         facts.claimed_today = claimed;
         facts.received_today = received;
     }

@@ -1,7 +1,8 @@
 //! `rep_days`: what each rep received (distributed, reassigned, handed over)
 //! and claimed per business day: the counters the quota and the claim limit
 //! are enforced on (the claim limit is also the CHECK
-//! `rep_days_claim_limit`). Second in the lock order, after `reps`.
+//! `rep_days_claim_limit`). Third in the lock order, after `reps` and
+//! `leads`.
 
 use tiejun_platform::{
     db::{Database, Tx},
@@ -20,6 +21,19 @@ pub async fn ensure_active(tx: &mut Tx, day: &str) -> Result<(), Error> {
     .await
     .map(drop))?;
     Ok(())
+}
+
+/// Whether any ACTIVE rep has room left on `day`, read without locks: a
+/// distribution that finds none need not lock the pool.
+pub async fn any_room(tx: &mut Tx, day: &str) -> Result<bool, Error> {
+    Ok(on_tx!(tx, |c| sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM reps r LEFT JOIN rep_days d ON d.person_id = r.person_id \
+         AND d.business_day = $1 WHERE r.status = 'ACTIVE' \
+         AND COALESCE(d.distributed + d.claimed, 0) < r.daily_quota)"
+    )
+    .bind(day)
+    .fetch_one(c)
+    .await?))
 }
 
 /// Every ACTIVE rep's received today (distributed + claimed), the rows

@@ -344,13 +344,3 @@ pub async fn lock_held_by(tx: &mut Tx, owner: &str) -> Result<Vec<LeadRow>, Erro
     );
     Ok(on_tx!(tx, |c| sqlx::query_as(sql).bind(owner).fetch_all(c).await?))
 }
-
-/// One lead inside a write transaction, unlocked: to learn whom it belongs
-/// to before taking locks that come earlier in the lock order.
-pub async fn peek(tx: &mut Tx, lead_id: &str) -> Result<Option<LeadRow>, Error> {
-    let sql = concat!("SELECT ", columns!(), " FROM leads WHERE lead_id = $1");
-    Ok(on_tx!(tx, |c| sqlx::query_as(sql)
-        .bind(lead_id)
-        .fetch_optional(c)
-        .await?))
-}

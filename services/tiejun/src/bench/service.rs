@@ -86,8 +86,10 @@ impl Service {
         let keys = JwtKeys::from_secret(hex::encode(secret).as_bytes())?;
         let listener = TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
-        let mut database = DatabaseArgs::for_url(url);
-        database.db_max_connections = 60;
+        // The pool as `tiejun serve` sizes it by default: on two cores, 60
+        // connections measured 60 backends contending (flat-out claims
+        // 2,166-2,706/s against 3,396-3,906/s with 8-16).
+        let database = DatabaseArgs::for_url(url);
         let settings = ServiceSettings {
             server: ServerArgs::listening_on(addr),
             database,
