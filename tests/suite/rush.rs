@@ -190,11 +190,21 @@ async fn prepare(f: &LeadsFixture) -> Cast {
 }
 
 /// Everything at once, through `channel`; what each kind of call answered.
+/// The distributions start once a first claim went through, so claims are
+/// in flight when they do (on SQLite, whose writers take turns, a
+/// distribution that ran first would fill every rep's quota alone).
 async fn rush(channel: Channel, cast: &Cast) -> BTreeMap<&'static str, Tally> {
     let mut tasks = tokio::task::JoinSet::new();
     let cast = Arc::new(cast.clone());
+    let (claimed, first_claim) = tokio::sync::watch::channel(false);
+    let claimed = Arc::new(claimed);
     for (i, rep) in cast.claimers.iter().enumerate() {
-        let (mut c, cast, rep) = (LeadServiceClient::new(channel.clone()), cast.clone(), rep.clone());
+        let (mut c, cast, rep, claimed) = (
+            LeadServiceClient::new(channel.clone()),
+            cast.clone(),
+            rep.clone(),
+            claimed.clone(),
+        );
         tasks.spawn(async move {
             let mut targets = cast.pool.clone();
             targets.shuffle(&mut rand_chacha::ChaCha8Rng::seed_from_u64(i as u64));
