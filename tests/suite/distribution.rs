@@ -360,6 +360,69 @@ async fn reclaims_a_lead_not_followed_up_within_48h_and_hands_it_to_a_colleague(
     );
 }
 
+async fn a_sweep_hands_each_citys_leads_to_that_city_before_any_other(db: TestDatabase) {
+    let f = LeadsFixture::start(db).await;
+    // L holds three leads, one of Shanghai (no rep there), one of Hangzhou,
+    // one of Ningbo; H (Hangzhou) and N (Ningbo) have room for one each.
+    f.active_reps(&["L"], 30).await;
+    let mut reps = f.reps().await;
+    for (id, city) in [("H", "杭州"), ("N", "宁波")] {
+        let mut r = tiejun_tests::leads::registration(id);
+        r.city = city.into();
+        r.daily_quota = 30;
+        reps.register_rep(authed(r, &admin())).await.expect("register");
+        let activate = tiejun_proto::leads::v1::ActivateRepRequest {
+            person_id: id.into(),
+            reason: String::new(),
+        };
+        reps.activate_rep(authed(activate, &admin())).await.expect("activate");
+    }
+    let leads = f
+        .import(vec![
+            lead_input(1, "上海", 90),
+            lead_input(2, "杭州", 80),
+            lead_input(3, "宁波", 70),
+        ])
+        .await;
+    let mut c = f.leads().await;
+    for id in &leads {
+        claim(&mut c, "L", id).await.expect("L claims");
+    }
+    // Two days on the three are overdue; H and N have received 29 of their
+    // 30 that day: one place left each.
+    f.advance(Span::hours(49));
+    for rep in ["H", "N"] {
+        on_pool_raw!(&f.db, |p| sqlx::query(
+            "INSERT INTO rep_days (person_id, business_day, distributed) VALUES ($1, $2, 29)"
+        )
+        .bind(rep)
+        .bind("2026-03-04")
+        .execute(p)
+        .await
+        .map(drop)
+        .expect("day"));
+    }
+    let s = sweep(&f).await;
+    assert_eq!(
+        (
+            s.leads_reclaimed,
+            s.leads_reassigned,
+            s.leads_reassigned_same_city,
+            s.leads_pooled
+        ),
+        (3, 2, 2, 1),
+        "the Shanghai lead, first due, does not take a city's only place"
+    );
+    let owner = |l: tiejun_proto::leads::v1::Lead| (l.state(), l.owner_person_id);
+    assert_eq!(owner(lead(&f, &leads[0]).await), (LeadState::Pool, String::new()));
+    assert_eq!(owner(lead(&f, &leads[1]).await), (LeadState::Assigned, "H".into()));
+    assert_eq!(owner(lead(&f, &leads[2]).await), (LeadState::Assigned, "N".into()));
+    assert_eq!(
+        history_rules(&f, &leads[1]).await.last(),
+        Some(&TransitionRule::ReclaimHandover)
+    );
+}
+
 async fn private_leads_need_weekly_follow_up_and_leave_after_60_days(db: TestDatabase) {
     let f = LeadsFixture::start(db).await;
     f.active_reps(&["P"], 30).await;
@@ -873,6 +936,10 @@ both_backends!(
 both_backends!(
     reclaim_after_48h,
     reclaims_a_lead_not_followed_up_within_48h_and_hands_it_to_a_colleague
+);
+both_backends!(
+    same_city_handover,
+    a_sweep_hands_each_citys_leads_to_that_city_before_any_other
 );
 both_backends!(
     private_deadlines,

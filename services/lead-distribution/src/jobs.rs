@@ -47,6 +47,8 @@ async fn tick(leads: &Leads) -> Result<(), Error> {
     if sweep.leads_reclaimed > 0 || sweep.warnings_sent > 0 {
         tracing::info!(
             reclaimed = sweep.leads_reclaimed,
+            handed_over = sweep.leads_reassigned,
+            same_city = sweep.leads_same_city,
             warned = sweep.warnings_sent,
             "deadline sweep"
         );

@@ -429,6 +429,7 @@ impl LeadService for Leads {
                 leads_reclaimed: s.leads_reclaimed,
                 leads_reassigned: s.leads_reassigned,
                 leads_pooled: s.leads_pooled,
+                leads_reassigned_same_city: s.leads_same_city,
             })
         })
         .await?;
