@@ -214,17 +214,19 @@ async fn rush(channel: Channel, cast: &Cast) -> BTreeMap<&'static str, Tally> {
                     lead_id,
                     idempotency_key: String::new(),
                 };
-                out.push((
-                    "claim",
-                    outcome(c.claim_lead(authed(claim, &rep_token(&rep))).await.map(drop)),
-                ));
+                let answer = outcome(c.claim_lead(authed(claim, &rep_token(&rep))).await.map(drop));
+                if answer == "OK" {
+                    claimed.send_replace(true);
+                }
+                out.push(("claim", answer));
             }
             out
         });
     }
     for _ in 0..3 {
-        let mut c = LeadServiceClient::new(channel.clone());
+        let (mut c, mut first_claim) = (LeadServiceClient::new(channel.clone()), first_claim.clone());
         tasks.spawn(async move {
+            let _ = tokio::time::timeout(Duration::from_secs(10), first_claim.wait_for(|done| *done)).await;
             let run = c
                 .run_distribution(authed(RunDistributionRequest::default(), &admin()))
                 .await;
