@@ -79,8 +79,9 @@ impl Key {
 /// Runs `work` in one write transaction and commits it, with the idempotency
 /// protocol around it when the call has a key: a repeat of the first
 /// request gets the first response without running `work` again, and the
-/// response is recorded in the same transaction as the effect. Every
-/// mutating RPC goes through here, so the prelude is written once.
+/// response is recorded in the same transaction as the effect. A handler
+/// hands over its key and its work; the replay-and-record prelude lives here
+/// once.
 pub async fn transact<R>(
     db: &Database,
     key: Option<&Key>,
