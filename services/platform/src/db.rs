@@ -98,8 +98,11 @@ impl Database {
     pub async fn connect(url: &str, settings: &PoolSettings) -> anyhow::Result<Self> {
         match Backend::of_url(url)? {
             Backend::Sqlite => {
-                let options = SqliteConnectOptions::from_str(url)
-                    .context("parsing the SQLite URL")?
+                let options = SqliteConnectOptions::from_str(url).context("parsing the SQLite URL")?;
+                // Contact data: the file is the owner's alone from its first
+                // byte (SQLite gives its -wal and -shm the file's own mode).
+                crate::files::private_file(options.get_filename())?;
+                let options = options
                     .create_if_missing(true)
                     .journal_mode(SqliteJournalMode::Wal)
                     .synchronous(SqliteSynchronous::Normal)

@@ -9,6 +9,7 @@ pub mod db;
 pub mod deadline;
 pub mod error;
 pub mod events;
+pub mod files;
 pub mod idempotency;
 pub mod inbox;
 pub mod metrics;

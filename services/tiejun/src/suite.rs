@@ -75,8 +75,7 @@ impl RunningSuite {
 
 /// Starts the suite and returns once every component reports SERVING.
 pub async fn start(args: &UpArgs, shutdown: CancellationToken) -> anyhow::Result<RunningSuite> {
-    std::fs::create_dir_all(&args.data_dir)
-        .with_context(|| format!("creating the data directory {}", args.data_dir.display()))?;
+    tiejun_platform::files::private_dir(&args.data_dir)?;
     let keys = JwtKeys::from_secret(secret::load_or_create(&args.data_dir)?.as_bytes())?;
 
     let gateway_listener = bind(args.host, args.port, 0).await?;

@@ -140,14 +140,37 @@ fn up_until_ready(up: &mut Command) -> (std::process::Child, Vec<String>) {
 
 #[test]
 fn up_prints_every_endpoint_and_a_token_then_stops_on_sigterm() {
-    let dir = tempfile::tempdir().expect("tempdir");
+    let parent = tempfile::tempdir().expect("tempdir");
+    let data = parent.path().join("tiejun-data");
+    let dir = &data;
     let (mut child, lines) = up_until_ready(&mut tiejun(&[
         "up",
         "--port",
         "0",
         "--data-dir",
-        dir.path().to_str().expect("utf8"),
+        data.to_str().expect("utf8"),
     ]));
+    // Everything that holds data is the owner's alone, WAL files included,
+    // while the suite runs (the files exist and are being written).
+    use std::os::unix::fs::PermissionsExt as _;
+    let mode = |path: &std::path::Path| {
+        std::fs::metadata(path)
+            .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+            .permissions()
+            .mode()
+            & 0o777
+    };
+    assert_eq!(mode(dir), 0o700, "the data directory");
+    let mut files = 0;
+    for entry in std::fs::read_dir(dir).expect("data dir") {
+        let path = entry.expect("entry").path();
+        assert_eq!(mode(&path), 0o600, "{}", path.display());
+        files += 1;
+    }
+    assert!(
+        files >= 10,
+        "three databases with their -wal and -shm, and the secret: {files} files"
+    );
     for name in ["gateway", "leads", "billing", "training"] {
         assert!(
             lines
@@ -180,7 +203,7 @@ fn up_prints_every_endpoint_and_a_token_then_stops_on_sigterm() {
         .iter()
         .find_map(|l| l.strip_prefix("token: "))
         .expect("token line");
-    let secret = tiejun::secret::read(dir.path()).expect("secret kept in the data dir");
+    let secret = tiejun::secret::read(dir).expect("secret kept in the data dir");
     let principal = JwtKeys::from_secret(secret.as_bytes())
         .expect("keys")
         .verify(token)
@@ -195,7 +218,7 @@ fn up_prints_every_endpoint_and_a_token_then_stops_on_sigterm() {
     let status = child.wait().expect("wait");
     assert!(status.success(), "tiejun up exited with {status} after SIGTERM");
     for name in ["leads.db", "billing.db", "training.db"] {
-        assert!(dir.path().join(name).exists(), "{name} not created");
+        assert!(dir.join(name).exists(), "{name} not created");
     }
 }
 
