@@ -8,11 +8,17 @@
 //! `rpc.method` and `rpc.grpc.status_code` (errors are the non-zero codes).
 //! The status is read where gRPC puts it: the response headers of a
 //! trailers-only answer, else the trailers.
+//!
+//! Nothing a caller sends becomes a label: a path the server does not serve
+//! is recorded as service and method `_OTHER` ([`KnownPaths`]), so junk
+//! paths cannot grow the series (or put an e-mail on `/metrics`).
 
 use std::{
+    collections::HashSet,
     future::Future,
     net::SocketAddr,
     pin::Pin,
+    sync::Arc,
     task::{Context, Poll},
     time::Instant,
 };
@@ -71,27 +77,60 @@ pub async fn serve(listener: TcpListener, registry: Registry, shutdown: Cancella
         .context("metrics server")
 }
 
+/// The value of `rpc.service` and `rpc.method` for a path no server serves.
+pub const OTHER: &str = "_OTHER";
+
+/// The paths a server answers: every method of its services (from the
+/// descriptors), health and reflection. What a call's labels may be.
+#[derive(Debug, Clone, Default)]
+pub struct KnownPaths(Arc<HashSet<String>>);
+
+impl KnownPaths {
+    /// The paths of `services` (fully qualified), health and reflection.
+    pub fn for_services(services: &[String]) -> Self {
+        let mut paths: HashSet<String> = tiejun_proto::methods()
+            .into_iter()
+            .filter(|m| services.contains(&m.service))
+            .map(|m| m.path)
+            .collect();
+        for path in [
+            "/grpc.health.v1.Health/Check",
+            "/grpc.health.v1.Health/Watch",
+            "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo",
+            "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo",
+        ] {
+            paths.insert(path.to_owned());
+        }
+        Self(Arc::new(paths))
+    }
+
+    /// `(rpc.service, rpc.method)` of `path`: its own parts when the server
+    /// answers it, [`OTHER`] twice otherwise.
+    pub fn labels<'a>(&self, path: &'a str) -> (&'a str, &'a str) {
+        match path.trim_start_matches('/').split_once('/') {
+            Some(parts) if self.0.contains(path) => parts,
+            _ => (OTHER, OTHER),
+        }
+    }
+}
+
 /// Records `rpc.server.duration` for every call (see the module documentation).
 #[derive(Debug, Clone)]
 pub struct RedLayer {
     duration: Histogram<f64>,
+    known: KnownPaths,
 }
 
 impl RedLayer {
-    /// Instruments on the global meter provider (no-ops until one is installed).
-    pub fn new() -> Self {
+    /// Instruments on the global meter provider (no-ops until one is
+    /// installed), labelling the `known` paths by name and the rest `_OTHER`.
+    pub fn new(known: KnownPaths) -> Self {
         let duration = opentelemetry::global::meter("tiejun")
             .f64_histogram("rpc.server.duration")
             .with_unit("ms")
             .with_description("Duration of inbound RPCs")
             .build();
-        Self { duration }
-    }
-}
-
-impl Default for RedLayer {
-    fn default() -> Self {
-        Self::new()
+        Self { duration, known }
     }
 }
 
@@ -102,6 +141,7 @@ impl<S> Layer<S> for RedLayer {
         RedService {
             inner,
             duration: self.duration.clone(),
+            known: self.known.clone(),
         }
     }
 }
@@ -111,6 +151,7 @@ impl<S> Layer<S> for RedLayer {
 pub struct RedService<S> {
     inner: S,
     duration: Histogram<f64>,
+    known: KnownPaths,
 }
 
 /// What is known of a call when it ends.
@@ -159,8 +200,7 @@ where
     }
 
     fn call(&mut self, req: Request<ReqBody>) -> Self::Future {
-        let path = req.uri().path();
-        let (service, method) = path.trim_start_matches('/').split_once('/').unwrap_or((path, ""));
+        let (service, method) = self.known.labels(req.uri().path());
         let call = Call {
             duration: self.duration.clone(),
             started: Instant::now(),
@@ -234,4 +274,31 @@ pub fn domain_counter(name: &'static str, description: &'static str) -> opentele
         .u64_counter(name)
         .with_description(description)
         .build()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_path_the_server_serves_names_its_labels() {
+        let known = KnownPaths::for_services(&["tiejun.leads.v1.LeadService".to_owned()]);
+        assert_eq!(
+            known.labels("/tiejun.leads.v1.LeadService/ClaimLead"),
+            ("tiejun.leads.v1.LeadService", "ClaimLead")
+        );
+        assert_eq!(
+            known.labels("/grpc.health.v1.Health/Check"),
+            ("grpc.health.v1.Health", "Check")
+        );
+        for junk in [
+            "/tiejun.leads.v1.LeadService/NoSuchMethod",
+            "/tiejun.billing.v1.AccountService/GetAccount",
+            "/buyer@example.com/x",
+            "/",
+            "",
+        ] {
+            assert_eq!(known.labels(junk), (OTHER, OTHER), "{junk:?}");
+        }
+    }
 }

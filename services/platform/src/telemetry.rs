@@ -141,9 +141,13 @@ pub fn current_traceparent() -> Option<String> {
 /// The span of one incoming call, continuing the caller's trace when the
 /// request carries a W3C `traceparent` (a client, the gateway, or an event
 /// relay passing on the producer's context).
-pub fn request_span<B>(service: &'static str, request: &http::Request<B>) -> tracing::Span {
-    let path = request.uri().path();
-    let (rpc_service, rpc_method) = path.trim_start_matches('/').split_once('/').unwrap_or((path, ""));
+pub fn request_span<B>(
+    service: &'static str,
+    known: &crate::metrics::KnownPaths,
+    request: &http::Request<B>,
+) -> tracing::Span {
+    // A path the server does not serve is `_OTHER`, as on the metrics.
+    let (rpc_service, rpc_method) = known.labels(request.uri().path());
     // Attribute names of the OpenTelemetry RPC semantic conventions 1.26.
     let span = tracing::info_span!(
         "grpc",

@@ -452,3 +452,95 @@ async fn up_exports_one_trace_through_the_gateway_and_the_rpc_metrics_over_otlp(
     let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
     let _ = child.wait();
 }
+
+/// The `rpc_server_duration` series on a `/metrics` page.
+fn rpc_series(page: &str) -> std::collections::BTreeSet<String> {
+    page.lines()
+        .filter(|l| l.starts_with("rpc_server_duration_milliseconds_count{"))
+        .map(|l| l.rsplit_once(' ').map_or(l, |(series, _)| series).to_owned())
+        .collect()
+}
+
+fn scrape(metrics: &str) -> String {
+    use std::io::{Read as _, Write as _};
+    let mut stream = std::net::TcpStream::connect(metrics).expect("metrics port");
+    stream
+        .write_all(b"GET /metrics HTTP/1.1\r\nHost: tiejun\r\nConnection: close\r\n\r\n")
+        .expect("request");
+    let mut body = String::new();
+    stream.read_to_string(&mut body).expect("response");
+    body
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn junk_paths_do_not_become_metric_labels() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (mut child, lines) = up_until_ready(&mut tiejun(&[
+        "up",
+        "--port",
+        "0",
+        "--data-dir",
+        dir.path().to_str().expect("utf8"),
+    ]));
+    let endpoint = |name: &str| {
+        lines
+            .iter()
+            .find_map(|l| l.strip_prefix(&format!("{name} listening on ")))
+            .unwrap_or_else(|| panic!("no {name} line in {lines:?}"))
+            .to_owned()
+    };
+    let metrics = lines
+        .iter()
+        .find_map(|l| l.strip_prefix("metrics on http://"))
+        .and_then(|rest| rest.strip_suffix("/metrics"))
+        .expect("metrics line")
+        .to_owned();
+    let token = lines
+        .iter()
+        .find_map(|l| l.strip_prefix("token: "))
+        .expect("token")
+        .to_owned();
+    let before = rpc_series(&scrape(&metrics));
+    assert!(!before.is_empty(), "the health checks are on the page");
+    for target in [endpoint("gateway"), endpoint("leads")] {
+        let channel = tonic::transport::Endpoint::from_shared(format!("http://{target}"))
+            .expect("endpoint")
+            .connect()
+            .await
+            .expect("connect");
+        for i in 0..150 {
+            let path = match i % 3 {
+                0 => format!("/junk{i}.Service/Method{i}"),
+                1 => format!("/tiejun.leads.v1.LeadService/NoSuchMethod{i}"),
+                _ => format!("/buyer{i}@example.com/x"),
+            };
+            let mut grpc = tonic::client::Grpc::new(channel.clone());
+            grpc.ready().await.expect("ready");
+            let mut request = tonic::Request::new(());
+            if i % 2 == 0 {
+                request
+                    .metadata_mut()
+                    .insert("authorization", format!("Bearer {token}").parse().expect("ascii"));
+            }
+            let codec = tonic_prost::ProstCodec::<(), ()>::default();
+            let answer = grpc.unary(request, path.parse().expect("path"), codec).await;
+            assert!(answer.is_err(), "{path} is no RPC");
+        }
+    }
+    let page = scrape(&metrics);
+    let after = rpc_series(&page);
+    let new: Vec<&String> = after.difference(&before).collect();
+    assert!(
+        new.iter().all(|s| s.contains("rpc_method=\"_OTHER\"")),
+        "only _OTHER series are new: {new:#?}"
+    );
+    assert!(
+        new.len() <= 8,
+        "a handful of _OTHER series (per process and code), not one per path: {new:#?}"
+    );
+    for junk in ["example.com", "NoSuchMethod", "junk1"] {
+        assert!(!page.contains(junk), "{junk} reached /metrics");
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+}

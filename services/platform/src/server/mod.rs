@@ -150,14 +150,16 @@ pub async fn serve(
         None => AuthLayer::authenticate_only(keys),
     };
     let name = spec.name;
+    let known = crate::metrics::KnownPaths::for_services(&spec.services);
+    let traced = known.clone();
     let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let hard_stop = CancellationToken::new();
     let server = tonic::transport::Server::builder()
         .max_concurrent_streams(args.max_concurrent_streams)
         .http2_keepalive_interval(Some(Duration::from_secs(30)))
-        .trace_fn(move |req| crate::telemetry::request_span(name, req))
-        .layer(RedLayer::new())
+        .trace_fn(move |req| crate::telemetry::request_span(name, &traced, req))
+        .layer(RedLayer::new(known))
         .layer(HardStopLayer::new(hard_stop.clone()))
         .layer(DeadlineLayer)
         .layer(ShedLayer::new(args.concurrency_limit))
