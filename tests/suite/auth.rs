@@ -136,3 +136,106 @@ async fn health_and_reflection_need_no_token() {
 fn db_for(db: &TestDatabase, svc: Svc) -> String {
     format!("{}-{svc:?}.db", db.url.trim_end_matches(".db"))
 }
+
+/// A token far over the limit, on the connection a rep's live feed uses:
+/// the call with it is refused alone (UNAUTHENTICATED under the header
+/// budget, HTTP 431 just over it), and the feed and the connection's other
+/// calls go on. At the gateway and at a service's own port.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_oversized_token_is_refused_for_its_call_alone() {
+    use tiejun_proto::leads::v1::{
+        ReassignLeadRequest, WatchRepEventsRequest, lead_service_client::LeadServiceClient,
+        watch_rep_events_response::Event,
+    };
+    use tiejun_tests::leads::{admin, lead_input, rep_token};
+    let suite = tiejun_tests::connected::Connected::start(TestDatabase::sqlite()).await;
+    let setup = suite.channel().await;
+    let mut reps = RepServiceClient::new(setup.clone());
+    for id in ["BIG1"] {
+        reps.register_rep(authed(tiejun_tests::leads::registration(id), &admin()))
+            .await
+            .expect("register");
+        reps.activate_rep(authed(
+            tiejun_proto::leads::v1::ActivateRepRequest {
+                person_id: id.into(),
+                reason: String::new(),
+            },
+            &admin(),
+        ))
+        .await
+        .expect("activate");
+    }
+    let mut leads = LeadServiceClient::new(setup.clone());
+    let imported = leads
+        .import_leads(authed(
+            tokio_stream::iter((0..2).map(|i| tiejun_proto::leads::v1::ImportLeadsRequest {
+                row: i + 1,
+                lead: Some(lead_input(9000 + i as usize, "杭州", 50)),
+            })),
+            &admin(),
+        ))
+        .await
+        .expect("import")
+        .into_inner();
+    let ids: Vec<String> = imported.results.into_iter().map(|r| r.lead_id).collect();
+
+    for (round, (endpoint, channel)) in [
+        ("gateway", suite.channel().await),
+        ("leads directly", suite.direct(Svc::Leads).await),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        // One HTTP/2 connection: the feed and the calls below share it.
+        let mut client = LeadServiceClient::new(channel.clone());
+        let mut feed = client
+            .watch_rep_events(authed(
+                WatchRepEventsRequest {
+                    person_id: "BIG1".into(),
+                },
+                &rep_token("BIG1"),
+            ))
+            .await
+            .expect("watch")
+            .into_inner();
+        for size in [100 * 1024, 140 * 1024] {
+            let huge = "x".repeat(size);
+            let mut same = RepServiceClient::new(channel.clone());
+            let status = same
+                .get_rep(authed(rep(), &huge))
+                .await
+                .expect_err("an oversized token");
+            if size < tiejun_platform::config::DEFAULT_MAX_HEADER_BYTES as usize {
+                assert_eq!(
+                    status.code(),
+                    Code::Unauthenticated,
+                    "{endpoint}, {size} bytes: {status:?}"
+                );
+                assert!(status.message().contains("over 16384 bytes"), "{}", status.message());
+            } else {
+                // Over the header budget HTTP/2 itself refuses the call (431).
+                assert_eq!(status.code(), Code::Unknown, "{endpoint}, {size} bytes: {status:?}");
+                assert!(status.message().contains("431"), "{}", status.message());
+            }
+            // The connection lives: a normal call on it goes through.
+            let fine = same
+                .get_rep(authed(rep(), &token(&[Role::Admin])))
+                .await
+                .expect_err("no rep E1001");
+            assert_eq!(fine.code(), Code::NotFound, "{endpoint} after {size} bytes: {fine:?}");
+        }
+        // And the feed still delivers.
+        let reassign = ReassignLeadRequest {
+            lead_id: ids[round].clone(),
+            to_person_id: "BIG1".into(),
+            reason: "hot".into(),
+        };
+        leads.reassign_lead(authed(reassign, &admin())).await.expect("reassign");
+        let event = tokio::time::timeout(Duration::from_secs(5), feed.message())
+            .await
+            .unwrap_or_else(|_| panic!("{endpoint}: the feed went quiet"))
+            .expect("the feed is open")
+            .expect("an event");
+        assert!(matches!(event.event, Some(Event::Assigned(_))), "{endpoint}: {event:?}");
+    }
+}

@@ -23,6 +23,11 @@ pub struct ServerArgs {
     /// Streams per HTTP/2 connection.
     #[arg(long, env = "TIEJUN_MAX_CONCURRENT_STREAMS", default_value_t = 256)]
     pub max_concurrent_streams: u32,
+    /// Largest header block of one call, in bytes (HTTP/2 SETTINGS_MAX_HEADER_LIST_SIZE).
+    /// A call over it is refused alone; one over four times it ends the connection
+    /// (the HTTP/2 library's abuse guard).
+    #[arg(long, env = "TIEJUN_MAX_HEADER_BYTES", default_value_t = DEFAULT_MAX_HEADER_BYTES)]
+    pub max_header_bytes: u32,
     /// After SIGTERM: keep serving (health NOT_SERVING) this long before closing listeners.
     #[arg(long, env = "TIEJUN_DRAIN_DELAY", default_value = "0s", value_parser = humantime::parse_duration)]
     pub drain_delay: Duration,
@@ -30,6 +35,11 @@ pub struct ServerArgs {
     #[arg(long, env = "TIEJUN_DRAIN_TIMEOUT", default_value = "20s", value_parser = humantime::parse_duration)]
     pub drain_timeout: Duration,
 }
+
+/// The default header budget of a call: room for any real token (at most
+/// [`crate::auth::MAX_TOKEN_BYTES`]) and far more, so an oversized token is
+/// refused for its own call rather than ending the connection.
+pub const DEFAULT_MAX_HEADER_BYTES: u32 = 128 * 1024;
 
 impl ServerArgs {
     /// Defaults with another listen address (tests and `tiejun up`).
@@ -39,6 +49,7 @@ impl ServerArgs {
             max_message_bytes: 4 * 1024 * 1024,
             concurrency_limit: 1024,
             max_concurrent_streams: 256,
+            max_header_bytes: DEFAULT_MAX_HEADER_BYTES,
             drain_delay: Duration::ZERO,
             drain_timeout: Duration::from_secs(20),
         }

@@ -82,6 +82,12 @@ impl State {
             .headers()
             .get(http::header::AUTHORIZATION)
             .ok_or_else(|| Error::Unauthenticated("missing authorization: Bearer <token>".into()))?;
+        if header.len() > super::MAX_TOKEN_BYTES {
+            return Err(Error::Unauthenticated(format!(
+                "the token is over {} bytes",
+                super::MAX_TOKEN_BYTES
+            )));
+        }
         let token = header
             .to_str()
             .ok()

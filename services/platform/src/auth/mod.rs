@@ -11,6 +11,11 @@ pub use policy::{Allowed, Policy, Scope};
 
 use crate::error::Error;
 
+/// The longest `authorization` header accepted, in bytes: a signed token with
+/// every claim the suite uses is under 1 KiB. A longer one is UNAUTHENTICATED
+/// for its call alone (the connection's other calls go on).
+pub const MAX_TOKEN_BYTES: usize = 16 * 1024;
+
 /// A role named in a token's `roles` claim.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Role {

@@ -157,6 +157,7 @@ pub async fn serve(
     let hard_stop = CancellationToken::new();
     let server = tonic::transport::Server::builder()
         .max_concurrent_streams(args.max_concurrent_streams)
+        .http2_max_header_list_size(args.max_header_bytes)
         .http2_keepalive_interval(Some(Duration::from_secs(30)))
         .trace_fn(move |req| crate::telemetry::request_span(name, &traced, req))
         .layer(RedLayer::new(known))
