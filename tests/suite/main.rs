@@ -20,6 +20,7 @@ mod migrations;
 mod readiness;
 mod reflection;
 mod rush;
+mod scope_matrix;
 mod scopes;
 mod shedding;
 mod training;

@@ -16,6 +16,7 @@ const SALES_VIEW: Allowed = Roles(&[Admin, Operator, SalesManager, SalesRep]);
 /// The access policy of `tiejun.leads.v1` and the event consumer.
 pub fn policy() -> Policy {
     Policy::for_packages(&[crate::PACKAGE, "tiejun.events.v1"])
+        .with_teams()
         .service(
             "tiejun.leads.v1.RepService",
             &[

@@ -63,6 +63,7 @@ pub mod reassign;
 pub mod release;
 pub mod reps;
 pub mod resolve;
+pub mod scope;
 pub mod sweep;
 
 use tiejun_platform::{auth::Principal, clock, db::Tx, error::Error};

@@ -26,7 +26,7 @@ use tonic::{Request, Response, Status, Streaming, codegen::BoxStream};
 
 use super::Leads;
 use crate::{
-    app::{self, follow_up, keep_private, release},
+    app::{self, follow_up, keep_private, release, scope},
     convert,
     domain::{
         access,
@@ -197,6 +197,8 @@ impl LeadService for Leads {
     async fn list_leads(&self, request: Request<ListLeadsRequest>) -> Result<Response<ListLeadsResponse>, Status> {
         let principal = Principal::of(&request)?;
         let r = request.get_ref();
+        let db = self.db.get()?;
+        scope::person(db, principal, &r.owner_person_id).await?;
         let page = Page::parse(r.page_size, &r.page_token)?;
         let state = LeadState::try_from(r.state).map_err(|_| Error::invalid("state", "unknown state"))?;
         let kind = LeadKind::try_from(r.kind).map_err(|_| Error::invalid("kind", "unknown kind"))?;
@@ -224,7 +226,6 @@ impl LeadService for Leads {
                 kind.stored().to_owned()
             },
         };
-        let db = self.db.get()?;
         let members = self.team_members(db, principal).await?;
         let mut rows = leads::list(db, &filter, &page).await?;
         let next_page_token = page.finish(&mut rows);
@@ -402,6 +403,7 @@ impl LeadService for Leads {
     ) -> Result<Response<ReassignLeadResponse>, Status> {
         let principal = Principal::of(&request)?;
         let r = request.get_ref();
+        scope::person(self.db.get()?, principal, &r.to_person_id).await?;
         let lead_id = release::lead_id(&r.lead_id)?;
         let reason = release::reason("reason", &r.reason)?;
         let to = person_id(&r.to_person_id).map_err(|e| Error::invalid("to_person_id", e))?;

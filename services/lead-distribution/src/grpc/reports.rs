@@ -59,16 +59,10 @@ impl ReportService for Leads {
     ) -> Result<Response<GetRepStatsResponse>, Status> {
         let principal = Principal::of(&request)?;
         let r = request.get_ref();
-        let person_id = crate::domain::rep::person_id(&r.person_id).map_err(|e| Error::invalid("person_id", e))?;
-        access::may_act_as(principal, &person_id)?;
-        let (from, to) = range(&r.from_day, &r.to_day)?;
         let db = self.db.get()?;
-        if access::managed_team(principal).is_some() {
-            let rep = reps::get(db, &person_id)
-                .await?
-                .ok_or_else(|| Error::not_found("rep", &person_id))?;
-            access::may_manage(principal, &rep.team)?;
-        }
+        crate::app::scope::person(db, principal, &r.person_id).await?;
+        let person_id = crate::domain::rep::person_id(&r.person_id).map_err(|e| Error::invalid("person_id", e))?;
+        let (from, to) = range(&r.from_day, &r.to_day)?;
         let rows = reports::assignments(db, Some(&person_id), None, &from, &to).await?;
         let tally = stats::tally(rows.iter().map(|a| &a.1));
         Ok(Response::new(GetRepStatsResponse {

@@ -1,12 +1,7 @@
 //! `tiejun.leads.v1.RepService`: hiring, quota, availability, departure.
 //! Each write runs one use case of `crate::app::reps`.
 
-use tiejun_platform::{
-    auth::{Principal, Role},
-    db::Database,
-    error::Error,
-    paging::Page,
-};
+use tiejun_platform::{auth::Principal, db::Database, error::Error, paging::Page};
 use tiejun_proto::leads::v1::{
     ActivateRepRequest, ActivateRepResponse, DepartRepRequest, DepartRepResponse, GetRepRequest, GetRepResponse,
     ListRepsRequest, ListRepsResponse, RegisterRepRequest, RegisterRepResponse, Rep, RepStatus, ResumeRepRequest,
@@ -17,7 +12,7 @@ use tonic::{Request, Response, Status};
 
 use super::Leads;
 use crate::{
-    app::{self, reps as use_case},
+    app::{self, reps as use_case, scope},
     convert,
     domain::{
         access,
@@ -48,8 +43,9 @@ impl Leads {
         to: RepStatus,
         reason: &str,
     ) -> Result<Rep, Error> {
-        let person_id = parse_person_id(person_id)?;
         let db = self.db.get()?;
+        scope::person(db, principal, person_id).await?;
+        let person_id = parse_person_id(person_id)?;
         let now = self.now();
         let mut tx = db.begin().await?;
         let row = use_case::change_status(&mut tx, now, principal, &person_id, from, to, reason).await?;
@@ -69,8 +65,11 @@ impl RepService for Leads {
         request: Request<RegisterRepRequest>,
     ) -> Result<Response<RegisterRepResponse>, Status> {
         let principal = Principal::of(&request)?;
-        let new = NewRep::parse(request.get_ref())?;
+        let r = request.get_ref();
         let db = self.db.get()?;
+        scope::team(principal, &r.team)?;
+        scope::person(db, principal, &r.person_id).await?;
+        let new = NewRep::parse(r)?;
         let now = self.now();
         let mut tx = db.begin().await?;
         let row = use_case::register(&mut tx, now, principal, &new).await?;
@@ -82,11 +81,9 @@ impl RepService for Leads {
 
     async fn get_rep(&self, request: Request<GetRepRequest>) -> Result<Response<GetRepResponse>, Status> {
         let principal = Principal::of(&request)?;
-        let person_id = parse_person_id(&request.get_ref().person_id)?;
-        if !principal.has_any(&[Role::Service]) {
-            access::may_act_as(principal, &person_id)?;
-        }
         let db = self.db.get()?;
+        scope::person(db, principal, &request.get_ref().person_id).await?;
+        let person_id = parse_person_id(&request.get_ref().person_id)?;
         let row = reps::get(db, &person_id)
             .await?
             .ok_or_else(|| Error::not_found("rep", &person_id))?;
@@ -99,6 +96,7 @@ impl RepService for Leads {
     async fn list_reps(&self, request: Request<ListRepsRequest>) -> Result<Response<ListRepsResponse>, Status> {
         let principal = Principal::of(&request)?;
         let r = request.get_ref();
+        scope::team(principal, &r.team)?;
         let page = Page::parse(r.page_size, &r.page_token)?;
         let status = match RepStatus::try_from(r.status) {
             Ok(RepStatus::Unspecified) => None,
@@ -136,9 +134,10 @@ impl RepService for Leads {
     ) -> Result<Response<SetRepQuotaResponse>, Status> {
         let principal = Principal::of(&request)?;
         let r = request.get_ref();
+        let db = self.db.get()?;
+        scope::person(db, principal, &r.person_id).await?;
         let person_id = parse_person_id(&r.person_id)?;
         let quota = rules::quota(r.daily_quota).map_err(|v| Error::InvalidArgument(vec![v]))?;
-        let db = self.db.get()?;
         let now = self.now();
         let mut tx = db.begin().await?;
         let row = use_case::set_quota(&mut tx, now, principal, &person_id, quota).await?;
@@ -171,6 +170,7 @@ impl RepService for Leads {
 
     async fn suspend_rep(&self, request: Request<SuspendRepRequest>) -> Result<Response<SuspendRepResponse>, Status> {
         let r = request.get_ref();
+        scope::person(self.db.get()?, Principal::of(&request)?, &r.person_id).await?;
         let to = match SuspensionKind::try_from(r.kind) {
             Ok(SuspensionKind::Paused) => RepStatus::Paused,
             Ok(SuspensionKind::OnLeave) => RepStatus::OnLeave,
@@ -205,8 +205,9 @@ impl RepService for Leads {
     async fn depart_rep(&self, request: Request<DepartRepRequest>) -> Result<Response<DepartRepResponse>, Status> {
         let principal = Principal::of(&request)?;
         let r = request.get_ref();
-        let person_id = parse_person_id(&r.person_id)?;
         let db = self.db.get()?;
+        scope::person(db, principal, &r.person_id).await?;
+        let person_id = parse_person_id(&r.person_id)?;
         let now = self.now();
         let mut tx = db.begin().await?;
         let (row, returned) = use_case::depart(&mut tx, now, principal, &person_id, r.reason.trim()).await?;

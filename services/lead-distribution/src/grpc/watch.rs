@@ -12,7 +12,7 @@ use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Status, codegen::BoxStream};
 
 use super::Leads;
-use crate::{convert, domain::access, store::feed};
+use crate::{convert, store::feed};
 
 /// How often the stream looks for new events.
 const POLL_EVERY: Duration = Duration::from_millis(250);
@@ -23,9 +23,9 @@ impl Leads {
         principal: &Principal,
         r: &WatchRepEventsRequest,
     ) -> Result<BoxStream<WatchRepEventsResponse>, Error> {
-        let person_id = crate::domain::rep::person_id(&r.person_id).map_err(|e| Error::invalid("person_id", e))?;
-        access::may_act_as(principal, &person_id)?;
         let db = self.db.get()?.clone();
+        crate::app::scope::person(&db, principal, &r.person_id).await?;
+        let person_id = crate::domain::rep::person_id(&r.person_id).map_err(|e| Error::invalid("person_id", e))?;
         let mut after = feed::latest(&db).await?;
         let (tx, rx) = tokio::sync::mpsc::channel::<Result<WatchRepEventsResponse, Status>>(64);
         let shutdown = self.shutdown.clone();

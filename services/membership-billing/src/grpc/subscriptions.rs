@@ -103,13 +103,21 @@ impl SubscriptionService for Billing {
     async fn subscribe(&self, request: Request<SubscribeRequest>) -> Result<Response<SubscribeResponse>, Status> {
         let principal = Principal::of(&request)?;
         let r = request.get_ref();
+        let acting_rep = principal.has_any(&[Role::SalesRep]) && !principal.has_any(&[Role::Admin, Role::BillingAdmin]);
+        // A rep names only themselves as the seller, checked before anything else.
+        if acting_rep
+            && !r.sold_by_person_id.trim().is_empty()
+            && principal.rep_id.as_deref() != Some(r.sold_by_person_id.trim())
+        {
+            return Err(Error::PermissionDenied("a rep records only their own sales".into()).into());
+        }
         let key = idempotency::Key::of(&principal.subject, "Subscribe", &r.idempotency_key, r)?;
         let db = self.db.get()?;
         let now = self.clock.now();
         let account = accounts::get(db, r.account_id.trim())
             .await?
             .ok_or_else(|| Error::not_found("account", r.account_id.trim()))?;
-        if principal.has_any(&[Role::SalesRep]) && !principal.has_any(&[Role::Admin, Role::BillingAdmin]) {
+        if acting_rep {
             // A rep subscribes the accounts they sold.
             if account.sold_by_person_id.as_deref() != principal.rep_id.as_deref() {
                 return Err(Error::PermissionDenied("a rep subscribes only the accounts they sold".into()).into());

@@ -50,6 +50,7 @@ impl Scope {
 pub struct Policy {
     rules: HashMap<String, Allowed>,
     packages: Vec<String>,
+    knows_teams: bool,
 }
 
 impl Policy {
@@ -58,7 +59,17 @@ impl Policy {
         Self {
             rules: HashMap::new(),
             packages: packages.iter().map(|p| (*p).to_owned()).collect(),
+            knows_teams: false,
         }
+    }
+
+    /// The service holds a team-limited manager (a `team` claim) to their
+    /// team itself. Elsewhere such a token's sales_manager role does not
+    /// count: a service that cannot apply the claim refuses what it guards
+    /// (fail closed).
+    pub fn with_teams(mut self) -> Self {
+        self.knows_teams = true;
+        self
     }
 
     /// Adds the rules of one service (`tiejun.leads.v1.LeadService`).
@@ -93,14 +104,26 @@ impl Policy {
     /// reaches. Paths outside the guarded packages pass (the router answers
     /// UNIMPLEMENTED for unknown ones).
     pub fn check(&self, path: &str, principal: &Principal) -> Result<Reach, Error> {
+        let teamless = !self.knows_teams && principal.team.is_some();
+        let has_any = |roles: &[Role]| {
+            principal
+                .roles
+                .iter()
+                .any(|r| roles.contains(r) && !(teamless && *r == Role::SalesManager))
+        };
         match self.rule(path) {
             Some(Allowed::AnyAuthenticated) => Ok(Reach::Anyone),
-            Some(Allowed::Roles(roles)) if principal.has_any(roles) => Ok(Reach::Anyone),
+            Some(Allowed::Roles(roles)) if has_any(roles) => Ok(Reach::Anyone),
+            Some(Allowed::Roles(roles)) if teamless && roles.contains(&Role::SalesManager) => {
+                Err(Error::PermissionDenied(format!(
+                    "{path} cannot hold a team-limited sales_manager token to its team: use one without a team claim"
+                )))
+            }
             Some(Allowed::Roles(roles)) => Err(Error::PermissionDenied(format!(
                 "{path} needs one of the roles: {}",
                 names(roles)
             ))),
-            Some(Allowed::RolesOrScope(roles, _)) if principal.has_any(roles) => Ok(Reach::Anyone),
+            Some(Allowed::RolesOrScope(roles, _)) if has_any(roles) => Ok(Reach::Anyone),
             Some(Allowed::RolesOrScope(_, scope)) if scope.held_by(principal) => Ok(Reach::OwnScope),
             Some(Allowed::RolesOrScope(roles, scope)) => Err(Error::PermissionDenied(format!(
                 "{path} needs one of the roles: {}, or a token with a {} scope",
@@ -148,6 +171,29 @@ mod tests {
                 ("GetLead", Allowed::AnyAuthenticated),
             ],
         )
+    }
+
+    #[test]
+    fn a_team_limited_manager_is_a_manager_only_where_teams_are_known() {
+        let rule = |knows: bool| {
+            let p = Policy::for_packages(&["tiejun.billing.v1"]).service(
+                "tiejun.billing.v1.AccountService",
+                &[("ListAccounts", Allowed::Roles(&[Role::SalesManager]))],
+            );
+            if knows { p.with_teams() } else { p }
+        };
+        let mut manager = principal(&[Role::SalesManager]);
+        let path = "/tiejun.billing.v1.AccountService/ListAccounts";
+        assert!(
+            rule(false).check(path, &manager).is_ok(),
+            "a manager without a team claim"
+        );
+        manager.team = Some("Hangzhou-1".into());
+        assert!(matches!(
+            rule(false).check(path, &manager),
+            Err(Error::PermissionDenied(_))
+        ));
+        assert!(rule(true).check(path, &manager).is_ok());
     }
 
     #[test]
