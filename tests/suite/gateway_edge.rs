@@ -210,11 +210,10 @@ async fn a_client_deadline_is_passed_on_shortened_and_answered_deadline_exceeded
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_unary_call_without_a_deadline_gets_the_default_one() {
     let (backend, seen) = echo_server().await;
-    let tuning = tiejun_gateway::GatewayTuning {
-        default_deadline: Duration::from_millis(300),
-        ..fast_tuning()
-    };
-    let gw = gateway::tuned_in_front_of(&[backend.addr], tuning, |_| {}).await;
+    let gw = gateway::tuned_in_front_of(&[backend.addr], fast_tuning(), |server| {
+        server.default_deadline = Duration::from_millis(300);
+    })
+    .await;
     let mut client = EchoServiceClient::new(gw.channel().await);
     let token = token(&[Role::Admin]);
     let status = client
@@ -313,4 +312,42 @@ async fn only_calls_safe_to_repeat_are_retried_and_only_as_often_as_allowed() {
         .expect_err("not retried");
     assert_eq!(status.code(), Code::Unavailable);
     assert_eq!(seen.calls(), 7);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_malformed_grpc_timeout_is_refused_invalid_argument_at_the_gateway_and_the_backend() {
+    let (backend, seen) = echo_server().await;
+    let gw = gateway::in_front_of(&[backend.addr]).await;
+    let token = token(&[Role::Admin]);
+    for (name, addr) in [("the gateway", gw.addr), ("the backend", backend.addr)] {
+        let (raw, origin) = tiejun_tests::raw_client(addr);
+        let mut client = EchoServiceClient::with_origin(raw, origin);
+        for bad in ["abc", "-5m", "123456789m", "5", "1.5S", "10x"] {
+            let mut request = authed(echo_request(None), &token);
+            request
+                .metadata_mut()
+                .insert("grpc-timeout", bad.parse().expect("ascii"));
+            let status = client.echo(request).await.expect_err("refused");
+            assert_eq!(status.code(), Code::InvalidArgument, "{name}, {bad:?}: {status:?}");
+            let fields: Vec<_> = status
+                .get_details_bad_request()
+                .expect("BadRequest")
+                .field_violations
+                .into_iter()
+                .map(|v| v.field)
+                .collect();
+            assert_eq!(fields, ["grpc-timeout"], "{name}, {bad:?}");
+        }
+        // A well-formed one still passes.
+        let mut request = authed(echo_request(None), &token);
+        request
+            .metadata_mut()
+            .insert("grpc-timeout", "5S".parse().expect("ascii"));
+        client.echo(request).await.expect("a valid grpc-timeout");
+    }
+    assert_eq!(
+        seen.calls.load(Ordering::SeqCst),
+        2,
+        "only the two well-formed calls reached the backend's handler"
+    );
 }

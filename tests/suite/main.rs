@@ -23,4 +23,5 @@ mod rush;
 mod scope_matrix;
 mod scopes;
 mod shedding;
+mod slow_clients;
 mod training;

@@ -4,8 +4,9 @@
 //! endpoint with its HTTP/2 frames unchanged (headers, messages, trailers),
 //! so every call kind works without decoding a message.
 //!
-//! On the way: the caller's rate limit, a default deadline for unary calls
-//! that carry none, the remaining deadline passed on in `grpc-timeout`, the
+//! On the way: the caller's rate limit, the call's deadline (the server
+//! bootstrap's: the caller's, else the default for unary and
+//! client-streaming calls) passed on in `grpc-timeout`, the
 //! message size limit for requests the gateway holds, and retries of calls
 //! that are safe to repeat when a backend was UNAVAILABLE before answering.
 
@@ -15,7 +16,6 @@ use std::{
     pin::Pin,
     sync::Arc,
     task::{Context, Poll},
-    time::Duration,
 };
 
 use bytes::Bytes;
@@ -25,7 +25,7 @@ use http_body_util::{BodyExt as _, Full, LengthLimitError, Limited};
 use tiejun_platform::{
     Error,
     auth::Principal,
-    deadline::{self, GRPC_TIMEOUT},
+    deadline::{self, CallDeadline, GRPC_TIMEOUT},
 };
 use tokio::time::Instant;
 use tonic::body::Body;
@@ -52,8 +52,6 @@ pub struct Shared {
     pub limits: RateLimit,
     /// Retries of safe calls.
     pub retry: RetryPolicy,
-    /// The deadline of a unary call that carries none.
-    pub default_deadline: Duration,
     /// The largest request message the gateway accepts.
     pub max_message_bytes: usize,
 }
@@ -111,10 +109,7 @@ async fn forward(shared: &Shared, req: Request<axum::body::Body>) -> Result<Resp
         }
         .into());
     }
-    let deadline = deadline::from_headers(req.headers()).or_else(|| {
-        let unary = !route.client_streaming && !route.server_streaming;
-        unary.then(|| Instant::now() + shared.default_deadline)
-    });
+    let deadline = req.extensions().get::<CallDeadline>().and_then(|d| d.0);
     let pool = &shared.pools[route.backend];
     shared.retry.record_call();
     let (parts, body) = req.into_parts();
@@ -245,8 +240,16 @@ async fn buffer(body: axum::body::Body, max_message_bytes: usize) -> Result<Byte
         Err(err) if err.downcast_ref::<LengthLimitError>().is_some() => Err(tonic::Status::resource_exhausted(
             format!("request message larger than the gateway's limit of {max_message_bytes} bytes"),
         )),
-        Err(err) => Err(tonic::Status::cancelled(format!("request body not received: {err}"))),
+        // The call's deadline passed before the request was whole: the
+        // server's body deadline says so with a status, under axum's error.
+        Err(err) => Err(status_within(err.as_ref())
+            .unwrap_or_else(|| tonic::Status::cancelled(format!("request body not received: {err}")))),
     }
+}
+
+/// The first `tonic::Status` in an error's chain of sources.
+fn status_within(err: &(dyn std::error::Error + 'static)) -> Option<tonic::Status> {
+    std::iter::successors(Some(err), |e| e.source()).find_map(|e| e.downcast_ref::<tonic::Status>().cloned())
 }
 
 /// A trailers-only UNAVAILABLE: the backend refused before any message.

@@ -75,9 +75,6 @@ pub struct GatewayTuning {
     /// Burst allowed above the rate (the bucket's size).
     #[arg(long, env = "TIEJUN_RATE_BURST", default_value_t = 1000)]
     pub rate_burst: u32,
-    /// Deadline of a unary call that carries none (streams get none).
-    #[arg(long, env = "TIEJUN_DEFAULT_DEADLINE", default_value = "15s", value_parser = humantime_duration)]
-    pub default_deadline: Duration,
     /// Retries of a call safe to repeat (read-only, or carrying an idempotency key).
     #[arg(long, env = "TIEJUN_RETRIES", default_value_t = 2)]
     pub retries: u32,
@@ -101,7 +98,6 @@ impl Default for GatewayTuning {
         Self {
             rate_limit: 500,
             rate_burst: 1000,
-            default_deadline: Duration::from_secs(15),
             retries: 2,
             probe_interval: Duration::from_secs(1),
             dns_refresh: Duration::from_secs(5),
@@ -176,7 +172,6 @@ pub async fn run(settings: GatewaySettings, listener: TcpListener, shutdown: Can
         pools,
         limits: RateLimit::new(tuning.rate_limit, tuning.rate_burst),
         retry: retry::RetryPolicy::new(tuning.retries),
-        default_deadline: tuning.default_deadline,
         max_message_bytes: settings.server.max_message_bytes,
     });
     tasks.spawn(forget_idle_principals(shared.clone(), background.clone()));

@@ -28,6 +28,10 @@ pub struct ServerArgs {
     /// (the HTTP/2 library's abuse guard).
     #[arg(long, env = "TIEJUN_MAX_HEADER_BYTES", default_value_t = DEFAULT_MAX_HEADER_BYTES)]
     pub max_header_bytes: u32,
+    /// The deadline of a unary or client-streaming call that carries none, and
+    /// the longest any request may take to arrive whole.
+    #[arg(long, env = "TIEJUN_DEFAULT_DEADLINE", default_value = "15s", value_parser = humantime::parse_duration)]
+    pub default_deadline: Duration,
     /// After SIGTERM: keep serving (health NOT_SERVING) this long before closing listeners.
     #[arg(long, env = "TIEJUN_DRAIN_DELAY", default_value = "0s", value_parser = humantime::parse_duration)]
     pub drain_delay: Duration,
@@ -50,6 +54,7 @@ impl ServerArgs {
             concurrency_limit: 1024,
             max_concurrent_streams: 256,
             max_header_bytes: DEFAULT_MAX_HEADER_BYTES,
+            default_deadline: Duration::from_secs(15),
             drain_delay: Duration::ZERO,
             drain_timeout: Duration::from_secs(20),
         }

@@ -1,5 +1,17 @@
 //! Call deadlines: the `grpc-timeout` header read and written, and a server
-//! layer that ends a call whose deadline has passed with DEADLINE_EXCEEDED.
+//! layer that holds every call to one:
+//!
+//! - the caller's deadline (`grpc-timeout`), else the server's default
+//!   (`--default-deadline`) for a unary or client-streaming call; a server
+//!   stream the caller set no deadline on runs as long as it needs;
+//! - the request body must be complete by the call's deadline, or by the
+//!   default one for a server stream without a deadline: a caller that opens
+//!   a call and never finishes sending it holds nothing for long (a
+//!   bidirectional stream's requests are the caller's to pace);
+//! - a malformed `grpc-timeout` (not 1–8 digits and a unit) is refused
+//!   INVALID_ARGUMENT rather than ignored;
+//! - the deadline is put on the request ([`CallDeadline`]) so a handler (the
+//!   gateway) can pass it on.
 //!
 //! tonic's own timer answers an expired `grpc-timeout` with CANCELLED, which
 //! tells a client nothing useful; this layer fires [`EARLY_BY`] sooner so the
@@ -20,6 +32,8 @@ use http_body::Frame;
 use tokio::time::{Instant, Sleep};
 use tonic::body::Body;
 use tower::{Layer, Service};
+
+use crate::calls::Calls;
 
 /// The request header carrying the caller's remaining time.
 pub const GRPC_TIMEOUT: &str = "grpc-timeout";
@@ -74,15 +88,35 @@ pub fn exceeded() -> tonic::Status {
     tonic::Status::deadline_exceeded("deadline exceeded")
 }
 
+/// The deadline a server holds a call to, on the request's extensions:
+/// `None` for a server stream the caller set no deadline on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CallDeadline(pub Option<Instant>);
+
 /// See the module documentation.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct DeadlineLayer;
+#[derive(Debug, Clone)]
+pub struct DeadlineLayer {
+    default: Duration,
+    calls: Calls,
+}
+
+impl DeadlineLayer {
+    /// Holds the calls of `calls` to their deadline, `default` where the
+    /// caller gives none.
+    pub fn new(default: Duration, calls: Calls) -> Self {
+        Self { default, calls }
+    }
+}
 
 impl<S> Layer<S> for DeadlineLayer {
     type Service = DeadlineService<S>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        DeadlineService { inner }
+        DeadlineService {
+            inner,
+            default: self.default,
+            calls: self.calls.clone(),
+        }
     }
 }
 
@@ -90,14 +124,20 @@ impl<S> Layer<S> for DeadlineLayer {
 #[derive(Debug, Clone)]
 pub struct DeadlineService<S> {
     inner: S,
+    default: Duration,
+    calls: Calls,
 }
 
-impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for DeadlineService<S>
+/// The answer to a malformed `grpc-timeout`.
+fn malformed() -> tonic::Status {
+    crate::error::Error::invalid(GRPC_TIMEOUT, "must be 1 to 8 digits and a unit (H, M, S, m, u or n)").into()
+}
+
+impl<S, ResBody> Service<Request<Body>> for DeadlineService<S>
 where
-    S: Service<Request<ReqBody>, Response = Response<ResBody>> + Clone + Send + 'static,
+    S: Service<Request<Body>, Response = Response<ResBody>> + Clone + Send + 'static,
     S::Future: Send + 'static,
     S::Error: Send + 'static,
-    ReqBody: Send + 'static,
     ResBody: http_body::Body<Data = Bytes> + Send + 'static,
     ResBody::Error: Into<tonic::codegen::StdError>,
 {
@@ -109,8 +149,23 @@ where
         self.inner.poll_ready(cx)
     }
 
-    fn call(&mut self, req: Request<ReqBody>) -> Self::Future {
-        let deadline = from_headers(req.headers()).map(|d| d.checked_sub(EARLY_BY).unwrap_or(d));
+    fn call(&mut self, mut req: Request<Body>) -> Self::Future {
+        let now = Instant::now();
+        let caller = match req.headers().get(GRPC_TIMEOUT) {
+            None => None,
+            Some(value) => match value.to_str().ok().and_then(parse_grpc_timeout) {
+                Some(timeout) => Some(now + timeout),
+                None => return Box::pin(std::future::ready(Ok(malformed().into_http()))),
+            },
+        };
+        let kind = self.calls.kind(req.uri().path());
+        let deadline = caller.or_else(|| (!kind.server_streaming).then(|| now + self.default));
+        req.extensions_mut().insert(CallDeadline(deadline));
+        if !(kind.client_streaming && kind.server_streaming) {
+            let body_by = deadline.unwrap_or(now + self.default);
+            req = req.map(|body| Body::new(BodyDeadline::new(body, body_by)));
+        }
+        let deadline = deadline.map(|d| d.checked_sub(EARLY_BY).unwrap_or(d));
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
         Box::pin(async move {
@@ -122,6 +177,62 @@ where
                 Err(_) => Ok(exceeded().into_http()),
             }
         })
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// A request body that fails with DEADLINE_EXCEEDED when it is not
+    /// complete by its deadline: whoever reads it (tonic decoding a message,
+    /// the gateway buffering one) stops waiting then.
+    pub struct BodyDeadline<B> {
+        #[pin]
+        inner: B,
+        #[pin]
+        sleep: Sleep,
+        done: bool,
+    }
+}
+
+impl<B> BodyDeadline<B> {
+    /// `inner`, to be complete by `deadline`.
+    pub fn new(inner: B, deadline: Instant) -> Self {
+        Self {
+            inner,
+            sleep: tokio::time::sleep_until(deadline),
+            done: false,
+        }
+    }
+}
+
+impl<B> http_body::Body for BodyDeadline<B>
+where
+    B: http_body::Body<Data = Bytes, Error = tonic::Status>,
+{
+    type Data = Bytes;
+    type Error = tonic::Status;
+
+    fn poll_frame(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+        let this = self.project();
+        if *this.done {
+            return Poll::Ready(None);
+        }
+        if let Poll::Ready(frame) = this.inner.poll_frame(cx) {
+            if frame.is_none() {
+                *this.done = true;
+            }
+            return Poll::Ready(frame);
+        }
+        if this.sleep.poll(cx).is_ready() {
+            *this.done = true;
+            return Poll::Ready(Some(Err(tonic::Status::deadline_exceeded(
+                "the request was not complete by the call's deadline",
+            ))));
+        }
+        Poll::Pending
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.done || self.inner.is_end_stream()
     }
 }
 

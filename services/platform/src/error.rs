@@ -155,6 +155,12 @@ impl From<sqlx::Error> for Error {
 /// The most characters of a caller's id echoed back in an error.
 pub const ECHOED_ID_CHARS: usize = 128;
 
+/// A caller's text clipped to [`ECHOED_ID_CHARS`] before it is echoed in
+/// an answer (whose message travels as an HTTP/2 header).
+pub fn clip_for_echo(text: &str) -> String {
+    clip(text.to_owned())
+}
+
 fn clip(id: String) -> String {
     match id.char_indices().nth(ECHOED_ID_CHARS) {
         Some((end, _)) => format!("{}…", &id[..end]),

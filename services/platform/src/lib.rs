@@ -3,6 +3,7 @@
 //! the clock, errors, PII masking and idempotency keys.
 
 pub mod auth;
+pub mod calls;
 pub mod clock;
 pub mod config;
 pub mod db;

@@ -10,15 +10,13 @@
 //! trailers-only answer, else the trailers.
 //!
 //! Nothing a caller sends becomes a label: a path the server does not serve
-//! is recorded as service and method `_OTHER` ([`KnownPaths`]), so junk
+//! is recorded as service and method `_OTHER` ([`Calls::labels`]), so junk
 //! paths cannot grow the series (or put an e-mail on `/metrics`).
 
 use std::{
-    collections::HashSet,
     future::Future,
     net::SocketAddr,
     pin::Pin,
-    sync::Arc,
     task::{Context, Poll},
     time::Instant,
 };
@@ -32,6 +30,8 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tonic::body::Body;
 use tower::{Layer, Service};
+
+pub use crate::calls::{Calls, OTHER};
 
 /// The Prometheus registry the meter provider writes into.
 pub type Registry = prometheus::Registry;
@@ -77,54 +77,17 @@ pub async fn serve(listener: TcpListener, registry: Registry, shutdown: Cancella
         .context("metrics server")
 }
 
-/// The value of `rpc.service` and `rpc.method` for a path no server serves.
-pub const OTHER: &str = "_OTHER";
-
-/// The paths a server answers: every method of its services (from the
-/// descriptors), health and reflection. What a call's labels may be.
-#[derive(Debug, Clone, Default)]
-pub struct KnownPaths(Arc<HashSet<String>>);
-
-impl KnownPaths {
-    /// The paths of `services` (fully qualified), health and reflection.
-    pub fn for_services(services: &[String]) -> Self {
-        let mut paths: HashSet<String> = tiejun_proto::methods()
-            .into_iter()
-            .filter(|m| services.contains(&m.service))
-            .map(|m| m.path)
-            .collect();
-        for path in [
-            "/grpc.health.v1.Health/Check",
-            "/grpc.health.v1.Health/Watch",
-            "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo",
-            "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo",
-        ] {
-            paths.insert(path.to_owned());
-        }
-        Self(Arc::new(paths))
-    }
-
-    /// `(rpc.service, rpc.method)` of `path`: its own parts when the server
-    /// answers it, [`OTHER`] twice otherwise.
-    pub fn labels<'a>(&self, path: &'a str) -> (&'a str, &'a str) {
-        match path.trim_start_matches('/').split_once('/') {
-            Some(parts) if self.0.contains(path) => parts,
-            _ => (OTHER, OTHER),
-        }
-    }
-}
-
 /// Records `rpc.server.duration` for every call (see the module documentation).
 #[derive(Debug, Clone)]
 pub struct RedLayer {
     duration: Histogram<f64>,
-    known: KnownPaths,
+    known: Calls,
 }
 
 impl RedLayer {
     /// Instruments on the global meter provider (no-ops until one is
     /// installed), labelling the `known` paths by name and the rest `_OTHER`.
-    pub fn new(known: KnownPaths) -> Self {
+    pub fn new(known: Calls) -> Self {
         let duration = opentelemetry::global::meter("tiejun")
             .f64_histogram("rpc.server.duration")
             .with_unit("ms")
@@ -151,7 +114,7 @@ impl<S> Layer<S> for RedLayer {
 pub struct RedService<S> {
     inner: S,
     duration: Histogram<f64>,
-    known: KnownPaths,
+    known: Calls,
 }
 
 /// What is known of a call when it ends.
@@ -282,7 +245,7 @@ mod tests {
 
     #[test]
     fn only_a_path_the_server_serves_names_its_labels() {
-        let known = KnownPaths::for_services(&["tiejun.leads.v1.LeadService".to_owned()]);
+        let known = Calls::for_services(&["tiejun.leads.v1.LeadService".to_owned()]);
         assert_eq!(
             known.labels("/tiejun.leads.v1.LeadService/ClaimLead"),
             ("tiejun.leads.v1.LeadService", "ClaimLead")

@@ -143,7 +143,7 @@ pub fn current_traceparent() -> Option<String> {
 /// relay passing on the producer's context).
 pub fn request_span<B>(
     service: &'static str,
-    known: &crate::metrics::KnownPaths,
+    known: &crate::calls::Calls,
     request: &http::Request<B>,
 ) -> tracing::Span {
     // A path the server does not serve is `_OTHER`, as on the metrics.

@@ -16,7 +16,7 @@ use tonic_health::{ServingStatus, server::HealthReporter};
 
 pub use hard_stop::{HardStopLayer, HardStopService};
 pub use readiness::Readiness;
-pub use shed::{ShedLayer, ShedService};
+pub use shed::{ShareLayer, ShareService, ShedLayer, ShedService};
 
 use crate::{
     auth::{AuthLayer, JwtKeys, Policy},
@@ -31,6 +31,11 @@ const REFLECTION_SERVICES: [&str; 2] = [
     "grpc.reflection.v1.ServerReflection",
     "grpc.reflection.v1alpha.ServerReflection",
 ];
+
+/// One caller (a token's subject) may hold at most this fraction of the
+/// calls in progress (`--concurrency-limit`); one connection at most
+/// `--max-concurrent-streams` of them.
+const SHARE_OF_CALLS: usize = 4;
 
 /// After the drain timeout, how long ended calls get to flush before the
 /// server task is dropped.
@@ -150,8 +155,8 @@ pub async fn serve(
         None => AuthLayer::authenticate_only(keys),
     };
     let name = spec.name;
-    let known = crate::metrics::KnownPaths::for_services(&spec.services);
-    let traced = known.clone();
+    let known = crate::calls::Calls::for_services(&spec.services);
+    let (traced, deadlines) = (known.clone(), known.clone());
     let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let hard_stop = CancellationToken::new();
@@ -162,9 +167,10 @@ pub async fn serve(
         .trace_fn(move |req| crate::telemetry::request_span(name, &traced, req))
         .layer(RedLayer::new(known))
         .layer(HardStopLayer::new(hard_stop.clone()))
-        .layer(DeadlineLayer)
+        .layer(DeadlineLayer::new(args.default_deadline, deadlines))
         .layer(ShedLayer::new(args.concurrency_limit))
         .layer(auth)
+        .layer(ShareLayer::new(args.concurrency_limit / SHARE_OF_CALLS))
         .add_routes(routes)
         .serve_with_incoming_shutdown(incoming, async {
             let _ = stop_rx.await;

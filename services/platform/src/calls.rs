@@ -1,0 +1,65 @@
+//! The calls a server answers: every method of its services (from the
+//! descriptors), health and reflection, with each one's kind. What a call's
+//! metric labels may be, and which calls get the default deadline.
+
+use std::{collections::HashMap, sync::Arc};
+
+/// The value of `rpc.service` and `rpc.method` for a path no server serves.
+pub const OTHER: &str = "_OTHER";
+
+/// Whether each side of a call streams.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Kind {
+    /// The caller streams requests.
+    pub client_streaming: bool,
+    /// The server streams responses.
+    pub server_streaming: bool,
+}
+
+/// The paths a server answers, and their kinds.
+#[derive(Debug, Clone, Default)]
+pub struct Calls(Arc<HashMap<String, Kind>>);
+
+impl Calls {
+    /// The paths of `services` (fully qualified), health and reflection.
+    pub fn for_services(services: &[String]) -> Self {
+        let mut paths: HashMap<String, Kind> = tiejun_proto::methods()
+            .into_iter()
+            .filter(|m| services.contains(&m.service))
+            .map(|m| {
+                let kind = Kind {
+                    client_streaming: m.client_streaming,
+                    server_streaming: m.server_streaming,
+                };
+                (m.path, kind)
+            })
+            .collect();
+        let stream = |client_streaming| Kind {
+            client_streaming,
+            server_streaming: true,
+        };
+        paths.insert("/grpc.health.v1.Health/Check".into(), Kind::default());
+        paths.insert("/grpc.health.v1.Health/Watch".into(), stream(false));
+        for service in [
+            "grpc.reflection.v1.ServerReflection",
+            "grpc.reflection.v1alpha.ServerReflection",
+        ] {
+            paths.insert(format!("/{service}/ServerReflectionInfo"), stream(true));
+        }
+        Self(Arc::new(paths))
+    }
+
+    /// `(rpc.service, rpc.method)` of `path`: its own parts when the server
+    /// answers it, [`OTHER`] twice otherwise.
+    pub fn labels<'a>(&self, path: &'a str) -> (&'a str, &'a str) {
+        match path.trim_start_matches('/').split_once('/') {
+            Some(parts) if self.0.contains_key(path) => parts,
+            _ => (OTHER, OTHER),
+        }
+    }
+
+    /// The kind of `path` (an unknown path is taken as unary).
+    pub fn kind(&self, path: &str) -> Kind {
+        self.0.get(path).copied().unwrap_or_default()
+    }
+}
