@@ -7,6 +7,7 @@ pub mod connected;
 pub mod echo;
 pub mod gateway;
 pub mod leads;
+pub mod proxy;
 pub mod raw;
 pub mod reflection;
 pub mod training;

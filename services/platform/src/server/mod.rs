@@ -3,7 +3,7 @@
 //! deadlines answered DEADLINE_EXCEEDED and a bounded graceful drain on SIGTERM.
 
 mod hard_stop;
-mod readiness;
+pub mod readiness;
 mod shed;
 
 use std::time::Duration;

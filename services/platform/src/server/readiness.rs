@@ -1,6 +1,21 @@
 //! When a server may say SERVING: for a service, once its database answers
-//! and its migrations ran; afterwards it follows the database (NOT_SERVING
-//! while it is unreachable). Shutdown wins over everything.
+//! and its migrations ran; afterwards it follows the database by one rule:
+//!
+//! **SERVING while the last check of the database succeeded.** A check is
+//! `SELECT 1` every [`CHECK_EVERY`], given [`CHECK_WITHIN`]; the first check
+//! that fails or takes longer makes the service NOT_SERVING, the first that
+//! succeeds makes it SERVING again. An outage shows within
+//! `CHECK_EVERY + CHECK_WITHIN` (2 s), a recovery within `CHECK_EVERY`.
+//!
+//! Every replica shares its service's database, so they all go NOT_SERVING
+//! together. That is deliberate: every RPC reads or writes the database, so
+//! no replica could answer one better than another. Kubernetes takes them
+//! out of the Service; the gateway keeps the endpoints it last knew and
+//! keeps trying the least loaded, so callers get the service's UNAVAILABLE
+//! at once rather than no answer. Liveness does not follow the database
+//! (see `deploy/k8s`), so nothing is restarted for an outage it cannot fix.
+//!
+//! Shutdown wins over everything.
 
 use std::{collections::BTreeMap, time::Duration};
 
@@ -12,7 +27,10 @@ use super::Health;
 use crate::db::{Database, DbCell, Migrations, PoolSettings};
 
 /// How often a ready server checks that its database still answers.
-const PING_EVERY: Duration = Duration::from_secs(2);
+pub const CHECK_EVERY: Duration = Duration::from_secs(1);
+/// How long one check may take before it counts as failed (a database
+/// behind a dead network answers nothing rather than refusing).
+pub const CHECK_WITHIN: Duration = Duration::from_secs(1);
 /// The longest wait between two connection attempts.
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
 
@@ -102,7 +120,7 @@ async fn open(
 async fn follow(db: &Database, health: &Health, shutdown: &CancellationToken) {
     let mut serving = None;
     loop {
-        let up = db.ping().await.is_ok();
+        let up = matches!(tokio::time::timeout(CHECK_WITHIN, db.ping()).await, Ok(Ok(())));
         if serving != Some(up) {
             if !up {
                 tracing::warn!("database unreachable; NOT_SERVING");
@@ -117,7 +135,7 @@ async fn follow(db: &Database, health: &Health, shutdown: &CancellationToken) {
         }
         tokio::select! {
             () = shutdown.cancelled() => return,
-            () = tokio::time::sleep(PING_EVERY) => {}
+            () = tokio::time::sleep(CHECK_EVERY) => {}
         }
     }
 }
