@@ -33,21 +33,29 @@ pub struct ConnectSettings {
 pub struct Endpoint {
     uri: Uri,
     channel: Channel,
+    /// A connection of its own for health probes: when callers fill the
+    /// data connection's streams (a backend allows 256 each), a probe
+    /// waiting behind them would eject a healthy endpoint.
+    probes: Channel,
     in_flight: AtomicUsize,
     state: AtomicU8,
 }
 
 impl Endpoint {
     fn new(uri: Uri, settings: ConnectSettings) -> Self {
-        let channel = TonicEndpoint::from(uri.clone())
-            .connect_timeout(settings.connect_timeout)
-            .tcp_nodelay(true)
-            .http2_keep_alive_interval(Duration::from_secs(30))
-            .keep_alive_timeout(Duration::from_secs(10))
-            .connect_lazy();
+        let connection = || {
+            TonicEndpoint::from(uri.clone())
+                .connect_timeout(settings.connect_timeout)
+                .tcp_nodelay(true)
+                .http2_keep_alive_interval(Duration::from_secs(30))
+                .keep_alive_timeout(Duration::from_secs(10))
+                .connect_lazy()
+        };
+        let (channel, probes) = (connection(), connection());
         Self {
             uri,
             channel,
+            probes,
             in_flight: AtomicUsize::new(0),
             state: AtomicU8::new(UNKNOWN),
         }
@@ -61,6 +69,11 @@ impl Endpoint {
     /// A handle on its connection.
     pub fn channel(&self) -> Channel {
         self.channel.clone()
+    }
+
+    /// A handle on the connection its health probes use.
+    pub fn probe_channel(&self) -> Channel {
+        self.probes.clone()
     }
 
     /// Calls sent to it and not finished (streams count until they end).
