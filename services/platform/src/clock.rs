@@ -6,6 +6,8 @@ use std::sync::{Arc, Mutex};
 use chrono::{DateTime, NaiveDate, Utc};
 use chrono_tz::Tz;
 
+use crate::error::{Error, FieldViolation};
+
 /// The default business zone.
 pub const DEFAULT_ZONE: Tz = chrono_tz::Asia::Shanghai;
 
@@ -74,10 +76,41 @@ pub fn to_proto(at: DateTime<Utc>) -> prost_types::Timestamp {
     }
 }
 
-/// A protobuf `Timestamp` as a UTC instant; `None` if out of range.
+/// The first second a request may name: 0001-01-01T00:00:00Z, where the
+/// range of `google.protobuf.Timestamp` begins.
+pub const EARLIEST_SECONDS: i64 = -62_135_596_800;
+
+/// The last second a request may name: 9999-12-31T23:59:59Z, where the
+/// range of `google.protobuf.Timestamp` ends (with up to 999,999,999 ns).
+pub const LATEST_SECONDS: i64 = 253_402_300_799;
+
+/// What a caller is told about an instant outside the range.
+pub const OUT_OF_RANGE: &str =
+    "not a valid instant: must lie between 0001-01-01T00:00:00Z and 9999-12-31T23:59:59.999999999Z";
+
+/// A protobuf `Timestamp` as a UTC instant; `None` outside
+/// 0001-01-01T00:00:00Z ..= 9999-12-31T23:59:59.999999999Z or with nanos
+/// outside 0 ..= 999,999,999. Chrono itself reaches far wider, but neither
+/// database orders such instants the way it orders the rest, and no rule
+/// of the domain needs them.
 pub fn from_proto(ts: &prost_types::Timestamp) -> Option<DateTime<Utc>> {
-    let nanos = u32::try_from(ts.nanos).ok()?;
+    if !(EARLIEST_SECONDS..=LATEST_SECONDS).contains(&ts.seconds) {
+        return None;
+    }
+    let nanos = u32::try_from(ts.nanos).ok().filter(|n| *n < 1_000_000_000)?;
     DateTime::from_timestamp(ts.seconds, nanos)
+}
+
+/// The one check of an instant in a request: absent is `Ok(None)`, outside
+/// the range a [`FieldViolation`] naming `field` (in proto path form).
+pub fn check(field: &str, ts: Option<&prost_types::Timestamp>) -> Result<Option<DateTime<Utc>>, FieldViolation> {
+    ts.map(|ts| from_proto(ts).ok_or_else(|| FieldViolation::new(field, OUT_OF_RANGE)))
+        .transpose()
+}
+
+/// [`check`] as an `INVALID_ARGUMENT`, for a request with one instant to read.
+pub fn instant(field: &str, ts: Option<&prost_types::Timestamp>) -> Result<Option<DateTime<Utc>>, Error> {
+    check(field, ts).map_err(|v| Error::InvalidArgument(vec![v]))
 }
 
 /// The instant a business day starts (midnight in `zone`), in UTC.
@@ -121,6 +154,23 @@ mod tests {
             }),
             None
         );
+        let ts = |seconds, nanos| prost_types::Timestamp { seconds, nanos };
+        for (seconds, nanos, valid) in [
+            (EARLIEST_SECONDS, 0, true),
+            (EARLIEST_SECONDS - 1, 999_999_999, false),
+            (LATEST_SECONDS, 999_999_999, true),
+            (LATEST_SECONDS + 1, 0, false),
+            (0, 1_000_000_000, false),
+        ] {
+            assert_eq!(from_proto(&ts(seconds, nanos)).is_some(), valid, "{seconds} {nanos}");
+        }
+        let earliest = from_proto(&ts(EARLIEST_SECONDS, 0)).expect("in range");
+        assert_eq!(earliest.to_rfc3339(), "0001-01-01T00:00:00+00:00");
+        let latest = from_proto(&ts(LATEST_SECONDS, 0)).expect("in range");
+        assert_eq!(latest.to_rfc3339(), "9999-12-31T23:59:59+00:00");
+        let bad = check("session.ends_at", Some(&ts(LATEST_SECONDS + 1, 0))).expect_err("year 10000");
+        assert_eq!(bad.field, "session.ends_at");
+        assert_eq!(check("at", None), Ok(None));
     }
 
     #[test]

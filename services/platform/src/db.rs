@@ -61,13 +61,17 @@ impl Default for PoolSettings {
     }
 }
 
-/// The migration sets of one service, one per backend.
+/// The schema of one service: its migration sets, one per backend, and
+/// what each constraint they create means to a caller.
 #[derive(Debug)]
 pub struct Migrations {
     /// PostgreSQL migrations.
     pub postgres: Migrator,
     /// SQLite migrations.
     pub sqlite: Migrator,
+    /// Every unique, CHECK and foreign-key constraint the migrations create,
+    /// beyond [`crate::constraint::SHARED`].
+    pub constraints: &'static [crate::constraint::Constraint],
 }
 
 /// An open pool on either backend.
@@ -138,6 +142,7 @@ impl Database {
     /// Runs the backend's migrations (idempotent; PostgreSQL takes an advisory
     /// lock so replicas starting together migrate once).
     pub async fn migrate(&self, migrations: &Migrations) -> anyhow::Result<()> {
+        crate::constraint::register(migrations.constraints);
         match self {
             Self::Sqlite(db) => migrations.sqlite.run(&db.pool).await.context("SQLite migrations")?,
             Self::Postgres(pool) => migrations.postgres.run(pool).await.context("PostgreSQL migrations")?,

@@ -156,7 +156,7 @@ pub async fn claim<R: Message + Default>(
         return Err(Error::IdempotencyKeyReused);
     }
     let bytes = response.ok_or_else(|| Error::Aborted("the first request with this key is still running".into()))?;
-    let decoded = R::decode(bytes.as_slice()).map_err(|e| Error::Internal(e.into()))?;
+    let decoded = R::decode(bytes.as_slice()).map_err(Error::internal)?;
     Ok(Claim::Replay(decoded))
 }
 

@@ -6,6 +6,7 @@ pub mod auth;
 pub mod calls;
 pub mod clock;
 pub mod config;
+pub mod constraint;
 pub mod db;
 pub mod deadline;
 pub mod error;

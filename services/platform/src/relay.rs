@@ -197,7 +197,7 @@ impl Relay {
                             &[Role::Service],
                             Duration::from_secs(300),
                         ))
-                        .map_err(Error::Internal)?,
+                        .map_err(|e| Error::internal(format!("{e:#}")))?,
                 ),
             };
             for event in due {

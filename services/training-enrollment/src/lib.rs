@@ -29,6 +29,7 @@ pub const PACKAGE: &str = "tiejun.training.v1";
 pub static MIGRATIONS: Migrations = Migrations {
     postgres: sqlx::migrate!("./migrations/postgres"),
     sqlite: sqlx::migrate!("./migrations/sqlite"),
+    constraints: store::constraints::CONSTRAINTS,
 };
 
 /// Every gRPC service this server answers (its package and the event consumer).

@@ -6,7 +6,7 @@ use std::collections::HashSet;
 
 use tiejun_platform::{
     auth::Principal,
-    clock::from_proto,
+    clock,
     db::Database,
     error::Error,
     idempotency::{self, Key},
@@ -307,10 +307,7 @@ impl LeadService for Leads {
                 Ok(kind) => kind,
             },
             notes: text(&r.notes, 0, 2000).map_err(|e| Error::invalid("notes", e))?,
-            occurred_at: match &r.occurred_at {
-                None => now,
-                Some(ts) => from_proto(ts).ok_or_else(|| Error::invalid("occurred_at", "not a valid instant"))?,
-            },
+            occurred_at: clock::instant("occurred_at", r.occurred_at.as_ref())?.unwrap_or(now),
         };
         let response = idempotency::transact(self.db.get()?, None, now, async |tx| {
             let row = follow_up::run(tx, now, principal, &input).await?;

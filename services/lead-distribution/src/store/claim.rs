@@ -95,7 +95,7 @@ struct Facts {
 
 impl Facts {
     fn parse(self) -> Result<ClaimFacts, Error> {
-        let corrupt = |e: crate::domain::state::Corrupt| Error::Internal(e.into());
+        let corrupt = |e: crate::domain::state::Corrupt| Error::internal(e);
         let rep = match (self.rep_status, self.rep_quota) {
             (Some(status), Some(quota)) => Some((RepStatus::from_stored(&status).map_err(corrupt)?, quota)),
             _ => None,

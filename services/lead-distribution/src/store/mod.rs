@@ -8,6 +8,7 @@
 //! code's checks.
 
 pub mod claim;
+pub mod constraints;
 pub mod days;
 pub mod distribution;
 pub mod feed;

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use tiejun_platform::{
     auth::Principal,
-    clock::{from_proto, to_proto},
+    clock::{self, to_proto},
     error::Error,
 };
 use tiejun_proto::billing::v1::{
@@ -36,9 +36,7 @@ fn row(group_key: String, b: &Book) -> RenewalRateRow {
 }
 
 fn window(field: &str, ts: &Option<prost_types::Timestamp>) -> Result<chrono::DateTime<chrono::Utc>, Error> {
-    ts.as_ref()
-        .and_then(from_proto)
-        .ok_or_else(|| Error::invalid(field, "is required"))
+    clock::instant(field, ts.as_ref())?.ok_or_else(|| Error::invalid(field, "is required"))
 }
 
 #[tonic::async_trait]
@@ -108,10 +106,7 @@ impl BillingReportService for Billing {
         &self,
         request: Request<GetAnnualRecurringRevenueRequest>,
     ) -> Result<Response<GetAnnualRecurringRevenueResponse>, Status> {
-        let at = match &request.get_ref().at {
-            None => self.clock.now(),
-            Some(ts) => from_proto(ts).ok_or_else(|| Error::invalid("at", "not a valid instant"))?,
-        };
+        let at = clock::instant("at", request.get_ref().at.as_ref())?.unwrap_or_else(|| self.clock.now());
         let db = self.db.get()?;
         let rows = reports::arr(db, at).await?;
         let subscriptions = rows.iter().map(|r| r.1).sum::<i64>();
@@ -130,11 +125,6 @@ impl BillingReportService for Billing {
     ) -> Result<Response<GetRenewalRateResponse>, Status> {
         let principal = Principal::of(&request)?;
         let r = request.get_ref();
-        let window = |field: &str, ts: &Option<prost_types::Timestamp>| {
-            ts.as_ref()
-                .and_then(from_proto)
-                .ok_or_else(|| Error::invalid(field, "is required"))
-        };
         let (from, to) = (window("from", &r.from)?, window("to", &r.to)?);
         if to <= from {
             return Err(Error::invalid("to", "must be after from").into());

@@ -8,7 +8,7 @@ use chrono::Duration;
 use chrono_tz::Tz;
 use tiejun_platform::{
     auth::{Principal, Role},
-    clock::{from_proto, to_proto},
+    clock::{self, to_proto},
     error::Error,
     idempotency, outbox,
 };
@@ -216,11 +216,10 @@ impl SubscriptionService for Billing {
             .ok_or_else(|| Error::invalid("idempotency_key", "is required"))?;
         let db = self.db.get()?;
         let now = self.clock.now();
-        let received_at = match &r.received_at {
+        let received_at = match clock::instant("received_at", r.received_at.as_ref())? {
             None => now,
-            Some(t) => from_proto(t)
-                .filter(|t| *t <= now + Duration::minutes(5))
-                .ok_or_else(|| Error::invalid("received_at", "must not be in the future"))?,
+            Some(t) if t <= now + Duration::minutes(5) => t,
+            Some(_) => return Err(Error::invalid("received_at", "must not be in the future").into()),
         };
         let mut tx = db.begin().await?;
         if let Some(first) = key.replay(&mut tx, now).await? {
@@ -306,7 +305,7 @@ impl SubscriptionService for Billing {
                 .ok_or_else(|| Error::not_found("account", &sub.account_id))?;
             let zone: Tz = account.time_zone.parse().unwrap_or(chrono_tz::Asia::Shanghai);
             let (Some(start), Some(end)) = (sub.period_start, sub.period_end) else {
-                return Err(Error::Internal(anyhow::anyhow!("active subscription without a period")).into());
+                return Err(Error::internal("active subscription without a period").into());
             };
             let local = |t: chrono::DateTime<chrono::Utc>| t.with_timezone(&zone).date_naive();
             let charge = proration::upgrade_charge(

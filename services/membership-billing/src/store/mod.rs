@@ -4,6 +4,7 @@
 
 pub mod accounts;
 pub mod catalog;
+pub mod constraints;
 pub mod renewals;
 pub mod reports;
 pub mod subscriptions;

@@ -69,12 +69,7 @@ fn anchor(s: &SubscriptionRow) -> Result<NaiveDate, Error> {
     s.anchor_date
         .as_deref()
         .and_then(|d| NaiveDate::parse_from_str(d, "%Y-%m-%d").ok())
-        .ok_or_else(|| {
-            Error::Internal(anyhow::anyhow!(
-                "active subscription {} without an anchor",
-                s.subscription_id
-            ))
-        })
+        .ok_or_else(|| Error::internal(format!("active subscription {} without an anchor", s.subscription_id)))
 }
 
 async fn subs(tx: &mut Tx, filter: &'static str, at: DateTime<Utc>) -> Result<Vec<SubscriptionRow>, Error> {

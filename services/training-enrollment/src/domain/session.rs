@@ -3,7 +3,7 @@
 use chrono::{DateTime, Duration, Utc};
 use chrono_tz::Tz;
 use tiejun_platform::{
-    clock::from_proto,
+    clock,
     error::{Error, FieldViolation},
 };
 use tiejun_proto::training::v1::Session;
@@ -69,34 +69,23 @@ impl NewSession {
         if time_zone.parse::<Tz>().is_err() {
             field("time_zone", "not an IANA time zone");
         }
-        let instant = |name: &str, ts: &Option<prost_types::Timestamp>| -> Result<Option<DateTime<Utc>>, String> {
-            match ts {
-                None => Ok(None),
-                Some(ts) => from_proto(ts)
-                    .map(Some)
-                    .ok_or_else(|| format!("{name} is not a valid instant")),
-            }
-        };
-        let mut bad = |name: &str, r: Result<Option<DateTime<Utc>>, String>| match r {
-            Ok(t) => t,
-            Err(why) => {
-                v.push(FieldViolation::new(format!("session.{name}"), why));
+        let mut instant = |name: &str, ts: &Option<prost_types::Timestamp>| {
+            clock::check(&format!("session.{name}"), ts.as_ref()).unwrap_or_else(|bad| {
+                v.push(bad);
                 None
-            }
+            })
         };
-        let starts_at = bad("starts_at", instant("starts_at", &s.starts_at));
-        let ends_at = bad("ends_at", instant("ends_at", &s.ends_at));
-        let enrollment_deadline = bad(
-            "enrollment_deadline",
-            instant("enrollment_deadline", &s.enrollment_deadline),
-        );
-        let cancellation_deadline = bad(
-            "cancellation_deadline",
-            instant("cancellation_deadline", &s.cancellation_deadline),
-        );
+        let starts_at = instant("starts_at", &s.starts_at);
+        let ends_at = instant("ends_at", &s.ends_at);
+        let enrollment_deadline = instant("enrollment_deadline", &s.enrollment_deadline);
+        let cancellation_deadline = instant("cancellation_deadline", &s.cancellation_deadline);
         let mut field = |name: &str, why: &str| v.push(FieldViolation::new(format!("session.{name}"), why));
         let (Some(starts_at), Some(ends_at)) = (starts_at, ends_at) else {
-            field("starts_at", "start and end are required");
+            for (name, given) in [("starts_at", &s.starts_at), ("ends_at", &s.ends_at)] {
+                if given.is_none() {
+                    field(name, "is required");
+                }
+            }
             return Err(Error::InvalidArgument(v));
         };
         if starts_at <= now {

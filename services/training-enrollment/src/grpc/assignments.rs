@@ -4,7 +4,7 @@
 use chrono::Duration;
 use tiejun_platform::{
     auth::Principal,
-    clock::{from_proto, to_proto},
+    clock::{self, to_proto},
     error::Error,
     paging::Page,
 };
@@ -56,10 +56,7 @@ fn instant_or_now(
     field: &str,
     now: chrono::DateTime<chrono::Utc>,
 ) -> Result<chrono::DateTime<chrono::Utc>, Error> {
-    match ts {
-        None => Ok(now),
-        Some(t) => from_proto(t).ok_or_else(|| Error::invalid(field, "not a valid instant")),
-    }
+    Ok(clock::instant(field, ts.as_ref())?.unwrap_or(now))
 }
 
 #[tonic::async_trait]
@@ -72,16 +69,16 @@ impl AssignmentService for Training {
         let learner = learner_id(&r.learner_id).map_err(|e| Error::invalid("learner_id", e))?;
         let program_id = key(&r.program_id).map_err(|e| Error::invalid("program_id", e))?;
         let city = text(&r.city, 0, 50).map_err(|e| Error::invalid("city", e))?;
+        let due_at = clock::instant("due_at", r.due_at.as_ref())?;
         let db = self.db.get()?;
         let now = self.clock.now();
         let program = catalog::program(db, &program_id)
             .await?
             .ok_or_else(|| Error::not_found("program", &program_id))?;
-        let due_at = match &r.due_at {
+        let due_at = match due_at {
             None => now + Duration::days(i64::from(program.due_within_days)),
-            Some(t) => from_proto(t)
-                .filter(|d| *d > now)
-                .ok_or_else(|| Error::invalid("due_at", "must be a future instant"))?,
+            Some(due_at) if due_at > now => due_at,
+            Some(_) => return Err(Error::invalid("due_at", "must be a future instant").into()),
         };
         let mut tx = db.begin().await?;
         let assignment = NewAssignment {

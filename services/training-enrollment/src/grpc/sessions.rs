@@ -1,6 +1,6 @@
 //! `SessionService`: scheduling, reading, listing and cancelling sessions.
 
-use tiejun_platform::{auth::Principal, clock::from_proto, error::Error, idempotency, paging::Page};
+use tiejun_platform::{auth::Principal, clock, error::Error, idempotency, paging::Page};
 use tiejun_proto::training::v1::{
     CancelSessionRequest, CancelSessionResponse, GetSessionRequest, GetSessionResponse, ListSessionsRequest,
     ListSessionsResponse, ScheduleSessionRequest, ScheduleSessionResponse, SessionStatus,
@@ -73,17 +73,12 @@ impl SessionService for Training {
             Ok(s) => s.as_str_name().trim_start_matches("SESSION_STATUS_"),
             Err(_) => return Err(Error::invalid("status", "unknown status").into()),
         };
-        let instant = |field: &str, ts: &Option<prost_types::Timestamp>| {
-            ts.as_ref()
-                .map(|t| from_proto(t).ok_or_else(|| Error::invalid(field, "not a valid instant")))
-                .transpose()
-        };
         let filter = sessions::SessionFilter {
             city: r.city.trim().to_owned(),
             program_id: r.program_id.trim().to_owned(),
             status: status.to_owned(),
-            from: instant("starts_from", &r.starts_from)?,
-            to: instant("starts_to", &r.starts_to)?,
+            from: clock::instant("starts_from", r.starts_from.as_ref())?,
+            to: clock::instant("starts_to", r.starts_to.as_ref())?,
         };
         let db = self.db.get()?;
         let mut rows = sessions::list(db, &filter, &page).await?;

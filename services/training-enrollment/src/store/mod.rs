@@ -6,5 +6,6 @@
 pub mod assignments;
 pub mod catalog;
 pub mod completion;
+pub mod constraints;
 pub mod enrollments;
 pub mod sessions;
