@@ -73,7 +73,7 @@ pub struct GatewayTuning {
     #[arg(long, env = "TIEJUN_RATE_LIMIT", default_value_t = 500)]
     pub rate_limit: u32,
     /// Burst allowed above the rate (the bucket's size).
-    #[arg(long, env = "TIEJUN_RATE_BURST", default_value_t = 1000)]
+    #[arg(long, env = "TIEJUN_RATE_BURST", default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..))]
     pub rate_burst: u32,
     /// Retries of a call safe to repeat (read-only, or carrying an idempotency key).
     #[arg(long, env = "TIEJUN_RETRIES", default_value_t = 2)]
@@ -89,8 +89,8 @@ pub struct GatewayTuning {
     pub connect_timeout: Duration,
 }
 
-fn humantime_duration(s: &str) -> Result<Duration, humantime::DurationError> {
-    humantime::parse_duration(s)
+fn humantime_duration(s: &str) -> Result<Duration, String> {
+    tiejun_platform::config::positive_duration(s)
 }
 
 impl Default for GatewayTuning {

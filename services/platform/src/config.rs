@@ -1,12 +1,19 @@
 //! Settings shared by every service, as clap argument groups: each flag has a
 //! `TIEJUN_*` (or standard) environment fallback. The README's configuration
-//! table lists them all.
+//! table lists them all, with their rules. A value that breaks a rule stops
+//! the process at start with one line naming the flag and the rule (clap's,
+//! for a value checked while parsing; ours, for a secret or a URL, which are
+//! never echoed).
 
 use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
 use anyhow::Context as _;
 
-use crate::{auth::JwtKeys, clock::SharedClock, db::PoolSettings};
+use crate::{
+    auth::{JwtKeys, MIN_SECRET_LEN},
+    clock::SharedClock,
+    db::{Backend, PoolSettings},
+};
 
 /// How a gRPC server listens, limits and drains.
 #[derive(Debug, Clone, clap::Args)]
@@ -15,22 +22,29 @@ pub struct ServerArgs {
     #[arg(long, env = "TIEJUN_LISTEN", default_value = "0.0.0.0:50051")]
     pub listen: SocketAddr,
     /// Largest request or response message, in bytes.
-    #[arg(long, env = "TIEJUN_MAX_MESSAGE_BYTES", default_value_t = 4 * 1024 * 1024)]
+    #[arg(long, env = "TIEJUN_MAX_MESSAGE_BYTES", default_value_t = 4 * 1024 * 1024,
+          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1024..))]
     pub max_message_bytes: usize,
     /// Calls handled at once by this process; more are shed with RESOURCE_EXHAUSTED.
-    #[arg(long, env = "TIEJUN_CONCURRENCY_LIMIT", default_value_t = 1024)]
+    /// At least 4: one principal holds at most a quarter.
+    #[arg(long, env = "TIEJUN_CONCURRENCY_LIMIT", default_value_t = 1024,
+          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(4..))]
     pub concurrency_limit: usize,
     /// Streams per HTTP/2 connection.
-    #[arg(long, env = "TIEJUN_MAX_CONCURRENT_STREAMS", default_value_t = 256)]
+    #[arg(long, env = "TIEJUN_MAX_CONCURRENT_STREAMS", default_value_t = 256,
+          value_parser = clap::value_parser!(u32).range(1..))]
     pub max_concurrent_streams: u32,
     /// Largest header block of one call, in bytes (HTTP/2 SETTINGS_MAX_HEADER_LIST_SIZE).
     /// A call over it is refused alone; one over four times it ends the connection
     /// (the HTTP/2 library's abuse guard).
-    #[arg(long, env = "TIEJUN_MAX_HEADER_BYTES", default_value_t = DEFAULT_MAX_HEADER_BYTES)]
+    /// At least 32 KiB, so that a token over the 16 KiB limit reaches the
+    /// check that refuses it alone.
+    #[arg(long, env = "TIEJUN_MAX_HEADER_BYTES", default_value_t = DEFAULT_MAX_HEADER_BYTES,
+          value_parser = clap::value_parser!(u32).range(32 * 1024..))]
     pub max_header_bytes: u32,
     /// The deadline of a unary or client-streaming call that carries none, and
     /// the longest any request may take to arrive whole.
-    #[arg(long, env = "TIEJUN_DEFAULT_DEADLINE", default_value = "15s", value_parser = humantime::parse_duration)]
+    #[arg(long, env = "TIEJUN_DEFAULT_DEADLINE", default_value = "15s", value_parser = positive_duration)]
     pub default_deadline: Duration,
     /// After SIGTERM: keep serving (health NOT_SERVING) this long before closing listeners.
     #[arg(long, env = "TIEJUN_DRAIN_DELAY", default_value = "0s", value_parser = humantime::parse_duration)]
@@ -38,6 +52,16 @@ pub struct ServerArgs {
     /// After SIGTERM: the most time in-flight calls get to finish.
     #[arg(long, env = "TIEJUN_DRAIN_TIMEOUT", default_value = "20s", value_parser = humantime::parse_duration)]
     pub drain_timeout: Duration,
+}
+
+/// A duration above zero (`500ms`, `15s`, `5m`): the parser of every
+/// interval, timeout and deadline flag.
+pub fn positive_duration(s: &str) -> Result<Duration, String> {
+    match humantime::parse_duration(s) {
+        Ok(d) if !d.is_zero() => Ok(d),
+        Ok(_) => Err("must be more than zero".into()),
+        Err(e) => Err(e.to_string()),
+    }
 }
 
 /// The default header budget of a call: room for any real token (at most
@@ -68,10 +92,10 @@ pub struct DatabaseArgs {
     #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
     pub database_url: String,
     /// Pool size.
-    #[arg(long, env = "TIEJUN_DB_MAX_CONNECTIONS", default_value_t = 10)]
+    #[arg(long, env = "TIEJUN_DB_MAX_CONNECTIONS", default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..))]
     pub db_max_connections: u32,
     /// How long a call waits for a pooled connection.
-    #[arg(long, env = "TIEJUN_DB_ACQUIRE_TIMEOUT", default_value = "5s", value_parser = humantime::parse_duration)]
+    #[arg(long, env = "TIEJUN_DB_ACQUIRE_TIMEOUT", default_value = "5s", value_parser = positive_duration)]
     pub db_acquire_timeout: Duration,
 }
 
@@ -83,6 +107,14 @@ impl DatabaseArgs {
             db_max_connections: 10,
             db_acquire_timeout: Duration::from_secs(5),
         }
+    }
+
+    /// Checks the URL names a backend, without echoing it (it may hold a
+    /// password).
+    pub fn check(&self) -> anyhow::Result<()> {
+        Backend::of_url(&self.database_url)
+            .map(drop)
+            .context("--database-url (DATABASE_URL)")
     }
 
     /// The pool settings.
@@ -129,9 +161,19 @@ impl AuthArgs {
                 .trim()
                 .to_owned(),
             (None, None) => {
-                anyhow::bail!("no JWT secret: set TIEJUN_JWT_SECRET or --jwt-secret-file")
+                anyhow::bail!("no JWT secret: set --jwt-secret (TIEJUN_JWT_SECRET) or --jwt-secret-file")
             }
         };
+        // The secret itself is never echoed: only its length.
+        anyhow::ensure!(
+            secret.len() >= MIN_SECRET_LEN,
+            "{}: the JWT secret must be at least {MIN_SECRET_LEN} bytes (this one has {})",
+            match &self.jwt_secret_file {
+                Some(path) if self.jwt_secret.is_none() => format!("--jwt-secret-file {}", path.display()),
+                _ => "--jwt-secret (TIEJUN_JWT_SECRET)".to_owned(),
+            },
+            secret.len()
+        );
         JwtKeys::from_secret(secret.as_bytes())
     }
 }
@@ -143,7 +185,7 @@ pub struct JobArgs {
     #[arg(long = "jobs", env = "TIEJUN_JOBS", default_value_t = true, action = clap::ArgAction::Set)]
     pub enabled: bool,
     /// How often the jobs look for work.
-    #[arg(long = "job-interval", env = "TIEJUN_JOB_INTERVAL", default_value = "30s", value_parser = humantime::parse_duration)]
+    #[arg(long = "job-interval", env = "TIEJUN_JOB_INTERVAL", default_value = "30s", value_parser = positive_duration)]
     pub interval: Duration,
 }
 

@@ -27,16 +27,16 @@ pub struct EventArgs {
     #[arg(long = "events-to", env = "TIEJUN_EVENTS_TO", value_delimiter = ',')]
     pub events_to: Vec<String>,
     /// Delivery attempts before an event is parked for an operator.
-    #[arg(long, env = "TIEJUN_EVENT_MAX_ATTEMPTS", default_value_t = 10)]
+    #[arg(long, env = "TIEJUN_EVENT_MAX_ATTEMPTS", default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..))]
     pub event_max_attempts: u32,
     /// The first retry's delay; each next one doubles, with jitter.
-    #[arg(long, env = "TIEJUN_EVENT_RETRY_MIN", default_value = "1s", value_parser = humantime::parse_duration)]
+    #[arg(long, env = "TIEJUN_EVENT_RETRY_MIN", default_value = "1s", value_parser = crate::config::positive_duration)]
     pub event_retry_min: Duration,
     /// The longest delay between two attempts.
-    #[arg(long, env = "TIEJUN_EVENT_RETRY_MAX", default_value = "5m", value_parser = humantime::parse_duration)]
+    #[arg(long, env = "TIEJUN_EVENT_RETRY_MAX", default_value = "5m", value_parser = crate::config::positive_duration)]
     pub event_retry_max: Duration,
     /// How often the relay looks for events to deliver.
-    #[arg(long, env = "TIEJUN_RELAY_INTERVAL", default_value = "500ms", value_parser = humantime::parse_duration)]
+    #[arg(long, env = "TIEJUN_RELAY_INTERVAL", default_value = "500ms", value_parser = crate::config::positive_duration)]
     pub relay_interval: Duration,
 }
 
@@ -54,6 +54,12 @@ impl EventArgs {
 
     /// Consumers by name, parsed from `events_to`.
     pub fn consumers(&self) -> anyhow::Result<BTreeMap<String, http::Uri>> {
+        anyhow::ensure!(
+            self.event_retry_min <= self.event_retry_max,
+            "--event-retry-min ({:?}) must not exceed --event-retry-max ({:?})",
+            self.event_retry_min,
+            self.event_retry_max
+        );
         self.events_to
             .iter()
             .map(|s| s.trim())

@@ -72,11 +72,14 @@ async fn serve_service(
     args: ServiceArgs,
     registry: Option<metrics::Registry>,
 ) -> anyhow::Result<()> {
+    args.database.check()?;
+    let keys = args.auth.keys()?;
+    args.events.consumers()?;
     let listener = TcpListener::bind(args.server.listen)
         .await
         .with_context(|| format!("binding {}", args.server.listen))?;
     let settings = ServiceSettings {
-        keys: args.auth.keys()?,
+        keys,
         server: args.server,
         database: args.database,
         clock: clock::system(),
@@ -114,6 +117,7 @@ async fn serve_gateway(args: GatewayArgs, registry: Option<metrics::Registry>) -
 
 /// `tiejun migrate <service>`.
 pub async fn migrate(service: ServiceName, database: DatabaseArgs) -> anyhow::Result<()> {
+    database.check()?;
     let db = Database::connect(&database.database_url, &database.pool()).await?;
     let migrations = match service {
         ServiceName::Leads => &tiejun_leads::MIGRATIONS,

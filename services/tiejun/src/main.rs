@@ -7,9 +7,22 @@ use tiejun::{
 };
 use tiejun_platform::telemetry;
 
+/// A failure to start (a flag that breaks its rule, a port in use) is one
+/// line on stderr, `error: ` and the cause with its context, and exit code
+/// 1; never a backtrace, whatever `RUST_BACKTRACE` says. Clap reports a
+/// value it rejects while parsing itself (exit code 2).
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
-    let cli = Cli::parse();
+async fn main() -> std::process::ExitCode {
+    match run(Cli::parse()).await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Token(args) => {
             println!("{}", commands::token(args)?);

@@ -544,3 +544,139 @@ async fn junk_paths_do_not_become_metric_labels() {
     let _ = child.kill();
     let _ = child.wait();
 }
+
+/// A configuration that breaks a rule stops `tiejun serve` at once with one
+/// line naming the flag and the rule, even under `RUST_BACKTRACE=1`, and
+/// never echoes a secret or a database password. One case per kind of
+/// rule: the secret's length, the secret's file, the database URL, a
+/// numeric floor, a positive duration, the retry window, an event
+/// consumer, a gateway target.
+#[test]
+fn a_configuration_error_is_one_line_naming_the_flag_and_its_rule() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let url = format!("sqlite://{}", dir.path().join("leads.db").display());
+    let serve = |extra: &[&str]| {
+        let mut args = vec![
+            "serve",
+            "leads",
+            "--listen",
+            "127.0.0.1:0",
+            "--metrics-listen",
+            "127.0.0.1:0",
+        ];
+        args.extend_from_slice(extra);
+        args.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>()
+    };
+    let secret = ["--jwt-secret", SECRET];
+    let with_secret = |extra: &[&str]| {
+        let mut args = secret.to_vec();
+        args.extend_from_slice(extra);
+        serve(&args)
+    };
+    let cases: Vec<(Vec<String>, &str, &str)> = vec![
+        (
+            serve(&["--jwt-secret", "hunter2-short", "--database-url", &url]),
+            "--jwt-secret",
+            "at least 16 bytes",
+        ),
+        (
+            serve(&["--jwt-secret-file", "/nonexistent/secret", "--database-url", &url]),
+            "/nonexistent/secret",
+            "reading the JWT secret file",
+        ),
+        (
+            with_secret(&["--database-url", "mysql://ops:hunter2-password@db/leads"]),
+            "--database-url",
+            "expected sqlite://PATH or postgres://",
+        ),
+        (
+            with_secret(&["--database-url", &url, "--concurrency-limit", "0"]),
+            "--concurrency-limit",
+            "0 is not in 4..",
+        ),
+        (
+            with_secret(&["--database-url", &url, "--default-deadline", "0s"]),
+            "--default-deadline",
+            "must be more than zero",
+        ),
+        (
+            with_secret(&[
+                "--database-url",
+                &url,
+                "--event-retry-min",
+                "10m",
+                "--event-retry-max",
+                "1m",
+            ]),
+            "--event-retry-min",
+            "must not exceed --event-retry-max",
+        ),
+        (
+            with_secret(&["--database-url", &url, "--events-to", "payroll=http://x:1"]),
+            "--events-to",
+            "unknown consumer",
+        ),
+    ];
+    let mut gateway: Vec<String> = [
+        "serve",
+        "gateway",
+        "--listen",
+        "127.0.0.1:0",
+        "--metrics-listen",
+        "127.0.0.1:0",
+    ]
+    .iter()
+    .map(|s| (*s).to_owned())
+    .collect();
+    gateway.extend(
+        [
+            "--jwt-secret",
+            SECRET,
+            "--leads",
+            "ftp://leads:1",
+            "--billing",
+            "http://b:1",
+            "--training",
+            "http://t:1",
+        ]
+        .iter()
+        .map(|s| (*s).to_owned()),
+    );
+    let cases = cases
+        .into_iter()
+        .chain([(gateway, "--leads", "must be http://host:port or dns://name:port")]);
+    for (args, flag, rule) in cases {
+        let mut child = tiejun(&args.iter().map(String::as_str).collect::<Vec<_>>())
+            .env("RUST_BACKTRACE", "1")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn");
+        let started = std::time::Instant::now();
+        let status = loop {
+            if let Some(status) = child.try_wait().expect("wait") {
+                break status;
+            }
+            if started.elapsed() > Duration::from_secs(20) {
+                let _ = child.kill();
+                panic!("{args:?} started instead of refusing");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        let mut stderr = String::new();
+        std::io::Read::read_to_string(&mut child.stderr.take().expect("piped"), &mut stderr).expect("stderr");
+        assert!(!status.success(), "{args:?}");
+        let lines: Vec<_> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
+        let first = lines.first().copied().unwrap_or_default();
+        assert!(first.starts_with("error: "), "{args:?}: {stderr}");
+        assert!(first.contains(flag) && first.contains(rule), "{args:?}: {stderr}");
+        // Clap adds one hint line after its own errors; ours are one line.
+        let extra: Vec<_> = lines[1..]
+            .iter()
+            .filter(|l| !l.starts_with("For more information"))
+            .collect();
+        assert!(extra.is_empty(), "{args:?}: more than one line:\n{stderr}");
+        assert!(!stderr.to_lowercase().contains("backtrace"), "{args:?}: {stderr}");
+        assert!(!stderr.contains("hunter2"), "{args:?} echoed a secret: {stderr}");
+    }
+}

@@ -5,7 +5,7 @@ mod jwt;
 mod layer;
 mod policy;
 
-pub use jwt::{Claims, JwtKeys, TokenSpec};
+pub use jwt::{Claims, JwtKeys, MIN_SECRET_LEN, TokenSpec};
 pub use layer::{AuthLayer, AuthService, is_exempt};
 pub use policy::{Allowed, Policy, Scope};
 
