@@ -24,6 +24,7 @@ async fn up(demo: bool) -> (tempfile::TempDir, CancellationToken, suite::Running
         port: 0,
         host: [127, 0, 0, 1].into(),
         demo,
+        cors_allow_origins: Vec::new(),
     };
     let stop = CancellationToken::new();
     let suite = suite::start(&args, stop.clone()).await.expect("the suite starts");

@@ -14,6 +14,7 @@ mod events;
 mod gateway;
 mod gateway_balance;
 mod gateway_edge;
+mod gateway_web;
 mod idempotency;
 mod journey;
 mod leads;

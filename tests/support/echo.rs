@@ -199,6 +199,7 @@ pub async fn start_on(listener: TcpListener, tune: impl FnOnce(&mut ServerArgs))
                 .service("tiejun.bench.v1.StreamService", &any[1..]),
         ),
         readiness: Readiness::Immediate,
+        edge: None,
     };
     let echo = Echo::default();
     let seen = echo.seen.clone();

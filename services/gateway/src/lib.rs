@@ -18,6 +18,7 @@ mod probe;
 mod retry;
 mod route;
 mod target;
+pub mod web;
 
 use std::{sync::Arc, time::Duration};
 
@@ -87,6 +88,11 @@ pub struct GatewayTuning {
     /// The longest a connection to an endpoint may take to open.
     #[arg(long, env = "TIEJUN_CONNECT_TIMEOUT", default_value = "1s", value_parser = humantime_duration)]
     pub connect_timeout: Duration,
+    /// Browser origins allowed to call across origins (CORS), e.g.
+    /// `https://backoffice.example.com`; comma-separated or repeated; `*` for
+    /// any. None by default: a browser page on another origin is refused.
+    #[arg(long = "cors-allow-origin", env = "TIEJUN_CORS_ALLOW_ORIGINS", value_delimiter = ',')]
+    pub cors_allow_origins: Vec<String>,
 }
 
 fn humantime_duration(s: &str) -> Result<Duration, String> {
@@ -102,6 +108,7 @@ impl Default for GatewayTuning {
             probe_interval: Duration::from_secs(1),
             dns_refresh: Duration::from_secs(5),
             connect_timeout: Duration::from_secs(1),
+            cors_allow_origins: Vec::new(),
         }
     }
 }
@@ -180,6 +187,10 @@ pub async fn run(settings: GatewaySettings, listener: TcpListener, shutdown: Can
         services: services_of(&packages),
         policy: None,
         readiness: Readiness::Follow(watched),
+        edge: Some(web::edge(
+            &tuning.cors_allow_origins,
+            settings.server.max_message_bytes,
+        )?),
     };
     let routes = Forwarder::new(shared).into_routes();
     let served = server::serve(spec, &settings.server, settings.keys, routes, listener, shutdown).await;

@@ -63,3 +63,50 @@ impl Calls {
         self.0.get(path).copied().unwrap_or_default()
     }
 }
+
+/// The protocol a call arrived in: gRPC, or one the gateway's web edge
+/// translates to gRPC. An attribute of the call's span and of its
+/// `rpc.server.duration` series (`tiejun.rpc.protocol`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Protocol {
+    /// `application/grpc`.
+    Grpc,
+    /// `application/grpc-web`, `+proto` or `-text`.
+    GrpcWeb,
+    /// The Connect protocol: `application/json`, `application/proto`,
+    /// `application/connect+…`, or a GET.
+    Connect,
+}
+
+impl Protocol {
+    /// The protocol of `req`, by its method and content type.
+    pub fn of<B>(req: &http::Request<B>) -> Self {
+        let content_type = req
+            .headers()
+            .get(http::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default();
+        if content_type.starts_with("application/grpc-web") {
+            Self::GrpcWeb
+        } else if content_type.starts_with("application/grpc") {
+            Self::Grpc
+        } else if req.method() == http::Method::GET
+            || content_type.starts_with("application/json")
+            || content_type.starts_with("application/proto")
+            || content_type.starts_with("application/connect+")
+        {
+            Self::Connect
+        } else {
+            Self::Grpc
+        }
+    }
+
+    /// `grpc`, `grpc_web` or `connect`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Grpc => "grpc",
+            Self::GrpcWeb => "grpc_web",
+            Self::Connect => "connect",
+        }
+    }
+}

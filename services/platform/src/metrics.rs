@@ -5,7 +5,9 @@
 //! RPC metrics follow the OpenTelemetry semantic conventions for RPC,
 //! version 1.26: `rpc.server.duration` (a histogram in milliseconds, whose
 //! count is the request rate) with `rpc.system` = `grpc`, `rpc.service`,
-//! `rpc.method` and `rpc.grpc.status_code` (errors are the non-zero codes).
+//! `rpc.method` and `rpc.grpc.status_code` (errors are the non-zero codes),
+//! and `tiejun.rpc.protocol` (`grpc`, `grpc_web` or `connect`: what the
+//! gateway's web edge translated; a closed set, never the caller's text).
 //! The status is read where gRPC puts it: the response headers of a
 //! trailers-only answer, else the trailers.
 //!
@@ -124,6 +126,7 @@ struct Call {
     started: Instant,
     service: String,
     method: String,
+    protocol: &'static str,
 }
 
 impl Call {
@@ -136,6 +139,7 @@ impl Call {
                 KeyValue::new("rpc.service", self.service),
                 KeyValue::new("rpc.method", self.method),
                 KeyValue::new("rpc.grpc.status_code", code),
+                KeyValue::new("tiejun.rpc.protocol", self.protocol),
             ],
         );
     }
@@ -169,6 +173,13 @@ where
             started: Instant::now(),
             service: service.to_owned(),
             method: method.to_owned(),
+            // The web edge marks what it translated; everything else is gRPC.
+            protocol: req
+                .extensions()
+                .get::<crate::calls::Protocol>()
+                .copied()
+                .unwrap_or(crate::calls::Protocol::Grpc)
+                .as_str(),
         };
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);

@@ -155,6 +155,7 @@ pub fn request_span<B>(
         rpc.system = "grpc",
         rpc.service = rpc_service,
         rpc.method = rpc_method,
+        tiejun.rpc.protocol = crate::calls::Protocol::of(request).as_str(),
         trace_id = tracing::field::Empty,
         span_id = tracing::field::Empty,
     );

@@ -87,6 +87,10 @@ pub struct UpArgs {
     /// Load the demo data set.
     #[arg(long)]
     pub demo: bool,
+    /// Browser origins the gateway allows across origins (CORS), e.g. a
+    /// front end's dev server `http://localhost:5173`; none by default.
+    #[arg(long = "cors-allow-origin", env = "TIEJUN_CORS_ALLOW_ORIGINS", value_delimiter = ',')]
+    pub cors_allow_origins: Vec<String>,
 }
 
 /// `tiejun serve <component>`.

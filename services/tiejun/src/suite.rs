@@ -134,7 +134,10 @@ pub async fn start(args: &UpArgs, shutdown: CancellationToken) -> anyhow::Result
             backend("tiejun.billing.v1", ServiceName::Billing)?,
             backend("tiejun.training.v1", ServiceName::Training)?,
         ],
-        tuning: GatewayTuning::default(),
+        tuning: GatewayTuning {
+            cors_allow_origins: args.cors_allow_origins.clone(),
+            ..GatewayTuning::default()
+        },
         resolver: Arc::new(SystemResolver),
     };
     let token = shutdown.clone();

@@ -46,6 +46,25 @@ const HARD_STOP_GRACE: Duration = Duration::from_secs(1);
 /// not: the name a liveness probe asks for (readiness asks for `""`).
 pub const HEALTH_SERVICE: &str = "grpc.health.v1.Health";
 
+/// A whole server's HTTP service, type-erased: what an [`Edge`] wraps.
+pub type HttpService = tower::util::BoxCloneSyncService<
+    http::Request<tonic::body::Body>,
+    http::Response<tonic::body::Body>,
+    tower::BoxError,
+>;
+
+/// A translation in front of the server's every layer: it sees each call
+/// before auth, limits and deadlines, and what it passes on is gRPC, so
+/// that every protocol meets the same edge.
+#[derive(Clone)]
+pub struct Edge(pub std::sync::Arc<dyn Fn(HttpService) -> HttpService + Send + Sync>);
+
+impl std::fmt::Debug for Edge {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Edge")
+    }
+}
+
 /// What a server serves and how it decides it is ready.
 #[derive(Debug)]
 pub struct ServerSpec {
@@ -58,6 +77,10 @@ pub struct ServerSpec {
     pub policy: Option<Policy>,
     /// When the server may report SERVING.
     pub readiness: Readiness,
+    /// Protocols translated in front of everything else, if any (the
+    /// gateway's gRPC-Web, Connect and CORS); the server then also accepts
+    /// HTTP/1.1.
+    pub edge: Option<Edge>,
 }
 
 /// A server's health: every advertised service and `""` move together.
@@ -160,19 +183,25 @@ pub async fn serve(
     let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let hard_stop = CancellationToken::new();
-    let server = tonic::transport::Server::builder()
-        .max_concurrent_streams(args.max_concurrent_streams)
-        .http2_max_header_list_size(args.max_header_bytes)
-        .http2_keepalive_interval(Some(Duration::from_secs(30)))
-        .trace_fn(move |req| crate::telemetry::request_span(name, &traced, req))
+    let stack = tower::ServiceBuilder::new()
         .layer(RedLayer::new(known))
         .layer(HardStopLayer::new(hard_stop.clone()))
         .layer(DeadlineLayer::new(args.default_deadline, deadlines))
         .layer(ShedLayer::new(args.concurrency_limit))
         .layer(auth)
         .layer(ShareLayer::new(args.concurrency_limit / SHARE_OF_CALLS))
-        .add_routes(routes)
-        .serve_with_incoming_shutdown(incoming, async {
+        .service(routes.prepare());
+    let mut service = HttpService::new(tower::ServiceExt::map_err(stack, tower::BoxError::from));
+    if let Some(edge) = &spec.edge {
+        service = (edge.0)(service);
+    }
+    let server = tonic::transport::Server::builder()
+        .accept_http1(spec.edge.is_some())
+        .max_concurrent_streams(args.max_concurrent_streams)
+        .http2_max_header_list_size(args.max_header_bytes)
+        .http2_keepalive_interval(Some(Duration::from_secs(30)))
+        .trace_fn(move |req| crate::telemetry::request_span(name, &traced, req))
+        .serve_with_incoming_shutdown(service, incoming, async {
             let _ = stop_rx.await;
         });
     let mut serving = tokio::spawn(server);
@@ -242,6 +271,7 @@ pub async fn serve_service(
             migrations: service.migrations,
             cell,
         },
+        edge: None,
     };
     serve(spec, &settings.server, settings.keys, routes, listener, shutdown).await
 }

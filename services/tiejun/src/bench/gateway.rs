@@ -1,7 +1,9 @@
-//! What the gateway adds: CheckEntitlement on the billing service, direct
-//! and through the gateway (in this process, in front of the same service),
-//! at a fixed rate (latency added) and flat out (throughput kept). The runs
-//! alternate direct / gateway so drift on a noisy machine hits both alike.
+//! What the gateway adds: CheckEntitlement on the billing service, direct,
+//! through the gateway (in this process, in front of the same service) as
+//! gRPC, and through the gateway as Connect JSON over HTTP/1.1 (what `curl`
+//! and a browser send: transcoded with the descriptors), at a fixed rate
+//! (latency added) and flat out (throughput kept). The runs alternate
+//! direct / gateway / connect so drift on a noisy machine hits all alike.
 
 use std::{collections::BTreeMap, net::SocketAddr, sync::Arc, time::Duration};
 
@@ -55,6 +57,56 @@ async fn start_gateway(
     Ok((addr, stop, task))
 }
 
+/// One call being measured.
+type Check = std::pin::Pin<Box<dyn Future<Output = Result<(), tonic::Status>> + Send>>;
+
+/// One CheckEntitlement as Connect JSON over HTTP/1.1 through the gateway
+/// at `gateway` (a pool of keep-alive connections), answering allowed.
+fn connect_checker(
+    gateway: SocketAddr,
+    account: &str,
+    feature: &str,
+    token: &str,
+) -> anyhow::Result<impl Fn() -> Check + Clone + Send + 'static> {
+    use http_body_util::{BodyExt as _, Full};
+    let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+        .build_http::<Full<bytes::Bytes>>();
+    let uri: http::Uri = format!("http://{gateway}/tiejun.billing.v1.EntitlementService/CheckEntitlement").parse()?;
+    let body = bytes::Bytes::from(serde_json::to_vec(&serde_json::json!({
+        "accountId": account,
+        "featureKey": feature,
+    }))?);
+    let bearer = format!("Bearer {token}");
+    Ok(move || {
+        let request = http::Request::post(uri.clone())
+            .header(http::header::CONTENT_TYPE, "application/json")
+            .header(http::header::AUTHORIZATION, bearer.as_str())
+            .body(Full::new(body.clone()));
+        let client = client.clone();
+        Box::pin(async move {
+            let request = request.map_err(|e| tonic::Status::internal(e.to_string()))?;
+            let response = client
+                .request(request)
+                .await
+                .map_err(|e| tonic::Status::unavailable(e.to_string()))?;
+            let status = response.status();
+            let body = response
+                .into_body()
+                .collect()
+                .await
+                .map_err(|e| tonic::Status::unavailable(e.to_string()))?
+                .to_bytes();
+            let answer: serde_json::Value =
+                serde_json::from_slice(&body).map_err(|e| tonic::Status::internal(e.to_string()))?;
+            if status == http::StatusCode::OK && answer["allowed"] == serde_json::Value::Bool(true) {
+                Ok(())
+            } else {
+                Err(tonic::Status::internal(format!("{status}: {answer}")))
+            }
+        }) as Check
+    })
+}
+
 fn ms(us: u64) -> f64 {
     us as f64 / 1000.0
 }
@@ -73,7 +125,8 @@ pub async fn run(args: &GatewayArgs) -> anyhow::Result<Report> {
     .await?;
     let via = Channel::from_shared(format!("http://{gateway}"))?.connect().await?;
     let direct = checker(s.channel.clone(), account.clone(), feature.clone(), token.clone());
-    let through = checker(via, account, feature, token);
+    let through = checker(via, account.clone(), feature.clone(), token.clone());
+    let connect = connect_checker(gateway, &account, &feature, &token)?;
     let seed_seconds = seed_started.elapsed().as_secs_f64();
 
     let progress = Progress::new();
@@ -90,6 +143,11 @@ pub async fn run(args: &GatewayArgs) -> anyhow::Result<Report> {
             fixed_rate(args.rate, args.duration, &progress, call.clone()).await,
         );
     }
+    flat_out(args.concurrency, args.warmup, &progress, connect.clone()).await;
+    runs.insert(
+        "rate_connect",
+        fixed_rate(args.rate, args.duration, &progress, connect.clone()).await,
+    );
     for (name, call) in [("direct", &direct), ("gateway", &through)] {
         flat_out(args.concurrency, args.warmup, &progress, call.clone()).await;
         runs.insert(
@@ -101,6 +159,11 @@ pub async fn run(args: &GatewayArgs) -> anyhow::Result<Report> {
             flat_out(args.concurrency, args.duration, &progress, call.clone()).await,
         );
     }
+    flat_out(args.concurrency, args.warmup, &progress, connect.clone()).await;
+    runs.insert(
+        "flat_connect",
+        flat_out(args.concurrency, args.duration, &progress, connect.clone()).await,
+    );
     drop(line);
     stop_gateway.cancel();
     gateway_task.await.context("gateway task")??;
@@ -110,6 +173,7 @@ pub async fn run(args: &GatewayArgs) -> anyhow::Result<Report> {
     let get = |k: &str| runs.get(k).context("every run was made");
     let (rate_direct, rate_gateway) = (get("rate_direct")?, get("rate_gateway")?);
     let (flat_direct, flat_gateway) = (get("flat_direct")?, get("flat_gateway")?);
+    let (rate_connect, flat_connect) = (get("rate_connect")?, get("flat_connect")?);
     let q = |o: &Outcome, p: f64| ms(o.histogram.value_at_quantile(p));
     let mut report = Report::new("gateway", &backend, flat_gateway.elapsed, flat_gateway.histogram.len());
     report.seed_seconds = seed_seconds;
@@ -145,6 +209,14 @@ pub async fn run(args: &GatewayArgs) -> anyhow::Result<Report> {
         (
             "flat_ratio_gateway_to_direct".into(),
             format!("{:.2}", flat_gateway.rate() / flat_direct.rate().max(1.0)),
+        ),
+        ("fixed_connect_p50_ms".into(), format!("{:.3}", q(rate_connect, 0.5))),
+        ("fixed_connect_p99_ms".into(), format!("{:.3}", q(rate_connect, 0.99))),
+        ("fixed_achieved_connect".into(), format!("{:.0}/s", rate_connect.rate())),
+        ("flat_connect_per_s".into(), format!("{:.0}", flat_connect.rate())),
+        (
+            "flat_ratio_connect_to_gateway".into(),
+            format!("{:.2}", flat_connect.rate() / flat_gateway.rate().max(1.0)),
         ),
     ]);
     Ok(report)

@@ -81,6 +81,7 @@ pub async fn run(args: &DriveArgs) -> anyhow::Result<Report> {
                 port: 0,
                 host: std::net::Ipv4Addr::LOCALHOST.into(),
                 demo: false,
+                cors_allow_origins: Vec::new(),
             };
             let suite = crate::suite::start(&up, stop.clone()).await?;
             let channel = Channel::from_shared(format!("http://{}", suite.gateway))?

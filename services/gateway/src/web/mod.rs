@@ -1,0 +1,81 @@
+//! The gateway's edge for browsers and `curl`: gRPC-Web (`tonic-web`) and
+//! the Connect protocol ([`connect`]) for every RPC, from the descriptors,
+//! with CORS for the origins `--cors-allow-origin` names (none by default).
+//!
+//! Both are translated to gRPC in front of the server's every layer (see
+//! `tiejun_platform::server::Edge`), so the token, the per-principal limits,
+//! the deadline, the message size limit, retries, balancing, metrics and
+//! traces are the gRPC path's own. Health and reflection stay gRPC.
+
+mod connect;
+mod schema;
+
+use std::{sync::Arc, time::Duration};
+
+use anyhow::Context as _;
+use http::{HeaderName, HeaderValue, Method};
+use tiejun_platform::{
+    calls::Protocol,
+    server::{Edge, HttpService},
+};
+use tower::ServiceExt as _;
+use tower_http::cors::{AllowOrigin, CorsLayer};
+
+pub use connect::{ConnectLayer, code_name, http_status};
+pub use schema::Schema;
+
+/// Request headers a browser may send across origins.
+const ALLOWED_HEADERS: [&str; 9] = [
+    "authorization",
+    "content-type",
+    "connect-protocol-version",
+    "connect-timeout-ms",
+    "grpc-timeout",
+    "x-grpc-web",
+    "x-user-agent",
+    "traceparent",
+    "idempotency-key",
+];
+
+/// Response headers a browser may read across origins.
+const EXPOSED_HEADERS: [&str; 4] = ["grpc-status", "grpc-message", "grpc-status-details-bin", "retry-after"];
+
+/// The edge: CORS (when origins are allowed), then Connect, then gRPC-Web,
+/// in front of the gRPC server.
+pub fn edge(cors_origins: &[String], max_message_bytes: usize) -> anyhow::Result<Edge> {
+    let schema = Arc::new(Schema::load()?);
+    let cors = cors(cors_origins)?;
+    Ok(Edge(Arc::new(move |grpc: HttpService| {
+        let web = tower::ServiceBuilder::new()
+            .map_request(|mut req: http::Request<tonic::body::Body>| {
+                let protocol = Protocol::of(&req);
+                req.extensions_mut().insert(protocol);
+                req
+            })
+            .option_layer(cors.clone())
+            .layer(ConnectLayer::new(schema.clone(), max_message_bytes))
+            .layer(tonic_web::GrpcWebLayer::new())
+            .service(grpc);
+        HttpService::new(web.map_err(Into::into))
+    })))
+}
+
+fn cors(origins: &[String]) -> anyhow::Result<Option<CorsLayer>> {
+    let origins: Vec<HeaderValue> = origins
+        .iter()
+        .map(|o| o.trim())
+        .filter(|o| !o.is_empty())
+        .map(|o| HeaderValue::from_str(o).with_context(|| format!("--cors-allow-origin {o:?}: not a header value")))
+        .collect::<anyhow::Result<_>>()?;
+    if origins.is_empty() {
+        return Ok(None);
+    }
+    Ok(Some(
+        CorsLayer::new()
+            .allow_origin(AllowOrigin::list(origins))
+            .allow_methods([Method::POST, Method::GET])
+            .allow_headers(ALLOWED_HEADERS.map(HeaderName::from_static))
+            .expose_headers(EXPOSED_HEADERS.map(HeaderName::from_static))
+            .max_age(Duration::from_secs(7200)),
+    ))
+}
