@@ -60,6 +60,14 @@ gw_cpu = cpu_per_1000("entitlement-gateway-flat", "gateway")
 ngx_cpu = cpu_per_1000("entitlement-nginx-flat", "nginx")
 row("  CPU per 1,000 calls, gateway vs nginx workers",
     f"{gw_cpu:.0f} ms vs {ngx_cpu:.0f} ms ({gw_cpu / max(ngx_cpu, 1e-9):.2f})", "gateway ≤ nginx", gw_cpu <= ngx_cpu)
+cj = rate("entitlement-connect-flat")
+row("flat out as Connect JSON over HTTP/1.1 through the gateway",
+    f"{cj:,.0f}/s ({cj / gw:.2f} of gRPC through the gateway), "
+    f"gateway CPU per 1,000 calls {cpu_per_1000('entitlement-connect-flat', 'gateway'):.0f} ms")
+row(f"Connect JSON at {runs['entitlement-connect-rate']['settings']['mode']}",
+    f"p50 {lat('entitlement-connect-rate', 'p50_ms'):.3f} ms, p99 {lat('entitlement-connect-rate', 'p99_ms'):.3f} ms "
+    f"(gRPC through the gateway p50 {lat('entitlement-gateway-rate', 'p50_ms'):.3f}, "
+    f"p99 {lat('entitlement-gateway-rate', 'p99_ms'):.3f})")
 gw_all = gw_cpu + cpu_per_1000("entitlement-gateway-flat", "billing")
 ngx_all = ngx_cpu + cpu_per_1000("entitlement-nginx-flat", "billing")
 row("  CPU per 1,000 calls, proxy + billing behind it, gateway vs nginx",

@@ -55,9 +55,40 @@ pub fn edge(cors_origins: &[String], max_message_bytes: usize) -> anyhow::Result
             .option_layer(cors.clone())
             .layer(ConnectLayer::new(schema.clone(), max_message_bytes))
             .layer(tonic_web::GrpcWebLayer::new())
-            .service(grpc);
-        HttpService::new(web.map_err(Into::into))
+            .service(grpc.clone());
+        HttpService::new(Split {
+            grpc,
+            web: HttpService::new(web.map_err(Into::into)),
+        })
     })))
+}
+
+/// Sends a gRPC call (HTTP/2, `application/grpc`) straight on, so the web
+/// edge costs the gRPC path one header comparison; everything else goes
+/// through the translations.
+#[derive(Clone)]
+struct Split {
+    grpc: HttpService,
+    web: HttpService,
+}
+
+impl tower::Service<http::Request<tonic::body::Body>> for Split {
+    type Response = http::Response<tonic::body::Body>;
+    type Error = tower::BoxError;
+    type Future = <HttpService as tower::Service<http::Request<tonic::body::Body>>>::Future;
+
+    fn poll_ready(&mut self, cx: &mut std::task::Context<'_>) -> std::task::Poll<Result<(), Self::Error>> {
+        // Both are buffers-free wrappers of the same server: ready together.
+        match self.grpc.poll_ready(cx) {
+            std::task::Poll::Ready(Ok(())) => self.web.poll_ready(cx),
+            other => other,
+        }
+    }
+
+    fn call(&mut self, req: http::Request<tonic::body::Body>) -> Self::Future {
+        let grpc = req.version() == http::Version::HTTP_2 && Protocol::of(&req) == Protocol::Grpc;
+        if grpc { self.grpc.call(req) } else { self.web.call(req) }
+    }
 }
 
 fn cors(origins: &[String]) -> anyhow::Result<Option<CorsLayer>> {

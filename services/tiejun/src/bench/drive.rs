@@ -17,9 +17,22 @@ use super::{
     watch::{ProcessFigures, Sample, Watched},
 };
 
+/// The protocol the calls are made in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum BenchProtocol {
+    /// gRPC over HTTP/2.
+    Grpc,
+    /// Connect JSON over HTTP/1.1 (`entitlement` at a `--target` gateway).
+    Connect,
+}
+
 /// How a scenario drives its endpoint.
 #[derive(Debug, clap::Args)]
 pub struct DriveArgs {
+    /// The protocol of the calls: `grpc`, or `connect` (JSON over HTTP/1.1;
+    /// `entitlement` at a `--target` gateway only).
+    #[arg(long, value_enum, default_value = "grpc")]
+    pub protocol: BenchProtocol,
     /// Calls started a second, on schedule (open loop). Without it: flat out.
     #[arg(long)]
     pub rate: Option<u32>,

@@ -15,7 +15,7 @@ use tonic::{Status, transport::Channel};
 
 use super::{
     Report,
-    drive::{DriveArgs, measure, report, run_suffix},
+    drive::{BenchProtocol, DriveArgs, measure, report, run_suffix},
     service::{Service, Which, authed},
 };
 
@@ -114,14 +114,82 @@ pub(super) fn checker(
     }
 }
 
-/// Seeds, then drives CheckEntitlement as `args` says.
+/// One call being measured.
+pub(super) type Check = std::pin::Pin<Box<dyn Future<Output = Result<(), tonic::Status>> + Send>>;
+
+/// One CheckEntitlement as Connect JSON over HTTP/1.1 through the gateway
+/// at `base` (`http://host:port`; a pool of keep-alive connections),
+/// answering allowed.
+pub(super) fn connect_checker(
+    base: &str,
+    account: &str,
+    feature: &str,
+    token: &str,
+) -> anyhow::Result<impl Fn() -> Check + Clone + Send + 'static> {
+    use http_body_util::{BodyExt as _, Full};
+    let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+        .build_http::<Full<bytes::Bytes>>();
+    let uri: http::Uri = format!(
+        "{}/tiejun.billing.v1.EntitlementService/CheckEntitlement",
+        base.trim_end_matches('/')
+    )
+    .parse()?;
+    let body = bytes::Bytes::from(serde_json::to_vec(&serde_json::json!({
+        "accountId": account,
+        "featureKey": feature,
+    }))?);
+    let bearer = format!("Bearer {token}");
+    Ok(move || {
+        let request = http::Request::post(uri.clone())
+            .header(http::header::CONTENT_TYPE, "application/json")
+            .header(http::header::AUTHORIZATION, bearer.as_str())
+            .body(Full::new(body.clone()));
+        let client = client.clone();
+        Box::pin(async move {
+            let request = request.map_err(|e| tonic::Status::internal(e.to_string()))?;
+            let response = client
+                .request(request)
+                .await
+                .map_err(|e| tonic::Status::unavailable(e.to_string()))?;
+            let status = response.status();
+            let body = response
+                .into_body()
+                .collect()
+                .await
+                .map_err(|e| tonic::Status::unavailable(e.to_string()))?
+                .to_bytes();
+            let answer: serde_json::Value =
+                serde_json::from_slice(&body).map_err(|e| tonic::Status::internal(e.to_string()))?;
+            if status == http::StatusCode::OK && answer["allowed"] == serde_json::Value::Bool(true) {
+                Ok(())
+            } else {
+                Err(tonic::Status::internal(format!("{status}: {answer}")))
+            }
+        }) as Check
+    })
+}
+
+/// Seeds, then drives CheckEntitlement as `args` says: as gRPC, or (with
+/// `--protocol connect`, at a `--target` gateway) as Connect JSON.
 pub async fn run(args: &DriveArgs) -> anyhow::Result<Report> {
     let s = Service::start(&args.store, Which::Billing).await?;
     let seeding = std::time::Instant::now();
     let (account, feature) = seed(&s.channel, &s.token(&[Role::BillingAdmin], None)?, &run_suffix()).await?;
     let seed_seconds = seeding.elapsed().as_secs_f64();
-    let call = checker(s.channel.clone(), account, feature, s.token(&[Role::Service], None)?);
-    let (outcome, processes) = measure("entitlement", args, call).await?;
+    let token = s.token(&[Role::Service], None)?;
+    let (outcome, processes) = match args.protocol {
+        BenchProtocol::Grpc => {
+            measure("entitlement", args, checker(s.channel.clone(), account, feature, token)).await?
+        }
+        BenchProtocol::Connect => {
+            let base = args
+                .store
+                .endpoint
+                .as_deref()
+                .context("--protocol connect needs --target: the gateway's http://host:port")?;
+            measure("entitlement", args, connect_checker(base, &account, &feature, &token)?).await?
+        }
+    };
     let mut report = report("entitlement", s.backend, args, outcome, processes);
     report.seed_seconds = seed_seconds;
     s.stop().await?;

@@ -17,7 +17,7 @@ use tonic::transport::Channel;
 use super::{
     GatewayArgs, Report,
     drive::run_suffix,
-    entitlement::{checker, seed},
+    entitlement::{checker, connect_checker, seed},
     load::{Outcome, Progress, fixed_rate, flat_out},
     report::Latency,
     service::{Service, Which},
@@ -57,56 +57,6 @@ async fn start_gateway(
     Ok((addr, stop, task))
 }
 
-/// One call being measured.
-type Check = std::pin::Pin<Box<dyn Future<Output = Result<(), tonic::Status>> + Send>>;
-
-/// One CheckEntitlement as Connect JSON over HTTP/1.1 through the gateway
-/// at `gateway` (a pool of keep-alive connections), answering allowed.
-fn connect_checker(
-    gateway: SocketAddr,
-    account: &str,
-    feature: &str,
-    token: &str,
-) -> anyhow::Result<impl Fn() -> Check + Clone + Send + 'static> {
-    use http_body_util::{BodyExt as _, Full};
-    let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
-        .build_http::<Full<bytes::Bytes>>();
-    let uri: http::Uri = format!("http://{gateway}/tiejun.billing.v1.EntitlementService/CheckEntitlement").parse()?;
-    let body = bytes::Bytes::from(serde_json::to_vec(&serde_json::json!({
-        "accountId": account,
-        "featureKey": feature,
-    }))?);
-    let bearer = format!("Bearer {token}");
-    Ok(move || {
-        let request = http::Request::post(uri.clone())
-            .header(http::header::CONTENT_TYPE, "application/json")
-            .header(http::header::AUTHORIZATION, bearer.as_str())
-            .body(Full::new(body.clone()));
-        let client = client.clone();
-        Box::pin(async move {
-            let request = request.map_err(|e| tonic::Status::internal(e.to_string()))?;
-            let response = client
-                .request(request)
-                .await
-                .map_err(|e| tonic::Status::unavailable(e.to_string()))?;
-            let status = response.status();
-            let body = response
-                .into_body()
-                .collect()
-                .await
-                .map_err(|e| tonic::Status::unavailable(e.to_string()))?
-                .to_bytes();
-            let answer: serde_json::Value =
-                serde_json::from_slice(&body).map_err(|e| tonic::Status::internal(e.to_string()))?;
-            if status == http::StatusCode::OK && answer["allowed"] == serde_json::Value::Bool(true) {
-                Ok(())
-            } else {
-                Err(tonic::Status::internal(format!("{status}: {answer}")))
-            }
-        }) as Check
-    })
-}
-
 fn ms(us: u64) -> f64 {
     us as f64 / 1000.0
 }
@@ -126,7 +76,7 @@ pub async fn run(args: &GatewayArgs) -> anyhow::Result<Report> {
     let via = Channel::from_shared(format!("http://{gateway}"))?.connect().await?;
     let direct = checker(s.channel.clone(), account.clone(), feature.clone(), token.clone());
     let through = checker(via, account.clone(), feature.clone(), token.clone());
-    let connect = connect_checker(gateway, &account, &feature, &token)?;
+    let connect = connect_checker(&format!("http://{gateway}"), &account, &feature, &token)?;
     let seed_seconds = seed_started.elapsed().as_secs_f64();
 
     let progress = Progress::new();
