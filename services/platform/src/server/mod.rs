@@ -183,27 +183,42 @@ pub async fn serve(
     let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let hard_stop = CancellationToken::new();
-    let stack = tower::ServiceBuilder::new()
+    let layers = tower::ServiceBuilder::new()
         .layer(RedLayer::new(known))
         .layer(HardStopLayer::new(hard_stop.clone()))
         .layer(DeadlineLayer::new(args.default_deadline, deadlines))
         .layer(ShedLayer::new(args.concurrency_limit))
         .layer(auth)
-        .layer(ShareLayer::new(args.concurrency_limit / SHARE_OF_CALLS))
-        .service(routes.prepare());
-    let mut service = HttpService::new(tower::ServiceExt::map_err(stack, tower::BoxError::from));
-    if let Some(edge) = &spec.edge {
-        service = (edge.0)(service);
-    }
-    let server = tonic::transport::Server::builder()
+        .layer(ShareLayer::new(args.concurrency_limit / SHARE_OF_CALLS));
+    let builder = tonic::transport::Server::builder()
         .accept_http1(spec.edge.is_some())
         .max_concurrent_streams(args.max_concurrent_streams)
         .http2_max_header_list_size(args.max_header_bytes)
         .http2_keepalive_interval(Some(Duration::from_secs(30)))
-        .trace_fn(move |req| crate::telemetry::request_span(name, &traced, req))
-        .serve_with_incoming_shutdown(service, incoming, async {
-            let _ = stop_rx.await;
-        });
+        .trace_fn(move |req| crate::telemetry::request_span(name, &traced, req));
+    let signal = async {
+        let _ = stop_rx.await;
+    };
+    // Without an edge the layers go to tonic as they are: the services'
+    // gRPC path stays exactly what it was before the gateway had an edge.
+    let server: std::pin::Pin<Box<dyn Future<Output = Result<(), tonic::transport::Error>> + Send>> = match &spec.edge {
+        None => {
+            let mut builder = builder.layer(layers);
+            Box::pin(
+                builder
+                    .add_routes(routes)
+                    .serve_with_incoming_shutdown(incoming, signal),
+            )
+        }
+        Some(edge) => {
+            let stack = layers.service(routes.prepare());
+            let service = (edge.0)(HttpService::new(tower::ServiceExt::map_err(
+                stack,
+                tower::BoxError::from,
+            )));
+            Box::pin(builder.serve_with_incoming_shutdown(service, incoming, signal))
+        }
+    };
     let mut serving = tokio::spawn(server);
     let ready = tokio::spawn(spec.readiness.run(health.clone(), shutdown.clone()));
     tracing::info!(service = name, addr = %local, "listening");

@@ -76,9 +76,13 @@ async fn seed_leads(s: &Service, n: usize) -> anyhow::Result<Vec<String>> {
             }),
         })
         .collect();
+    let mut request = authed(tokio_stream::iter(rows), &admin)?;
+    // The default deadline bounds a whole client stream, request included;
+    // a 40,000-row import is given the time it needs.
+    request.set_timeout(std::time::Duration::from_secs(600));
     let response = LeadServiceClient::new(s.channel.clone())
         .max_decoding_message_size(64 * 1024 * 1024)
-        .import_leads(authed(tokio_stream::iter(rows), &admin)?)
+        .import_leads(request)
         .await
         .context("ImportLeads")?
         .into_inner();
