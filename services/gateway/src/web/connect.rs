@@ -79,8 +79,7 @@ fn shape(req: &Request<Body>) -> Option<Shape> {
         .map(|v| v.split(';').next().unwrap_or_default().trim().to_ascii_lowercase());
     if req.method() == HttpMethod::GET {
         let query = req.uri().query().unwrap_or_default();
-        let has = |key: &str| query.split('&').any(|kv| kv.split('=').next() == Some(key));
-        return has("message").then(|| {
+        return query_param(query, "message").is_some().then(|| {
             Shape::Unary(if query_param(query, "encoding").as_deref() == Some("proto") {
                 Codec::Proto
             } else {
@@ -100,35 +99,11 @@ fn shape(req: &Request<Body>) -> Option<Shape> {
     }
 }
 
+/// One value of a URL query, decoded (`application/x-www-form-urlencoded`).
 fn query_param(query: &str, key: &str) -> Option<String> {
-    query.split('&').find_map(|kv| {
-        let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
-        (k == key).then(|| percent_decode(v))
-    })
-}
-
-/// `application/x-www-form-urlencoded` decoding of one query value.
-fn percent_decode(value: &str) -> String {
-    let bytes = value.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'+' => out.push(b' '),
-            b'%' if i + 2 < bytes.len() => {
-                match u8::from_str_radix(std::str::from_utf8(&bytes[i + 1..i + 3]).unwrap_or("zz"), 16) {
-                    Ok(b) => {
-                        out.push(b);
-                        i += 2;
-                    }
-                    Err(_) => out.push(b'%'),
-                }
-            }
-            b => out.push(b),
-        }
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
+    form_urlencoded::parse(query.as_bytes())
+        .find(|(k, _)| k == key)
+        .map(|(_, v)| v.into_owned())
 }
 
 /// See the module documentation.
@@ -201,7 +176,7 @@ where
 
 /// The whole exchange: Connect in, gRPC to `inner`, Connect out.
 async fn translate<S>(
-    schema: &Schema,
+    schema: &Arc<Schema>,
     limit: usize,
     shape: Shape,
     req: Request<Body>,
@@ -319,7 +294,7 @@ where
         .map_err(|e| Status::unavailable(e.into().to_string()))?;
     match shape {
         Shape::Unary(codec) => unary_response(schema, codec, &method.output, response).await,
-        Shape::Stream(codec) => Ok(stream_response(schema, codec, method.output.clone(), response)),
+        Shape::Stream(codec) => Ok(stream_response(schema.clone(), codec, method.output.clone(), response)),
     }
 }
 
@@ -480,113 +455,105 @@ fn copy_metadata(from: &HeaderMap, to: &mut HeaderMap, prefix: &str) {
 }
 
 fn stream_response(
-    schema: &Schema,
+    schema: Arc<Schema>,
     codec: Codec,
     output: MessageDescriptor,
     response: Response<Body>,
 ) -> Response<Body> {
     let (parts, body) = response.into_parts();
-    let content_type = HeaderValue::from_static(match codec {
-        Codec::Json => "application/connect+json",
-        Codec::Proto => "application/connect+proto",
-    });
     let mut headers = HeaderMap::new();
     copy_metadata(&parts.headers, &mut headers, "");
-    headers.insert(header::CONTENT_TYPE, content_type);
-    let writer = ErrorWriter::new(schema);
-    if let Some(status) = status_of(&parts.headers) {
-        let last = writer.end(Some(status), &parts.headers);
-        let mut out = Response::new(Body::new(Full::new(last)));
-        *out.headers_mut() = headers;
-        return out;
-    }
-    let state = (body, BytesMut::new(), false, codec, output, writer);
-    let frames = futures::stream::unfold(state, |(mut body, mut buf, done, codec, output, w)| async move {
-        if done {
-            return None;
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(match codec {
+            Codec::Json => "application/connect+json",
+            Codec::Proto => "application/connect+proto",
+        }),
+    );
+    let body = match status_of(&parts.headers) {
+        Some(status) => Body::new(Full::new(end_of_stream(&schema, Some(status), &parts.headers))),
+        None => {
+            let relay = Relay {
+                body,
+                buf: BytesMut::new(),
+                codec,
+                output,
+                schema,
+                done: false,
+            };
+            let frames = futures::stream::unfold(relay, |mut relay| async move {
+                let next = relay.next().await?;
+                Some((Ok::<_, Status>(Frame::data(next)), relay))
+            });
+            Body::new(StreamBody::new(frames))
         }
-        loop {
-            match body.frame().await {
-                Some(Ok(frame)) => {
-                    let frame = match frame.into_data() {
-                        Ok(data) => data,
-                        Err(frame) => {
-                            let trailers = frame.into_trailers().unwrap_or_default();
-                            let status = status_of(&trailers)
-                                .unwrap_or_else(|| Status::internal("the stream ended without grpc-status"));
-                            let last = w.end(Some(status), &trailers);
-                            return Some((Ok(Frame::data(last)), (body, buf, true, codec, output, w)));
-                        }
-                    };
-                    {
-                        let data = frame;
-                        buf.extend_from_slice(&data);
-                        let out = take_frames(&mut buf).and_then(|messages| {
-                            let mut out = BytesMut::new();
-                            for m in messages {
-                                out.extend_from_slice(&envelope(0, &encode_response(codec, &output, m)?));
-                            }
-                            Ok(out.freeze())
-                        });
-                        match out {
-                            Ok(bytes) if bytes.is_empty() => continue,
-                            Ok(bytes) => {
-                                return Some((
-                                    Ok::<_, Status>(Frame::data(bytes)),
-                                    (body, buf, false, codec, output, w),
-                                ));
-                            }
-                            Err(status) => {
-                                let last = w.end(Some(status), &HeaderMap::new());
-                                return Some((Ok(Frame::data(last)), (body, buf, true, codec, output, w)));
-                            }
-                        }
-                    }
-                }
-                Some(Err(status)) => {
-                    let last = w.end(Some(status), &HeaderMap::new());
-                    return Some((Ok(Frame::data(last)), (body, buf, true, codec, output, w)));
-                }
-                None => {
-                    let last = w.end(
-                        Some(Status::internal("the stream ended without a status")),
-                        &HeaderMap::new(),
-                    );
-                    return Some((Ok(Frame::data(last)), (body, buf, true, codec, output, w)));
-                }
-            }
-        }
-    });
-    let mut out = Response::new(Body::new(StreamBody::new(frames)));
+    };
+    let mut out = Response::new(body);
     *out.headers_mut() = headers;
     out
 }
 
-/// Writes end-of-stream messages (owns what it needs of the schema).
-#[derive(Clone)]
-struct ErrorWriter {
-    details: Arc<dyn Fn(&Status) -> serde_json::Value + Send + Sync>,
+/// A gRPC response stream read as Connect envelopes.
+struct Relay {
+    body: Body,
+    buf: BytesMut,
+    codec: Codec,
+    output: MessageDescriptor,
+    schema: Arc<Schema>,
+    done: bool,
 }
 
-impl ErrorWriter {
-    fn new(schema: &Schema) -> Self {
-        let known: Vec<(String, MessageDescriptor)> = DETAIL_TYPES
-            .iter()
-            .filter_map(|name| schema.message(name).map(|d| ((*name).to_owned(), d)))
-            .collect();
-        Self {
-            details: Arc::new(move |status| error_json_with(&known, status)),
+impl Relay {
+    /// The next bytes of the Connect stream: whole messages as envelopes,
+    /// then, once, the end-of-stream message.
+    async fn next(&mut self) -> Option<Bytes> {
+        if self.done {
+            return None;
         }
+        let (status, trailers) = loop {
+            match self.body.frame().await {
+                Some(Ok(frame)) => match frame.into_data() {
+                    Ok(data) => {
+                        self.buf.extend_from_slice(&data);
+                        match self.messages() {
+                            Ok(bytes) if bytes.is_empty() => {}
+                            Ok(bytes) => return Some(bytes),
+                            Err(status) => break (status, HeaderMap::new()),
+                        }
+                    }
+                    Err(frame) => {
+                        let trailers = frame.into_trailers().unwrap_or_default();
+                        let status = status_of(&trailers)
+                            .unwrap_or_else(|| Status::internal("the stream ended without grpc-status"));
+                        break (status, trailers);
+                    }
+                },
+                Some(Err(status)) => break (status, HeaderMap::new()),
+                None => break (Status::internal("the stream ended without a status"), HeaderMap::new()),
+            }
+        };
+        self.done = true;
+        Some(end_of_stream(&self.schema, Some(status), &trailers))
     }
 
-    fn end(&self, status: Option<Status>, trailers: &HeaderMap) -> Bytes {
-        let mut message = serde_json::Map::new();
-        if let Some(status) = status.filter(|s| s.code() != Code::Ok) {
-            message.insert("error".into(), (self.details)(&status));
+    /// The whole messages buffered so far, enveloped in the client's codec.
+    fn messages(&mut self) -> Result<Bytes, Status> {
+        let mut out = BytesMut::new();
+        for message in take_frames(&mut self.buf)? {
+            out.extend_from_slice(&envelope(0, &encode_response(self.codec, &self.output, message)?));
         }
-        message.insert("metadata".into(), metadata_json(trailers));
-        envelope(END_STREAM, &serde_json::to_vec(&message).unwrap_or_default())
+        Ok(out.freeze())
     }
+}
+
+/// Connect's end-of-stream message: the error, if any, and the trailers.
+fn end_of_stream(schema: &Schema, status: Option<Status>, trailers: &HeaderMap) -> Bytes {
+    let mut message = serde_json::Map::new();
+    if let Some(status) = status.filter(|s| s.code() != Code::Ok) {
+        message.insert("error".into(), error_json(schema, &status));
+    }
+    message.insert("metadata".into(), metadata_json(trailers));
+    envelope(END_STREAM, &serde_json::to_vec(&message).unwrap_or_default())
 }
 
 fn envelope(flags: u8, data: &[u8]) -> Bytes {
@@ -613,16 +580,6 @@ fn metadata_json(headers: &HeaderMap) -> serde_json::Value {
     }
     serde_json::Value::Object(map)
 }
-
-/// The `google.rpc` detail types a Connect error shows as JSON (`debug`).
-const DETAIL_TYPES: [&str; 6] = [
-    "google.rpc.BadRequest",
-    "google.rpc.ErrorInfo",
-    "google.rpc.ResourceInfo",
-    "google.rpc.RetryInfo",
-    "google.rpc.DebugInfo",
-    "google.rpc.PreconditionFailure",
-];
 
 /// Connect's name for a gRPC code.
 pub fn code_name(code: Code) -> &'static str {
@@ -665,16 +622,10 @@ pub fn http_status(code: Code) -> StatusCode {
     }
 }
 
+/// `{"code", "message", "details": [{"type", "value", "debug"}]}`; a
+/// detail whose type the descriptors know (every `google.rpc` one) is also
+/// shown as JSON in `debug`.
 fn error_json(schema: &Schema, status: &Status) -> serde_json::Value {
-    let known: Vec<(String, MessageDescriptor)> = DETAIL_TYPES
-        .iter()
-        .filter_map(|name| schema.message(name).map(|d| ((*name).to_owned(), d)))
-        .collect();
-    error_json_with(&known, status)
-}
-
-/// `{"code", "message", "details": [{"type", "value", "debug"}]}`.
-fn error_json_with(known: &[(String, MessageDescriptor)], status: &Status) -> serde_json::Value {
     let mut details = Vec::new();
     if !status.details().is_empty()
         && let Ok(rpc) = tonic_types::pb::Status::decode(status.details())
@@ -689,8 +640,8 @@ fn error_json_with(known: &[(String, MessageDescriptor)], status: &Status) -> se
                     .encode(&any.value)
                     .into(),
             );
-            if let Some((_, desc)) = known.iter().find(|(n, _)| *n == name)
-                && let Ok(json) = to_json(desc, Bytes::from(any.value.clone()))
+            if let Some(desc) = schema.message(&name)
+                && let Ok(json) = to_json(&desc, Bytes::from(any.value.clone()))
                 && let Ok(value) = serde_json::from_slice::<serde_json::Value>(&json)
             {
                 detail.insert("debug".into(), value);
@@ -713,7 +664,7 @@ fn error_json_with(known: &[(String, MessageDescriptor)], status: &Status) -> se
 /// HTTP status; for a stream, 200 and an end-of-stream message.
 fn error_response(schema: &Schema, status: &Status, stream: bool) -> Response<Body> {
     if stream {
-        let last = ErrorWriter::new(schema).end(Some(status.clone()), &HeaderMap::new());
+        let last = end_of_stream(schema, Some(status.clone()), &HeaderMap::new());
         let mut out = Response::new(Body::new(Full::new(last)));
         out.headers_mut().insert(
             header::CONTENT_TYPE,
@@ -748,8 +699,12 @@ mod tests {
 
     #[test]
     fn query_values_are_decoded() {
-        assert_eq!(percent_decode("a%20b+c%7B%22x%22%7D"), "a b c{\"x\"}");
-        assert_eq!(percent_decode("100%"), "100%");
+        assert_eq!(
+            query_param("message=a%20b+c%7B%22x%22%7D", "message").as_deref(),
+            Some("a b c{\"x\"}")
+        );
+        assert_eq!(query_param("message=100%", "message").as_deref(), Some("100%"));
+        assert_eq!(query_param("base64=1", "message"), None);
         assert_eq!(
             query_param("encoding=json&message=%7B%7D", "message").as_deref(),
             Some("{}")
