@@ -23,13 +23,9 @@ use prost::{
     encoding::{WireType, encode_key, encode_varint},
 };
 use prost_types::{DescriptorProto, FieldDescriptorProto, field_descriptor_proto::Type};
-use tiejun_platform::{
-    auth::{Role, TokenSpec},
-    testing::TestDatabase,
-};
+use tiejun_platform::testing::TestDatabase;
 use tiejun_tests::{
     connected::Connected,
-    keys,
     raw::{self, Kind},
 };
 use tonic::Code;
@@ -199,15 +195,6 @@ fn length_delimited(tag: u32, bytes: &[u8]) -> Vec<u8> {
     buf
 }
 
-/// A token that passes every role gate and carries every scope claim.
-fn everyone() -> String {
-    let mut spec = TokenSpec::new("fuzz", &Role::ALL, Duration::from_secs(3600));
-    spec.rep_id = Some("E0001".into());
-    spec.account_id = Some("A0001".into());
-    spec.learner_id = Some("E0001".into());
-    keys().mint(&spec).expect("mint")
-}
-
 /// What is wrong with one answer, if anything.
 fn judge(status: &tonic::Status, request: &DescriptorProto) -> Option<String> {
     match status.code() {
@@ -237,7 +224,7 @@ async fn generated_bad_input_never_gets_internal_and_names_the_field() {
     assert!(rpcs.len() >= 75, "only {} RPCs", rpcs.len());
     let suite = Connected::start(TestDatabase::sqlite()).await;
     let channel = suite.channel().await;
-    let token = everyone();
+    let token = tiejun_tests::every_role_token("fuzz");
     let cases: u32 = std::env::var("PROPTEST_CASES")
         .ok()
         .and_then(|v| v.parse().ok())
@@ -296,7 +283,7 @@ async fn generated_bad_input_never_gets_internal_and_names_the_field() {
 async fn malformed_bytes_and_oversized_requests_through_the_gateway_get_a_clear_code_and_everything_stays_up() {
     let suite = Connected::start(TestDatabase::sqlite()).await;
     let channel = suite.channel().await;
-    let token = everyone();
+    let token = tiejun_tests::every_role_token("fuzz");
     let path = "/tiejun.leads.v1.RepService/RegisterRep";
     let malformed: [&[u8]; 4] = [
         &[0xff; 10],                           // no valid field key

@@ -552,12 +552,9 @@ const JUNK: [&[u8]; 8] = [
 /// stays up.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_rpc_answers_junk_connect_bodies_with_a_precise_code() {
-    use tiejun_platform::auth::{Role, TokenSpec};
     let suite = tiejun_tests::connected::Connected::start(TestDatabase::sqlite()).await;
     let addr = suite.gateway.addr;
-    let mut spec = TokenSpec::new("junk", &Role::ALL, Duration::from_secs(3600));
-    spec.rep_id = Some("E0001".into());
-    let token = bearer(&tiejun_tests::keys().mint(&spec).expect("mint"));
+    let token = bearer(&tiejun_tests::every_role_token("junk"));
     let rpcs: Vec<_> = tiejun_proto::methods()
         .into_iter()
         .filter(|m| ["tiejun.leads.v1", "tiejun.billing.v1", "tiejun.training.v1"].contains(&m.package.as_str()))

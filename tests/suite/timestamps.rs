@@ -14,13 +14,11 @@ use bytes::Bytes;
 use prost::Message as _;
 use prost_reflect::{DescriptorPool, DynamicMessage, Kind as FieldKind, MessageDescriptor, Value};
 use tiejun_platform::{
-    auth::{Role, TokenSpec},
     clock::{EARLIEST_SECONDS, LATEST_SECONDS},
     testing::TestDatabase,
 };
 use tiejun_tests::{
     connected::Connected,
-    keys,
     raw::{self, Kind},
 };
 use tonic::Code;
@@ -201,19 +199,11 @@ fn with_instant(message: &DynamicMessage, path: &str, (seconds, nanos): (i64, i3
     message
 }
 
-fn everyone() -> String {
-    let mut spec = TokenSpec::new("timestamps", &Role::ALL, Duration::from_secs(3600));
-    spec.rep_id = Some("E0001".into());
-    spec.account_id = Some("A0001".into());
-    spec.learner_id = Some("E0001".into());
-    keys().mint(&spec).expect("mint")
-}
-
 async fn every_instant_outside_the_range_is_invalid_argument_naming_its_field(db: TestDatabase) {
     let pool = pool();
     let suite = Connected::start(db).await;
     let channel = suite.channel().await;
-    let token = everyone();
+    let token = tiejun_tests::every_role_token("timestamps");
     let call = async |path: &str, kind: Kind, message: &DynamicMessage| {
         raw::call(
             channel.clone(),

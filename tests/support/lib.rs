@@ -44,6 +44,16 @@ pub fn keys() -> JwtKeys {
     JwtKeys::from_secret(TEST_SECRET).expect("test secret is long enough")
 }
 
+/// A token that passes every role gate, scoped to rep E0001, account A0001
+/// and learner E0001: for tests that call every RPC of the descriptors.
+pub fn every_role_token(subject: &str) -> String {
+    let mut spec = TokenSpec::new(subject, &Role::ALL, Duration::from_secs(3600));
+    spec.rep_id = Some("E0001".into());
+    spec.account_id = Some("A0001".into());
+    spec.learner_id = Some("E0001".into());
+    keys().mint(&spec).expect("mint")
+}
+
 /// A token for `roles`, valid for an hour.
 pub fn token(roles: &[Role]) -> String {
     keys()
