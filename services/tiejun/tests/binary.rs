@@ -179,34 +179,17 @@ fn up_prints_every_endpoint_and_a_token_then_stops_on_sigterm() {
             "{name} missing from {lines:?}"
         );
     }
-    let metrics = lines
-        .iter()
-        .find_map(|l| l.strip_prefix("metrics on http://"))
-        .and_then(|rest| rest.strip_suffix("/metrics"))
-        .unwrap_or_else(|| panic!("no metrics line in {lines:?}"))
-        .to_owned();
-    let scraped = {
-        use std::io::{Read as _, Write as _};
-        let mut stream = std::net::TcpStream::connect(&metrics).expect("metrics port");
-        stream
-            .write_all(b"GET /metrics HTTP/1.1\r\nHost: tiejun\r\nConnection: close\r\n\r\n")
-            .expect("request");
-        let mut body = String::new();
-        stream.read_to_string(&mut body).expect("response");
-        body
-    };
+    let metrics = metrics_addr(&lines);
+    let scraped = scrape(&metrics);
     assert!(
         scraped.contains("rpc_server_duration_milliseconds_count"),
         "the startup health checks are counted on /metrics: {scraped}"
     );
-    let token = lines
-        .iter()
-        .find_map(|l| l.strip_prefix("token: "))
-        .expect("token line");
+    let token = banner(&lines, "token: ");
     let secret = tiejun::secret::read(dir).expect("secret kept in the data dir");
     let principal = JwtKeys::from_secret(secret.as_bytes())
         .expect("keys")
-        .verify(token)
+        .verify(&token)
         .expect("valid");
     assert_eq!(principal.roles, vec![Role::Admin]);
 
@@ -388,16 +371,8 @@ async fn up_exports_one_trace_through_the_gateway_and_the_rpc_metrics_over_otlp(
         .env("OTEL_METRIC_EXPORT_INTERVAL", "300")
         .env("RUST_LOG", "warn");
     let (mut child, lines) = up_until_ready(&mut up);
-    let gateway = lines
-        .iter()
-        .find_map(|l| l.strip_prefix("gateway listening on "))
-        .expect("gateway line")
-        .to_owned();
-    let token = lines
-        .iter()
-        .find_map(|l| l.strip_prefix("token: "))
-        .expect("token line")
-        .to_owned();
+    let gateway = banner(&lines, "gateway listening on ");
+    let token = banner(&lines, "token: ");
 
     let trace_id = "5b8efff798038103d269b633813fc60c";
     let channel = tonic::transport::Channel::from_shared(format!("http://{gateway}"))
@@ -461,6 +436,21 @@ fn rpc_series(page: &str) -> std::collections::BTreeSet<String> {
         .collect()
 }
 
+/// What `tiejun up` printed after `prefix` on its banner line.
+fn banner(lines: &[String], prefix: &str) -> String {
+    lines
+        .iter()
+        .find_map(|l| l.strip_prefix(prefix))
+        .unwrap_or_else(|| panic!("no {prefix:?} line in {lines:?}"))
+        .to_owned()
+}
+
+/// The `host:port` of the metrics line of `tiejun up`'s banner.
+fn metrics_addr(lines: &[String]) -> String {
+    let url = banner(lines, "metrics on http://");
+    url.strip_suffix("/metrics").unwrap_or(&url).to_owned()
+}
+
 fn scrape(metrics: &str) -> String {
     use std::io::{Read as _, Write as _};
     let mut stream = std::net::TcpStream::connect(metrics).expect("metrics port");
@@ -482,24 +472,9 @@ async fn junk_paths_do_not_become_metric_labels() {
         "--data-dir",
         dir.path().to_str().expect("utf8"),
     ]));
-    let endpoint = |name: &str| {
-        lines
-            .iter()
-            .find_map(|l| l.strip_prefix(&format!("{name} listening on ")))
-            .unwrap_or_else(|| panic!("no {name} line in {lines:?}"))
-            .to_owned()
-    };
-    let metrics = lines
-        .iter()
-        .find_map(|l| l.strip_prefix("metrics on http://"))
-        .and_then(|rest| rest.strip_suffix("/metrics"))
-        .expect("metrics line")
-        .to_owned();
-    let token = lines
-        .iter()
-        .find_map(|l| l.strip_prefix("token: "))
-        .expect("token")
-        .to_owned();
+    let endpoint = |name: &str| banner(&lines, &format!("{name} listening on "));
+    let metrics = metrics_addr(&lines);
+    let token = banner(&lines, "token: ");
     let before = rpc_series(&scrape(&metrics));
     assert!(!before.is_empty(), "the health checks are on the page");
     for target in [endpoint("gateway"), endpoint("leads")] {
