@@ -56,7 +56,8 @@ fn install() -> &'static Installed {
         let spans = InMemorySpanExporter::default();
         let tracer = SdkTracerProvider::builder().with_simple_exporter(spans.clone()).build();
         let metrics = InMemoryMetricExporter::default();
-        let (prometheus, registry) = tiejun_platform::metrics::prometheus_reader().expect("prometheus");
+        let registry = tiejun_platform::metrics::Registry::new();
+        let prometheus = tiejun_platform::metrics::prometheus_reader(&registry).expect("prometheus");
         let meter = SdkMeterProvider::builder()
             .with_reader(PeriodicReader::builder(metrics.clone()).build())
             .with_reader(prometheus)
@@ -65,17 +66,15 @@ fn install() -> &'static Installed {
         opentelemetry::global::set_text_map_propagator(TraceContextPropagator::new());
         let logs = Arc::new(Mutex::new(Vec::new()));
         let sink = logs.clone();
-        let json = tracing_subscriber::fmt::layer()
-            .json()
-            .with_current_span(true)
-            .with_span_list(false)
-            .with_writer(move || Capture(sink.clone()))
-            .with_filter(tracing_subscriber::EnvFilter::new(
+        // The production layers: JSON logs with trace ids, and the spans.
+        let json = tiejun_platform::telemetry::logs::json(move || Capture(sink.clone())).with_filter(
+            tracing_subscriber::EnvFilter::new(
                 "info,tiejun=debug,tiejun_platform=debug,tiejun_leads=debug,tiejun_billing=debug,\
                  tiejun_training=debug,tiejun_gateway=debug",
-            ));
+            ),
+        );
         let subscriber = tracing_subscriber::registry()
-            .with(tracing_opentelemetry::layer().with_tracer(tracer.tracer("test")))
+            .with(tiejun_platform::telemetry::span_layers(tracer.tracer("test")))
             .with(json);
         tracing::subscriber::set_global_default(subscriber).expect("the only subscriber of this process");
         Installed {
@@ -88,8 +87,9 @@ fn install() -> &'static Installed {
     })
 }
 
-/// The sum of counter `name` for `consumer` in what `exporter` received.
-fn counted(exporter: &opentelemetry_sdk::metrics::InMemoryMetricExporter, name: &str, consumer: &str) -> u64 {
+/// The sum of counter `name` where attribute `key` is `value`, in what
+/// `exporter` received.
+fn counted(exporter: &opentelemetry_sdk::metrics::InMemoryMetricExporter, name: &str, key: &str, value: &str) -> u64 {
     use opentelemetry_sdk::metrics::data::{AggregatedMetrics, MetricData};
     let exported = exporter.get_finished_metrics().expect("metrics");
     let mut total = 0;
@@ -101,7 +101,7 @@ fn counted(exporter: &opentelemetry_sdk::metrics::InMemoryMetricExporter, name: 
                         .data_points()
                         .filter(|p| {
                             p.attributes()
-                                .any(|kv| kv.key.as_str() == "consumer" && kv.value.as_str() == consumer)
+                                .any(|kv| kv.key.as_str() == key && kv.value.as_str() == value)
                         })
                         .map(|p| p.value())
                         .max()
@@ -120,6 +120,7 @@ async fn the_consumers_span_continues_the_producers_trace_and_deliveries_are_mea
 
     let suite = Connected::start(TestDatabase::sqlite()).await;
     onboarding_programme(&suite).await;
+    onboarding_session(&suite).await;
     let trace_id = "4bf92f3577b34da6a3ce929d0e0e4736";
     let mut request = authed(registration("T0001"), &admin());
     request.metadata_mut().insert(
@@ -139,7 +140,7 @@ async fn the_consumers_span_continues_the_producers_trace_and_deliveries_are_mea
         .filter_map(|s| {
             s.attributes
                 .iter()
-                .find(|kv| kv.key.as_str() == "service")
+                .find(|kv| kv.key.as_str() == tiejun_platform::telemetry::COMPONENT)
                 .map(|kv| kv.value.as_str().into_owned())
         })
         .collect();
@@ -150,13 +151,24 @@ async fn the_consumers_span_continues_the_producers_trace_and_deliveries_are_mea
             .any(|kv| kv.key.as_str() == "rpc.method" && kv.value.as_str() == "RegisterRep")),
         "spans carry the RPC semantic-convention attributes"
     );
-    let transactions = finished
+    let writes: Vec<String> = finished
         .iter()
-        .filter(|s| s.span_context.trace_id().to_string() == trace_id && s.name == "db.transaction")
-        .count();
+        .filter(|s| s.span_context.trace_id().to_string() == trace_id && s.name.starts_with("INSERT "))
+        .filter_map(|s| {
+            s.attributes
+                .iter()
+                .find(|kv| kv.key.as_str() == tiejun_platform::telemetry::COMPONENT)
+                .map(|kv| kv.value.as_str().into_owned())
+        })
+        .collect();
     assert!(
-        transactions >= 2,
-        "the producer's and the consumer's transactions are in the caller's trace ({transactions} found)"
+        writes.iter().any(|c| c == "leads") && writes.iter().any(|c| c == "training"),
+        "the producer's and the consumer's writes are statements of the caller's trace: {writes:?} among {:?}",
+        finished
+            .iter()
+            .filter(|s| s.span_context.trace_id().to_string() == trace_id)
+            .map(|s| s.name.clone())
+            .collect::<Vec<_>>()
     );
     let mut read = authed(
         tiejun_proto::leads::v1::GetRepRequest {
@@ -176,7 +188,7 @@ async fn the_consumers_span_continues_the_producers_trace_and_deliveries_are_mea
     let finished = spans.get_finished_spans().expect("spans");
     let reads: Vec<_> = finished
         .iter()
-        .filter(|s| s.span_context.trace_id().to_string() == read_trace && s.name == "db.query")
+        .filter(|s| s.span_context.trace_id().to_string() == read_trace && s.name == "SELECT reps")
         .collect();
     assert!(
         !reads.is_empty(),
@@ -189,6 +201,17 @@ async fn the_consumers_span_continues_the_producers_trace_and_deliveries_are_mea
             .any(|kv| kv.key.as_str() == "db.system" && kv.value.as_str() == "sqlite"),
         "the read names its database system: {:?}",
         reads[0].attributes
+    );
+    assert_eq!(reads[0].span_kind, opentelemetry::trace::SpanKind::Client);
+    let text = reads[0]
+        .attributes
+        .iter()
+        .find(|kv| kv.key.as_str() == "db.query.text")
+        .map(|kv| kv.value.as_str().into_owned())
+        .unwrap_or_default();
+    assert!(
+        text.contains("$1") && !text.contains("T0001"),
+        "the statement's text is parameterised: {text}"
     );
     for hop in ["gateway", "leads", "training"] {
         assert!(
@@ -208,7 +231,37 @@ async fn the_consumers_span_continues_the_producers_trace_and_deliveries_are_mea
     }
 
     meter.force_flush().expect("flush");
-    assert!(counted(metrics, "tiejun.outbox.delivered", "training") >= 1);
+    assert!(counted(metrics, "tiejun.outbox.delivered", "consumer", "training") >= 1);
+    assert!(
+        counted(metrics, "tiejun.training.enrollments", "result", "ENROLLED") >= 1,
+        "the learner RepHired enrolled is counted as an AutoEnroll call's would be"
+    );
+}
+
+/// A session of the onboarding programme in Hangzhou, a week after the
+/// suite's clock.
+async fn onboarding_session(suite: &Connected) {
+    use tiejun_proto::training::v1::{ScheduleSessionRequest, Session, session_service_client::SessionServiceClient};
+    let starts = tiejun_tests::leads::monday_morning() + chrono::Duration::days(7);
+    let session = Session {
+        program_id: "employee_onboarding".into(),
+        city: "Hangzhou".into(),
+        venue: "HQ".into(),
+        starts_at: Some(tiejun_platform::clock::to_proto(starts)),
+        ends_at: Some(tiejun_platform::clock::to_proto(starts + chrono::Duration::hours(8))),
+        capacity: 10,
+        ..Default::default()
+    };
+    SessionServiceClient::new(suite.channel().await)
+        .schedule_session(authed(
+            ScheduleSessionRequest {
+                session: Some(session),
+                idempotency_key: String::new(),
+            },
+            &tiejun_tests::training::trainer(),
+        ))
+        .await
+        .expect("session");
 }
 
 async fn get_metrics(addr: std::net::SocketAddr) -> String {
@@ -343,4 +396,148 @@ async fn json_logs_carry_the_trace_id_and_never_a_whole_phone_or_email() {
     for secret in [phone, email, "13887654321", "lead.pii@example.com"] {
         assert!(!logs.contains(secret), "{secret} was logged whole");
     }
+}
+
+/// The trace and span a span context names (a link's is remote).
+fn ids(sc: &opentelemetry::trace::SpanContext) -> (opentelemetry::trace::TraceId, opentelemetry::trace::SpanId) {
+    (sc.trace_id(), sc.span_id())
+}
+
+/// `message` as an admin's call in the caller's trace `trace`.
+fn traced<T>(message: T, trace: &str) -> tonic::Request<T> {
+    let mut request = authed(message, &admin());
+    request.metadata_mut().insert(
+        "traceparent",
+        format!("00-{trace}-00f067aa0ba902b7-01").parse().expect("ascii"),
+    );
+    request
+}
+
+/// The `process <event>` spans of a delivery, with the attempt each records.
+fn deliveries(
+    spans: &[opentelemetry_sdk::trace::SpanData],
+    event: &str,
+) -> Vec<(i64, opentelemetry_sdk::trace::SpanData)> {
+    spans
+        .iter()
+        .filter(|s| s.name == format!("process {event}"))
+        .map(|s| {
+            let attempt = s
+                .attributes
+                .iter()
+                .find(|kv| kv.key.as_str() == "tiejun.delivery.attempt")
+                .and_then(|kv| kv.value.as_str().parse().ok())
+                .unwrap_or(0);
+            (attempt, s.clone())
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retries_and_replays_are_traces_of_their_own_linked_to_the_producer() {
+    use tiejun_proto::leads::v1::{
+        GetOutboxStatusRequest, ReplayParkedEventsRequest, outbox_service_client::OutboxServiceClient,
+    };
+    let installed = install();
+    let suite = Connected::start(TestDatabase::sqlite()).await;
+    // No onboarding programme yet: every delivery fails until it parks.
+    let hired = "6c0a3f2a9b1e4d5c8f7e6d5c4b3a2910";
+    RepServiceClient::new(suite.channel().await)
+        .register_rep(traced(registration("R0001"), hired))
+        .await
+        .expect("hired");
+    let mut outbox = OutboxServiceClient::new(suite.channel().await);
+    let parked = tiejun_tests::connected::eventually(std::time::Duration::from_secs(20), || {
+        let mut outbox = outbox.clone();
+        async move {
+            let status = outbox
+                .get_outbox_status(authed(GetOutboxStatusRequest {}, &admin()))
+                .await
+                .expect("status")
+                .into_inner()
+                .status
+                .expect("status");
+            (status.parked == 1).then_some(())
+        }
+    })
+    .await;
+    assert!(parked.is_some(), "the event parked");
+
+    let finished = installed.spans.get_finished_spans().expect("spans");
+    let publish = finished
+        .iter()
+        .find(|s| s.name == "publish RepHired" && s.span_context.trace_id().to_string() == hired)
+        .expect("the PRODUCER span is in the hiring call's trace")
+        .span_context
+        .clone();
+    let attempts = deliveries(&finished, "RepHired");
+    assert_eq!(
+        attempts.iter().map(|(a, _)| *a).collect::<Vec<_>>(),
+        vec![1, 2, 3, 4],
+        "one CONSUMER span per attempt"
+    );
+    for (attempt, span) in &attempts {
+        let links: Vec<_> = span.links.iter().map(|l| ids(&l.span_context)).collect();
+        if *attempt == 1 {
+            assert_eq!(
+                span.parent_span_id,
+                publish.span_id(),
+                "the first attempt continues the producer"
+            );
+            assert_eq!(span.span_context.trace_id(), publish.trace_id());
+        } else {
+            assert_ne!(
+                span.span_context.trace_id(),
+                publish.trace_id(),
+                "retry {attempt} is its own trace"
+            );
+            assert_eq!(links, vec![ids(&publish)], "retry {attempt} links to the producer");
+        }
+        assert_eq!(
+            span.status,
+            opentelemetry::trace::Status::error(
+                "FailedPrecondition NO_ONBOARDING_PROGRAM: no employee onboarding programme exists yet; replay \
+                 this event once it does"
+            ),
+            "attempt {attempt} failed, and says why"
+        );
+    }
+
+    onboarding_programme(&suite).await;
+    let replay = "7d1b4e3bac2f5e6d9a8f7e6d5c4b3a21";
+    outbox
+        .replay_parked_events(traced(
+            ReplayParkedEventsRequest {
+                event_id: String::new(),
+                all: true,
+            },
+            replay,
+        ))
+        .await
+        .expect("replayed");
+    applied_once(&suite, 1).await;
+    let finished = installed.spans.get_finished_spans().expect("spans");
+    let replay_span = finished
+        .iter()
+        .find(|s| {
+            s.span_context.trace_id().to_string() == replay
+                && s.name == "tiejun.leads.v1.OutboxService/ReplayParkedEvents"
+                && s.span_kind == opentelemetry::trace::SpanKind::Server
+                && s.attributes
+                    .iter()
+                    .any(|kv| kv.key.as_str() == tiejun_platform::telemetry::COMPONENT && kv.value.as_str() == "leads")
+        })
+        .expect("the replay's span in lead-distribution");
+    let after: Vec<_> = deliveries(&finished, "RepHired")
+        .into_iter()
+        .filter(|(_, s)| s.status == opentelemetry::trace::Status::Unset)
+        .collect();
+    assert_eq!(after.len(), 1, "one delivery after the replay, and it succeeded");
+    let (_, delivered) = &after[0];
+    let links: Vec<_> = delivered.links.iter().map(|l| ids(&l.span_context)).collect();
+    assert!(
+        links.contains(&ids(&publish)) && links.contains(&ids(&replay_span.span_context)),
+        "the replayed delivery links to the producer and to the replay: {links:?}"
+    );
+    assert_ne!(delivered.span_context.trace_id(), publish.trace_id());
 }

@@ -183,23 +183,39 @@ enum Failure {
     Unreachable,
 }
 
-/// Sends one attempt; the outer error is the deadline passing (by our timer
-/// or by the channel's own, which reads the `grpc-timeout` we set).
+/// Sends one attempt in a CLIENT span of its own (the backend's SERVER span
+/// continues it), ended with the answer's status when its body ends; the
+/// outer error is the deadline passing (by our timer or by the channel's
+/// own, which reads the `grpc-timeout` we set).
 async fn send(
     channel: tonic::transport::Channel,
-    request: Request<Body>,
+    mut request: Request<Body>,
     deadline: Option<Instant>,
 ) -> Result<Result<Response<Body>, tonic::transport::Error>, tonic::Status> {
-    let call = channel.oneshot(request);
+    use tiejun_platform::telemetry::{self, Side};
+    use tracing::Instrument as _;
+    let span = telemetry::client_span("gateway", request.uri().path());
+    telemetry::spans::inject(&span, request.headers_mut());
+    let call = channel.oneshot(request).instrument(span.clone());
     let result = match deadline {
-        Some(deadline) => tokio::time::timeout_at(deadline, call)
-            .await
-            .map_err(|_| deadline::exceeded())?,
+        Some(deadline) => tokio::time::timeout_at(deadline, call).await.map_err(|_| {
+            telemetry::record_status(&span, Side::Client, tonic::Code::DeadlineExceeded as i64);
+            deadline::exceeded()
+        })?,
         None => call.await,
     };
     match result {
-        Err(err) if timed_out(&err) => Err(deadline::exceeded()),
-        result => Ok(result),
+        Err(err) if timed_out(&err) => {
+            telemetry::record_status(&span, Side::Client, tonic::Code::DeadlineExceeded as i64);
+            Err(deadline::exceeded())
+        }
+        Err(err) => {
+            telemetry::record_status(&span, Side::Client, tonic::Code::Unavailable as i64);
+            Ok(Err(err))
+        }
+        Ok(response) => Ok(Ok(tiejun_platform::metrics::on_status(response, move |code| {
+            telemetry::record_status(&span, Side::Client, code);
+        }))),
     }
 }
 

@@ -6,12 +6,30 @@ use std::sync::LazyLock;
 use opentelemetry::{KeyValue, metrics::Counter};
 use tiejun_platform::metrics::domain_counter;
 
-static ASSIGNED: LazyLock<Counter<u64>> =
-    LazyLock::new(|| domain_counter("tiejun.leads.assigned", "Leads handed to a rep, by rule"));
-static RECLAIMED: LazyLock<Counter<u64>> =
-    LazyLock::new(|| domain_counter("tiejun.leads.reclaimed", "Leads taken back at a deadline"));
-static CONVERTED: LazyLock<Counter<u64>> =
-    LazyLock::new(|| domain_counter("tiejun.leads.converted", "Leads converted to customers"));
+static ASSIGNED: LazyLock<Counter<u64>> = LazyLock::new(|| {
+    domain_counter(
+        "leads",
+        "tiejun.leads.assigned",
+        "{lead}",
+        "Leads handed to a rep, by rule",
+    )
+});
+static RECLAIMED: LazyLock<Counter<u64>> = LazyLock::new(|| {
+    domain_counter(
+        "leads",
+        "tiejun.leads.reclaimed",
+        "{lead}",
+        "Leads taken back at a deadline",
+    )
+});
+static CONVERTED: LazyLock<Counter<u64>> = LazyLock::new(|| {
+    domain_counter(
+        "leads",
+        "tiejun.leads.converted",
+        "{lead}",
+        "Leads converted to customers",
+    )
+});
 
 /// `n` leads assigned by `rule` (DISTRIBUTION, SELF_CLAIM…).
 pub(crate) fn assigned(n: i32, rule: &'static str) {

@@ -188,31 +188,25 @@ pub async fn begin_immediate(pool: &SqlitePool) -> Result<sqlx::Transaction<'sta
 /// and [`on_pool!`](crate::on_pool): sqlx binds `$1…$n` on SQLite as on
 /// PostgreSQL, so one SQL text serves both wherever the dialects agree, and
 /// the few places that differ (`FOR UPDATE SKIP LOCKED`) say so explicitly.
+///
+/// Each statement is a span of the call that ran it (`telemetry::statements`).
 #[derive(Debug)]
 pub enum Tx {
-    /// PostgreSQL; the span covers the transaction.
-    Postgres(sqlx::Transaction<'static, sqlx::Postgres>, tracing::Span),
+    /// PostgreSQL.
+    Postgres(sqlx::Transaction<'static, sqlx::Postgres>),
     /// SQLite, holding this process's writer turn until it ends.
     Sqlite(
         sqlx::Transaction<'static, sqlx::Sqlite>,
         tokio::sync::OwnedMutexGuard<()>,
-        tracing::Span,
     ),
-}
-
-/// The span of one transaction, a child of the call that began it, open
-/// until the transaction ends (commit, or rollback when dropped). Attribute
-/// names of the OpenTelemetry database conventions 1.26.
-fn transaction_span(system: &'static str) -> tracing::Span {
-    tracing::info_span!("db.transaction", db.system = system, otel.kind = "client")
 }
 
 impl Tx {
     /// Commits.
     pub async fn commit(self) -> Result<(), Error> {
         match self {
-            Self::Postgres(tx, _span) => tx.commit().await?,
-            Self::Sqlite(tx, _turn, _span) => tx.commit().await?,
+            Self::Postgres(tx) => tx.commit().await?,
+            Self::Sqlite(tx, _turn) => tx.commit().await?,
         }
         Ok(())
     }
@@ -229,7 +223,7 @@ impl Tx {
     /// replicas sharing a PostgreSQL database run a job one at a time. On
     /// SQLite `BEGIN IMMEDIATE` already serialises writers: nothing to do.
     pub async fn job_lock(&mut self, key: JobKey) -> Result<(), Error> {
-        if let Self::Postgres(tx, _) = self {
+        if let Self::Postgres(tx) = self {
             sqlx::query("SELECT pg_advisory_xact_lock($1)")
                 .bind(key as i64)
                 .execute(&mut **tx)
@@ -256,10 +250,10 @@ impl Database {
     /// Starts a write transaction.
     pub async fn begin(&self) -> Result<Tx, Error> {
         Ok(match self {
-            Self::Postgres(pool) => Tx::Postgres(pool.begin().await?, transaction_span("postgresql")),
+            Self::Postgres(pool) => Tx::Postgres(pool.begin().await?),
             Self::Sqlite(db) => {
                 let turn = db.writer.clone().lock_owned().await;
-                Tx::Sqlite(begin_immediate(&db.pool).await?, turn, transaction_span("sqlite"))
+                Tx::Sqlite(begin_immediate(&db.pool).await?, turn)
             }
         })
     }
@@ -272,11 +266,11 @@ impl Database {
 macro_rules! on_tx {
     ($tx:expr, |$conn:ident| $body:expr) => {
         match $tx {
-            $crate::db::Tx::Postgres(tx, _) => {
+            $crate::db::Tx::Postgres(tx) => {
                 let $conn: &mut sqlx::PgConnection = &mut *tx;
                 $body
             }
-            $crate::db::Tx::Sqlite(tx, _, _) => {
+            $crate::db::Tx::Sqlite(tx, _) => {
                 let $conn: &mut sqlx::SqliteConnection = &mut *tx;
                 $body
             }
@@ -305,27 +299,24 @@ macro_rules! locked {
 /// Runs `$body` with `$pool` bound to the database's pool (for reads outside a
 /// transaction): `on_pool!(db, |p| sqlx::query("…").fetch_all(p).await)`.
 ///
-/// The body runs inside a `db.query` span, so a read shows in the trace as a
-/// transaction does. It runs as an async block whose `?` converts into the
-/// platform [`Error`](crate::error::Error); the macro then yields the body's
-/// own value, so callers read as if the body were inline, and the calling
+/// The body runs as an async block whose `?` converts into the platform
+/// [`Error`](crate::error::Error); the macro then yields the body's own
+/// value, so callers read as if the body were inline, and the calling
 /// function's error type must convert from the platform error.
 #[macro_export]
 macro_rules! on_pool {
     ($db:expr, |$pool:ident| $body:expr) => {
         match $db {
-            $crate::db::Database::Postgres($pool) => {
-                $crate::db::traced_read("postgresql", async { Ok::<_, $crate::error::Error>($body) }).await?
-            }
+            $crate::db::Database::Postgres($pool) => (async { Ok::<_, $crate::error::Error>($body) }).await?,
             $crate::db::Database::Sqlite(db) => {
                 let $pool = &db.pool;
-                $crate::db::traced_read("sqlite", async { Ok::<_, $crate::error::Error>($body) }).await?
+                (async { Ok::<_, $crate::error::Error>($body) }).await?
             }
         }
     };
 }
 
-/// [`on_pool!`](crate::on_pool) without the span and the `?`: the body is
+/// [`on_pool!`](crate::on_pool) without the `?`: the body is
 /// inlined as is. For tests and tools that check the database from outside a
 /// call; service code reads with `on_pool!`.
 #[macro_export]
@@ -339,20 +330,6 @@ macro_rules! on_pool_raw {
             }
         }
     };
-}
-
-/// Runs one read outside a transaction in a `db.query` span, a child of the
-/// current call (attribute names of the OpenTelemetry database conventions
-/// 1.26, as for [`Tx`]).
-#[doc(hidden)]
-pub async fn traced_read<T>(system: &'static str, read: impl Future<Output = T>) -> T {
-    use tracing::Instrument as _;
-    read.instrument(tracing::info_span!(
-        "db.query",
-        db.system = system,
-        otel.kind = "client"
-    ))
-    .await
 }
 
 /// The database a service uses once it is ready. Handlers that run before

@@ -35,17 +35,56 @@ use tower::{Layer, Service};
 
 pub use crate::calls::{Calls, OTHER};
 
-/// The Prometheus registry the meter provider writes into.
-pub type Registry = prometheus::Registry;
+/// Where the meter providers of a process write for Prometheus: one
+/// registry per provider (the Prometheus exporter allows one per registry),
+/// read as one page.
+#[derive(Debug, Clone, Default)]
+pub struct Registry(std::sync::Arc<std::sync::Mutex<Vec<prometheus::Registry>>>);
 
-/// A Prometheus reader for a meter provider, and the registry it fills.
-pub fn prometheus_reader() -> anyhow::Result<(opentelemetry_prometheus::PrometheusExporter, Registry)> {
-    let registry = Registry::new();
-    let exporter = opentelemetry_prometheus::exporter()
-        .with_registry(registry.clone())
+impl Registry {
+    /// An empty registry.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn registries(&self) -> std::sync::MutexGuard<'_, Vec<prometheus::Registry>> {
+        self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// A registry for one more provider.
+    fn add(&self) -> prometheus::Registry {
+        let registry = prometheus::Registry::new();
+        self.registries().push(registry.clone());
+        registry
+    }
+
+    /// Every provider's metric families, those of one name merged into one
+    /// (their series differ by `service_name`).
+    pub fn gather(&self) -> Vec<prometheus::proto::MetricFamily> {
+        let mut merged: Vec<prometheus::proto::MetricFamily> = Vec::new();
+        for registry in self.registries().iter() {
+            for mut family in registry.gather() {
+                match merged.iter_mut().find(|f| f.name() == family.name()) {
+                    Some(known) => known.mut_metric().extend(family.take_metric()),
+                    None => merged.push(family),
+                }
+            }
+        }
+        merged.sort_by(|a, b| a.name().cmp(b.name()));
+        merged
+    }
+}
+
+/// A Prometheus reader for a meter provider, writing into `registry`. Every
+/// series carries its component's `service_name` (a resource attribute), so
+/// the components of one process (`tiejun up`) make separate series.
+pub fn prometheus_reader(registry: &Registry) -> anyhow::Result<opentelemetry_prometheus::PrometheusExporter> {
+    let service_name = std::collections::HashSet::from([opentelemetry::Key::new("service.name")]);
+    opentelemetry_prometheus::exporter()
+        .with_registry(registry.add())
+        .with_resource_selector(service_name)
         .build()
-        .context("building the Prometheus exporter")?;
-    Ok((exporter, registry))
+        .context("building the Prometheus exporter")
 }
 
 /// The Prometheus text of everything recorded so far.
@@ -79,7 +118,8 @@ pub async fn serve(listener: TcpListener, registry: Registry, shutdown: Cancella
         .context("metrics server")
 }
 
-/// Records `rpc.server.duration` for every call (see the module documentation).
+/// Records `rpc.server.duration` for every call (see the module
+/// documentation), and ends the call's SERVER span with its status.
 #[derive(Debug, Clone)]
 pub struct RedLayer {
     duration: Histogram<f64>,
@@ -87,10 +127,10 @@ pub struct RedLayer {
 }
 
 impl RedLayer {
-    /// Instruments on the global meter provider (no-ops until one is
-    /// installed), labelling the `known` paths by name and the rest `_OTHER`.
-    pub fn new(known: Calls) -> Self {
-        let duration = opentelemetry::global::meter("tiejun")
+    /// Instruments on `component`'s meter, labelling the `known` paths by
+    /// name and the rest `_OTHER`.
+    pub fn new(component: &'static str, known: Calls) -> Self {
+        let duration = crate::telemetry::meter(component)
             .f64_histogram("rpc.server.duration")
             .with_unit("ms")
             .with_description("Duration of inbound RPCs")
@@ -127,6 +167,7 @@ struct Call {
     service: String,
     method: String,
     protocol: &'static str,
+    span: tracing::Span,
 }
 
 impl Call {
@@ -142,6 +183,7 @@ impl Call {
                 KeyValue::new("tiejun.rpc.protocol", self.protocol),
             ],
         );
+        crate::telemetry::record_status(&self.span, crate::telemetry::Side::Server, code);
     }
 }
 
@@ -168,7 +210,8 @@ where
 
     fn call(&mut self, req: Request<ReqBody>) -> Self::Future {
         let (service, method) = self.known.labels(req.uri().path());
-        let call = Call {
+        let mut call = Call {
+            span: tracing::Span::none(),
             duration: self.duration.clone(),
             started: Instant::now(),
             service: service.to_owned(),
@@ -184,42 +227,58 @@ where
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
         Box::pin(async move {
+            // tonic enters the call's span while polling this future: the
+            // span is kept until the call ends, trailers and all.
+            call.span = tracing::Span::current();
             let response = inner.call(req).await?;
-            if let Some(code) = status_of(response.headers()) {
-                call.end(code);
-                return Ok(response.map(Body::new));
-            }
-            Ok(response.map(|body| {
-                Body::new(Observed {
-                    inner: body,
-                    call: Some(call),
-                })
-            }))
+            Ok(on_status(response, move |code| call.end(code)))
         })
     }
 }
 
+/// `response` with `done` called once with its gRPC status: at once for a
+/// trailers-only answer, else when the trailers pass (UNKNOWN when the body
+/// ends or is dropped without them).
+pub fn on_status<B, F>(response: Response<B>, done: F) -> Response<Body>
+where
+    B: http_body::Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<tonic::codegen::StdError>,
+    F: FnOnce(i64) + Send + 'static,
+{
+    if let Some(code) = status_of(response.headers()) {
+        done(code);
+        return response.map(Body::new);
+    }
+    response.map(|body| {
+        Body::new(Observed {
+            inner: body,
+            done: Some(done),
+        })
+    })
+}
+
 pin_project_lite::pin_project! {
-    /// A response body that records its call when the trailers pass (or,
+    /// A response body that reports its status when the trailers pass (or,
     /// without trailers, when it ends or is dropped: UNKNOWN).
-    struct Observed<B> {
+    struct Observed<B, F: FnOnce(i64)> {
         #[pin]
         inner: B,
-        call: Option<Call>,
+        done: Option<F>,
     }
 
-    impl<B> PinnedDrop for Observed<B> {
+    impl<B, F: FnOnce(i64)> PinnedDrop for Observed<B, F> {
         fn drop(this: Pin<&mut Self>) {
-            if let Some(call) = this.project().call.take() {
-                call.end(tonic::Code::Unknown as i64);
+            if let Some(done) = this.project().done.take() {
+                done(tonic::Code::Unknown as i64);
             }
         }
     }
 }
 
-impl<B> http_body::Body for Observed<B>
+impl<B, F> http_body::Body for Observed<B, F>
 where
     B: http_body::Body<Data = Bytes>,
+    F: FnOnce(i64),
 {
     type Data = Bytes;
     type Error = B::Error;
@@ -229,9 +288,9 @@ where
         let polled = this.inner.poll_frame(cx);
         if let Poll::Ready(Some(Ok(frame))) = &polled
             && let Some(trailers) = frame.trailers_ref()
-            && let Some(call) = this.call.take()
+            && let Some(done) = this.done.take()
         {
-            call.end(status_of(trailers).unwrap_or(tonic::Code::Unknown as i64));
+            done(status_of(trailers).unwrap_or(tonic::Code::Unknown as i64));
         }
         polled
     }
@@ -241,11 +300,18 @@ where
     }
 }
 
-/// A domain counter `name` (e.g. `tiejun.leads.converted`) on the global
-/// meter provider: what the business did, beside the RPC metrics.
-pub fn domain_counter(name: &'static str, description: &'static str) -> opentelemetry::metrics::Counter<u64> {
-    opentelemetry::global::meter("tiejun")
+/// A domain counter `name` (e.g. `tiejun.leads.converted`) of
+/// `component`, counting `unit` (UCUM annotation, `{lead}`): what the
+/// business did, beside the RPC metrics.
+pub fn domain_counter(
+    component: &'static str,
+    name: &'static str,
+    unit: &'static str,
+    description: &'static str,
+) -> opentelemetry::metrics::Counter<u64> {
+    crate::telemetry::meter(component)
         .u64_counter(name)
+        .with_unit(unit)
         .with_description(description)
         .build()
 }

@@ -27,32 +27,37 @@ pub fn event_type(payload: &Payload) -> &'static str {
 /// Appends an event about `subject` to the outbox within `tx`; returns its id.
 pub async fn append(
     tx: &mut Tx,
-    producer: &str,
+    producer: &'static str,
     subject: &str,
     payload: Payload,
     now: DateTime<Utc>,
 ) -> Result<String, Error> {
     let event_id = uuid::Uuid::now_v7().to_string();
     let kind = event_type(&payload);
+    // The PRODUCER span: its context travels with the event to the consumer.
+    let publish = telemetry::spans::publish_span(producer, kind, &event_id);
     let envelope = EventEnvelope {
         event_id: event_id.clone(),
         producer: producer.to_owned(),
         subject: subject.to_owned(),
         occurred_at: Some(crate::clock::to_proto(now)),
-        traceparent: telemetry::current_traceparent().unwrap_or_default(),
+        traceparent: telemetry::traceparent_of(&publish).unwrap_or_default(),
         tracestate: String::new(),
         payload: Some(payload),
     };
-    on_tx!(tx, |c| sqlx::query(
-        "INSERT INTO outbox (event_id, subject, event_type, payload, created_at) VALUES ($1, $2, $3, $4, $5)"
-    )
-    .bind(&event_id)
-    .bind(subject)
-    .bind(kind)
-    .bind(envelope.encode_to_vec())
-    .bind(now)
-    .execute(c)
-    .await
-    .map(drop))?;
+    let insert = async {
+        on_tx!(tx, |c| sqlx::query(
+            "INSERT INTO outbox (event_id, subject, event_type, payload, created_at) VALUES ($1, $2, $3, $4, $5)"
+        )
+        .bind(&event_id)
+        .bind(subject)
+        .bind(kind)
+        .bind(envelope.encode_to_vec())
+        .bind(now)
+        .execute(c)
+        .await
+        .map(drop))
+    };
+    tracing::Instrument::instrument(insert, publish).await?;
     Ok(event_id)
 }

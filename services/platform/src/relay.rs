@@ -16,7 +16,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use opentelemetry::{
     KeyValue,
-    metrics::{Counter, Histogram},
+    metrics::{Counter, Gauge, Histogram},
 };
 use prost::Message as _;
 use tiejun_proto::events::v1::{
@@ -74,36 +74,76 @@ struct Due {
     payload: Vec<u8>,
     attempts: i32,
     created_at: DateTime<Utc>,
+    replayed_by: String,
 }
 
-/// What the relay reports (OpenTelemetry; no-ops while no meter provider
-/// is installed): deliveries and failures per consumer, and the lag from an
-/// event's commit to its delivery.
+/// How often the leading relay reads its outbox's counts for the gauges.
+const GAUGES_EVERY: Duration = Duration::from_secs(10);
+
+/// The bucket boundaries of `tiejun.outbox.lag`, in seconds: from a
+/// prompt delivery (tens of milliseconds) to an hour behind.
+const LAG_BUCKETS: [f64; 15] = [
+    0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0, 3600.0,
+];
+
+/// What the relay reports, on its service's meter: deliveries and failures
+/// per consumer, the lag from an event's commit to its delivery, and what
+/// waits in the outbox (pending, parked, the oldest pending's age), read by
+/// the leading replica every [`GAUGES_EVERY`].
 #[derive(Debug)]
 struct Meters {
     delivered: Counter<u64>,
     failures: Counter<u64>,
     lag: Histogram<f64>,
+    pending: Gauge<u64>,
+    parked: Gauge<u64>,
+    oldest: Gauge<f64>,
 }
 
 impl Meters {
-    fn new() -> Self {
-        let meter = opentelemetry::global::meter("tiejun");
+    fn new(producer: &'static str) -> Self {
+        let meter = crate::telemetry::meter(producer);
         Self {
             delivered: meter
                 .u64_counter("tiejun.outbox.delivered")
+                .with_unit("{event}")
                 .with_description("Events delivered to a consumer")
                 .build(),
             failures: meter
                 .u64_counter("tiejun.outbox.delivery_failures")
+                .with_unit("{attempt}")
                 .with_description("Failed delivery attempts")
                 .build(),
             lag: meter
                 .f64_histogram("tiejun.outbox.lag")
                 .with_unit("s")
+                .with_boundaries(LAG_BUCKETS.to_vec())
                 .with_description("From an event's commit to its delivery")
                 .build(),
+            pending: meter
+                .u64_gauge("tiejun.outbox.pending")
+                .with_unit("{event}")
+                .with_description("Events waiting for delivery")
+                .build(),
+            parked: meter
+                .u64_gauge("tiejun.outbox.parked")
+                .with_unit("{event}")
+                .with_description("Events parked after too many failures, until replayed")
+                .build(),
+            oldest: meter
+                .f64_gauge("tiejun.outbox.oldest_pending_age")
+                .with_unit("s")
+                .with_description("Age of the oldest event waiting for delivery (0 when none)")
+                .build(),
         }
+    }
+
+    fn waiting(&self, status: &Status) {
+        let count = |n: i64| u64::try_from(n).unwrap_or(0);
+        self.pending.record(count(status.pending), &[]);
+        self.parked.record(count(status.parked), &[]);
+        #[allow(clippy::cast_precision_loss)]
+        self.oldest.record(status.oldest_pending_age_seconds as f64, &[]);
     }
 }
 
@@ -136,7 +176,7 @@ impl Relay {
             keys,
             args,
             consumers,
-            meters: Meters::new(),
+            meters: Meters::new(producer),
         })
     }
 
@@ -151,7 +191,17 @@ impl Relay {
                 match db.try_lead(JobKey::Relay).await {
                     Ok(Some(mut lead)) => {
                         tracing::info!(producer = self.producer, "outbox relay leading");
+                        let mut gauges_read: Option<std::time::Instant> = None;
                         while lead.still_held().await {
+                            if gauges_read.is_none_or(|at| at.elapsed() >= GAUGES_EVERY) {
+                                gauges_read = Some(std::time::Instant::now());
+                                match status(db, Utc::now()).await {
+                                    Ok(status) => self.meters.waiting(&status),
+                                    Err(err) => {
+                                        tracing::warn!(producer = self.producer, error = %err, "outbox counts unread")
+                                    }
+                                }
+                            }
                             let busy = match self.deliver_due(db).await {
                                 Ok(n) => n > 0,
                                 Err(err) => {
@@ -201,7 +251,7 @@ impl Relay {
                 ),
             };
             for event in due {
-                let outcome = deliver(consumer, &event.payload, token).await;
+                let outcome = self.deliver(consumer, &event, token).await;
                 self.record(db, &consumer.name, &event, outcome).await?;
             }
         }
@@ -292,7 +342,7 @@ async fn sleep_or_stop(pause: Duration, shutdown: &CancellationToken) -> bool {
 fn due_query(types: usize) -> String {
     let list = (0..types).map(|i| format!("${}", i + 3)).collect::<Vec<_>>().join(", ");
     format!(
-        "SELECT o.seq, o.event_type, o.payload, o.attempts, o.created_at FROM outbox o \
+        "SELECT o.seq, o.event_type, o.payload, o.attempts, o.created_at, o.replayed_by FROM outbox o \
          WHERE o.state = 'PENDING' AND o.event_type IN ({list}) \
            AND (o.next_attempt_at IS NULL OR o.next_attempt_at <= $1) \
            AND NOT EXISTS (SELECT 1 FROM outbox p WHERE p.subject = o.subject AND p.seq < o.seq \
@@ -314,27 +364,63 @@ async fn due_for(db: &Database, consumer: &Consumer, now: DateTime<Utc>) -> Resu
     })?)
 }
 
-/// Delivers one stored envelope; the error text is kept for operators.
-async fn deliver(consumer: &Consumer, payload: &[u8], token: &str) -> Result<(), String> {
-    let envelope = EventEnvelope::decode(payload).map_err(|e| format!("stored event does not decode: {e}"))?;
-    let traceparent = envelope.traceparent.clone();
+impl Relay {
+    /// Delivers one stored event in a CONSUMER span of its own (see
+    /// [`telemetry::spans`](crate::telemetry::spans)), the call to the
+    /// consumer a CLIENT span inside it; the error text is kept for
+    /// operators.
+    async fn deliver(&self, consumer: &Consumer, event: &Due, token: &str) -> Result<(), String> {
+        use tracing::Instrument as _;
+        let envelope = EventEnvelope::decode(event.payload.as_slice())
+            .map_err(|e| format!("stored event does not decode: {e}"))?;
+        let process = crate::telemetry::spans::process_span(
+            self.producer,
+            &crate::telemetry::spans::Delivery {
+                event_type: &event.event_type,
+                event_id: &envelope.event_id,
+                consumer: &consumer.name,
+                attempt: i64::from(event.attempts) + 1,
+                traceparent: &envelope.traceparent,
+                replayed_by: &event.replayed_by,
+            },
+        );
+        let outcome = deliver(self.producer, consumer, envelope, token)
+            .instrument(process.clone())
+            .await;
+        if let Err(error) = &outcome {
+            process.record("otel.status_description", error.as_str());
+        }
+        outcome
+    }
+}
+
+/// Calls the consumer's `Deliver` with `envelope`, in a CLIENT span whose
+/// context the consumer's SERVER span continues.
+async fn deliver(
+    producer: &'static str,
+    consumer: &Consumer,
+    envelope: EventEnvelope,
+    token: &str,
+) -> Result<(), String> {
+    use tracing::Instrument as _;
+    const DELIVER: &str = "/tiejun.events.v1.EventConsumerService/Deliver";
+    let call = crate::telemetry::client_span(producer, DELIVER);
     let mut request = tonic::Request::new(DeliverRequest { event: Some(envelope) });
     request.set_timeout(DELIVER_TIMEOUT);
-    let metadata = request.metadata_mut();
     let bearer = format!("Bearer {token}")
         .parse()
         .map_err(|_| "token is not ASCII".to_owned())?;
-    metadata.insert("authorization", bearer);
-    if !traceparent.is_empty()
-        && let Ok(value) = traceparent.parse()
-    {
-        metadata.insert("traceparent", value);
-    }
-    EventConsumerServiceClient::new(consumer.channel.clone())
+    request.metadata_mut().insert("authorization", bearer);
+    let mut headers = std::mem::take(request.metadata_mut()).into_headers();
+    crate::telemetry::spans::inject(&call, &mut headers);
+    *request.metadata_mut() = tonic::metadata::MetadataMap::from_headers(headers);
+    let result = EventConsumerServiceClient::new(consumer.channel.clone())
         .deliver(request)
-        .await
-        .map(drop)
-        .map_err(|status| describe(&status))
+        .instrument(call.clone())
+        .await;
+    let code = result.as_ref().map_or_else(|status| status.code() as i64, |_| 0);
+    crate::telemetry::record_status(&call, crate::telemetry::Side::Client, code);
+    result.map(drop).map_err(|status| describe(&status))
 }
 
 /// A consumer's refusal as an operator reads it: code, reason, message.
@@ -413,13 +499,18 @@ pub async fn parked(db: &Database, limit: i64, offset: i64) -> Result<Vec<Parked
 
 /// Puts parked events back in line (one by id, or all); returns how many.
 /// An id that names no parked event is NOT_FOUND.
+///
+/// Each keeps the `traceparent` of the calling span, so its next delivery
+/// links to the replay.
 pub async fn replay(db: &Database, event_id: Option<&str>) -> Result<u64, Error> {
+    let replayed_by = crate::telemetry::current_traceparent().unwrap_or_default();
     let mut tx = db.begin().await?;
     let done = on_tx!(&mut tx, |c| sqlx::query(
-        "UPDATE outbox SET state = 'PENDING', attempts = 0, next_attempt_at = NULL, parked_at = NULL \
-         WHERE state = 'PARKED' AND ($1 = '' OR event_id = $1)"
+        "UPDATE outbox SET state = 'PENDING', attempts = 0, next_attempt_at = NULL, parked_at = NULL, \
+         replayed_by = $2 WHERE state = 'PARKED' AND ($1 = '' OR event_id = $1)"
     )
     .bind(event_id.unwrap_or(""))
+    .bind(replayed_by)
     .execute(c)
     .await
     .map(|r| r.rows_affected()))?;

@@ -33,15 +33,15 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             commands::up(args, telemetry.registry()).await
         }
         Command::Serve { target } => {
-            let telemetry = telemetry::init(&format!("tiejun-{}", target_name(&target)))?;
+            let telemetry = telemetry::init(target_name(&target))?;
             commands::serve(target, telemetry.registry()).await
         }
         Command::Bench { scenario } => {
-            let _telemetry = telemetry::init("tiejun-bench")?;
+            let _telemetry = telemetry::init("bench")?;
             tiejun::bench::run(scenario).await
         }
         Command::Migrate { service, database } => {
-            let _telemetry = telemetry::init("tiejun-migrate")?;
+            let _telemetry = telemetry::init("migrate")?;
             commands::migrate(service, database).await
         }
     }

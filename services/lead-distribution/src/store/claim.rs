@@ -65,10 +65,10 @@ const REASON: &str = "claimed from the pool";
 /// Applies `c` through `w`, or says why not.
 pub async fn apply(w: Writer<'_>, c: &Claim<'_>, now: DateTime<Utc>) -> Result<Result<Claimed, ClaimRefusal>, Error> {
     match w {
-        Writer::Tx(Tx::Postgres(tx, _)) => in_one_statement(tx, c, now).await,
+        Writer::Tx(Tx::Postgres(tx)) => in_one_statement(tx, c, now).await,
         Writer::Autocommit(Database::Postgres(pool)) => {
             let mut conn = pool.acquire().await?;
-            tiejun_platform::db::traced_read("postgresql", in_one_statement(&mut conn, c, now)).await
+            in_one_statement(&mut conn, c, now).await
         }
         Writer::Tx(tx) => step_by_step(tx, c, now).await,
         Writer::Autocommit(db) => {

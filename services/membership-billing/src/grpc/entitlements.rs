@@ -22,7 +22,12 @@ fn source(name: &str) -> EntitlementSource {
 
 /// Entitlement checks answered, by outcome and source.
 static CHECKS: std::sync::LazyLock<opentelemetry::metrics::Counter<u64>> = std::sync::LazyLock::new(|| {
-    tiejun_platform::metrics::domain_counter("tiejun.billing.entitlement_checks", "Entitlement checks answered")
+    tiejun_platform::metrics::domain_counter(
+        "billing",
+        "tiejun.billing.entitlement_checks",
+        "{check}",
+        "Entitlement checks answered",
+    )
 });
 
 #[tonic::async_trait]

@@ -82,7 +82,7 @@ pub async fn create_feature(
 
 /// One feature inside a transaction, locked on PostgreSQL.
 pub async fn lock_feature(tx: &mut Tx, key: &str) -> Result<Option<FeatureRow>, Error> {
-    if let Tx::Postgres(pg, _) = tx {
+    if let Tx::Postgres(pg) = tx {
         sqlx::query("SELECT 1 FROM features WHERE feature_key = $1 FOR UPDATE")
             .bind(key)
             .execute(&mut **pg)

@@ -174,7 +174,7 @@ pub async fn subscription(db: &Database, id: &str) -> Result<Option<Subscription
 
 /// One invoice inside a transaction, locked on PostgreSQL.
 pub async fn lock_invoice(tx: &mut Tx, id: &str) -> Result<Option<InvoiceRow>, Error> {
-    if let Tx::Postgres(pg, _) = tx {
+    if let Tx::Postgres(pg) = tx {
         sqlx::query("SELECT 1 FROM invoices WHERE invoice_id = $1 FOR UPDATE")
             .bind(id)
             .execute(&mut **pg)

@@ -184,7 +184,7 @@ pub async fn serve(
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let hard_stop = CancellationToken::new();
     let layers = tower::ServiceBuilder::new()
-        .layer(RedLayer::new(known))
+        .layer(RedLayer::new(name, known))
         .layer(HardStopLayer::new(hard_stop.clone()))
         .layer(DeadlineLayer::new(args.default_deadline, deadlines))
         .layer(ShedLayer::new(args.concurrency_limit))
@@ -276,6 +276,7 @@ pub async fn serve_service(
     listener: TcpListener,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
+    crate::telemetry::statements::describe_database(service.name, &settings.database.database_url);
     let spec = ServerSpec {
         name: service.name,
         services: service.services,

@@ -21,7 +21,10 @@ use tiejun_proto::events::v1::{
 };
 use tonic::{Request, Response, Status};
 
-use super::{Training, enrollment::place};
+use super::{
+    Training,
+    enrollment::{enrolled, place},
+};
 use crate::store::{
     assignments::{self, NewAssignment},
     catalog::{self, ProgramRow},
@@ -77,10 +80,15 @@ impl EventConsumerService for Training {
             )
             .into());
         }
+        let mut placed = Vec::new();
         for program in &programs {
-            assign_and_place(&mut tx, db, &learner, program, now).await?;
+            placed.extend(assign_and_place(&mut tx, db, &learner, program, now).await?);
         }
         tx.commit().await?;
+        // Counted as an AutoEnroll call counts them: once committed.
+        for result in &placed {
+            enrolled(result);
+        }
         Ok(Response::new(DeliverResponse { duplicate: false }))
     }
 }
@@ -91,7 +99,7 @@ async fn assign_and_place(
     learner: &Learner<'_>,
     program: &ProgramRow,
     now: DateTime<Utc>,
-) -> Result<(), Error> {
+) -> Result<Option<String>, Error> {
     let assignment = NewAssignment {
         learner_id: learner.id,
         program_id: &program.program_id,
@@ -103,12 +111,12 @@ async fn assign_and_place(
     assignments::assign(tx, &assignment, now).await?;
     match place(tx, db, learner.id, &program.program_id, learner.city, now).await {
         // Enrolling is idempotent per session: a learner already seated stays so.
-        Ok(_) => Ok(()),
+        Ok((row, _)) => Ok(Some(row.status)),
         Err(Error::FailedPrecondition {
             reason: "NO_SESSION", ..
         }) => {
             tracing::info!(program = %program.program_id, "no open session yet; assigned, to be enrolled later");
-            Ok(())
+            Ok(None)
         }
         Err(other) => Err(other),
     }

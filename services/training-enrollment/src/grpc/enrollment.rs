@@ -63,12 +63,19 @@ pub(super) async fn place(
     Ok((row, session))
 }
 
-/// Enrolments by result (ENROLLED, WAITLISTED), beside the RPC metrics.
+/// Enrolments by result (ENROLLED, WAITLISTED), beside the RPC metrics:
+/// counted by whatever placed the learner (AutoEnroll, Enroll, the events
+/// consumer), after its commit.
 static ENROLLMENTS: std::sync::LazyLock<opentelemetry::metrics::Counter<u64>> = std::sync::LazyLock::new(|| {
-    tiejun_platform::metrics::domain_counter("tiejun.training.enrollments", "Enrolments, by result")
+    tiejun_platform::metrics::domain_counter(
+        "training",
+        "tiejun.training.enrollments",
+        "{enrollment}",
+        "Enrolments, by result",
+    )
 });
 
-fn enrolled(result: &str) {
+pub(super) fn enrolled(result: &str) {
     ENROLLMENTS.add(1, &[opentelemetry::KeyValue::new("result", result.to_owned())]);
 }
 

@@ -39,7 +39,7 @@ pub async fn lock(tx: &mut Tx, learner_id: &str, program_id: &str) -> Result<Opt
     .execute(c)
     .await
     .map(drop))?;
-    if let Tx::Postgres(pg, _) = tx {
+    if let Tx::Postgres(pg) = tx {
         sqlx::query("SELECT 1 FROM progress WHERE learner_id = $1 AND program_id = $2 FOR UPDATE")
             .bind(learner_id)
             .bind(program_id)

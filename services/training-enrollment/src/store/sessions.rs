@@ -114,7 +114,7 @@ pub async fn get(db: &Database, id: &str) -> Result<Option<SessionRow>, Error> {
 /// One session inside a write transaction, locked on PostgreSQL: every
 /// enrolment and cancellation of a session queues here.
 pub async fn lock(tx: &mut Tx, id: &str) -> Result<Option<SessionRow>, Error> {
-    if let Tx::Postgres(pg, _) = tx {
+    if let Tx::Postgres(pg) = tx {
         sqlx::query("SELECT 1 FROM sessions WHERE session_id = $1 FOR UPDATE")
             .bind(id)
             .execute(&mut **pg)
