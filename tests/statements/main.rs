@@ -8,9 +8,9 @@
 //!
 //! Its own test binary: the count is a process-wide tracing layer that
 //! watches sqlx's statement log (target `sqlx::query`) inside the server's
-//! `grpc` span of a ClaimLead, plus two statements (BEGIN, COMMIT) for each
-//! `db.transaction` span the call opens, since sqlx logs neither the same
-//! way on both backends.
+//! `rpc.server` span of a ClaimLead, plus two statements (BEGIN, COMMIT) for
+//! each transaction the call opens (the platform's DEBUG event at `begin`),
+//! since sqlx logs neither the same way on both backends.
 
 use std::{
     sync::{
@@ -91,29 +91,28 @@ struct StatementCounter;
 impl<S: Subscriber + for<'a> LookupSpan<'a>> Layer<S> for StatementCounter {
     fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
         let Some(span) = ctx.span(id) else { return };
-        match attrs.metadata().name() {
-            "grpc" => {
-                let mut fields = Fields::default();
-                attrs.record(&mut fields);
-                if fields.method.as_deref() == Some(METHOD) {
-                    span.extensions_mut().insert(Counted);
-                }
-            }
-            "db.transaction" if span.scope().any(|s| s.extensions().get::<Counted>().is_some()) => {
-                TRANSACTIONS.fetch_add(1, Ordering::SeqCst);
-            }
-            _ => {}
+        if attrs.metadata().name() != "rpc.server" {
+            return;
+        }
+        let mut fields = Fields::default();
+        attrs.record(&mut fields);
+        if fields.method.as_deref() == Some(METHOD) {
+            span.extensions_mut().insert(Counted);
         }
     }
 
     fn on_event(&self, event: &tracing::Event<'_>, ctx: Context<'_, S>) {
-        if event.metadata().target() != "sqlx::query" {
-            return;
-        }
         let counted = ctx
             .event_scope(event)
             .is_some_and(|mut scope| scope.any(|s| s.extensions().get::<Counted>().is_some()));
         if !counted {
+            return;
+        }
+        if event.metadata().target() == tiejun_platform::db::TRANSACTION_TARGET {
+            TRANSACTIONS.fetch_add(1, Ordering::SeqCst);
+            return;
+        }
+        if event.metadata().target() != "sqlx::query" {
             return;
         }
         let mut fields = Fields::default();
@@ -195,4 +194,8 @@ async fn a_claim_with_an_idempotency_key_is_five_statements_on_postgresql() {
 async fn a_claim_is_eight_statements_on_sqlite() {
     let (total, seen) = one_claim(TestDatabase::sqlite(), "").await;
     assert!(total <= 8, "a claim sent {total} statements: BEGIN, {seen:#?}, COMMIT");
+    assert!(
+        total > seen.len() && seen.len() >= 4,
+        "the writes and their transaction are counted: {seen:#?}"
+    );
 }

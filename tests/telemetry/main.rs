@@ -413,14 +413,23 @@ fn traced<T>(message: T, trace: &str) -> tonic::Request<T> {
     request
 }
 
-/// The `process <event>` spans of a delivery, with the attempt each records.
+/// The value of attribute `key` of `span`.
+fn attribute(span: &opentelemetry_sdk::trace::SpanData, key: &str) -> Option<String> {
+    span.attributes
+        .iter()
+        .find(|kv| kv.key.as_str() == key)
+        .map(|kv| kv.value.as_str().into_owned())
+}
+
+/// The `process` spans of event `event_id`'s deliveries, with the attempt
+/// each records (the other tests of this binary deliver events too).
 fn deliveries(
     spans: &[opentelemetry_sdk::trace::SpanData],
-    event: &str,
+    event_id: &str,
 ) -> Vec<(i64, opentelemetry_sdk::trace::SpanData)> {
     spans
         .iter()
-        .filter(|s| s.name == format!("process {event}"))
+        .filter(|s| s.name.starts_with("process ") && attribute(s, "messaging.message.id").as_deref() == Some(event_id))
         .map(|s| {
             let attempt = s
                 .attributes
@@ -464,13 +473,13 @@ async fn retries_and_replays_are_traces_of_their_own_linked_to_the_producer() {
     assert!(parked.is_some(), "the event parked");
 
     let finished = installed.spans.get_finished_spans().expect("spans");
-    let publish = finished
+    let published = finished
         .iter()
         .find(|s| s.name == "publish RepHired" && s.span_context.trace_id().to_string() == hired)
-        .expect("the PRODUCER span is in the hiring call's trace")
-        .span_context
-        .clone();
-    let attempts = deliveries(&finished, "RepHired");
+        .expect("the PRODUCER span is in the hiring call's trace");
+    let publish = published.span_context.clone();
+    let event_id = attribute(published, "messaging.message.id").expect("the event's id");
+    let attempts = deliveries(&finished, &event_id);
     assert_eq!(
         attempts.iter().map(|(a, _)| *a).collect::<Vec<_>>(),
         vec![1, 2, 3, 4],
@@ -528,7 +537,7 @@ async fn retries_and_replays_are_traces_of_their_own_linked_to_the_producer() {
                     .any(|kv| kv.key.as_str() == tiejun_platform::telemetry::COMPONENT && kv.value.as_str() == "leads")
         })
         .expect("the replay's span in lead-distribution");
-    let after: Vec<_> = deliveries(&finished, "RepHired")
+    let after: Vec<_> = deliveries(&finished, &event_id)
         .into_iter()
         .filter(|(_, s)| s.status == opentelemetry::trace::Status::Unset)
         .collect();

@@ -247,8 +247,11 @@ pub enum Writer<'a> {
 }
 
 impl Database {
-    /// Starts a write transaction.
+    /// Starts a write transaction. A DEBUG event (target
+    /// [`TRANSACTION_TARGET`]) marks each, for what counts them: sqlx reports
+    /// `BEGIN` and `COMMIT` differently on each backend.
     pub async fn begin(&self) -> Result<Tx, Error> {
+        tracing::debug!(target: TRANSACTION_TARGET, backend = self.backend().as_str(), "transaction");
         Ok(match self {
             Self::Postgres(pool) => Tx::Postgres(pool.begin().await?),
             Self::Sqlite(db) => {
@@ -258,6 +261,9 @@ impl Database {
         })
     }
 }
+
+/// The target of the event [`Database::begin`] logs.
+pub const TRANSACTION_TARGET: &str = "tiejun::db::transaction";
 
 /// Runs `$body` with `$conn` bound to the transaction's connection, whichever
 /// the backend: `on_tx!(tx, |c| sqlx::query("…").execute(&mut *c).await)`.

@@ -1,6 +1,9 @@
 //! Metrics: the RED metrics of every RPC, and the domain counters, through
-//! OpenTelemetry; exported over OTLP when `OTEL_EXPORTER_OTLP_ENDPOINT` is
-//! set, and always as Prometheus text on the admin port (`/metrics`).
+//! OpenTelemetry, each on its component's meter
+//! ([`telemetry::meter`](crate::telemetry::meter)); exported over OTLP when
+//! `OTEL_EXPORTER_OTLP_ENDPOINT` is set, and always as Prometheus text on
+//! the admin port (`/metrics`), every series labelled with its component's
+//! `service_name`.
 //!
 //! RPC metrics follow the OpenTelemetry semantic conventions for RPC,
 //! version 1.26: `rpc.server.duration` (a histogram in milliseconds, whose

@@ -45,6 +45,8 @@ mod collector {
         pub id: String,
         pub parent: String,
         pub name: String,
+        /// Start, in nanoseconds since the epoch.
+        pub start: u64,
         /// `SERVER`, `CLIENT`, `PRODUCER`, `CONSUMER` or `INTERNAL`.
         pub kind: &'static str,
         pub error: bool,
@@ -111,6 +113,7 @@ mod collector {
                             trace: hex::encode(&span.trace_id),
                             id: hex::encode(&span.span_id),
                             parent: hex::encode(&span.parent_span_id),
+                            start: span.start_time_unix_nano,
                             kind: match span.kind {
                                 2 => "SERVER",
                                 3 => "CLIENT",
@@ -341,11 +344,43 @@ fn rooted(spans: &[Span], service: &str, name: &str) -> Option<String> {
         .map(|s| s.trace.clone())
 }
 
+/// The tree of `trace` as an operator's trace view draws it (printed by the
+/// test; `--nocapture` shows it).
+fn tree(spans: &[Span], trace: &str) -> String {
+    fn below(spans: &[Span], trace: &str, parent: &str, depth: usize, out: &mut String) {
+        let is_root = |p: &str| p.chars().all(|c| c == '0');
+        let mut children: Vec<&Span> = spans
+            .iter()
+            .filter(|s| s.trace == trace && (s.parent == parent || is_root(parent) && is_root(&s.parent)))
+            .collect();
+        children.sort_by_key(|s| s.start);
+        for span in children {
+            let status = span
+                .attributes
+                .get("rpc.grpc.status_code")
+                .map(|c| format!(" code={c}"))
+                .unwrap_or_default();
+            out.push_str(&format!(
+                "{}{} {} [{}]{status}\n",
+                "  ".repeat(depth),
+                span.kind,
+                span.name,
+                span.service
+            ));
+            below(spans, trace, &span.id, depth + 1, out);
+        }
+    }
+    let mut out = String::new();
+    below(spans, trace, "", 0, &mut out);
+    out
+}
+
 /// Asserts the chain of an event-producing call: gateway SERVER → gateway
 /// CLIENT → service SERVER (with its statements) → PRODUCER → CONSUMER →
 /// relay CLIENT → consumer SERVER (with its statements), one trace.
 fn assert_event_chain(spans: &[Span], call: &str, producer: &str, event: &str, consumer: &str, consumer_write: &str) {
     let trace = rooted(spans, "tiejun-gateway", call).unwrap_or_else(|| panic!("no root gateway span of {call}"));
+    eprintln!("{}", tree(spans, &trace));
     let gateway = one(spans, &trace, "tiejun-gateway", "SERVER", call);
     let hop = one(spans, &trace, "tiejun-gateway", "CLIENT", call);
     assert_eq!(
@@ -519,6 +554,22 @@ async fn one_trace_runs_from_the_gateway_through_events_by_the_conventions_and_m
         .await
         .expect_err("no such rep");
     assert_eq!(missing.code(), tonic::Code::NotFound);
+    // The caller's sampling decision is honoured; a garbage traceparent is harmless.
+    let unsampled = "0af7651916cd43dd8448eb211c803100";
+    for traceparent in [
+        format!("00-{unsampled}-b7ad6b7169203331-00"),
+        "garbage-00-zz".to_owned(),
+    ] {
+        let mut read = request(
+            GetRepRequest {
+                person_id: "E2001".into(),
+            },
+            &admin,
+        );
+        read.metadata_mut()
+            .insert("traceparent", traceparent.parse().expect("ascii"));
+        reps.get_rep(read).await.expect("read whatever the traceparent");
+    }
     let mut raw = tonic::client::Grpc::new(channel.clone());
     raw.ready().await.expect("ready");
     let unknown = raw
@@ -582,8 +633,13 @@ async fn one_trace_runs_from_the_gateway_through_events_by_the_conventions_and_m
     let get = |service: &str, kind: &str| {
         spans
             .iter()
-            .find(|s| s.name == "tiejun.leads.v1.RepService/GetRep" && s.service == service && s.kind == kind)
-            .unwrap_or_else(|| panic!("no GetRep {kind} span of {service}"))
+            .find(|s| {
+                s.name == "tiejun.leads.v1.RepService/GetRep"
+                    && s.service == service
+                    && s.kind == kind
+                    && s.attributes.get("rpc.grpc.status_code").is_some_and(|c| c == "5")
+            })
+            .unwrap_or_else(|| panic!("no GetRep NOT_FOUND {kind} span of {service}"))
     };
     for (service, kind, error) in [
         ("tiejun-gateway", "SERVER", false),
@@ -598,6 +654,24 @@ async fn one_trace_runs_from_the_gateway_through_events_by_the_conventions_and_m
         );
         assert_eq!(span.attributes.get("rpc.method").map(String::as_str), Some("GetRep"));
     }
+    assert!(
+        !spans.iter().any(|s| s.trace == unsampled),
+        "a trace the caller did not sample is not recorded"
+    );
+    let fresh = spans
+        .iter()
+        .filter(|s| {
+            s.name == "tiejun.leads.v1.RepService/GetRep"
+                && s.service == "tiejun-gateway"
+                && s.kind == "SERVER"
+                && s.parent.chars().all(|c| c == '0')
+                && s.attributes.get("rpc.grpc.status_code").is_some_and(|c| c == "0")
+        })
+        .count();
+    assert_eq!(
+        fresh, 1,
+        "the call with a garbage traceparent starts a trace of its own"
+    );
     let served = get("tiejun-leads", "SERVER");
     assert!(served.attributes.contains_key("server.address") && served.attributes.contains_key("server.port"));
     let unimplemented = spans
