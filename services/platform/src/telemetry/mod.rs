@@ -165,6 +165,15 @@ pub fn otlp_enabled() -> bool {
     std::env::var_os("OTEL_EXPORTER_OTLP_ENDPOINT").is_some_and(|v| !v.is_empty())
 }
 
+/// Whether spans are exported ([`span_layers`] installed): without it, the
+/// spans that only traces need (CLIENT, PRODUCER, CONSUMER) are not made.
+static TRACED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// True once this process exports spans.
+pub fn traced() -> bool {
+    TRACED.load(std::sync::atomic::Ordering::Relaxed)
+}
+
 /// The layers that turn `tracing` spans into OpenTelemetry spans on
 /// `tracer`: the RPC and messaging spans the code makes (INFO and above,
 /// whatever the log level) without `tracing`'s bookkeeping attributes, and
@@ -173,6 +182,7 @@ pub fn span_layers<S>(tracer: opentelemetry_sdk::trace::Tracer) -> impl tracing_
 where
     S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
 {
+    TRACED.store(true, std::sync::atomic::Ordering::Relaxed);
     let spans = tracing_opentelemetry::layer()
         .with_tracer(tracer.clone())
         .with_location(false)

@@ -17,7 +17,9 @@
 //!   grow the original trace for minutes.
 //!
 //! Health checks make no span: probes call them every second, and a trace
-//! an operator would wade through to find the calls that matter.
+//! an operator would wade through to find the calls that matter. Without an
+//! exporter only the SERVER span is made (log lines carry its fields): the
+//! others serve traces alone.
 
 use opentelemetry::trace::TraceContextExt as _;
 use tracing::field::Empty;
@@ -128,6 +130,9 @@ pub fn request_span<B>(
 /// current span. Put its context on the request with [`inject`]; end it
 /// with [`record_status`].
 pub fn client_span(component: &'static str, path: &str) -> tracing::Span {
+    if !super::traced() {
+        return tracing::Span::none();
+    }
     let (service, method) = path.trim_start_matches('/').split_once('/').unwrap_or((path, ""));
     tracing::info_span!(
         "rpc.client",
@@ -156,6 +161,9 @@ pub fn inject(span: &tracing::Span, headers: &mut http::HeaderMap) {
 /// The PRODUCER span of an event of type `event_type` being written by
 /// `component`, a child of the current call.
 pub fn publish_span(component: &'static str, event_type: &str, event_id: &str) -> tracing::Span {
+    if !super::traced() {
+        return tracing::Span::none();
+    }
     tracing::info_span!(
         "messaging.publish",
         otel.name = format!("publish {event_type}"),
@@ -173,6 +181,9 @@ pub fn publish_span(component: &'static str, event_type: &str, event_id: &str) -
 /// attempt, else a trace of its own linked to the producer (and to the
 /// replay that put it back in line, when there was one).
 pub fn process_span(component: &'static str, event: &Delivery<'_>) -> tracing::Span {
+    if !super::traced() {
+        return tracing::Span::none();
+    }
     let span = tracing::info_span!(
         "messaging.process",
         otel.name = format!("process {}", event.event_type),
