@@ -213,6 +213,8 @@ async fn send(
             telemetry::record_status(&span, Side::Client, tonic::Code::Unavailable as i64);
             Ok(Err(err))
         }
+        // Untraced, the span is none: nothing to end when the body does.
+        Ok(response) if span.is_disabled() => Ok(Ok(response)),
         Ok(response) => Ok(Ok(tiejun_platform::metrics::on_status(response, move |code| {
             telemetry::record_status(&span, Side::Client, code);
         }))),

@@ -37,6 +37,8 @@ const LONGEST_PAUSE: Duration = Duration::from_secs(300);
 pub struct Backoff {
     signal: &'static str,
     state: Mutex<State>,
+    /// Counts what is dropped, where `/metrics` shows it whatever the collector does.
+    dropped: Option<opentelemetry::metrics::Counter<u64>>,
 }
 
 #[derive(Debug, Default)]
@@ -52,6 +54,20 @@ impl Backoff {
         Self {
             signal,
             state: Mutex::default(),
+            dropped: None,
+        }
+    }
+
+    /// Also counting what is dropped on `counter`.
+    fn counting(mut self, counter: opentelemetry::metrics::Counter<u64>) -> Self {
+        self.dropped = Some(counter);
+        self
+    }
+
+    fn drop_items(&self, state: &mut State, items: u64) {
+        state.dropped += items;
+        if let Some(counter) = &self.dropped {
+            counter.add(items, &[]);
         }
     }
 
@@ -64,7 +80,7 @@ impl Backoff {
         let mut state = self.state();
         match state.retry_at {
             Some(at) if Instant::now() < at => {
-                state.dropped += items;
+                self.drop_items(&mut state, items);
                 false
             }
             _ => true,
@@ -85,7 +101,7 @@ impl Backoff {
                 *state = State::default();
             }
             Err(err) => {
-                state.dropped += items;
+                self.drop_items(&mut state, items);
                 if state.failures == 0 {
                     tracing::warn!(
                         signal = self.signal,
@@ -131,15 +147,20 @@ fn otlp_spans(component: &str) -> anyhow::Result<opentelemetry_otlp::SpanExporte
 
 impl Routed {
     /// Exporters for every component, and `default` for spans naming none.
-    pub fn new(default: &str) -> anyhow::Result<Self> {
+    pub fn new(default: &'static str) -> anyhow::Result<Self> {
         let mut components = BTreeMap::new();
         for component in COMPONENTS {
             components.insert(component, otlp_spans(component)?);
         }
+        let dropped = super::meter(default)
+            .u64_counter("tiejun.telemetry.spans_dropped")
+            .with_unit("{span}")
+            .with_description("Spans dropped because the OpenTelemetry collector did not take them")
+            .build();
         Ok(Self {
             default: otlp_spans(default)?,
             components,
-            backoff: Backoff::new("spans"),
+            backoff: Backoff::new("spans").counting(dropped),
         })
     }
 }

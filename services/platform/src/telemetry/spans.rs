@@ -57,8 +57,13 @@ pub fn is_error(side: Side, code: i64) -> bool {
     }
 }
 
-/// Ends `span`'s call with gRPC status `code`.
+/// Ends `span`'s call with gRPC status `code` (when spans are exported:
+/// the logs do not need it, and recording a field on a span costs the JSON
+/// log layer a re-encoding of all of them).
 pub fn record_status(span: &tracing::Span, side: Side, code: i64) {
+    if !super::traced() {
+        return;
+    }
     span.record("rpc.grpc.status_code", code);
     if is_error(side, code) {
         let name = i32::try_from(code)
@@ -91,6 +96,17 @@ pub fn request_span<B>(
         return tracing::Span::none();
     }
     let (name, rpc_service, rpc_method) = names(known, path);
+    let protocol = crate::calls::Protocol::of(request).as_str();
+    if !super::traced() {
+        // The fields the log lines of the call carry; the rest serve traces.
+        return tracing::info_span!(
+            "rpc.server",
+            rpc.service = rpc_service,
+            rpc.method = rpc_method,
+            tiejun.rpc.protocol = protocol,
+            { COMPONENT } = component,
+        );
+    }
     // HTTP/2 carries `:authority` in the URI; HTTP/1.1 (the web edge) a Host header.
     let authority = request
         .uri()
@@ -113,7 +129,7 @@ pub fn request_span<B>(
         rpc.grpc.status_code = Empty,
         server.address = address,
         server.port = port,
-        tiejun.rpc.protocol = crate::calls::Protocol::of(request).as_str(),
+        tiejun.rpc.protocol = protocol,
         { COMPONENT } = component,
     );
     let parent = opentelemetry::global::get_text_map_propagator(|propagator| {
