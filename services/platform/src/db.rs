@@ -97,6 +97,30 @@ pub struct SqliteDb {
 }
 
 impl Database {
+    /// Creates the PostgreSQL database `url` names when it does not exist
+    /// (connecting to the server's `postgres` database with the same
+    /// credentials; the role needs CREATEDB). Idempotent, and safe when two
+    /// replicas' migrations race: the loser finds the database there. A SQLite
+    /// file is created when it is opened; nothing to do.
+    pub async fn create_if_missing(url: &str) -> anyhow::Result<bool> {
+        use sqlx::migrate::MigrateDatabase as _;
+        if Backend::of_url(url)? != Backend::Postgres {
+            return Ok(false);
+        }
+        if sqlx::Postgres::database_exists(url)
+            .await
+            .context("asking the server whether the database exists")?
+        {
+            return Ok(false);
+        }
+        match sqlx::Postgres::create_database(url).await {
+            Ok(()) => Ok(true),
+            // 42P04 duplicate_database: another replica created it first.
+            Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some("42P04") => Ok(false),
+            Err(e) => Err(anyhow::Error::new(e).context("creating the missing database")),
+        }
+    }
+
     /// Opens `url` (without touching the schema). SQLite files are created if
     /// missing, but not their directory.
     pub async fn connect(url: &str, settings: &PoolSettings) -> anyhow::Result<Self> {

@@ -118,6 +118,11 @@ async fn serve_gateway(args: GatewayArgs, registry: Option<metrics::Registry>) -
 /// `tiejun migrate <service>`.
 pub async fn migrate(service: ServiceName, database: DatabaseArgs) -> anyhow::Result<()> {
     database.check()?;
+    // Every rollout, not only a fresh volume: a database lost or never made
+    // (an interrupted first start of PostgreSQL) is made here.
+    if Database::create_if_missing(&database.database_url).await? {
+        println!("{} database created", service.as_str());
+    }
     let db = Database::connect(&database.database_url, &database.pool()).await?;
     let migrations = match service {
         ServiceName::Leads => &tiejun_leads::MIGRATIONS,

@@ -108,6 +108,30 @@ fn migrate_applies_each_schema_twice_without_error() {
     }
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn migrate_creates_a_missing_postgresql_database_every_time_it_is_missing() {
+    let Some(db) = tiejun_platform::testing::TestDatabase::postgres().await else {
+        assert!(!tiejun_platform::testing::postgres_required());
+        return;
+    };
+    // A database that does not exist, on the same server and role: what a
+    // volume initialised without it (an interrupted first start) leaves.
+    let (server, _) = db.url.rsplit_once('/').expect("a database in the URL");
+    for service in ["leads", "billing", "training"] {
+        let url = format!("{server}/t_missing_{}_{service}", std::process::id());
+        let first = stdout_of(&mut tiejun(&["migrate", service, "--database-url", &url]));
+        assert!(
+            first.contains(&format!("{service} database created")) && first.contains("schema up to date (postgres)"),
+            "{first}"
+        );
+        let again = stdout_of(&mut tiejun(&["migrate", service, "--database-url", &url]));
+        assert!(
+            !again.contains("database created") && again.contains("schema up to date (postgres)"),
+            "{again}"
+        );
+    }
+}
+
 /// Starts `tiejun up` and returns it with what it printed, up to and
 /// including the token line (the last line of the banner).
 fn up_until_ready(up: &mut Command) -> (std::process::Child, Vec<String>) {
