@@ -22,6 +22,7 @@ pub async fn run(billing: Billing, args: JobArgs, shutdown: CancellationToken) {
             let mut tx = db.begin().await?;
             let out = renewals::run_cycle(&mut tx, billing.now()).await?;
             tx.commit().await?;
+            crate::metrics::renewal_cycle(&out);
             billing.entitlements_changed();
             Ok::<_, tiejun_platform::Error>(out)
         };

@@ -8,6 +8,7 @@
 pub mod domain;
 mod grpc;
 mod jobs;
+mod metrics;
 mod policy;
 pub mod store;
 

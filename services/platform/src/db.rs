@@ -190,6 +190,14 @@ impl Database {
         }
     }
 
+    /// Connections open in the pool, and how many of them are idle.
+    pub fn pool_connections(&self) -> (u32, usize) {
+        match self {
+            Self::Postgres(pool) => (pool.size(), pool.num_idle()),
+            Self::Sqlite(db) => (db.pool.size(), db.pool.num_idle()),
+        }
+    }
+
     /// Closes the pool.
     pub async fn close(&self) {
         match self {

@@ -281,6 +281,19 @@ impl Up {
     }
 }
 
+/// The `/metrics` page at `url` (`host:port/metrics`).
+fn scrape(url: &str) -> String {
+    use std::io::{Read as _, Write as _};
+    let addr = url.strip_suffix("/metrics").unwrap_or(url);
+    let mut stream = std::net::TcpStream::connect(addr).expect("metrics port");
+    stream
+        .write_all(b"GET /metrics HTTP/1.1\r\nHost: tiejun\r\nConnection: close\r\n\r\n")
+        .expect("request");
+    let mut body = String::new();
+    stream.read_to_string(&mut body).expect("response");
+    body
+}
+
 /// A collector listening on a free port, and its address as a URL.
 async fn start_collector() -> (Received, String) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
@@ -448,6 +461,181 @@ fn last(points: &[Point], service: &str, name: &str, with: &[(&str, &str)]) -> O
                 && with.iter().all(|(k, v)| p.attributes.get(*k).is_some_and(|a| a == v))
         })
         .cloned()
+}
+
+/// The metric names a PromQL expression reads: label matchers, ranges,
+/// strings and grouping clauses removed, what remains that is not a
+/// function, a keyword or a number.
+fn promql_metrics(expr: &str) -> BTreeSet<String> {
+    let mut plain = String::new();
+    let mut depth = 0;
+    let mut quoted = false;
+    for c in expr.chars() {
+        match c {
+            '"' => quoted = !quoted,
+            _ if quoted => {}
+            '{' | '[' => depth += 1,
+            '}' | ']' => depth -= 1,
+            _ if depth > 0 => {}
+            c => plain.push(c),
+        }
+    }
+    // Identifiers and single punctuation marks, in order.
+    let mut tokens: Vec<String> = Vec::new();
+    for c in plain.chars() {
+        let ident = c.is_ascii_alphanumeric() || c == '_' || c == ':';
+        match tokens.last_mut() {
+            Some(last) if ident && last.chars().all(|l| l.is_ascii_alphanumeric() || l == '_' || l == ':') => {
+                last.push(c)
+            }
+            _ if c.is_whitespace() => tokens.push(String::new()),
+            _ => tokens.push(c.to_string()),
+        }
+    }
+    tokens.retain(|t| !t.is_empty());
+    let mut names = BTreeSet::new();
+    let mut i = 0;
+    while i < tokens.len() {
+        let token = &tokens[i];
+        let next = tokens.get(i + 1).map(String::as_str);
+        let grouping = matches!(
+            token.as_str(),
+            "by" | "without" | "on" | "ignoring" | "group_left" | "group_right"
+        );
+        if grouping && next == Some("(") {
+            while i < tokens.len() && tokens[i] != ")" {
+                i += 1;
+            }
+        } else if next != Some("(")
+            && token.contains('_')
+            && !token.starts_with(|c: char| c.is_ascii_digit())
+            && token.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':')
+        {
+            names.insert(token.clone());
+        }
+        i += 1;
+    }
+    names
+}
+
+/// Every expression of the dashboard and the alert rules in
+/// `deploy/observability`.
+fn observability_exprs() -> Vec<String> {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy/observability");
+    let dashboard: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(root.join("grafana/tiejun.json")).expect("dashboard"))
+            .expect("the dashboard is JSON");
+    let mut exprs: Vec<String> = dashboard["panels"]
+        .as_array()
+        .expect("panels")
+        .iter()
+        .flat_map(|p| p["targets"].as_array().cloned().unwrap_or_default())
+        .filter_map(|t| t["expr"].as_str().map(str::to_owned))
+        .collect();
+    let rules = std::fs::read_to_string(root.join("prometheus/alerts.yml")).expect("alert rules");
+    let mut lines = rules.lines().peekable();
+    while let Some(line) = lines.next() {
+        let Some((indent, value)) = line.split_once("expr:") else {
+            continue;
+        };
+        let value = value.trim();
+        if value != "|" {
+            exprs.push(value.to_owned());
+            continue;
+        }
+        let mut block = String::new();
+        while let Some(next) = lines.peek() {
+            if next.len() - next.trim_start().len() <= indent.len() {
+                break;
+            }
+            block.push_str(next.trim());
+            block.push(' ');
+            lines.next();
+        }
+        exprs.push(block);
+    }
+    exprs
+}
+
+/// The metric names of a Prometheus page's samples.
+fn page_metrics(page: &str) -> BTreeSet<String> {
+    let body = page.split_once("\r\n\r\n").map_or(page, |(_, body)| body);
+    body.lines()
+        .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+        .filter_map(|l| l.split(['{', ' ']).next())
+        .map(str::to_owned)
+        .collect()
+}
+
+/// The dashboard's and the alerts' metrics are the services' own: each is on
+/// the `/metrics` page of `up` after the journey, or (counted only on events
+/// the journey does not make) named in the source with its exported form.
+fn assert_observability_reads_real_metrics(page: &str) {
+    const LATER: [(&str, &str); 5] = [
+        ("tiejun_leads_reclaimed_total", "tiejun.leads.reclaimed"),
+        ("tiejun_billing_renewals_total", "tiejun.billing.renewals"),
+        ("tiejun_training_enrollments_total", "tiejun.training.enrollments"),
+        (
+            "tiejun_billing_entitlement_checks_total",
+            "tiejun.billing.entitlement_checks",
+        ),
+        ("tiejun_telemetry_spans_dropped_total", "tiejun.telemetry.spans_dropped"),
+    ];
+    let exported = page_metrics(page);
+    let services = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let source: String = [
+        "platform",
+        "lead-distribution",
+        "membership-billing",
+        "training-enrollment",
+    ]
+    .iter()
+    .flat_map(|crate_dir| {
+        walk(&services.join(crate_dir).join("src"))
+            .into_iter()
+            .map(|f| std::fs::read_to_string(f).unwrap_or_default())
+    })
+    .collect();
+    let exprs = observability_exprs();
+    assert!(exprs.len() >= 20, "read {} expressions", exprs.len());
+    for expr in &exprs {
+        let names = promql_metrics(expr);
+        assert!(!names.is_empty(), "no metric read by {expr}");
+        for name in names {
+            let later = LATER.iter().find(|(prom, _)| *prom == name);
+            assert!(
+                exported.contains(&name) || later.is_some_and(|(_, otel)| source.contains(&format!("\"{otel}\""))),
+                "{name} (in {expr}) is not a metric the services export: {exported:?}"
+            );
+        }
+    }
+}
+
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            files.extend(walk(&path));
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            files.push(path);
+        }
+    }
+    files
+}
+
+#[test]
+fn promql_metric_names_are_read_without_functions_labels_or_groupings() {
+    let names = promql_metrics(
+        r#"sum by (le, service_name) (rate(rpc_server_duration_milliseconds_bucket{rpc_service!~"grpc\\..*"}[5m])) / sum(db_client_connection_max) > 0.9"#,
+    );
+    assert_eq!(
+        names,
+        BTreeSet::from([
+            "db_client_connection_max".to_owned(),
+            "rpc_server_duration_milliseconds_bucket".to_owned()
+        ])
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -767,6 +955,7 @@ async fn one_trace_runs_from_the_gateway_through_events_by_the_conventions_and_m
     for (name, unit) in &units {
         assert!(!unit.is_empty(), "{name} has no unit");
     }
+    assert_observability_reads_real_metrics(&scrape(&up.banner("metrics on http://")));
     up.stop();
 }
 

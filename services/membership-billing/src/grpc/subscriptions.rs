@@ -441,6 +441,7 @@ impl SubscriptionService for Billing {
         let mut tx = db.begin().await?;
         let out = renewals::run_cycle(&mut tx, self.clock.now()).await?;
         tx.commit().await?;
+        crate::metrics::renewal_cycle(&out);
         self.entitlements_changed();
         Ok(Response::new(RunRenewalCycleResponse {
             renewal_invoices_issued: out.notices,

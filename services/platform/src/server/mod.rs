@@ -90,6 +90,8 @@ pub struct Health {
     reporter: HealthReporter,
     services: Vec<String>,
     draining: std::sync::Arc<tokio::sync::Mutex<bool>>,
+    /// `tiejun.server.serving`: 1 while the whole server (`""`) is SERVING.
+    serving: opentelemetry::metrics::Gauge<u64>,
 }
 
 impl Health {
@@ -121,6 +123,7 @@ impl Health {
         }
         let all = !up.is_empty() && up.values().all(|u| *u);
         self.reporter.set_service_status("", status(all)).await;
+        self.serving.record(u64::from(all), &[]);
     }
 
     /// NOT_SERVING for good: the server is shutting down.
@@ -132,6 +135,7 @@ impl Health {
 
     async fn apply(&self, status: ServingStatus) {
         self.reporter.set_service_status("", status).await;
+        self.serving.record(u64::from(status == ServingStatus::Serving), &[]);
         for service in &self.services {
             self.reporter.set_service_status(service, status).await;
         }
@@ -156,6 +160,11 @@ pub async fn serve(
         reporter,
         services: spec.services.clone(),
         draining: Default::default(),
+        serving: crate::telemetry::meter(spec.name)
+            .u64_gauge("tiejun.server.serving")
+            .with_unit("{server}")
+            .with_description("1 while the server reports SERVING (ready), else 0")
+            .build(),
     };
     health.set_all(ServingStatus::NotServing).await;
     health
@@ -277,6 +286,7 @@ pub async fn serve_service(
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
     crate::telemetry::statements::describe_database(service.name, &settings.database.database_url);
+    pool_metrics(service.name, cell.clone(), settings.database.pool().max_connections);
     let spec = ServerSpec {
         name: service.name,
         services: service.services,
@@ -290,6 +300,40 @@ pub async fn serve_service(
         edge: None,
     };
     serve(spec, &settings.server, settings.keys, routes, listener, shutdown).await
+}
+
+/// The pool's connections by the database client conventions 1.26:
+/// `db.client.connection.count` by `db.client.connection.state` (`used`,
+/// `idle`) and `db.client.connection.max`, read when metrics are collected.
+fn pool_metrics(component: &'static str, cell: DbCell, max: u32) {
+    let meter = crate::telemetry::meter(component);
+    let pool = opentelemetry::KeyValue::new("db.client.connection.pool.name", component);
+    let in_use = pool.clone();
+    let _count = meter
+        .i64_observable_up_down_counter("db.client.connection.count")
+        .with_unit("{connection}")
+        .with_description("Connections of the pool, used or idle")
+        .with_callback(move |observer| {
+            if let Ok(db) = cell.get() {
+                let (open, idle) = db.pool_connections();
+                let idle = i64::try_from(idle).unwrap_or(i64::MAX);
+                let state = |s: &'static str| {
+                    [
+                        in_use.clone(),
+                        opentelemetry::KeyValue::new("db.client.connection.state", s),
+                    ]
+                };
+                observer.observe(i64::from(open) - idle, &state("used"));
+                observer.observe(idle, &state("idle"));
+            }
+        })
+        .build();
+    let _max = meter
+        .i64_observable_up_down_counter("db.client.connection.max")
+        .with_unit("{connection}")
+        .with_description("The most connections the pool opens")
+        .with_callback(move |observer| observer.observe(i64::from(max), std::slice::from_ref(&pool)))
+        .build();
 }
 
 /// Applies the message size limit to a generated tonic server, both ways:
