@@ -247,6 +247,28 @@ async fn journey(db: TestDatabase) {
         .await
         .expect("LeadConverted → a member account sold by the rep");
     assert_eq!(account.lead_id, lead_id);
+    // AccountOpened → the converted lead names its account, as the proto says "once known".
+    let leads_client = leads.clone();
+    let known = eventually(FLOW, || {
+        let mut leads = leads_client.clone();
+        let (lead_id, rep) = (lead_id.clone(), rep.clone());
+        async move {
+            let lead = leads
+                .get_lead(authed(tiejun_proto::leads::v1::GetLeadRequest { lead_id }, &rep))
+                .await
+                .expect("the rep reads the lead")
+                .into_inner()
+                .lead
+                .expect("lead");
+            (!lead.account_id.is_empty()).then_some(lead.account_id)
+        }
+    })
+    .await;
+    assert_eq!(
+        known.as_deref(),
+        Some(account.account_id.as_str()),
+        "the converted lead's account_id"
+    );
 
     // They subscribe and pay: the customer's contact is put in training.
     let billing = BillingCalls(channel.clone());

@@ -13,7 +13,7 @@ use anyhow::Context as _;
 pub fn consumer_of(event_type: &str) -> Option<&'static str> {
     Some(match event_type {
         "RepHired" | "CustomerActivated" => "training",
-        "ProgramCompleted" | "RenewalDue" => "leads",
+        "ProgramCompleted" | "RenewalDue" | "AccountOpened" => "leads",
         "LeadConverted" => "billing",
         _ => return None,
     })

@@ -21,6 +21,7 @@ pub fn event_type(payload: &Payload) -> &'static str {
         Payload::LeadConverted(_) => "LeadConverted",
         Payload::CustomerActivated(_) => "CustomerActivated",
         Payload::RenewalDue(_) => "RenewalDue",
+        Payload::AccountOpened(_) => "AccountOpened",
     }
 }
 

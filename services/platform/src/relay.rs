@@ -38,12 +38,13 @@ const BATCH: i64 = 100;
 /// The longest a consumer may take to apply one event.
 const DELIVER_TIMEOUT: Duration = Duration::from_secs(10);
 /// Event types each service produces.
-const PRODUCED: [&str; 5] = [
+const PRODUCED: [&str; 6] = [
     "RepHired",
     "LeadConverted",
     "ProgramCompleted",
     "CustomerActivated",
     "RenewalDue",
+    "AccountOpened",
 ];
 
 /// One consumer and the event types it receives from this producer.

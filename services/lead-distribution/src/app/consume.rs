@@ -2,7 +2,10 @@
 //! same transaction as its effect:
 //! - ProgramCompleted of the employee onboarding: the rep becomes ACTIVE;
 //! - RenewalDue: a RENEWAL lead, given to the rep who sold the subscription
-//!   when that rep is ACTIVE, else first in line in the pool.
+//!   when that rep is ACTIVE, else first in line in the pool;
+//! - AccountOpened: the converted lead's `account_id`, once billing has the
+//!   account (a lead this service does not know, or one that already names
+//!   an account, is left as is).
 
 use chrono::{DateTime, Utc};
 use tiejun_platform::{
@@ -11,7 +14,7 @@ use tiejun_platform::{
     inbox::{self, Delivered},
 };
 use tiejun_proto::{
-    events::v1::{ProgramCompleted, RenewalDue, event_envelope::Payload},
+    events::v1::{AccountOpened, ProgramCompleted, RenewalDue, event_envelope::Payload},
     leads::v1::{RepStatus, TransitionRule},
 };
 
@@ -32,6 +35,7 @@ pub async fn deliver(tx: &mut Tx, now: DateTime<Utc>, event: &Delivered) -> Resu
     match &event.payload {
         Payload::ProgramCompleted(done) => onboarded(tx, now, done).await?,
         Payload::RenewalDue(due) => renewal(tx, now, due).await?,
+        Payload::AccountOpened(opened) => account_opened(tx, now, opened).await?,
         _ => return Err(inbox::not_consumed_here(event, "lead-distribution")),
     }
     Ok(false)
@@ -105,5 +109,20 @@ pub async fn renewal(tx: &mut Tx, now: DateTime<Utc>, due: &RenewalDue) -> Resul
         actor: super::SYSTEM,
     };
     transitions::assign(tx, &assignment, now).await?;
+    Ok(())
+}
+
+/// A converted lead learns its account.
+async fn account_opened(tx: &mut Tx, now: DateTime<Utc>, opened: &AccountOpened) -> Result<(), Error> {
+    let (lead_id, account_id) = (opened.lead_id.trim(), opened.account_id.trim());
+    if lead_id.is_empty() || account_id.is_empty() {
+        return Err(Error::invalid(
+            "event.account_opened",
+            "lead_id and account_id are required",
+        ));
+    }
+    if !leads::set_account(tx, lead_id, account_id, now).await? {
+        tracing::info!("an account opened for a lead that names one already, or is not ours; left as is");
+    }
     Ok(())
 }

@@ -344,3 +344,16 @@ pub async fn lock_held_by(tx: &mut Tx, owner: &str) -> Result<Vec<LeadRow>, Erro
     );
     Ok(on_tx!(tx, |c| sqlx::query_as(sql).bind(owner).fetch_all(c).await?))
 }
+
+/// Sets the `account_id` of `lead_id` when it has none yet; true when it did.
+pub async fn set_account(tx: &mut Tx, lead_id: &str, account_id: &str, now: DateTime<Utc>) -> Result<bool, Error> {
+    Ok(on_tx!(tx, |c| sqlx::query(
+        "UPDATE leads SET account_id = $2, updated_at = $3 WHERE lead_id = $1 AND account_id IS NULL"
+    )
+    .bind(lead_id)
+    .bind(account_id)
+    .bind(now)
+    .execute(c)
+    .await
+    .map(|r| r.rows_affected() == 1))?)
+}

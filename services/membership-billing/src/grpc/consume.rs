@@ -1,10 +1,15 @@
 //! Events this service consumes, each applied once (the inbox) in the same
 //! transaction as its effect: LeadConverted → the member account of the
-//! converted company, remembering the lead and the rep who sold it.
+//! converted company, remembering the lead and the rep who sold it, and an
+//! AccountOpened back to lead-distribution naming that account.
 
-use tiejun_platform::inbox::{self, Delivered};
+use tiejun_platform::{
+    inbox::{self, Delivered},
+    outbox,
+};
 use tiejun_proto::events::v1::{
-    DeliverRequest, DeliverResponse, event_consumer_service_server::EventConsumerService, event_envelope::Payload,
+    AccountOpened, DeliverRequest, DeliverResponse, event_consumer_service_server::EventConsumerService,
+    event_envelope::Payload,
 };
 use tonic::{Request, Response, Status};
 
@@ -42,6 +47,16 @@ impl EventConsumerService for Billing {
         // Idempotent on the lead too: an account made by hand for it is kept.
         let id = uuid::Uuid::now_v7().to_string();
         accounts::insert(&mut tx, &id, &details, Some(lead_id), Some(sold_by), now).await?;
+        // Whichever account the lead has now, lead-distribution learns it.
+        let account = accounts::by_lead(&mut tx, lead_id).await?.ok_or_else(|| {
+            tiejun_platform::Error::internal(format!("no account for lead {lead_id} after its insert"))
+        })?;
+        let opened = AccountOpened {
+            account_id: account.account_id.clone(),
+            lead_id: lead_id.to_owned(),
+            sold_by_person_id: sold_by.to_owned(),
+        };
+        outbox::append(&mut tx, "billing", lead_id, Payload::AccountOpened(opened), now).await?;
         tx.commit().await?;
         Ok(Response::new(DeliverResponse { duplicate: false }))
     }
