@@ -60,9 +60,9 @@ async fn admin_port(
     let Some(registry) = registry else {
         return Ok(());
     };
-    let listener = TcpListener::bind(addr)
-        .await
-        .with_context(|| format!("binding the metrics port {addr}"))?;
+    let listener = TcpListener::bind(addr).await.with_context(|| {
+        format!("binding the metrics port {addr} (on one host, give each process its own --metrics-listen)")
+    })?;
     tokio::spawn(metrics::serve(listener, registry, stop.clone()));
     Ok(())
 }
