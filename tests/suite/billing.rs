@@ -692,7 +692,7 @@ async fn a_renewal_book_gives_exact_rates_per_rep(db: TestDatabase) {
         to: Some(to_proto(start_at + Span::days(730))),
         group_by: RenewalGrouping::Rep as i32,
     };
-    let rate = BillingReportServiceClient::new(channel)
+    let rate = BillingReportServiceClient::new(channel.clone())
         .get_renewal_rate(authed(window, &admin()))
         .await
         .expect("rate")
@@ -703,6 +703,24 @@ async fn a_renewal_book_gives_exact_rates_per_rep(db: TestDatabase) {
         (100, 78, 22, 18)
     );
     assert_eq!((total.renewal_rate_bp, total.expansion_rate_bp), (7800, 2307));
+    assert_eq!(total.decided, 100, "the rate's denominator beside it");
+    let before = GetRenewalRateRequest {
+        from: Some(to_proto(start_at - Span::days(730))),
+        to: Some(to_proto(start_at - Span::days(365))),
+        group_by: RenewalGrouping::Rep as i32,
+    };
+    let nothing = BillingReportServiceClient::new(channel.clone())
+        .get_renewal_rate(authed(before, &admin()))
+        .await
+        .expect("rate")
+        .into_inner()
+        .total
+        .expect("total");
+    assert_eq!(
+        (nothing.up_for_renewal, nothing.decided),
+        (0, 0),
+        "a window with nothing up for renewal says nothing was decided, not a 0% rate"
+    );
     let reps: Vec<_> = rate
         .rows
         .iter()

@@ -38,9 +38,15 @@ impl Book {
         }
     }
 
-    /// Renewed ÷ decided, basis points.
+    /// Terms decided: renewed or churned (a pending one is not).
+    pub fn decided(&self) -> i32 {
+        self.renewed + self.churned
+    }
+
+    /// Renewed ÷ decided, basis points (0 with nothing decided: read
+    /// [`Book::decided`] first).
     pub fn renewal_rate_bp(&self) -> i32 {
-        bp(self.renewed, self.renewed + self.churned)
+        bp(self.renewed, self.decided())
     }
 
     /// Expanded ÷ renewed, basis points.

@@ -32,6 +32,7 @@ fn row(group_key: String, b: &Book) -> RenewalRateRow {
         churned: b.churned,
         renewal_rate_bp: b.renewal_rate_bp(),
         expansion_rate_bp: b.expansion_rate_bp(),
+        decided: b.decided(),
     }
 }
 
