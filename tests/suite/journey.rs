@@ -269,6 +269,33 @@ async fn journey(db: TestDatabase) {
         Some(account.account_id.as_str()),
         "the converted lead's account_id"
     );
+    let accounts_of_lead = |lead: String| {
+        let channel = channel.clone();
+        async move {
+            AccountServiceClient::new(channel)
+                .list_accounts(authed(
+                    ListAccountsRequest {
+                        lead_id: lead,
+                        ..Default::default()
+                    },
+                    &billing_admin(),
+                ))
+                .await
+                .expect("accounts")
+                .into_inner()
+                .accounts
+        }
+    };
+    let by_lead = accounts_of_lead(lead_id.clone()).await;
+    assert_eq!(
+        by_lead.iter().map(|a| a.account_id.as_str()).collect::<Vec<_>>(),
+        [account.account_id.as_str()],
+        "ListAccounts by lead_id finds the lead's account alone"
+    );
+    assert!(
+        accounts_of_lead("no-such-lead".into()).await.is_empty(),
+        "and nothing for another lead"
+    );
 
     // They subscribe and pay: the customer's contact is put in training.
     let billing = BillingCalls(channel.clone());
@@ -331,21 +358,37 @@ async fn journey(db: TestDatabase) {
     .expect("RenewalDue → a renewal lead assigned to the rep who sold it");
 
     // The renewal is paid; after the period ends the rep's renewal rate is 100%.
-    let renewal = subs
-        .list_invoices(authed(
-            ListInvoicesRequest {
-                subscription_id: subscription.clone(),
-                status: InvoiceStatus::Open as i32,
-                ..Default::default()
-            },
-            &billing_admin(),
-        ))
-        .await
-        .expect("invoices")
-        .into_inner()
-        .invoices
+    let invoices_of = |kind: InvoiceKind| {
+        let mut subs = subs.clone();
+        let subscription = subscription.clone();
+        async move {
+            subs.list_invoices(authed(
+                ListInvoicesRequest {
+                    subscription_id: subscription,
+                    kind: kind as i32,
+                    ..Default::default()
+                },
+                &billing_admin(),
+            ))
+            .await
+            .expect("invoices")
+            .into_inner()
+            .invoices
+        }
+    };
+    let renewals = invoices_of(InvoiceKind::Renewal).await;
+    assert!(
+        !renewals.is_empty() && renewals.iter().all(|i| i.kind() == InvoiceKind::Renewal),
+        "ListInvoices by kind lists the renewal invoices only: {renewals:?}"
+    );
+    let initial = invoices_of(InvoiceKind::Initial).await;
+    assert!(
+        initial.len() == 1 && initial[0].kind() == InvoiceKind::Initial,
+        "and the first period's alone: {initial:?}"
+    );
+    let renewal = renewals
         .into_iter()
-        .find(|i| i.kind() == InvoiceKind::Renewal)
+        .find(|i| i.status() == InvoiceStatus::Open)
         .expect("an open renewal invoice");
     subs.record_payment(authed(
         RecordPaymentRequest {

@@ -153,7 +153,12 @@ impl AccountService for Billing {
             Err(_) => return Err(Error::invalid("kind", "unknown kind").into()),
         };
         let db = self.db.get()?;
-        let mut rows = accounts::list(db, kind, r.sold_by_person_id.trim(), &page).await?;
+        let filter = accounts::AccountFilter {
+            kind,
+            sold_by: r.sold_by_person_id.trim(),
+            lead_id: r.lead_id.trim(),
+        };
+        let mut rows = accounts::list(db, &filter, &page).await?;
         let next_page_token = page.finish(&mut rows);
         Ok(Response::new(ListAccountsResponse {
             accounts: rows.into_iter().map(|row| message(row, principal)).collect(),

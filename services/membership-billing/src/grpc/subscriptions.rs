@@ -424,8 +424,15 @@ impl SubscriptionService for Billing {
             Ok(s) => s.as_str_name().trim_start_matches("INVOICE_STATUS_"),
             Err(_) => return Err(Error::invalid("status", "unknown status").into()),
         };
+        let kind = match InvoiceKind::try_from(r.kind) {
+            Ok(InvoiceKind::Unspecified) => "",
+            Ok(InvoiceKind::Initial) => "INITIAL",
+            Ok(InvoiceKind::Renewal) => "RENEWAL",
+            Ok(InvoiceKind::Proration) => "PRORATION",
+            Err(_) => return Err(Error::invalid("kind", "unknown kind").into()),
+        };
         let db = self.db.get()?;
-        let mut rows = reports::invoices(db, [&account, r.subscription_id.trim(), status], &page).await?;
+        let mut rows = reports::invoices(db, [&account, r.subscription_id.trim(), status, kind], &page).await?;
         let next_page_token = page.finish(&mut rows);
         Ok(Response::new(ListInvoicesResponse {
             invoices: rows.into_iter().map(invoice).collect(),

@@ -101,16 +101,29 @@ pub async fn get(db: &Database, id: &str) -> Result<Option<AccountRow>, Error> {
 }
 
 /// Accounts by signup, filtered by kind (`USER`, `CUSTOMER`, '') and seller, one page plus one row.
-pub async fn list(db: &Database, kind: &str, sold_by: &str, page: &Page) -> Result<Vec<AccountRow>, Error> {
+pub async fn list(db: &Database, filter: &AccountFilter<'_>, page: &Page) -> Result<Vec<AccountRow>, Error> {
     let sql = format!(
         "SELECT {COLUMNS} FROM accounts WHERE ($1 = '' OR ($1 = 'CUSTOMER') = (first_paid_at IS NOT NULL)) \
-         AND ($2 = '' OR sold_by_person_id = $2) ORDER BY created_at, account_id LIMIT $3 OFFSET $4"
+         AND ($2 = '' OR sold_by_person_id = $2) AND ($5 = '' OR lead_id = $5) \
+         ORDER BY created_at, account_id LIMIT $3 OFFSET $4"
     );
     Ok(on_pool!(db, |p| sqlx::query_as(sqlx::AssertSqlSafe(sql))
-        .bind(kind)
-        .bind(sold_by)
+        .bind(filter.kind)
+        .bind(filter.sold_by)
         .bind(page.limit_plus_one())
         .bind(page.offset())
+        .bind(filter.lead_id)
         .fetch_all(p)
         .await?))
+}
+
+/// What `ListAccounts` narrows by; an empty field does not narrow.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct AccountFilter<'a> {
+    /// `USER`, `CUSTOMER`.
+    pub kind: &'a str,
+    /// The rep who sold it.
+    pub sold_by: &'a str,
+    /// The converted lead it was opened for.
+    pub lead_id: &'a str,
 }

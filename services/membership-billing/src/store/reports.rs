@@ -24,10 +24,10 @@ pub async fn subscriptions(db: &Database, f: [&str; 4], page: &Page) -> Result<V
 }
 
 /// Invoices filtered by account, subscription and status ('' for any).
-pub async fn invoices(db: &Database, f: [&str; 3], page: &Page) -> Result<Vec<InvoiceRow>, Error> {
+pub async fn invoices(db: &Database, f: [&str; 4], page: &Page) -> Result<Vec<InvoiceRow>, Error> {
     let sql = format!(
         "SELECT {INV} FROM invoices WHERE ($1 = '' OR account_id = $1) AND ($2 = '' OR subscription_id = $2) \
-         AND ($3 = '' OR status = $3) ORDER BY issued_at, invoice_id LIMIT $4 OFFSET $5"
+         AND ($3 = '' OR status = $3) AND ($6 = '' OR kind = $6) ORDER BY issued_at, invoice_id LIMIT $4 OFFSET $5"
     );
     Ok(on_pool!(db, |p| sqlx::query_as(sqlx::AssertSqlSafe(sql))
         .bind(f[0])
@@ -35,6 +35,7 @@ pub async fn invoices(db: &Database, f: [&str; 3], page: &Page) -> Result<Vec<In
         .bind(f[2])
         .bind(page.limit_plus_one())
         .bind(page.offset())
+        .bind(f[3])
         .fetch_all(p)
         .await?))
 }
