@@ -172,6 +172,43 @@ async fn concurrent_cancellations_and_enrolments_promote_in_order(db: TestDataba
         .collect();
     assert_eq!(&waiting[..5], &[("W5", 1), ("W6", 2), ("W7", 3), ("W8", 4), ("W9", 5)]);
     assert_eq!(waiting.len(), 10);
+
+    // Staff naming neither a session nor a learner list every enrollment, newest first, by pages.
+    let mut client = f.enrollments().await;
+    let mut all = Vec::new();
+    let mut page_token = String::new();
+    loop {
+        let page = client
+            .list_enrollments(authed(
+                ListEnrollmentsRequest {
+                    page_size: 7,
+                    page_token: page_token.clone(),
+                    ..Default::default()
+                },
+                &trainer(),
+            ))
+            .await
+            .expect("staff list every enrollment")
+            .into_inner();
+        all.extend(page.enrollments);
+        if page.next_page_token.is_empty() {
+            break;
+        }
+        page_token = page.next_page_token;
+    }
+    let total = f
+        .scalar("SELECT count(*) FROM enrollments WHERE session_id = $1", &session)
+        .await;
+    assert_eq!(
+        i64::try_from(all.len()).expect("small"),
+        total,
+        "every enrollment, once"
+    );
+    let created: Vec<_> = all
+        .iter()
+        .map(|e| e.created_at.map(|t| (t.seconds, t.nanos)).unwrap_or_default())
+        .collect();
+    assert!(created.windows(2).all(|w| w[0] >= w[1]), "newest first: {created:?}");
 }
 
 async fn a_waiting_learner_seated_elsewhere_is_skipped_not_blocking(db: TestDatabase) {

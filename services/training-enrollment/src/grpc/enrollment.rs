@@ -345,11 +345,14 @@ impl EnrollmentService for Training {
             }
             principal.may_act_for_learner(&learner)?;
         }
-        if learner.is_empty() && r.session_id.trim().is_empty() {
-            return Err(Error::invalid("session_id", "name a session or a learner").into());
-        }
         let db = self.db.get()?;
-        let mut rows = enrollments::list(db, r.session_id.trim(), &learner, status, &page).await?;
+        // A learner-scoped caller always names themselves (above); staff
+        // naming neither a session nor a learner get every one, newest first.
+        let mut rows = if learner.is_empty() && r.session_id.trim().is_empty() {
+            enrollments::list_newest(db, status, &page).await?
+        } else {
+            enrollments::list(db, r.session_id.trim(), &learner, status, &page).await?
+        };
         let next_page_token = page.finish(&mut rows);
         Ok(Response::new(ListEnrollmentsResponse {
             enrollments: rows.into_iter().map(convert::enrollment).collect(),

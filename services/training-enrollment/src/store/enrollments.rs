@@ -207,6 +207,19 @@ pub async fn list(
     .await?))
 }
 
+/// Every enrollment (optionally of one status), newest first: what staff
+/// list without naming a session or a learner.
+pub async fn list_newest(db: &Database, status: &str, page: &Page) -> Result<Vec<EnrollmentRow>, Error> {
+    Ok(on_pool!(db, |p| sqlx::query_as(select!(
+        "WHERE ($1 = '' OR e.status = $1) ORDER BY e.created_at DESC, e.enrollment_id DESC LIMIT $2 OFFSET $3"
+    ))
+    .bind(status)
+    .bind(page.limit_plus_one())
+    .bind(page.offset())
+    .fetch_all(p)
+    .await?))
+}
+
 /// Enrols `learner` in a session inside `tx`: a seat while one is left, else
 /// the waitlist; enrolling again returns the first enrollment. The session's
 /// row lock orders every change to its seats.
