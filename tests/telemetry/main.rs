@@ -137,12 +137,7 @@ async fn the_consumers_span_continues_the_producers_trace_and_deliveries_are_mea
     let in_trace: Vec<String> = finished
         .iter()
         .filter(|s| s.span_context.trace_id().to_string() == trace_id)
-        .filter_map(|s| {
-            s.attributes
-                .iter()
-                .find(|kv| kv.key.as_str() == tiejun_platform::telemetry::COMPONENT)
-                .map(|kv| kv.value.as_str().into_owned())
-        })
+        .filter_map(|s| attribute(s, tiejun_platform::telemetry::COMPONENT))
         .collect();
     assert!(
         finished.iter().any(|s| s
@@ -154,12 +149,7 @@ async fn the_consumers_span_continues_the_producers_trace_and_deliveries_are_mea
     let writes: Vec<String> = finished
         .iter()
         .filter(|s| s.span_context.trace_id().to_string() == trace_id && s.name.starts_with("INSERT "))
-        .filter_map(|s| {
-            s.attributes
-                .iter()
-                .find(|kv| kv.key.as_str() == tiejun_platform::telemetry::COMPONENT)
-                .map(|kv| kv.value.as_str().into_owned())
-        })
+        .filter_map(|s| attribute(s, tiejun_platform::telemetry::COMPONENT))
         .collect();
     assert!(
         writes.iter().any(|c| c == "leads") && writes.iter().any(|c| c == "training"),

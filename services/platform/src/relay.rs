@@ -412,9 +412,9 @@ async fn deliver(
         .parse()
         .map_err(|_| "token is not ASCII".to_owned())?;
     request.metadata_mut().insert("authorization", bearer);
-    let mut headers = std::mem::take(request.metadata_mut()).into_headers();
-    crate::telemetry::spans::inject(&call, &mut headers);
-    *request.metadata_mut() = tonic::metadata::MetadataMap::from_headers(headers);
+    if let Some(traceparent) = crate::telemetry::traceparent_of(&call).and_then(|t| t.parse().ok()) {
+        request.metadata_mut().insert("traceparent", traceparent);
+    }
     let result = EventConsumerServiceClient::new(consumer.channel.clone())
         .deliver(request)
         .instrument(call.clone())

@@ -9,6 +9,8 @@ use std::{
 
 use tiejun_platform::auth::{JwtKeys, Role};
 
+mod common;
+
 const BIN: &str = env!("CARGO_BIN_EXE_tiejun");
 const SECRET: &str = "a-secret-for-the-binary-tests-0123";
 
@@ -149,16 +151,7 @@ fn up_until_ready(up: &mut Command) -> (std::process::Child, Vec<String>) {
             }
         }
     });
-    let mut lines = Vec::new();
-    while !lines.iter().any(|l: &String| l.starts_with("token: ")) {
-        match rx.recv_timeout(Duration::from_secs(60)) {
-            Ok(line) => lines.push(line),
-            Err(_) => {
-                let _ = child.kill();
-                panic!("tiejun up printed no token; got {lines:?}");
-            }
-        }
-    }
+    let lines = common::banner_lines(&rx, &mut child);
     (child, lines)
 }
 
@@ -204,7 +197,7 @@ fn up_prints_every_endpoint_and_a_token_then_stops_on_sigterm() {
         );
     }
     let metrics = metrics_addr(&lines);
-    let scraped = scrape(&metrics);
+    let scraped = common::scrape(&metrics);
     assert!(
         scraped.contains("rpc_server_duration_milliseconds_count"),
         "the startup health checks are counted on /metrics: {scraped}"
@@ -322,17 +315,6 @@ fn metrics_addr(lines: &[String]) -> String {
     url.strip_suffix("/metrics").unwrap_or(&url).to_owned()
 }
 
-fn scrape(metrics: &str) -> String {
-    use std::io::{Read as _, Write as _};
-    let mut stream = std::net::TcpStream::connect(metrics).expect("metrics port");
-    stream
-        .write_all(b"GET /metrics HTTP/1.1\r\nHost: tiejun\r\nConnection: close\r\n\r\n")
-        .expect("request");
-    let mut body = String::new();
-    stream.read_to_string(&mut body).expect("response");
-    body
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn junk_paths_do_not_become_metric_labels() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -346,7 +328,7 @@ async fn junk_paths_do_not_become_metric_labels() {
     let endpoint = |name: &str| banner(&lines, &format!("{name} listening on "));
     let metrics = metrics_addr(&lines);
     let token = banner(&lines, "token: ");
-    let before = rpc_series(&scrape(&metrics));
+    let before = rpc_series(&common::scrape(&metrics));
     assert!(!before.is_empty(), "the health checks are on the page");
     for target in [endpoint("gateway"), endpoint("leads")] {
         let channel = tonic::transport::Endpoint::from_shared(format!("http://{target}"))
@@ -373,7 +355,7 @@ async fn junk_paths_do_not_become_metric_labels() {
             assert!(answer.is_err(), "{path} is no RPC");
         }
     }
-    let page = scrape(&metrics);
+    let page = common::scrape(&metrics);
     let after = rpc_series(&page);
     let new: Vec<&String> = after.difference(&before).collect();
     assert!(

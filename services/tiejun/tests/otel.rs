@@ -11,6 +11,8 @@ use std::{
     time::{Duration, Instant},
 };
 
+mod common;
+
 const BIN: &str = env!("CARGO_BIN_EXE_tiejun");
 
 /// The collector in the test: every span and metric point it receives,
@@ -236,16 +238,7 @@ impl Up {
         };
         let stdout = lines_of(Box::new(child.stdout.take().expect("piped")));
         let stderr = lines_of(Box::new(child.stderr.take().expect("piped")));
-        let mut lines = Vec::new();
-        while !lines.iter().any(|l: &String| l.starts_with("token: ")) {
-            match stdout.recv_timeout(Duration::from_secs(60)) {
-                Ok(line) => lines.push(line),
-                Err(_) => {
-                    let _ = child.kill();
-                    panic!("tiejun up printed no token; got {lines:?}");
-                }
-            }
-        }
+        let lines = common::banner_lines(&stdout, &mut child);
         Self {
             child,
             lines,
@@ -279,19 +272,6 @@ impl Up {
     fn stderr_lines(&self) -> Vec<String> {
         self.stderr.try_iter().collect()
     }
-}
-
-/// The `/metrics` page at `url` (`host:port/metrics`).
-fn scrape(url: &str) -> String {
-    use std::io::{Read as _, Write as _};
-    let addr = url.strip_suffix("/metrics").unwrap_or(url);
-    let mut stream = std::net::TcpStream::connect(addr).expect("metrics port");
-    stream
-        .write_all(b"GET /metrics HTTP/1.1\r\nHost: tiejun\r\nConnection: close\r\n\r\n")
-        .expect("request");
-    let mut body = String::new();
-    stream.read_to_string(&mut body).expect("response");
-    body
 }
 
 /// A collector listening on a free port, and its address as a URL.
@@ -955,7 +935,7 @@ async fn one_trace_runs_from_the_gateway_through_events_by_the_conventions_and_m
     for (name, unit) in &units {
         assert!(!unit.is_empty(), "{name} has no unit");
     }
-    assert_observability_reads_real_metrics(&scrape(&up.banner("metrics on http://")));
+    assert_observability_reads_real_metrics(&common::scrape(&up.banner("metrics on http://")));
     up.stop();
 }
 

@@ -1,5 +1,6 @@
-//! Helpers of the tests that run the suite as separate `tiejun serve`
-//! processes (faults, soak).
+//! Helpers of the tests that run the binary: the suite as separate
+//! `tiejun serve` processes (faults, soak), and `tiejun up` read as an
+//! operator reads it (its banner, its `/metrics` page).
 
 #![allow(dead_code)]
 
@@ -224,4 +225,34 @@ impl Processes {
     pub fn processes(&self) -> impl Iterator<Item = (&&'static str, &Proc)> {
         self.procs.iter()
     }
+}
+
+/// Lines from `stdout` up to and including `tiejun up`'s `token: ` line, the
+/// last of its banner; kills `child` and fails if it takes over a minute.
+pub fn banner_lines(stdout: &std::sync::mpsc::Receiver<String>, child: &mut Child) -> Vec<String> {
+    let mut lines = Vec::new();
+    while !lines.iter().any(|l: &String| l.starts_with("token: ")) {
+        match stdout.recv_timeout(Duration::from_secs(60)) {
+            Ok(line) => lines.push(line),
+            Err(_) => {
+                let _ = child.kill();
+                panic!("tiejun up printed no token; got {lines:?}");
+            }
+        }
+    }
+    lines
+}
+
+/// The whole HTTP response of `GET /metrics` at `addr` (`host:port`, with or
+/// without the `/metrics` the banner prints).
+pub fn scrape(addr: &str) -> String {
+    use std::io::{Read as _, Write as _};
+    let addr = addr.strip_suffix("/metrics").unwrap_or(addr);
+    let mut stream = std::net::TcpStream::connect(addr).expect("metrics port");
+    stream
+        .write_all(b"GET /metrics HTTP/1.1\r\nHost: tiejun\r\nConnection: close\r\n\r\n")
+        .expect("request");
+    let mut body = String::new();
+    stream.read_to_string(&mut body).expect("response");
+    body
 }
