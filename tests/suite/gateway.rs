@@ -104,9 +104,11 @@ async fn the_suite_comes_up_and_the_gateway_routes_authenticates_and_reflects() 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn demo_data_loads_through_the_gateway_and_loading_twice_changes_nothing() {
     use tiejun_proto::{
-        leads::v1::{ListRepsRequest, rep_service_client::RepServiceClient},
+        leads::v1::{ListRepsRequest, RepStatus, rep_service_client::RepServiceClient},
         training::v1::{
-            ListCoursesRequest, ListProgramsRequest, ListSessionsRequest, program_service_client::ProgramServiceClient,
+            GetComplianceReportRequest, ListCertificatesRequest, ListCoursesRequest, ListProgramsRequest,
+            ListSessionsRequest, certificate_service_client::CertificateServiceClient,
+            compliance_service_client::ComplianceServiceClient, program_service_client::ProgramServiceClient,
             session_service_client::SessionServiceClient,
         },
     };
@@ -134,15 +136,51 @@ async fn demo_data_loads_through_the_gateway_and_loading_twice_changes_nothing()
         .expect("sessions")
         .into_inner()
         .sessions;
-    assert_eq!(sessions.len(), 7, "sessions scheduled once");
+    assert_eq!(
+        sessions.len(),
+        8,
+        "sessions (seven ahead, the induction) scheduled once"
+    );
     assert!(sessions.iter().any(|s| s.city == "Hangzhou") && sessions.iter().any(|s| s.city != "Hangzhou"));
-    let reps = RepServiceClient::new(channel)
+    let reps = RepServiceClient::new(channel.clone())
         .list_reps(authed(ListRepsRequest::default(), &suite.token))
         .await
         .expect("reps")
         .into_inner()
         .reps;
     assert_eq!(reps.len(), 5);
+    // One story: every rep is ACTIVE because they completed onboarding, so
+    // each holds a certificate and none is on the compliance report.
+    let mut certificates = CertificateServiceClient::new(channel.clone());
+    for rep in &reps {
+        assert_eq!(rep.status, RepStatus::Active as i32, "{} is active", rep.person_id);
+        let held = certificates
+            .list_certificates(authed(
+                ListCertificatesRequest {
+                    learner_id: rep.person_id.clone(),
+                    ..Default::default()
+                },
+                &suite.token,
+            ))
+            .await
+            .expect("certificates")
+            .into_inner()
+            .certificates;
+        assert!(
+            held.iter().any(|c| c.program_id == "employee_onboarding"),
+            "{} holds an onboarding certificate: {held:?}",
+            rep.person_id
+        );
+    }
+    let report = ComplianceServiceClient::new(channel)
+        .get_compliance_report(authed(GetComplianceReportRequest::default(), &suite.token))
+        .await
+        .expect("compliance report")
+        .into_inner();
+    assert!(
+        report.open.is_empty() && report.overdue.is_empty(),
+        "no demo rep is assigned and not done: {report:?}"
+    );
     let plans = tiejun_proto::billing::v1::catalog_service_client::CatalogServiceClient::new(
         tiejun_tests::channel(suite.gateway).await,
     )
