@@ -356,6 +356,34 @@ async fn journey(db: TestDatabase) {
     })
     .await
     .expect("RenewalDue → a renewal lead assigned to the rep who sold it");
+    let of_account = |account_id: String| {
+        let mut leads = leads.clone();
+        async move {
+            let mut listed = leads
+                .list_leads(authed(
+                    ListLeadsRequest {
+                        account_id,
+                        ..Default::default()
+                    },
+                    &admin(),
+                ))
+                .await
+                .expect("leads of an account")
+                .into_inner()
+                .leads;
+            listed.sort_by_key(|l| l.kind);
+            listed.into_iter().map(|l| (l.kind(), l.account_id)).collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(
+        of_account(account.account_id.clone()).await,
+        [
+            (LeadKind::NewBusiness, account.account_id.clone()),
+            (LeadKind::Renewal, account.account_id.clone())
+        ],
+        "ListLeads by account_id: the converted lead and the renewal lead, no other"
+    );
+    assert!(of_account("no-such-account".into()).await.is_empty());
 
     // The renewal is paid; after the period ends the rep's renewal rate is 100%.
     let invoices_of = |kind: InvoiceKind| {

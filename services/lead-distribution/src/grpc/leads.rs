@@ -225,6 +225,7 @@ impl LeadService for Leads {
             } else {
                 kind.stored().to_owned()
             },
+            account_id: r.account_id.trim().to_owned(),
         };
         let members = self.team_members(db, principal).await?;
         let mut rows = leads::list(db, &filter, &page).await?;

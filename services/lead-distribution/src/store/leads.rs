@@ -283,6 +283,8 @@ pub struct LeadFilter {
     pub city: String,
     /// Kind name.
     pub kind: String,
+    /// The billing account (converted into, or renewing).
+    pub account_id: String,
 }
 
 /// Leads in distribution order (pool priority, score, age), one page plus one row.
@@ -291,14 +293,15 @@ pub async fn list(db: &Database, filter: &LeadFilter, page: &Page) -> Result<Vec
         "SELECT ",
         columns!(),
         " FROM leads WHERE ($1 = '' OR state = $1) AND ($2 = '' OR owner_person_id = $2) \
-         AND ($3 = '' OR city = $3) AND ($4 = '' OR kind = $4) \
-         ORDER BY pool_priority DESC, score DESC, created_at, lead_id LIMIT $5 OFFSET $6"
+         AND ($3 = '' OR city = $3) AND ($4 = '' OR kind = $4) AND ($5 = '' OR account_id = $5) \
+         ORDER BY pool_priority DESC, score DESC, created_at, lead_id LIMIT $6 OFFSET $7"
     );
     Ok(on_pool!(db, |p| sqlx::query_as(sql)
         .bind(&filter.state)
         .bind(&filter.owner_person_id)
         .bind(&filter.city)
         .bind(&filter.kind)
+        .bind(&filter.account_id)
         .bind(page.limit_plus_one())
         .bind(page.offset())
         .fetch_all(p)
