@@ -192,6 +192,7 @@ async fn an_oversized_token_is_refused_for_its_call_alone() {
             .watch_rep_events(authed(
                 WatchRepEventsRequest {
                     person_id: "BIG1".into(),
+                    after_sequence: None,
                 },
                 &rep_token("BIG1"),
             ))

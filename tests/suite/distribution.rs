@@ -757,7 +757,13 @@ async fn watch_rep_events_sees_an_assignment(db: TestDatabase) {
     let mut stream = f
         .leads()
         .await
-        .watch_rep_events(authed(WatchRepEventsRequest { person_id: "W".into() }, &rep_token("W")))
+        .watch_rep_events(authed(
+            WatchRepEventsRequest {
+                person_id: "W".into(),
+                after_sequence: None,
+            },
+            &rep_token("W"),
+        ))
         .await
         .expect("watch")
         .into_inner();
@@ -839,7 +845,13 @@ async fn watch_rep_events_sees_an_assignment(db: TestDatabase) {
     let other = f
         .leads()
         .await
-        .watch_rep_events(authed(WatchRepEventsRequest { person_id: "X".into() }, &rep_token("W")))
+        .watch_rep_events(authed(
+            WatchRepEventsRequest {
+                person_id: "X".into(),
+                after_sequence: None,
+            },
+            &rep_token("W"),
+        ))
         .await
         .expect_err("another rep's events");
     assert_eq!(other.code(), Code::PermissionDenied);

@@ -28,3 +28,4 @@ mod shedding;
 mod slow_clients;
 mod timestamps;
 mod training;
+mod watch;

@@ -110,6 +110,7 @@ pub fn feed_event(person_id: &str, row: FeedRow) -> Option<WatchRepEventsRespons
     Some(WatchRepEventsResponse {
         occurred_at: Some(to_proto(row.event_at)),
         event: Some(event),
+        sequence: row.seq,
     })
 }
 

@@ -3,6 +3,10 @@
 //! deadline sweep on every tick, each the same use case the RPCs run.
 //! Replicas sharing a PostgreSQL database take turns on the jobs' locks, so
 //! each runs on one replica at a time.
+//!
+//! Beside them, on every replica whether or not the jobs are enabled, the
+//! feed's numbering ([`number_feed`]): the reps' feed events are visible to
+//! `WatchRepEvents` once numbered, so it must run wherever watchers might.
 
 use chrono::Timelike as _;
 use tiejun_platform::{clock::DEFAULT_ZONE, config::JobArgs, error::Error};
@@ -12,6 +16,7 @@ use crate::{
     app::{self, SYSTEM},
     domain::rules::DISTRIBUTION_AT,
     grpc::Leads,
+    store::feed,
 };
 
 /// Runs the jobs every `args.interval` until `shutdown`.
@@ -28,6 +33,33 @@ pub async fn run(leads: Leads, args: JobArgs, shutdown: CancellationToken) {
             tracing::warn!(error = %err, "background job failed; retrying next tick");
         }
     }
+}
+
+/// How often the feed's numbering looks for committed, unnumbered events.
+const NUMBER_EVERY: std::time::Duration = std::time::Duration::from_millis(100);
+
+/// Numbers the feed's new events every [`NUMBER_EVERY`] until `shutdown`
+/// (`store::feed::number`).
+pub async fn number_feed(leads: Leads, shutdown: CancellationToken) {
+    loop {
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            () = tokio::time::sleep(NUMBER_EVERY) => {}
+        }
+        if let Err(err) = number_waiting(&leads).await {
+            tracing::warn!(error = %err, "numbering the reps' feed failed; retrying");
+        }
+    }
+}
+
+async fn number_waiting(leads: &Leads) -> Result<(), Error> {
+    let Ok(db) = leads.db().get() else { return Ok(()) };
+    while feed::unnumbered(db).await? {
+        let mut tx = db.begin().await?;
+        feed::number(&mut tx).await?;
+        tx.commit().await?;
+    }
+    Ok(())
 }
 
 async fn tick(leads: &Leads) -> Result<(), Error> {

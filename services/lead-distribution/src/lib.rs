@@ -52,6 +52,7 @@ pub async fn run(settings: ServiceSettings, listener: TcpListener, shutdown: Can
     let relay = tokio::spawn(relay.run(shutdown.clone()));
     let leads = grpc::Leads::new(cell.clone(), settings.clock.clone(), shutdown.clone());
     let jobs = tokio::spawn(jobs::run(leads.clone(), settings.jobs.clone(), shutdown.clone()));
+    let numbering = tokio::spawn(jobs::number_feed(leads.clone(), shutdown.clone()));
     let routes = grpc::routes(leads, settings.server.max_message_bytes);
     let service = StorageService {
         name: "leads",
@@ -62,5 +63,6 @@ pub async fn run(settings: ServiceSettings, listener: TcpListener, shutdown: Can
     let served = server::serve_service(service, settings, cell, routes, listener, shutdown).await;
     relay.abort();
     jobs.abort();
+    numbering.abort();
     served
 }

@@ -404,6 +404,8 @@ pub enum JobKey {
     Distribution = 0x7469_656a_756e_0001,
     /// lead-distribution: the deadline sweep.
     Sweep = 0x7469_656a_756e_0002,
+    /// lead-distribution: numbering the reps' feed events.
+    Feed = 0x7469_656a_756e_0003,
     /// membership-billing: the renewal cycle.
     Renewal = 0x7469_656a_756e_0101,
     /// Every service: the outbox relay's leader.

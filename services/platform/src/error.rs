@@ -63,6 +63,18 @@ pub enum Error {
         /// Human-readable explanation.
         message: String,
     },
+    /// A value outside what can be served now (a feed cursor older than the
+    /// feed's retention, or ahead of it); `ErrorInfo.reason` says which and
+    /// `BadRequest` names the field.
+    #[error("{message}")]
+    OutOfRange {
+        /// The request field.
+        field: &'static str,
+        /// Machine-readable reason, e.g. `CURSOR_EXPIRED`.
+        reason: &'static str,
+        /// Human-readable explanation, with what to do.
+        message: String,
+    },
     /// A retryable conflict (serialization failure, lost race).
     #[error("{0}")]
     Aborted(String),
@@ -178,6 +190,7 @@ impl Error {
             Self::NotFound { .. } => Code::NotFound,
             Self::AlreadyExists { .. } => Code::AlreadyExists,
             Self::FailedPrecondition { .. } => Code::FailedPrecondition,
+            Self::OutOfRange { .. } => Code::OutOfRange,
             Self::Aborted(_) => Code::Aborted,
             Self::PermissionDenied(_) => Code::PermissionDenied,
             Self::Unauthenticated(_) => Code::Unauthenticated,
@@ -280,6 +293,11 @@ impl From<Error> for tonic::Status {
                 let details = ErrorDetails::with_error_info(reason, ERROR_DOMAIN, std::collections::HashMap::new());
                 tonic::Status::with_error_details(code, message, details)
             }
+            Error::OutOfRange { field, reason, message } => {
+                let mut details = ErrorDetails::with_error_info(reason, ERROR_DOMAIN, std::collections::HashMap::new());
+                details.add_bad_request_violation(field, message.clone());
+                tonic::Status::with_error_details(code, message, details)
+            }
             Error::ResourceExhausted { message, retry_after } => {
                 let details = ErrorDetails::with_retry_info(Some(retry_after));
                 tonic::Status::with_error_details(code, message, details)
@@ -323,6 +341,21 @@ mod tests {
         let details = status.get_error_details();
         let bad = details.bad_request().expect("BadRequest detail");
         assert_eq!(bad.field_violations[0].field, "lead.phone");
+    }
+
+    #[test]
+    fn out_of_range_names_its_reason_and_field() {
+        let status: tonic::Status = Error::OutOfRange {
+            field: "after_sequence",
+            reason: "CURSOR_EXPIRED",
+            message: "too old".into(),
+        }
+        .into();
+        assert_eq!(status.code(), Code::OutOfRange);
+        let details = status.get_error_details();
+        assert_eq!(details.error_info().map(|i| i.reason.as_str()), Some("CURSOR_EXPIRED"));
+        let violations = &details.bad_request().expect("BadRequest").field_violations;
+        assert_eq!(violations[0].field, "after_sequence");
     }
 
     #[test]

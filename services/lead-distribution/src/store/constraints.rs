@@ -91,7 +91,10 @@ pub const CONSTRAINTS: &[Constraint] = &[
     Constraint::unique("distribution_runs_pkey", "distribution_runs.run_id", Invariant),
     Constraint::foreign_key("distribution_runs_business_day_fkey"),
     Constraint::unique("job_runs_pkey", "job_runs.run_id", Race),
-    Constraint::unique("rep_events_pkey", "rep_events.seq", Invariant),
+    Constraint::unique("rep_events_pkey", "rep_events.id", Invariant),
+    Constraint::unique("rep_events_seq", "rep_events.seq", Invariant),
+    Constraint::unique("rep_feed_pkey", "rep_feed.one", Invariant),
+    Constraint::check("rep_feed_one_check", "one = 1", Invariant),
     Constraint::check(
         "rep_events_kind_check",
         "kind IN ('ASSIGNED', 'WARNING', 'RECLAIMED')",

@@ -2,10 +2,17 @@
 //! a row appended in the transaction of the change (so a watcher on any
 //! replica sees what any replica committed); the lead it names is read
 //! when the event is streamed.
+//!
+//! Events are appended unnumbered and numbered once committed ([`number`],
+//! one numbering transaction at a time across replicas), so the feed's
+//! sequence follows commit order: whoever has read up to `n` has seen every
+//! event that will ever be numbered `n` or less, and a watcher can resume
+//! from the last number it saw. Numbers are consecutive across all reps;
+//! the oldest are deleted after the retention ([`prune`]).
 
 use chrono::{DateTime, Utc};
 use tiejun_platform::{
-    db::{Database, Tx},
+    db::{Database, JobKey, Tx},
     error::Error,
     on_pool, on_tx,
 };
@@ -82,13 +89,77 @@ pub struct FeedRow {
     pub lead: LeadRow,
 }
 
-/// The newest sequence number (a new watcher starts after it).
-pub async fn latest(db: &Database) -> Result<i64, Error> {
+/// How many events [`number`] numbers in one transaction, at most.
+const NUMBER_AT_MOST: i64 = 5_000;
+
+/// Numbers the committed, unnumbered events in insertion order, after the
+/// last number given; the count numbered. Takes the feed's job lock, so a
+/// replica numbering at the same time waits and then sees these numbers.
+pub async fn number(tx: &mut Tx) -> Result<u64, Error> {
+    tx.job_lock(JobKey::Feed).await?;
+    let top: i64 = on_tx!(tx, |c| sqlx::query_scalar("SELECT top FROM rep_feed WHERE one = 1")
+        .fetch_one(c)
+        .await?);
+    let numbered = on_tx!(tx, |c| sqlx::query(
+        "UPDATE rep_events SET seq = $1 + n.rank FROM \
+         (SELECT id, ROW_NUMBER() OVER (ORDER BY id) AS rank FROM rep_events WHERE seq IS NULL \
+          ORDER BY id LIMIT $2) AS n \
+         WHERE rep_events.id = n.id"
+    )
+    .bind(top)
+    .bind(NUMBER_AT_MOST)
+    .execute(c)
+    .await?
+    .rows_affected());
+    if numbered > 0 {
+        on_tx!(tx, |c| sqlx::query("UPDATE rep_feed SET top = top + $1 WHERE one = 1")
+            .bind(i64::try_from(numbered).unwrap_or(i64::MAX))
+            .execute(c)
+            .await
+            .map(drop))?;
+    }
+    Ok(numbered)
+}
+
+/// True when some committed event waits for its number (a cheap read of a
+/// partial index, so an idle numbering loop never writes).
+pub async fn unnumbered(db: &Database) -> Result<bool, Error> {
     Ok(on_pool!(db, |p| sqlx::query_scalar(
-        "SELECT COALESCE(MAX(seq), 0) FROM rep_events"
+        "SELECT EXISTS (SELECT 1 FROM rep_events WHERE seq IS NULL)"
     )
     .fetch_one(p)
     .await?))
+}
+
+/// The numbers the feed holds now: the newest given, and the oldest still
+/// kept (`None` when every event given has been pruned, or none was given).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Head {
+    /// The last number given.
+    pub newest: i64,
+    /// The oldest number kept.
+    pub oldest: Option<i64>,
+}
+
+impl Head {
+    /// True when every event after `after` is still kept: the next number
+    /// after it is the oldest kept, or newer.
+    pub fn keeps_everything_after(&self, after: i64) -> bool {
+        match self.oldest {
+            Some(oldest) => after >= oldest - 1,
+            None => after >= self.newest,
+        }
+    }
+}
+
+/// The feed's [`Head`].
+pub async fn head(db: &Database) -> Result<Head, Error> {
+    let (newest, oldest): (i64, Option<i64>) = on_pool!(db, |p| sqlx::query_as(
+        "SELECT top, (SELECT MIN(seq) FROM rep_events WHERE seq IS NOT NULL) FROM rep_feed WHERE one = 1"
+    )
+    .fetch_one(p)
+    .await?);
+    Ok(Head { newest, oldest })
 }
 
 /// `person_id`'s events after `after`, oldest first, at most 500.
@@ -107,17 +178,45 @@ pub async fn since(db: &Database, person_id: &str, after: i64) -> Result<Vec<Fee
         .await?))
 }
 
-/// Forgets events older than `before` (nothing else locks old events).
-/// Events are appended in time order, so the cut is the first newer
-/// event's sequence, found by reading the oldest events only.
+/// Forgets numbered events older than `before` (nothing else locks old
+/// events), from the oldest: the cut is the first newer event's number,
+/// found by reading the oldest events only, so the numbers kept stay
+/// consecutive. Unnumbered events are never pruned.
 pub async fn prune(tx: &mut Tx, before: DateTime<Utc>) -> Result<u64, Error> {
     Ok(on_tx!(tx, |c| sqlx::query(
         "DELETE FROM rep_events WHERE seq < COALESCE( \
-         (SELECT seq FROM rep_events WHERE created_at >= $1 ORDER BY seq LIMIT 1), \
-         (SELECT COALESCE(MAX(seq), 0) + 1 FROM rep_events))"
+         (SELECT seq FROM rep_events WHERE created_at >= $1 AND seq IS NOT NULL ORDER BY seq LIMIT 1), \
+         (SELECT top + 1 FROM rep_feed WHERE one = 1))"
     )
     .bind(before)
     .execute(c)
     .await?
     .rows_affected()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Head;
+
+    #[test]
+    fn a_cursor_is_good_while_the_next_number_after_it_is_kept() {
+        let kept = Head {
+            newest: 10,
+            oldest: Some(5),
+        };
+        assert!(kept.keeps_everything_after(4), "5 onwards are all there");
+        assert!(kept.keeps_everything_after(10));
+        assert!(!kept.keeps_everything_after(3), "4 was pruned");
+        let all_pruned = Head {
+            newest: 10,
+            oldest: None,
+        };
+        assert!(all_pruned.keeps_everything_after(10), "nothing after 10 was ever given");
+        assert!(!all_pruned.keeps_everything_after(9), "10 was pruned");
+        let empty = Head {
+            newest: 0,
+            oldest: None,
+        };
+        assert!(empty.keeps_everything_after(0));
+    }
 }
