@@ -39,6 +39,12 @@ pub enum Command {
     },
     /// Mint a token for an operator or a client; prints the token alone.
     Token(TokenArgs),
+    /// Operator tools for lead-distribution.
+    Leads {
+        /// What to do.
+        #[command(subcommand)]
+        command: LeadsCommand,
+    },
     /// Measure a scenario (see the README's Performance section).
     Bench {
         /// Which scenario.
@@ -153,6 +159,45 @@ pub struct GatewayArgs {
     /// Where `/metrics` (Prometheus text) is served.
     #[arg(long, env = "TIEJUN_METRICS_LISTEN", default_value = "0.0.0.0:9464")]
     pub metrics_listen: std::net::SocketAddr,
+}
+
+/// `tiejun leads …`.
+#[derive(Debug, clap::Subcommand)]
+pub enum LeadsCommand {
+    /// Import a spreadsheet export (CSV with a header row) into the lead pool.
+    Import(ImportArgs),
+}
+
+/// `tiejun leads import`.
+#[derive(Debug, clap::Args)]
+pub struct ImportArgs {
+    /// The CSV file: a header row (company_name, contact_name, phone, city;
+    /// optional email, industry, source, score; or their Chinese headings),
+    /// then one lead a row.
+    pub file: PathBuf,
+    /// The gateway (or lead-distribution itself).
+    #[arg(long, env = "TIEJUN_TARGET", default_value = "http://127.0.0.1:50051")]
+    pub target: String,
+    /// A token with the admin or operator role. Without one, an operator
+    /// token is minted from the secret (--data-dir's, TIEJUN_JWT_SECRET, or
+    /// ./tiejun-data's).
+    #[arg(long, env = "TIEJUN_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+    /// The data directory whose secret mints the token (`tiejun up`'s).
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+    /// Or the secret itself.
+    #[command(flatten)]
+    pub auth: AuthArgs,
+    /// Where refused rows are written (default: beside FILE, `NAME.rejects.csv`).
+    #[arg(long)]
+    pub rejects: Option<PathBuf>,
+    /// How the file's bytes are text.
+    #[arg(long, value_enum, default_value_t = crate::import::text::TextEncoding::Auto)]
+    pub encoding: crate::import::text::TextEncoding,
+    /// Rows per ImportLeads call.
+    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub batch: u32,
 }
 
 /// `tiejun token`.

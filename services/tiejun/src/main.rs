@@ -1,8 +1,8 @@
-//! `tiejun up | serve <svc> | migrate <svc> | token | bench <scenario>`.
+//! `tiejun up | serve <svc> | migrate <svc> | token | leads import | bench <scenario>`.
 
 use clap::Parser as _;
 use tiejun::{
-    cli::{Cli, Command},
+    cli::{Cli, Command, LeadsCommand},
     commands,
 };
 use tiejun_platform::telemetry;
@@ -39,6 +39,13 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Bench { scenario } => {
             let _telemetry = telemetry::init("bench")?;
             tiejun::bench::run(scenario).await
+        }
+        Command::Leads {
+            command: LeadsCommand::Import(args),
+        } => {
+            let summary = tiejun::import::run(&args).await?;
+            println!("imported {}: {summary}", args.file.display());
+            Ok(())
         }
         Command::Migrate { service, database } => {
             let _telemetry = telemetry::init("migrate")?;
