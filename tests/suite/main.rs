@@ -19,6 +19,7 @@ mod idempotency;
 mod journey;
 mod leads;
 mod migrations;
+mod python_client;
 mod readiness;
 mod reflection;
 mod rush;
