@@ -1,7 +1,16 @@
 //! HS256 tokens: minted by `tiejun token` and `tiejun up`, verified by every
 //! service and the gateway.
+//!
+//! A client calls with the same token for the token's whole life, so a
+//! token that verified is kept ([`VERIFIED_CAPACITY`] at most, each for
+//! [`VERIFIED_FOR`] at most): the next call with the very same bytes costs one
+//! lookup instead of an HMAC and a JSON parse. The cache never widens what
+//! is accepted: only tokens that verified are kept, keyed by all their
+//! bytes (signature included), and a kept token is answered from the cache
+//! only before its `exp`; from then on it is verified again (and refused
+//! once past the leeway), as if it had never been seen.
 
-use std::time::Duration;
+use std::{sync::Arc, time::Duration};
 
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
@@ -73,12 +82,26 @@ impl TokenSpec {
     }
 }
 
+/// The most verified tokens kept (about 1 KiB each at most).
+pub const VERIFIED_CAPACITY: u64 = 10_000;
+
+/// The longest a verified token is kept, however far its `exp`.
+pub const VERIFIED_FOR: Duration = Duration::from_secs(300);
+
+/// A token that verified: who it names, and until when the cache may say so.
+#[derive(Debug)]
+struct Verified {
+    principal: Principal,
+    exp: u64,
+}
+
 /// The shared HS256 secret, ready to mint and verify. Its `Debug` never shows it.
 #[derive(Clone)]
 pub struct JwtKeys {
     encoding: EncodingKey,
     decoding: DecodingKey,
     validation: Validation,
+    verified: moka::sync::Cache<Box<str>, Arc<Verified>>,
 }
 
 impl std::fmt::Debug for JwtKeys {
@@ -105,6 +128,10 @@ impl JwtKeys {
             encoding: EncodingKey::from_secret(secret),
             decoding: DecodingKey::from_secret(secret),
             validation,
+            verified: moka::sync::Cache::builder()
+                .max_capacity(VERIFIED_CAPACITY)
+                .time_to_live(VERIFIED_FOR)
+                .build(),
         })
     }
 
@@ -134,8 +161,28 @@ impl JwtKeys {
         )?)
     }
 
-    /// Verifies a token: HS256 only, signature, `exp` and `nbf`.
+    /// Verifies a token: HS256 only, signature, `exp` and `nbf`; a token
+    /// seen before is answered from the cache until its `exp` (module docs).
     pub fn verify(&self, token: &str) -> Result<Principal, Error> {
+        let now = now_secs();
+        if let Some(hit) = self.verified.get(token)
+            && now < hit.exp
+        {
+            return Ok(hit.principal.clone());
+        }
+        let (principal, exp) = self.verify_signed(token)?;
+        if now < exp {
+            let kept = Verified {
+                principal: principal.clone(),
+                exp,
+            };
+            self.verified.insert(token.into(), Arc::new(kept));
+        }
+        Ok(principal)
+    }
+
+    /// The full check, without the cache: the principal and the token's `exp`.
+    fn verify_signed(&self, token: &str) -> Result<(Principal, u64), Error> {
         let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation).map_err(|e| {
             use jsonwebtoken::errors::ErrorKind as K;
             let why = match e.kind() {
@@ -148,7 +195,7 @@ impl JwtKeys {
             Error::Unauthenticated(why.into())
         })?;
         let c = data.claims;
-        Ok(Principal {
+        let principal = Principal {
             subject: c.sub,
             roles: c.roles.iter().filter_map(|r| r.parse().ok()).collect(),
             rep_id: c.rep_id.filter(|s| !s.is_empty()),
@@ -156,7 +203,8 @@ impl JwtKeys {
             learner_id: c.learner_id.filter(|s| !s.is_empty()),
             team: c.team.filter(|s| !s.is_empty()),
             reach: super::Reach::Anyone,
-        })
+        };
+        Ok((principal, c.exp))
     }
 }
 
@@ -240,6 +288,58 @@ mod tests {
         // {"alg":"none"} with an admin payload and an empty signature.
         let token = "eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0.eyJzdWIiOiJtYWxsb3J5Iiwicm9sZXMiOlsiYWRtaW4iXSwiZXhwIjo0MTAyNDQ0ODAwfQ.";
         assert!(keys().verify(token).is_err());
+    }
+
+    fn claims_until(exp: u64) -> Claims {
+        Claims {
+            sub: "x".into(),
+            roles: vec!["admin".into()],
+            exp,
+            iat: None,
+            nbf: None,
+            rep_id: None,
+            account_id: None,
+            learner_id: None,
+            team: None,
+        }
+    }
+
+    #[test]
+    fn a_verified_token_is_not_answered_from_the_cache_past_its_exp() {
+        let mut keys = keys();
+        keys.validation.leeway = 0;
+        let token = keys.encode(&claims_until(now_secs() + 1)).expect("encode");
+        assert_eq!(keys.verify(&token).expect("fresh").subject, "x");
+        assert!(keys.verified.get(token.as_str()).is_some(), "kept after it verified");
+        std::thread::sleep(Duration::from_millis(2100));
+        let err = keys.verify(&token).expect_err("expired, though verified before");
+        assert!(
+            matches!(err, Error::Unauthenticated(ref m) if m == "token expired"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn the_cache_keeps_only_tokens_that_verified_and_keys_them_by_every_byte() {
+        let keys = keys();
+        let token = keys.encode(&claims_until(now_secs() + 600)).expect("encode");
+        keys.verify(&token).expect("verify");
+        assert!(keys.verified.get(token.as_str()).is_some(), "a verified token is kept");
+        // The same claims with another signature: not the cached token.
+        let mut forged = token.clone();
+        let last = forged.pop().expect("a signature");
+        forged.push(if last == 'A' { 'B' } else { 'A' });
+        assert!(
+            keys.verify(&forged).is_err(),
+            "a changed signature is checked, not looked up"
+        );
+        assert!(
+            keys.verified.get(forged.as_str()).is_none(),
+            "a refused token is not kept"
+        );
+        let expired = keys.encode(&claims_until(now_secs() - 120)).expect("encode");
+        assert!(keys.verify(&expired).is_err());
+        assert!(keys.verified.get(expired.as_str()).is_none());
     }
 
     #[test]
