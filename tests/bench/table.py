@@ -145,10 +145,9 @@ ngx_cpu = per_round(lambda r: cpu_per_1000(f"entitlement-nginx-flat{r}", "nginx"
 row("  CPU per 1,000 calls, gateway vs nginx workers",
     f"{shown(gw_cpu, '.0f')} ms vs {shown(ngx_cpu, '.0f')} ms ({mean(gw_cpu) / max(mean(ngx_cpu), 1e-9):.2f})",
     "gateway ≤ nginx", goal_met(mean(gw_cpu) <= mean(ngx_cpu)))
-gw = mean(gw)
 cj = rate("entitlement-connect-flat")
 row("flat out as Connect JSON over HTTP/1.1 through the gateway",
-    f"{cj:,.0f}/s ({cj / gw:.2f} of gRPC through the gateway), "
+    f"{cj:,.0f}/s ({cj / mean(gw):.2f} of gRPC through the gateway), "
     f"gateway CPU per 1,000 calls {cpu_per_1000('entitlement-connect-flat', 'gateway'):.0f} ms")
 row(f"Connect JSON at {runs['entitlement-connect-rate']['settings']['mode']}",
     f"p50 {lat('entitlement-connect-rate', 'p50_ms'):.3f} ms, p99 {lat('entitlement-connect-rate', 'p99_ms'):.3f} ms "

@@ -20,11 +20,8 @@ use tonic_health::pb::health_check_response::ServingStatus;
 async fn up(demo: bool) -> (tempfile::TempDir, CancellationToken, suite::RunningSuite) {
     let dir = tempfile::tempdir().expect("tempdir");
     let args = UpArgs {
-        data_dir: dir.path().to_owned(),
-        port: 0,
-        host: [127, 0, 0, 1].into(),
         demo,
-        cors_allow_origins: Vec::new(),
+        ..UpArgs::local(dir.path().to_owned())
     };
     let stop = CancellationToken::new();
     let suite = suite::start(&args, stop.clone()).await.expect("the suite starts");

@@ -96,13 +96,7 @@ async fn a_python_client_generated_by_buf_gen_yaml_walks_the_journey_through_the
     );
 
     let data = tempfile::tempdir().expect("tmp");
-    let args = UpArgs {
-        data_dir: data.path().to_owned(),
-        port: 0,
-        host: [127, 0, 0, 1].into(),
-        demo: false,
-        cors_allow_origins: Vec::new(),
-    };
+    let args = UpArgs::local(data.path().to_owned());
     let stop = CancellationToken::new();
     let running = suite::start(&args, stop.clone()).await.expect("the suite starts");
     let mut spec = TokenSpec::new(REP, &[Role::SalesRep], Duration::from_secs(600));

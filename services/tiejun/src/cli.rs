@@ -99,6 +99,20 @@ pub struct UpArgs {
     pub cors_allow_origins: Vec<String>,
 }
 
+impl UpArgs {
+    /// The suite in `data_dir` on loopback, on any free ports, without demo
+    /// data or CORS: what a test or an in-process benchmark starts.
+    pub fn local(data_dir: PathBuf) -> Self {
+        Self {
+            data_dir,
+            port: 0,
+            host: std::net::Ipv4Addr::LOCALHOST.into(),
+            demo: false,
+            cors_allow_origins: Vec::new(),
+        }
+    }
+}
+
 /// `tiejun serve <component>`.
 #[derive(Debug, clap::Subcommand)]
 pub enum ServeTarget {

@@ -42,13 +42,7 @@ fn rejects(path: &Path) -> Vec<Vec<String>> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_spreadsheet_in_utf8_with_a_mark_and_one_in_gb18030_import_with_their_rejects_explained() {
     let dir = tempfile::tempdir().expect("tmp");
-    let args = UpArgs {
-        data_dir: dir.path().join("data"),
-        port: 0,
-        host: [127, 0, 0, 1].into(),
-        demo: false,
-        cors_allow_origins: Vec::new(),
-    };
+    let args = UpArgs::local(dir.path().join("data"));
     let stop = CancellationToken::new();
     let running = suite::start(&args, stop.clone()).await.expect("the suite starts");
 

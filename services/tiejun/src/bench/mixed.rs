@@ -76,13 +76,7 @@ pub async fn run(args: &DriveArgs) -> anyhow::Result<Report> {
                 Some(parent) => tempfile::tempdir_in(parent)?,
                 None => tempfile::tempdir()?,
             };
-            let up = crate::cli::UpArgs {
-                data_dir: dir.path().to_owned(),
-                port: 0,
-                host: std::net::Ipv4Addr::LOCALHOST.into(),
-                demo: false,
-                cors_allow_origins: Vec::new(),
-            };
+            let up = crate::cli::UpArgs::local(dir.path().to_owned());
             let suite = crate::suite::start(&up, stop.clone()).await?;
             let channel = Channel::from_shared(format!("http://{}", suite.gateway))?
                 .connect()
