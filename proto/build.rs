@@ -1,5 +1,6 @@
-//! Compiles the contracts with protox (pure Rust, no protoc) and writes the
-//! merged descriptor set next to the generated code for reflection.
+//! Compiles the contracts with protox (pure Rust, no protoc), writes the
+//! merged descriptor set next to the generated code for reflection, and
+//! generates `stored::Stored` for every enum.
 
 use std::{env, fs, path::PathBuf};
 
@@ -20,11 +21,52 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let fds = protox::compile(PROTOS, ["."])?;
     let out = PathBuf::from(env::var("OUT_DIR")?);
     fs::write(out.join("tiejun_descriptor.bin"), fds.encode_to_vec())?;
+    fs::write(out.join("stored_enums.rs"), stored_enums(&fds)?)?;
     tonic_prost_build::configure()
         .build_client(true)
         .build_server(true)
-        // RPCs not built yet answer UNIMPLEMENTED until their issue implements them.
+        // A method added to a contract answers UNIMPLEMENTED until a server implements it.
         .generate_default_stubs(true)
         .compile_fds(fds)?;
     Ok(())
+}
+
+/// `impl Stored` for every top-level enum of a `tiejun.<name>.v1` package,
+/// its prefix read off its zero value (`LEAD_STATE_UNSPECIFIED`, as buf
+/// lint requires).
+fn stored_enums(fds: &prost_types::FileDescriptorSet) -> Result<String, Box<dyn std::error::Error>> {
+    let (mut code, mut checks, mut count) = (String::new(), String::new(), 0);
+    for file in &fds.file {
+        let package = file.package();
+        let Some(module) = package.strip_prefix("tiejun.") else {
+            continue;
+        };
+        let module = module.replace('.', "::");
+        for e in &file.enum_type {
+            let zero = e.value.first().map(|v| v.name()).unwrap_or_default();
+            let prefix = zero
+                .strip_suffix("UNSPECIFIED")
+                .filter(|p| p.ends_with('_'))
+                .ok_or_else(|| format!("{package}.{}: the zero value must be <PREFIX>_UNSPECIFIED", e.name()))?;
+            code.push_str(&format!(
+                "impl Stored for crate::{module}::{name} {{\n    const PREFIX: &'static str = {prefix:?};\n    \
+                 fn proto_name(self) -> &'static str {{ self.as_str_name() }}\n    \
+                 fn from_proto_name(name: &str) -> Option<Self> {{ Self::from_str_name(name) }}\n}}\n",
+                name = e.name(),
+            ));
+            let numbers: Vec<String> = e.value.iter().map(|v| v.number().to_string()).collect();
+            checks.push_str(&format!(
+                "    round_trips::<crate::{module}::{name}>(&[{}], &mut failures);\n",
+                numbers.join(", "),
+                name = e.name(),
+            ));
+            count += 1;
+        }
+    }
+    code.push_str(&format!(
+        "/// How many enums the contracts declare.\n#[cfg(test)]\npub(crate) const ENUMS: usize = {count};\n\n\
+         /// Every value of every enum that does not come back from its stored name.\n#[cfg(test)]\n\
+         pub(crate) fn failures() -> Vec<String> {{\n    let mut failures = Vec::new();\n{checks}    failures\n}}\n"
+    ));
+    Ok(code)
 }

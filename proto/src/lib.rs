@@ -11,6 +11,8 @@
 /// (with source info, so `grpcurl describe` shows the doc comments).
 pub const FILE_DESCRIPTOR_SET: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/tiejun_descriptor.bin"));
 
+pub mod stored;
+
 /// `tiejun.events.v1`: domain events and the consumer service.
 pub mod events {
     /// Version 1.

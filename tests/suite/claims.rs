@@ -4,10 +4,8 @@
 //! state, a cooldown and the day's counters, a real ClaimLead answers
 //! exactly what the domain says, on both backends.
 
-use tiejun_leads::domain::{
-    claim::{ClaimFacts, check},
-    state::Stored as _,
-};
+use tiejun_leads::domain::claim::{ClaimFacts, check};
+use tiejun_platform::stored::Stored as _;
 use tiejun_platform::{both_backends, on_pool_raw, testing::TestDatabase};
 use tiejun_proto::leads::v1::{ClaimLeadRequest, LeadState, RepStatus};
 use tiejun_tests::{

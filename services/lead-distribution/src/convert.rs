@@ -66,7 +66,7 @@ pub fn history(row: HistoryRow) -> LeadHistoryEntry {
         sequence: i64::from(row.sequence),
         occurred_at: Some(to_proto(row.occurred_at)),
         actor: row.actor,
-        from_state: row.from_state.0.unwrap_or_default() as i32,
+        from_state: row.from_state.map(|s| s.0).unwrap_or_default() as i32,
         to_state: row.to_state.0 as i32,
         from_owner_person_id: row.from_owner.unwrap_or_default(),
         to_owner_person_id: row.to_owner.unwrap_or_default(),

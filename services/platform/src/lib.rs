@@ -21,6 +21,7 @@ pub mod pii;
 pub mod relay;
 pub mod server;
 pub mod shutdown;
+pub mod stored;
 pub mod telemetry;
 #[cfg(feature = "testing")]
 pub mod testing;

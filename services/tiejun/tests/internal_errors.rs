@@ -127,7 +127,7 @@ async fn an_internal_error_is_one_log_line_without_a_backtrace_and_costs_no_memo
     assert!(
         lines
             .iter()
-            .all(|l| l.contains("decoding column state") && l.contains("trace_id")),
+            .all(|l| l.contains("decoding column") && l.contains("HALF_EATEN") && l.contains("trace_id")),
         "{log}"
     );
     let lower = log.to_lowercase();

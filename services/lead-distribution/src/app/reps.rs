@@ -5,6 +5,7 @@
 //! lock order).
 
 use chrono::{DateTime, Utc};
+use tiejun_platform::stored::Stored as _;
 use tiejun_platform::{auth::Principal, clock::to_proto, db::Tx, error::Error, outbox};
 use tiejun_proto::{
     events::v1::{RepHired, event_envelope::Payload},
@@ -17,7 +18,6 @@ use crate::{
         access,
         rep::{NewRep, allowed_from},
         rules::RETURNED_PRIORITY,
-        state::Stored as _,
     },
     store::{
         leads,

@@ -7,6 +7,7 @@
 //! lock), in one transaction, in the lock order.
 
 use std::collections::HashMap;
+use tiejun_platform::stored::Stored as _;
 
 use chrono::{DateTime, Duration, Utc};
 use tiejun_platform::{
@@ -21,7 +22,6 @@ use crate::{
         distribution::Seat,
         handover::{self, Returned},
         rules::{RETURNED_PRIORITY, WARNING_AHEAD},
-        state::Stored as _,
     },
     store::{
         days, distribution as runs,

@@ -13,5 +13,4 @@ pub mod phone;
 pub mod private_pool;
 pub mod rep;
 pub mod rules;
-pub mod state;
 pub mod stats;

@@ -3,6 +3,7 @@
 //! encodes the answer. Reads call the store directly.
 
 use std::collections::HashSet;
+use tiejun_platform::stored::Stored as _;
 
 use tiejun_platform::{
     auth::Principal,
@@ -32,7 +33,6 @@ use crate::{
         access,
         lead::{NewLead, text},
         rep::person_id,
-        state::Stored as _,
     },
     store::{history, leads, leads::LeadFilter, reps, runs},
 };

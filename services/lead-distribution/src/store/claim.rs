@@ -10,6 +10,7 @@
 
 use chrono::{DateTime, Utc};
 use sqlx::FromRow as _;
+use tiejun_platform::stored;
 use tiejun_platform::{
     db::{Database, Tx, Writer},
     error::{Error, violated_check},
@@ -24,7 +25,6 @@ use super::{
 use crate::domain::{
     claim::{self, ClaimFacts, ClaimRefusal},
     rules::CLAIMS_PER_DAY,
-    state::Stored as _,
 };
 
 /// One claim to apply.
@@ -95,14 +95,14 @@ struct Facts {
 
 impl Facts {
     fn parse(self) -> Result<ClaimFacts, Error> {
-        let corrupt = |e: crate::domain::state::Corrupt| Error::internal(e);
+        let corrupt = |e: tiejun_platform::stored::Corrupt| Error::internal(e);
         let rep = match (self.rep_status, self.rep_quota) {
-            (Some(status), Some(quota)) => Some((RepStatus::from_stored(&status).map_err(corrupt)?, quota)),
+            (Some(status), Some(quota)) => Some((stored::parse::<RepStatus>(&status).map_err(corrupt)?, quota)),
             _ => None,
         };
         let lead = self
             .lead_state
-            .map(|s| LeadState::from_stored(&s))
+            .map(|s| stored::parse::<LeadState>(&s))
             .transpose()
             .map_err(corrupt)?;
         Ok(ClaimFacts {

@@ -16,7 +16,9 @@ use tiejun_platform::{
 use tiejun_proto::leads::v1::{DistributionTrigger, TransitionRule};
 
 use super::transitions::{assigned_set, first_deadline, next_sequence};
-use crate::domain::{distribution::Deal, state::Stored as _};
+use tiejun_platform::stored::Stored as _;
+
+use crate::domain::distribution::Deal;
 
 /// The day's rotation seed: drawn by the day's first run, reused by top-ups.
 pub async fn day_seed(tx: &mut Tx, day: &str, now: DateTime<Utc>) -> Result<i64, Error> {

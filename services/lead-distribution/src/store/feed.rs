@@ -19,7 +19,7 @@ use tiejun_platform::{
 use tiejun_proto::leads::v1::TransitionRule;
 
 use super::leads::{LeadRow, lead_columns};
-use crate::domain::state::{Named, Stored as _};
+use tiejun_platform::stored::{Named, Stored as _};
 
 /// What happened to one of the rep's leads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -78,7 +78,6 @@ pub struct FeedRow {
     /// `ASSIGNED`, `WARNING` or `RECLAIMED`.
     pub event_kind: String,
     /// The rule behind it.
-    #[sqlx(try_from = "String")]
     pub event_rule: Named<TransitionRule>,
     /// The deadline: of the assignment, or the one warned of.
     pub event_deadline_at: Option<DateTime<Utc>>,

@@ -10,7 +10,7 @@ use tiejun_platform::{
 use tiejun_proto::leads::v1::{LeadState, TransitionRule};
 
 use super::transitions::next_sequence;
-use crate::domain::state::{MaybeNamed, Named, Stored as _};
+use tiejun_platform::stored::{Named, Stored as _};
 
 /// One transition to record.
 #[derive(Debug, Clone, Default)]
@@ -47,17 +47,14 @@ pub struct HistoryRow {
     /// Who.
     pub actor: String,
     /// State before.
-    #[sqlx(try_from = "Option<String>")]
-    pub from_state: MaybeNamed<LeadState>,
+    pub from_state: Option<Named<LeadState>>,
     /// State after.
-    #[sqlx(try_from = "String")]
     pub to_state: Named<LeadState>,
     /// Owner before.
     pub from_owner: Option<String>,
     /// Owner after.
     pub to_owner: Option<String>,
     /// Rule.
-    #[sqlx(try_from = "String")]
     pub rule: Named<TransitionRule>,
     /// Reason.
     pub reason: String,

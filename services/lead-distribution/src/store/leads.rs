@@ -1,6 +1,7 @@
 //! The `leads` table.
 
 use chrono::{DateTime, Utc};
+use tiejun_platform::stored::Named;
 use tiejun_platform::{
     db::{Database, Tx},
     error::Error,
@@ -13,7 +14,6 @@ use crate::domain::{
     deadlines::Held,
     lead::NewLead,
     rules::{RENEWAL_SCORE, RETURNED_PRIORITY},
-    state::Named,
 };
 
 /// A row of `leads`.
@@ -22,7 +22,6 @@ pub struct LeadRow {
     /// Id.
     pub lead_id: String,
     /// New business or renewal.
-    #[sqlx(try_from = "String")]
     pub kind: Named<LeadKind>,
     /// Company as entered.
     pub company_name: String,
@@ -41,7 +40,6 @@ pub struct LeadRow {
     /// Priority 0–100.
     pub score: i32,
     /// Where the lead is.
-    #[sqlx(try_from = "String")]
     pub state: Named<LeadState>,
     /// Owner while ASSIGNED or PRIVATE.
     pub owner_person_id: Option<String>,

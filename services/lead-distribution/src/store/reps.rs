@@ -1,6 +1,7 @@
 //! The `reps` table.
 
 use chrono::{DateTime, Utc};
+use tiejun_platform::stored::{Named, Stored as _};
 use tiejun_platform::{
     db::{Database, Tx},
     error::Error,
@@ -9,10 +10,7 @@ use tiejun_platform::{
 };
 use tiejun_proto::leads::v1::RepStatus;
 
-use crate::domain::{
-    rep::NewRep,
-    state::{Named, Stored as _},
-};
+use crate::domain::rep::NewRep;
 
 /// A row of `reps`.
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
@@ -28,7 +26,6 @@ pub struct RepRow {
     /// Daily quota.
     pub daily_quota: i32,
     /// Status.
-    #[sqlx(try_from = "String")]
     pub status: Named<RepStatus>,
     /// Why the status last changed.
     pub status_reason: String,

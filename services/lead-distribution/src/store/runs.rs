@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use tiejun_platform::{db::Database, error::Error, on_pool, paging::Page};
 use tiejun_proto::leads::v1::DistributionTrigger;
 
-use crate::domain::state::Named;
+use tiejun_platform::stored::Named;
 
 /// A row of `distribution_runs` with its day's seed.
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
@@ -14,7 +14,6 @@ pub struct RunRow {
     /// Its business day.
     pub business_day: String,
     /// Scheduled or on demand.
-    #[sqlx(try_from = "String")]
     pub trigger: Named<DistributionTrigger>,
     /// Who ran it (empty for runs recorded before this was kept).
     pub ran_by: String,

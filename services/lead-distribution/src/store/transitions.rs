@@ -7,6 +7,7 @@
 //! the rep through their feed where they should hear of it.
 
 use chrono::{DateTime, Utc};
+use tiejun_platform::stored::Stored as _;
 use tiejun_platform::{db::Tx, error::Error, on_tx};
 use tiejun_proto::leads::v1::{FollowUpKind, LeadState, TransitionRule};
 
@@ -19,7 +20,6 @@ use super::{
 use crate::domain::{
     deadlines::{self, Held},
     rules::COOLDOWN,
-    state::Stored as _,
 };
 
 /// What a lead's row becomes when it is assigned. The arguments are SQL
