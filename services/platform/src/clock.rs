@@ -113,6 +113,21 @@ pub fn instant(field: &str, ts: Option<&prost_types::Timestamp>) -> Result<Optio
     check(field, ts).map_err(|v| Error::InvalidArgument(vec![v]))
 }
 
+/// How far ahead of the server's clock a caller may date what happened
+/// (a rep's phone, a bank's statement): clocks that disagree by less are
+/// trusted, one instant later is refused as in the future. One constant for
+/// every service.
+pub const FUTURE_SKEW: chrono::Duration = chrono::Duration::minutes(5);
+
+/// `at` when it is not after `now` + [`FUTURE_SKEW`], else INVALID_ARGUMENT
+/// on `field`.
+pub fn not_future(field: &str, at: DateTime<Utc>, now: DateTime<Utc>) -> Result<DateTime<Utc>, Error> {
+    if at > now + FUTURE_SKEW {
+        return Err(Error::invalid(field, "must not be in the future"));
+    }
+    Ok(at)
+}
+
 /// The instant a business day starts (midnight in `zone`), in UTC.
 pub fn business_day_start(day: NaiveDate, zone: Tz) -> DateTime<Utc> {
     use chrono::TimeZone as _;
@@ -127,6 +142,14 @@ pub fn business_day_start(day: NaiveDate, zone: Tz) -> DateTime<Utc> {
 mod tests {
     use super::*;
     use chrono::TimeZone as _;
+
+    #[test]
+    fn an_instant_within_the_skew_is_trusted_and_one_past_it_refused() {
+        let now = Utc.with_ymd_and_hms(2026, 3, 2, 8, 0, 0).single().expect("valid");
+        assert_eq!(not_future("at", now + FUTURE_SKEW, now).ok(), Some(now + FUTURE_SKEW));
+        let late = now + FUTURE_SKEW + chrono::Duration::seconds(1);
+        assert!(not_future("at", late, now).is_err());
+    }
 
     #[test]
     fn business_day_is_computed_in_the_zone_not_utc() {

@@ -1,8 +1,8 @@
 //! The owner records a follow-up on a held lead; a call, visit or meeting
 //! moves its deadline (DESIGN §4, follow-up deadline).
 
-use chrono::{DateTime, Duration, Utc};
-use tiejun_platform::{auth::Principal, db::Tx, error::Error};
+use chrono::{DateTime, Utc};
+use tiejun_platform::{auth::Principal, clock, db::Tx, error::Error};
 use tiejun_proto::leads::v1::FollowUpKind;
 
 use crate::{
@@ -13,10 +13,6 @@ use crate::{
     },
 };
 
-/// How far ahead of the server's clock a follow-up may be dated (clock skew
-/// between a rep's phone and the server).
-pub const FUTURE_SKEW: Duration = Duration::minutes(1);
-
 /// A follow-up as the caller gave it, validated.
 #[derive(Debug, Clone)]
 pub struct Input {
@@ -24,7 +20,7 @@ pub struct Input {
     pub lead_id: String,
     /// Call, visit, meeting or note.
     pub kind: FollowUpKind,
-    /// When it happened (not after now + [`FUTURE_SKEW`]).
+    /// When it happened (not after now + `clock::FUTURE_SKEW`).
     pub occurred_at: DateTime<Utc>,
     /// What was said.
     pub notes: String,
@@ -32,9 +28,7 @@ pub struct Input {
 
 /// The owner records `input`.
 pub async fn run(tx: &mut Tx, now: DateTime<Utc>, principal: &Principal, input: &Input) -> Result<LeadRow, Error> {
-    if input.occurred_at > now + FUTURE_SKEW {
-        return Err(Error::invalid("occurred_at", "must not be in the future"));
-    }
+    clock::not_future("occurred_at", input.occurred_at, now)?;
     let lead = super::lock_lead(tx, &input.lead_id).await?;
     access::own_held(principal, lead.owner_person_id.as_deref())?;
     let held = lead
