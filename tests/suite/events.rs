@@ -284,6 +284,7 @@ async fn two_leads_replicas(url: &str, events: &EventArgs) -> Vec<tiejun_tests::
             clock: tiejun_platform::clock::system(),
             jobs: tiejun_platform::config::JobArgs::disabled(),
             events: events.clone(),
+            organisation: Default::default(),
         };
         let running = tiejun_tests::spawn_on(Svc::Leads, settings, listener);
         assert!(tiejun_tests::wait_serving(addr, Duration::from_secs(30)).await);

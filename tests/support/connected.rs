@@ -161,6 +161,7 @@ fn spawn(svc: Svc, listener: TcpListener, url: &str, clock: &ManualClock, events
         clock: Arc::new(clock.clone()),
         jobs: JobArgs::disabled(),
         events: events.clone(),
+        organisation: Default::default(),
     };
     spawn_on(svc, settings, listener)
 }

@@ -202,6 +202,7 @@ async fn spawn_service(
         clock,
         jobs,
         events: tiejun_platform::events::EventArgs::none(),
+        organisation: Default::default(),
     };
     spawn_on(svc, settings, listener)
 }

@@ -18,9 +18,8 @@ pub mod store;
 
 use tiejun_platform::{
     config::ServiceSettings,
-    db::{DbCell, Migrations},
-    relay::Relay,
-    server::{self, StorageService},
+    db::Migrations,
+    server::{self, Started, StorageService},
 };
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -37,32 +36,30 @@ pub static MIGRATIONS: Migrations = Migrations {
     constraints: store::constraints::CONSTRAINTS,
 };
 
+/// This service, as the shared serve entry runs it.
+pub static SERVICE: StorageService = StorageService {
+    name: "leads",
+    package: PACKAGE,
+    policy,
+    migrations: &MIGRATIONS,
+};
+
 /// Every gRPC service this server answers (its package and the event consumer).
 pub fn services() -> Vec<String> {
-    let mut services = tiejun_proto::service_names(PACKAGE);
-    services.push(grpc::EVENT_CONSUMER.to_owned());
-    services
+    SERVICE.services()
 }
 
 /// Runs the service on `listener` until `shutdown`, exactly as `tiejun serve
 /// leads` does.
 pub async fn run(settings: ServiceSettings, listener: TcpListener, shutdown: CancellationToken) -> anyhow::Result<()> {
-    let cell = DbCell::new();
-    let relay = Relay::new("leads", cell.clone(), settings.keys.clone(), settings.events.clone())?;
-    let relay = tokio::spawn(relay.run(shutdown.clone()));
-    let leads = grpc::Leads::new(cell.clone(), settings.clock.clone(), shutdown.clone());
-    let jobs = tokio::spawn(jobs::run(leads.clone(), settings.jobs.clone(), shutdown.clone()));
-    let numbering = tokio::spawn(jobs::number_feed(leads.clone(), shutdown.clone()));
-    let routes = grpc::routes(leads, settings.server.max_message_bytes);
-    let service = StorageService {
-        name: "leads",
-        services: services(),
-        policy: policy(),
-        migrations: &MIGRATIONS,
-    };
-    let served = server::serve_service(service, settings, cell, routes, listener, shutdown).await;
-    relay.abort();
-    jobs.abort();
-    numbering.abort();
-    served
+    server::run_service(&SERVICE, settings, listener, shutdown, |cell, settings, shutdown| {
+        let leads = grpc::Leads::new(cell, settings.clock.clone(), shutdown.clone());
+        let tasks = vec![
+            tokio::spawn(jobs::run(leads.clone(), settings.jobs.clone(), shutdown.clone())),
+            tokio::spawn(jobs::number_feed(leads.clone(), shutdown.clone())),
+        ];
+        let routes = grpc::routes(leads, settings.server.max_message_bytes);
+        Ok(Started { routes, tasks })
+    })
+    .await
 }

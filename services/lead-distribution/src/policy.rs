@@ -15,7 +15,7 @@ const SALES_VIEW: Allowed = Roles(&[Admin, Operator, SalesManager, SalesRep]);
 
 /// The access policy of `tiejun.leads.v1` and the event consumer.
 pub fn policy() -> Policy {
-    Policy::for_packages(&[crate::PACKAGE, "tiejun.events.v1"])
+    Policy::for_storage_service(crate::PACKAGE)
         .with_teams()
         .service(
             "tiejun.leads.v1.RepService",
@@ -60,18 +60,6 @@ pub fn policy() -> Policy {
                 ("SubmitDailyReport", Roles(&[SalesRep])),
                 ("ListDailyReports", STAFF),
             ],
-        )
-        .service(
-            "tiejun.leads.v1.OutboxService",
-            &[
-                ("GetOutboxStatus", OPERATORS),
-                ("ListParkedEvents", OPERATORS),
-                ("ReplayParkedEvents", OPERATORS),
-            ],
-        )
-        .service(
-            "tiejun.events.v1.EventConsumerService",
-            &[("Deliver", Roles(&[Admin, Service]))],
         )
 }
 

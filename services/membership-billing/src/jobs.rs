@@ -17,16 +17,7 @@ pub async fn run(billing: Billing, args: JobArgs, shutdown: CancellationToken) {
             () = shutdown.cancelled() => return,
             () = tokio::time::sleep(args.interval) => {}
         }
-        let Ok(db) = billing.db().get() else { continue };
-        let cycle = async {
-            let mut tx = db.begin().await?;
-            let out = renewals::run_cycle(&mut tx, billing.now()).await?;
-            tx.commit().await?;
-            crate::metrics::renewal_cycle(&out);
-            billing.entitlements_changed();
-            Ok::<_, tiejun_platform::Error>(out)
-        };
-        match cycle.await {
+        match billing.renewal_cycle().await {
             Ok(out) if out != renewals::CycleOutcome::default() => {
                 tracing::info!(
                     notices = out.notices,

@@ -1,10 +1,14 @@
 //! membership-billing (`tiejun.billing.v1`): free membership forever, paid
 //! memberships on top, renewals, entitlements and the renewal rate per rep.
 //!
-//! Built so far: the catalog (features under the free-forever rule, versioned
-//! plans), the access policy of every RPC, health and reflection. The other
-//! RPCs answer UNIMPLEMENTED until the membership-billing issue builds them.
+//! Laid out as every tiejun service is: `domain` holds the rules, pure and
+//! unit-tested; `app` the use cases, one function each, that the gRPC
+//! handlers, the renewal job and the event consumer all call; `store` the
+//! SQL, written once for both backends; `convert` rows as messages; `grpc`
+//! only decodes, authorises, calls and encodes.
 
+pub mod app;
+mod convert;
 pub mod domain;
 mod grpc;
 mod jobs;
@@ -14,9 +18,8 @@ pub mod store;
 
 use tiejun_platform::{
     config::ServiceSettings,
-    db::{DbCell, Migrations},
-    relay::Relay,
-    server::{self, StorageService},
+    db::Migrations,
+    server::{self, Started, StorageService},
 };
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -33,30 +36,31 @@ pub static MIGRATIONS: Migrations = Migrations {
     constraints: store::constraints::CONSTRAINTS,
 };
 
+/// This service, as the shared serve entry runs it.
+pub static SERVICE: StorageService = StorageService {
+    name: "billing",
+    package: PACKAGE,
+    policy,
+    migrations: &MIGRATIONS,
+};
+
 /// Every gRPC service this server answers (its package and the event consumer).
 pub fn services() -> Vec<String> {
-    let mut services = tiejun_proto::service_names(PACKAGE);
-    services.push(grpc::EVENT_CONSUMER.to_owned());
-    services
+    SERVICE.services()
 }
 
 /// Runs the service on `listener` until `shutdown`, exactly as `tiejun serve
 /// billing` does.
 pub async fn run(settings: ServiceSettings, listener: TcpListener, shutdown: CancellationToken) -> anyhow::Result<()> {
-    let cell = DbCell::new();
-    let relay = Relay::new("billing", cell.clone(), settings.keys.clone(), settings.events.clone())?;
-    let relay = tokio::spawn(relay.run(shutdown.clone()));
-    let billing = grpc::Billing::new(cell.clone(), settings.clock.clone());
-    let jobs = tokio::spawn(jobs::run(billing.clone(), settings.jobs.clone(), shutdown.clone()));
-    let routes = grpc::routes(billing, settings.server.max_message_bytes);
-    let service = StorageService {
-        name: "billing",
-        services: services(),
-        policy: policy(),
-        migrations: &MIGRATIONS,
-    };
-    let served = server::serve_service(service, settings, cell, routes, listener, shutdown).await;
-    relay.abort();
-    jobs.abort();
-    served
+    server::run_service(&SERVICE, settings, listener, shutdown, |cell, settings, shutdown| {
+        let billing = grpc::Billing::new(cell, settings.clock.clone());
+        let tasks = vec![tokio::spawn(jobs::run(
+            billing.clone(),
+            settings.jobs.clone(),
+            shutdown.clone(),
+        ))];
+        let routes = grpc::routes(billing, settings.server.max_message_bytes);
+        Ok(Started { routes, tasks })
+    })
+    .await
 }

@@ -20,7 +20,7 @@ const fn own_account_or(roles: &'static [Role]) -> Allowed {
 
 /// The access policy of `tiejun.billing.v1` and the event consumer.
 pub fn policy() -> Policy {
-    Policy::for_packages(&[crate::PACKAGE, "tiejun.events.v1"])
+    Policy::for_storage_service(crate::PACKAGE)
         .service(
             "tiejun.billing.v1.CatalogService",
             &[
@@ -74,18 +74,6 @@ pub fn policy() -> Policy {
                 ("GetConversionRate", Roles(&[Admin, BillingAdmin, SalesManager])),
                 ("GetAnnualRecurringRevenue", CATALOG_ADMIN),
             ],
-        )
-        .service(
-            "tiejun.billing.v1.OutboxService",
-            &[
-                ("GetOutboxStatus", OPERATORS),
-                ("ListParkedEvents", OPERATORS),
-                ("ReplayParkedEvents", OPERATORS),
-            ],
-        )
-        .service(
-            "tiejun.events.v1.EventConsumerService",
-            &[("Deliver", Roles(&[Admin, Service]))],
         )
 }
 

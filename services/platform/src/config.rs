@@ -178,6 +178,29 @@ impl AuthArgs {
     }
 }
 
+/// Facts about the organisation the rules read.
+#[derive(Debug, Clone, clap::Args)]
+pub struct OrganisationArgs {
+    /// Headquarters, the city AutoEnroll falls back to: every spelling its
+    /// sessions use, comma-separated.
+    #[arg(
+        long = "headquarters",
+        env = "TIEJUN_HEADQUARTERS",
+        default_value = "Hangzhou,杭州",
+        value_delimiter = ','
+    )]
+    pub headquarters: Vec<String>,
+}
+
+impl Default for OrganisationArgs {
+    /// Headquarters in Hangzhou.
+    fn default() -> Self {
+        Self {
+            headquarters: vec!["Hangzhou".into(), "杭州".into()],
+        }
+    }
+}
+
 /// The service's background jobs (schedulers, sweeps).
 #[derive(Debug, Clone, clap::Args)]
 pub struct JobArgs {
@@ -223,6 +246,8 @@ pub struct ServiceSettings {
     pub jobs: JobArgs,
     /// Where this service's events go.
     pub events: crate::events::EventArgs,
+    /// The organisation.
+    pub organisation: OrganisationArgs,
 }
 
 #[cfg(test)]

@@ -144,6 +144,9 @@ pub struct ServiceArgs {
     /// Where this service's events go.
     #[command(flatten)]
     pub events: tiejun_platform::events::EventArgs,
+    /// The organisation (headquarters).
+    #[command(flatten)]
+    pub organisation: tiejun_platform::config::OrganisationArgs,
     /// Where `/metrics` (Prometheus text) is served.
     #[arg(long, env = "TIEJUN_METRICS_LISTEN", default_value = "0.0.0.0:9464")]
     pub metrics_listen: std::net::SocketAddr,

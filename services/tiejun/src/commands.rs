@@ -85,6 +85,7 @@ async fn serve_service(
         clock: clock::system(),
         jobs: args.jobs,
         events: args.events,
+        organisation: args.organisation,
     };
     let stop = shutdown::on_signal();
     admin_port(args.metrics_listen, registry, &stop).await?;

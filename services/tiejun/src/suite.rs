@@ -105,6 +105,7 @@ pub async fn start(args: &UpArgs, shutdown: CancellationToken) -> anyhow::Result
                 events_to: events_to.clone(),
                 ..EventArgs::none()
             },
+            organisation: Default::default(),
         };
         let token = shutdown.clone();
         tasks.spawn(async move {

@@ -1,14 +1,24 @@
-//! Rows to messages.
+//! Rows as messages: what every handler encodes, in one place. Stored
+//! enums are typed on the rows (`tiejun_platform::stored`), so nothing here
+//! parses a name, except a certificate's scores, whose corrupt track is an
+//! error.
 
-use tiejun_platform::clock::to_proto;
+use chrono::{DateTime, Utc};
+use tiejun_platform::{
+    clock::to_proto,
+    error::Error,
+    stored::{self, Stored as _},
+};
 use tiejun_proto::training::v1::{
-    Audience, Course, Enrollment, EnrollmentStatus, Program, Session, SessionStatus, Track,
+    Assignment, AssignmentStatus, Certificate, Course, Enrollment, Program, Session, Track, TrackScore,
 };
 
 use crate::{
-    domain::program::tracks_from_text,
+    domain::assignment,
     store::{
+        assignments::AssignmentRow,
         catalog::{CourseRow, ProgramRow},
+        completion::CertificateRow,
         enrollments::EnrollmentRow,
         sessions::SessionRow,
     },
@@ -21,8 +31,8 @@ fn list(text: &str) -> Vec<String> {
 /// A programme.
 pub fn program(r: ProgramRow) -> Program {
     Program {
-        audience: Audience::from_str_name(&format!("AUDIENCE_{}", r.audience)).unwrap_or_default() as i32,
-        tracks: tracks_from_text(&r.tracks).into_iter().map(|t| t as i32).collect(),
+        audience: r.audience.0 as i32,
+        tracks: r.tracks.0.iter().map(|t| *t as i32).collect(),
         course_ids: list(&r.course_ids),
         program_id: r.program_id,
         name: r.name,
@@ -38,7 +48,7 @@ pub fn program(r: ProgramRow) -> Program {
 /// A course.
 pub fn course(r: CourseRow) -> Course {
     Course {
-        track: Track::from_str_name(&format!("TRACK_{}", r.track)).unwrap_or_default() as i32,
+        track: r.track.0 as i32,
         prerequisite_course_ids: list(&r.prerequisites),
         course_id: r.course_id,
         name: r.name,
@@ -49,7 +59,7 @@ pub fn course(r: CourseRow) -> Course {
 /// A session.
 pub fn session(r: SessionRow) -> Session {
     Session {
-        status: SessionStatus::from_str_name(&format!("SESSION_STATUS_{}", r.status)).unwrap_or_default() as i32,
+        status: r.status.0 as i32,
         session_id: r.session_id,
         program_id: r.program_id.unwrap_or_default(),
         course_id: r.course_id.unwrap_or_default(),
@@ -69,7 +79,7 @@ pub fn session(r: SessionRow) -> Session {
 /// An enrollment.
 pub fn enrollment(r: EnrollmentRow) -> Enrollment {
     Enrollment {
-        status: EnrollmentStatus::from_str_name(&format!("ENROLLMENT_STATUS_{}", r.status)).unwrap_or_default() as i32,
+        status: r.status.0 as i32,
         waitlist_position: i32::try_from(r.waitlist_position).unwrap_or(i32::MAX),
         enrollment_id: r.enrollment_id,
         session_id: r.session_id,
@@ -78,4 +88,57 @@ pub fn enrollment(r: EnrollmentRow) -> Enrollment {
         promoted_at: r.promoted_at.map(to_proto),
         cancel_reason: r.cancel_reason,
     }
+}
+
+/// An assignment as it stands at `now` (completed, overdue or open).
+pub fn assignment(row: AssignmentRow, now: DateTime<Utc>) -> Assignment {
+    let status: AssignmentStatus = assignment::status(row.completed_at, row.due_at, now);
+    Assignment {
+        source: row.source.0 as i32,
+        status: status as i32,
+        assigned_at: Some(to_proto(row.assigned_at)),
+        due_at: Some(to_proto(row.due_at)),
+        completed_at: row.completed_at.map(to_proto),
+        assignment_id: row.assignment_id,
+        learner_id: row.learner_id,
+        program_id: row.program_id,
+        city: row.city,
+        account_id: row.account_id.unwrap_or_default(),
+    }
+}
+
+/// A certificate's scores as stored: `CULTURE_VALUES=85,PRODUCT_KNOWLEDGE=90`.
+pub fn scores_text(scores: &[(Track, i32)]) -> String {
+    scores
+        .iter()
+        .map(|(track, score)| format!("{}={score}", track.stored()))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// A certificate; a stored score that does not parse is a corrupt row.
+pub fn certificate(row: &CertificateRow) -> Result<Certificate, Error> {
+    let corrupt = || {
+        Error::internal(format!(
+            "corrupt row: certificate {} scores {:?}",
+            row.certificate_id, row.scores
+        ))
+    };
+    let mut scores = Vec::new();
+    for pair in row.scores.split(',').filter(|p| !p.is_empty()) {
+        let (track, score) = pair.split_once('=').ok_or_else(corrupt)?;
+        let track: Track = stored::parse(track).map_err(|_| corrupt())?;
+        scores.push(TrackScore {
+            track: track as i32,
+            score: score.parse().map_err(|_| corrupt())?,
+        });
+    }
+    Ok(Certificate {
+        certificate_id: row.certificate_id.clone(),
+        learner_id: row.learner_id.clone(),
+        program_id: row.program_id.clone(),
+        issued_at: Some(to_proto(row.issued_at)),
+        valid_until: row.valid_until.map(to_proto),
+        scores,
+    })
 }

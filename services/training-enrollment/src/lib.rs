@@ -1,11 +1,15 @@
 //! training-enrollment (`tiejun.training.v1`): onboarding before leads, training
 //! for every new paying customer, city sessions with seats and waitlists.
 //!
-//! Built so far: programmes and courses, city sessions, and enrolment with
-//! seats that never exceed capacity and a FIFO waitlist promoted on
-//! cancellation; the access policy of every RPC. AutoEnroll, completion,
-//! certificates, requirements and compliance answer UNIMPLEMENTED.
+//! Laid out as every tiejun service is: `domain` holds the rules, pure and
+//! unit-tested (AutoEnroll's choice of session, when assignments are due,
+//! who counts as untrained); `app` the use cases that the gRPC handlers and
+//! the event consumer both call; `store` the SQL, written once for both
+//! backends; `convert` rows as messages; `grpc` only decodes, authorises,
+//! calls and encodes.
 
+pub mod app;
+mod convert;
 pub mod domain;
 mod grpc;
 mod policy;
@@ -13,9 +17,8 @@ pub mod store;
 
 use tiejun_platform::{
     config::ServiceSettings,
-    db::{DbCell, Migrations},
-    relay::Relay,
-    server::{self, StorageService},
+    db::Migrations,
+    server::{self, Started, StorageService},
 };
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -32,27 +35,35 @@ pub static MIGRATIONS: Migrations = Migrations {
     constraints: store::constraints::CONSTRAINTS,
 };
 
+/// This service, as the shared serve entry runs it.
+pub static SERVICE: StorageService = StorageService {
+    name: "training",
+    package: PACKAGE,
+    policy,
+    migrations: &MIGRATIONS,
+};
+
 /// Every gRPC service this server answers (its package and the event consumer).
 pub fn services() -> Vec<String> {
-    let mut services = tiejun_proto::service_names(PACKAGE);
-    services.push(grpc::EVENT_CONSUMER.to_owned());
-    services
+    SERVICE.services()
 }
 
 /// Runs the service on `listener` until `shutdown`, exactly as `tiejun serve
 /// training` does.
 pub async fn run(settings: ServiceSettings, listener: TcpListener, shutdown: CancellationToken) -> anyhow::Result<()> {
-    let cell = DbCell::new();
-    let relay = Relay::new("training", cell.clone(), settings.keys.clone(), settings.events.clone())?;
-    let relay = tokio::spawn(relay.run(shutdown.clone()));
-    let routes = grpc::routes(cell.clone(), settings.clock.clone(), settings.server.max_message_bytes);
-    let service = StorageService {
-        name: "training",
-        services: services(),
-        policy: policy(),
-        migrations: &MIGRATIONS,
-    };
-    let served = server::serve_service(service, settings, cell, routes, listener, shutdown).await;
-    relay.abort();
-    served
+    server::run_service(&SERVICE, settings, listener, shutdown, |cell, settings, _| {
+        let headquarters = domain::session::Headquarters::new(&settings.organisation.headquarters)
+            .map_err(|e| anyhow::anyhow!("--headquarters: {e}"))?;
+        let routes = grpc::routes(
+            cell,
+            settings.clock.clone(),
+            headquarters,
+            settings.server.max_message_bytes,
+        );
+        Ok(Started {
+            routes,
+            tasks: Vec::new(),
+        })
+    })
+    .await
 }

@@ -10,7 +10,6 @@ use tiejun_platform::auth::{
 };
 
 const TRAINERS: Allowed = Roles(&[Admin, Trainer]);
-const OPERATORS: Allowed = Roles(&[Admin, Operator]);
 /// These roles for any learner; any other caller only with a `learner_id`
 /// scope, which the handler then holds to that learner.
 const fn own_learner_or(roles: &'static [Role]) -> Allowed {
@@ -20,7 +19,7 @@ const LEARNER_VIEW: Allowed = own_learner_or(&[Admin, Trainer, Operator]);
 
 /// The access policy of `tiejun.training.v1` and the event consumer.
 pub fn policy() -> Policy {
-    Policy::for_packages(&[crate::PACKAGE, "tiejun.events.v1"])
+    Policy::for_storage_service(crate::PACKAGE)
         .service(
             "tiejun.training.v1.ProgramService",
             &[
@@ -70,18 +69,6 @@ pub fn policy() -> Policy {
         .service(
             "tiejun.training.v1.ComplianceService",
             &[("GetComplianceReport", Roles(&[Admin, Trainer, Operator, SalesManager]))],
-        )
-        .service(
-            "tiejun.training.v1.OutboxService",
-            &[
-                ("GetOutboxStatus", OPERATORS),
-                ("ListParkedEvents", OPERATORS),
-                ("ReplayParkedEvents", OPERATORS),
-            ],
-        )
-        .service(
-            "tiejun.events.v1.EventConsumerService",
-            &[("Deliver", Roles(&[Admin, Service]))],
         )
 }
 

@@ -19,9 +19,6 @@ use tiejun_proto::{
 use tokio_util::sync::CancellationToken;
 use tonic::service::Routes;
 
-/// The event consumer service this server also answers.
-pub(crate) const EVENT_CONSUMER: &str = "tiejun.events.v1.EventConsumerService";
-
 /// The state every handler shares.
 #[derive(Debug, Clone)]
 pub(crate) struct Leads {

@@ -101,9 +101,27 @@ impl MemberDetails {
     }
 }
 
+/// The zone an account's dates are in. Zones are checked when an account
+/// is written ([`MemberDetails::parse`]), so a stored name that is not a
+/// zone is a corrupt row: an error naming the account, never a silent
+/// fallback to another zone.
+pub fn zone(account_id: &str, stored: &str) -> Result<Tz, tiejun_platform::Error> {
+    stored.parse().map_err(|_| {
+        tiejun_platform::Error::internal(format!(
+            "corrupt row: account {account_id} has time zone {stored:?}, not an IANA zone"
+        ))
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_stored_zone_that_is_no_zone_is_an_error_not_shanghai() {
+        assert_eq!(zone("a1", "Europe/Berlin").ok(), Some(chrono_tz::Europe::Berlin));
+        assert!(zone("a1", "Mars/Olympus").is_err());
+    }
 
     #[test]
     fn details_default_to_shanghai_and_refuse_bad_fields() {

@@ -47,11 +47,6 @@ pub fn tier_change(from: FeatureTier, to: FeatureTier) -> Result<(), Error> {
     }
 }
 
-/// The stored name of a tier.
-pub fn tier_name(t: FeatureTier) -> &'static str {
-    t.as_str_name().trim_start_matches("FEATURE_TIER_")
-}
-
 /// A validated new plan.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewPlan {
@@ -61,8 +56,8 @@ pub struct NewPlan {
     pub name: String,
     /// Price per period.
     pub price: Price,
-    /// Period name (`ANNUAL` by default).
-    pub period: &'static str,
+    /// The period (ANNUAL by default).
+    pub period: BillingPeriod,
     /// PAID features, de-duplicated.
     pub feature_keys: Vec<String>,
 }
@@ -81,11 +76,11 @@ impl NewPlan {
         let name = text("name", &r.name, 200).map_err(|e| v.push(e)).ok();
         let price = Price::parse("price", r.price.as_ref()).map_err(|e| v.push(e)).ok();
         let period = match BillingPeriod::try_from(r.period) {
-            Ok(BillingPeriod::Unspecified | BillingPeriod::Annual) => "ANNUAL",
-            Ok(BillingPeriod::Monthly) => "MONTHLY",
+            Ok(BillingPeriod::Unspecified | BillingPeriod::Annual) => BillingPeriod::Annual,
+            Ok(BillingPeriod::Monthly) => BillingPeriod::Monthly,
             Err(_) => {
                 v.push(FieldViolation::new("period", "unknown period"));
-                "ANNUAL"
+                BillingPeriod::Annual
             }
         };
         let mut feature_keys = Vec::new();

@@ -1,7 +1,9 @@
-//! The rules of billing, pure: validated catalog inputs and money.
+//! The rules of billing, pure and unit-tested: validated inputs, money,
+//! invoices and payments, periods, proration and renewals.
 
 pub mod account;
 pub mod catalog;
+pub mod invoice;
 pub mod money;
 pub mod period;
 pub mod proration;

@@ -7,6 +7,14 @@ use chrono::{DateTime, Datelike as _, Months, NaiveDate, Utc};
 use chrono_tz::Tz;
 use tiejun_platform::clock::business_day_start;
 
+/// Months in a billing period.
+pub fn months(period: tiejun_proto::billing::v1::BillingPeriod) -> i32 {
+    match period {
+        tiejun_proto::billing::v1::BillingPeriod::Monthly => 1,
+        _ => 12,
+    }
+}
+
 /// The `n`-th boundary after `anchor` (n = 0 is the anchor itself), `months`
 /// apart, on the anchor's day of month or the month's last day if shorter.
 pub fn boundary(anchor: NaiveDate, months: u32, n: u32) -> NaiveDate {

@@ -5,6 +5,26 @@
 
 use chrono::NaiveDate;
 
+/// Which way a change of plan goes, by price.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Direction {
+    /// A dearer plan starts now; the difference for the days left is
+    /// invoiced ([`upgrade_charge`]).
+    UpgradeNow,
+    /// A plan that costs the same or less starts at the period end: the
+    /// renewal is quoted on it, and nothing is refunded.
+    DowngradeAtPeriodEnd,
+}
+
+/// The direction of moving from a plan priced `old` to one priced `new`.
+pub fn direction(old: i64, new: i64) -> Direction {
+    if new > old {
+        Direction::UpgradeNow
+    } else {
+        Direction::DowngradeAtPeriodEnd
+    }
+}
+
 /// The amount due now for moving from `old` to `new` (minor units) on
 /// `today`, in a period of local dates `[start, end)`.
 pub fn upgrade_charge(old: i64, new: i64, start: NaiveDate, end: NaiveDate, today: NaiveDate) -> i64 {
@@ -21,6 +41,13 @@ mod tests {
 
     fn d(y: i32, m: u32, day: u32) -> NaiveDate {
         NaiveDate::from_ymd_opt(y, m, day).expect("valid")
+    }
+
+    #[test]
+    fn dearer_is_now_and_the_same_price_or_less_waits_for_the_period_end() {
+        assert_eq!(direction(298_000, 4_000_000), Direction::UpgradeNow);
+        assert_eq!(direction(298_000, 298_000), Direction::DowngradeAtPeriodEnd);
+        assert_eq!(direction(4_000_000, 298_000), Direction::DowngradeAtPeriodEnd);
     }
 
     #[test]

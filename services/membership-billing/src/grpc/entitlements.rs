@@ -1,22 +1,25 @@
-//! `EntitlementService`: may this account use this feature now? FREE
-//! features: always (the free tier, forever). PAID features: while a plan
-//! that includes them is in its period, or in grace.
+//! `EntitlementService` (`app::entitlements`), with answers cached for at
+//! most a second and forgotten by every write that can change them.
 
-use tiejun_platform::{auth::Principal, clock::to_proto, error::Error};
+use tiejun_platform::{auth::Principal, clock::to_proto};
 use tiejun_proto::billing::v1::{
-    CheckEntitlementRequest, CheckEntitlementResponse, Entitlement, EntitlementSource, ListEntitlementsRequest,
-    ListEntitlementsResponse, entitlement_service_server::EntitlementService,
+    CheckEntitlementRequest, CheckEntitlementResponse, Entitlement, ListEntitlementsRequest, ListEntitlementsResponse,
+    entitlement_service_server::EntitlementService,
 };
 use tonic::{Request, Response, Status};
 
 use super::Billing;
-use crate::store::{accounts, catalog, subscriptions};
+use crate::app::entitlements::{self, Grant};
 
-fn source(name: &str) -> EntitlementSource {
-    if name == "GRACE" {
-        EntitlementSource::Grace
-    } else {
-        EntitlementSource::Plan
+/// A grant (or none) as the answer.
+fn answer(grant: Option<Grant>) -> CheckEntitlementResponse {
+    match grant {
+        Some(g) => CheckEntitlementResponse {
+            allowed: true,
+            source: g.source as i32,
+            valid_until: g.valid_until.map(to_proto),
+        },
+        None => CheckEntitlementResponse::default(),
     }
 }
 
@@ -55,29 +58,15 @@ impl EntitlementService for Billing {
         let principal = Principal::of(&request)?;
         let account_id = request.get_ref().account_id.trim();
         principal.may_act_for_account(account_id)?;
-        let db = self.db.get()?;
-        accounts::get(db, account_id)
-            .await?
-            .ok_or_else(|| Error::not_found("account", account_id))?;
-        let now = self.clock.now();
-        let mut entitlements: Vec<Entitlement> = catalog::free_features(db)
-            .await?
+        let grants = entitlements::list(self.db.get()?, account_id, self.now()).await?;
+        let entitlements = grants
             .into_iter()
-            .map(|feature_key| Entitlement {
+            .map(|(feature_key, g)| Entitlement {
                 feature_key,
-                source: EntitlementSource::FreeTier as i32,
-                valid_until: None,
+                source: g.source as i32,
+                valid_until: g.valid_until.map(to_proto),
             })
             .collect();
-        for feature_key in catalog::paid_feature_keys(db).await? {
-            if let Some((from, until)) = subscriptions::paid_entitlement(db, account_id, &feature_key, now).await? {
-                entitlements.push(Entitlement {
-                    feature_key,
-                    source: source(&from) as i32,
-                    valid_until: Some(to_proto(until)),
-                });
-            }
-        }
         Ok(Response::new(ListEntitlementsResponse { entitlements }))
     }
 }
@@ -96,31 +85,7 @@ impl Billing {
         if let Some(hit) = self.entitlements.get(account_id, feature, now.timestamp()) {
             return Ok(Response::new(hit));
         }
-        let db = self.db.get()?;
-        let tier = catalog::tier_of(db, feature)
-            .await?
-            .ok_or_else(|| Error::not_found("feature", feature))?;
-        accounts::get(db, account_id)
-            .await?
-            .ok_or_else(|| Error::not_found("account", account_id))?;
-        if tier == "FREE" {
-            let free = CheckEntitlementResponse {
-                allowed: true,
-                source: EntitlementSource::FreeTier as i32,
-                valid_until: None,
-            };
-            self.entitlements.put(account_id, feature, free);
-            return Ok(Response::new(free));
-        }
-        let now = self.clock.now();
-        let response = match subscriptions::paid_entitlement(db, account_id, feature, now).await? {
-            Some((from, until)) => CheckEntitlementResponse {
-                allowed: true,
-                source: source(&from) as i32,
-                valid_until: Some(to_proto(until)),
-            },
-            None => CheckEntitlementResponse::default(),
-        };
+        let response = answer(entitlements::check(self.db.get()?, account_id, feature, now).await?);
         self.entitlements.put(account_id, feature, response);
         Ok(Response::new(response))
     }

@@ -1,6 +1,6 @@
-//! The gRPC surface. Built: the catalog. Every RPC not built yet answers
-//! UNIMPLEMENTED (the generated default), so a client can tell "not yet" from
-//! "refused".
+//! The gRPC surface: one module per service of `tiejun.billing.v1`, each
+//! RPC decoding, authorising, calling one use case (`crate::app`) or store
+//! read, and encoding (`crate::convert`).
 
 mod accounts;
 mod cache;
@@ -20,9 +20,6 @@ use tiejun_proto::{
     events::v1::event_consumer_service_server::EventConsumerServiceServer,
 };
 use tonic::service::Routes;
-
-/// The event consumer service this server also answers.
-pub(crate) const EVENT_CONSUMER: &str = "tiejun.events.v1.EventConsumerService";
 
 /// The state every handler shares.
 #[derive(Debug, Clone)]
@@ -44,14 +41,17 @@ impl Billing {
         }
     }
 
-    /// The database cell.
-    pub(crate) fn db(&self) -> &DbCell {
-        &self.db
-    }
-
     /// Forgets cached entitlements (after a write that can change them).
     pub(crate) fn entitlements_changed(&self) {
         self.entitlements.clear();
+    }
+
+    /// One renewal cycle (`app::renewals`), as the RPC and the job run it;
+    /// cached entitlements are forgotten after it.
+    pub(crate) async fn renewal_cycle(&self) -> Result<crate::store::renewals::CycleOutcome, tiejun_platform::Error> {
+        let out = crate::app::renewals::cycle(self.db.get()?, self.now()).await?;
+        self.entitlements_changed();
+        Ok(out)
     }
 
     /// Now, by the service's clock.

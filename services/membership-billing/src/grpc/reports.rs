@@ -4,16 +4,11 @@
 
 use std::collections::BTreeMap;
 
-use tiejun_platform::{
-    auth::Principal,
-    clock::{self, to_proto},
-    error::Error,
-};
+use tiejun_platform::{auth::Principal, clock, error::Error};
 use tiejun_proto::billing::v1::{
     GetAnnualRecurringRevenueRequest, GetAnnualRecurringRevenueResponse, GetConversionRateRequest,
     GetConversionRateResponse, GetRenewalRateRequest, GetRenewalRateResponse, ListRenewalsRequest,
-    ListRenewalsResponse, Money, Renewal, RenewalGrouping, RenewalOutcome, RenewalRateRow,
-    billing_report_service_server::BillingReportService,
+    ListRenewalsResponse, Money, RenewalGrouping, RenewalRateRow, billing_report_service_server::BillingReportService,
 };
 use tonic::{Request, Response, Status};
 
@@ -52,28 +47,7 @@ impl BillingReportService for Billing {
         let db = self.db.get()?;
         let mut rows = reports::renewals(db, from, to, r.sold_by_person_id.trim(), &page).await?;
         let next_page_token = page.finish(&mut rows);
-        let money = |amount_minor: i64, currency: &str| {
-            Some(Money {
-                amount_minor,
-                currency: currency.to_owned(),
-            })
-        };
-        let renewals = rows
-            .into_iter()
-            .map(|x| Renewal {
-                outcome: RenewalOutcome::from_str_name(&format!("RENEWAL_OUTCOME_{}", x.outcome)).unwrap_or_default()
-                    as i32,
-                prior_price: money(x.prior_price_minor, &x.currency),
-                quoted_price: money(x.quoted_price_minor, &x.currency),
-                period_end: Some(to_proto(x.period_end)),
-                subscription_id: x.subscription_id,
-                account_id: x.account_id,
-                sold_by_person_id: x.sold_by_person_id,
-                plan_id: x.plan_id,
-                reason: x.reason,
-                invoice_id: x.invoice_id,
-            })
-            .collect();
+        let renewals = rows.into_iter().map(crate::convert::renewal).collect();
         Ok(Response::new(ListRenewalsResponse {
             renewals,
             next_page_token,

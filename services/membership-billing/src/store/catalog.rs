@@ -1,12 +1,14 @@
 //! Features and plan versions.
 
 use chrono::{DateTime, Utc};
+use tiejun_platform::stored::Named;
 use tiejun_platform::{
     db::{Database, Tx},
     error::{Error, is_unique_violation},
     on_pool, on_tx,
     paging::Page,
 };
+use tiejun_proto::billing::v1::{BillingPeriod, FeatureTier};
 
 use crate::domain::catalog::NewPlan;
 
@@ -19,8 +21,8 @@ pub struct FeatureRow {
     pub name: String,
     /// Description.
     pub description: String,
-    /// `FREE` or `PAID`.
-    pub tier: String,
+    /// FREE or PAID.
+    pub tier: Named<FeatureTier>,
     /// Created.
     pub created_at: DateTime<Utc>,
 }
@@ -38,15 +40,15 @@ pub struct PlanRow {
     pub price_minor: i64,
     /// Currency.
     pub currency: String,
-    /// Period name.
-    pub period: String,
+    /// Period.
+    pub period: Named<BillingPeriod>,
     /// Created.
     pub created_at: DateTime<Utc>,
     /// PAID features.
     pub feature_keys: Vec<String>,
 }
 
-type PlanTuple = (String, i32, String, i64, String, String, DateTime<Utc>);
+type PlanTuple = (String, i32, String, i64, String, Named<BillingPeriod>, DateTime<Utc>);
 
 /// Creates a feature.
 pub async fn create_feature(
@@ -54,7 +56,7 @@ pub async fn create_feature(
     key: &str,
     name: &str,
     description: &str,
-    tier: &str,
+    tier: FeatureTier,
     now: DateTime<Utc>,
 ) -> Result<(), Error> {
     let result = on_tx!(tx, |c| {
@@ -64,7 +66,7 @@ pub async fn create_feature(
     .bind(key)
     .bind(name)
     .bind(description)
-    .bind(tier)
+    .bind(Named(tier))
     .bind(now)
     .execute(c)
     .await
@@ -104,7 +106,7 @@ pub async fn update_feature(tx: &mut Tx, f: &FeatureRow, now: DateTime<Utc>) -> 
     .bind(&f.feature_key)
     .bind(&f.name)
     .bind(&f.description)
-    .bind(&f.tier)
+    .bind(f.tier)
     .bind(now)
     .execute(c)
     .await
@@ -126,17 +128,17 @@ pub async fn features(db: &Database, tier: &str, page: &Page) -> Result<Vec<Feat
 }
 
 /// The tiers of `keys` (missing keys are absent from the answer).
-pub async fn tiers(tx: &mut Tx, keys: &[String]) -> Result<Vec<(String, String)>, Error> {
+pub async fn tiers(tx: &mut Tx, keys: &[String]) -> Result<Vec<(String, FeatureTier)>, Error> {
     let mut out = Vec::new();
     for key in keys {
-        let tier: Option<String> = on_tx!(tx, |c| sqlx::query_scalar(
+        let tier: Option<Named<FeatureTier>> = on_tx!(tx, |c| sqlx::query_scalar(
             "SELECT tier FROM features WHERE feature_key = $1"
         )
         .bind(key)
         .fetch_optional(c)
         .await?);
         if let Some(tier) = tier {
-            out.push((key.clone(), tier));
+            out.push((key.clone(), tier.0));
         }
     }
     Ok(out)
@@ -153,7 +155,7 @@ pub async fn insert_plan(tx: &mut Tx, p: &NewPlan, version: i32, now: DateTime<U
     .bind(&p.name)
     .bind(p.price.amount_minor)
     .bind(&p.price.currency)
-    .bind(p.period)
+    .bind(Named(p.period))
     .bind(now)
     .execute(c)
     .await
@@ -258,14 +260,15 @@ pub async fn free_features(db: &Database) -> Result<Vec<String>, Error> {
     .await?))
 }
 
-/// A feature's tier name, if the feature exists.
-pub async fn tier_of(db: &Database, key: &str) -> Result<Option<String>, Error> {
-    Ok(on_pool!(db, |p| sqlx::query_scalar(
+/// A feature's tier, if the feature exists.
+pub async fn tier_of(db: &Database, key: &str) -> Result<Option<FeatureTier>, Error> {
+    let tier: Option<Named<FeatureTier>> = on_pool!(db, |p| sqlx::query_scalar(
         "SELECT tier FROM features WHERE feature_key = $1"
     )
     .bind(key)
     .fetch_optional(p)
-    .await?))
+    .await?);
+    Ok(tier.map(|t| t.0))
 }
 
 /// Every PAID feature of the plans the account holds, by key.

@@ -5,13 +5,14 @@
 //! (EXPIRED, churned).
 
 use chrono::{DateTime, NaiveDate, Utc};
-use chrono_tz::Tz;
+use tiejun_platform::stored::Named;
 use tiejun_platform::{
     clock::to_proto,
     db::{Database, Tx},
     error::Error,
     on_pool, on_tx, outbox,
 };
+use tiejun_proto::billing::v1::RenewalOutcome;
 use tiejun_proto::events::v1::{RenewalDue, event_envelope::Payload};
 
 use super::{
@@ -55,14 +56,10 @@ pub struct RenewalRow {
     pub quoted_price_minor: i64,
     /// Quoted plan version.
     pub quoted_version: i32,
-    /// Outcome name.
-    pub outcome: String,
+    /// Outcome.
+    pub outcome: Named<RenewalOutcome>,
     /// Renewal invoice.
     pub invoice_id: String,
-}
-
-fn zone_of(name: &str) -> Tz {
-    name.parse().unwrap_or(chrono_tz::Asia::Shanghai)
 }
 
 fn anchor(s: &SubscriptionRow) -> Result<NaiveDate, Error> {
@@ -149,7 +146,7 @@ async fn roll(tx: &mut Tx, s: &SubscriptionRow, r: &RenewalRow) -> Result<(), Er
         anchor(s)?,
         s.period_months as u32,
         next as u32,
-        zone_of(&account.time_zone),
+        crate::domain::account::zone(&account.account_id, &account.time_zone)?,
     );
     on_tx!(tx, |c| sqlx::query(
         "UPDATE subscriptions SET state = 'ACTIVE', period_index = $2, period_start = $3, period_end = $4, \
@@ -194,7 +191,7 @@ pub async fn run_cycle(tx: &mut Tx, now: DateTime<Utc>) -> Result<CycleOutcome, 
             anchor(s)?,
             s.period_months as u32,
             (s.period_index + 1) as u32,
-            zone_of(&account.time_zone),
+            crate::domain::account::zone(&account.account_id, &account.time_zone)?,
         );
         let invoice_id = uuid::Uuid::now_v7().to_string();
         let issued = on_tx!(tx, |c| sqlx::query(

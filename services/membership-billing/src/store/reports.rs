@@ -1,7 +1,9 @@
 //! Reads for listings and reports.
 
 use chrono::{DateTime, Utc};
+use tiejun_platform::stored::Named;
 use tiejun_platform::{db::Database, error::Error, on_pool, paging::Page};
+use tiejun_proto::billing::v1::RenewalOutcome;
 
 use super::subscriptions::{INV, InvoiceRow, SUB, SubscriptionRow};
 
@@ -60,7 +62,7 @@ pub struct RenewalListRow {
     /// Currency.
     pub currency: String,
     /// Outcome.
-    pub outcome: String,
+    pub outcome: Named<RenewalOutcome>,
     /// Reason.
     pub reason: String,
     /// Invoice.

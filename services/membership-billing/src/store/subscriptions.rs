@@ -1,11 +1,13 @@
 //! Subscriptions, invoices and payments.
 
 use chrono::{DateTime, Utc};
+use tiejun_platform::stored::Named;
 use tiejun_platform::{
     db::{Database, Tx},
     error::{Error, is_unique_violation},
     on_pool, on_tx,
 };
+use tiejun_proto::billing::v1::{InvoiceKind, InvoiceStatus, SubscriptionState};
 
 /// A row of `subscriptions`.
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
@@ -24,8 +26,8 @@ pub struct SubscriptionRow {
     pub currency: String,
     /// Months per period.
     pub period_months: i32,
-    /// State name.
-    pub state: String,
+    /// State.
+    pub state: Named<SubscriptionState>,
     /// Anchor date (YYYY-MM-DD), once active.
     pub anchor_date: Option<String>,
     /// Current period (0-based).
@@ -55,10 +57,10 @@ pub struct InvoiceRow {
     pub subscription_id: String,
     /// Account.
     pub account_id: String,
-    /// Kind name.
-    pub kind: String,
-    /// Status name.
-    pub status: String,
+    /// Kind.
+    pub kind: Named<InvoiceKind>,
+    /// Status.
+    pub status: Named<InvoiceStatus>,
     /// Due.
     pub amount_minor: i64,
     /// Paid so far.
@@ -142,7 +144,7 @@ pub async fn create(tx: &mut Tx, s: &SubscriptionRow, invoice: &InvoiceRow) -> R
     .bind(&invoice.invoice_id)
     .bind(&invoice.subscription_id)
     .bind(&invoice.account_id)
-    .bind(&invoice.kind)
+    .bind(invoice.kind)
     .bind(invoice.amount_minor)
     .bind(&invoice.currency)
     .bind(invoice.period_index)
@@ -282,15 +284,15 @@ pub async fn first_paid(tx: &mut Tx, account_id: &str, at: DateTime<Utc>) -> Res
     Ok(n == 1)
 }
 
-/// Where an entitlement to a PAID feature comes from right now, if any:
-/// (`PLAN` or `GRACE`, valid until).
+/// The live subscription that entitles the account to a PAID feature right
+/// now, if any: its state (PAST_DUE: in grace) and until when.
 pub async fn paid_entitlement(
     db: &Database,
     account_id: &str,
     feature: &str,
     now: DateTime<Utc>,
-) -> Result<Option<(String, DateTime<Utc>)>, Error> {
-    type Live = (String, Option<DateTime<Utc>>, Option<DateTime<Utc>>);
+) -> Result<Option<(SubscriptionState, DateTime<Utc>)>, Error> {
+    type Live = (Named<SubscriptionState>, Option<DateTime<Utc>>, Option<DateTime<Utc>>);
     let row: Option<Live> = on_pool!(db, |p| sqlx::query_as(
         "SELECT s.state, s.period_end, s.grace_ends_at FROM subscriptions s JOIN plan_features f \
          ON f.plan_id = s.plan_id AND f.version = s.plan_version \
@@ -304,9 +306,9 @@ pub async fn paid_entitlement(
     .bind(now)
     .fetch_optional(p)
     .await?);
-    Ok(row.and_then(|(state, end, grace)| match state.as_str() {
-        "PAST_DUE" => grace.map(|g| ("GRACE".to_owned(), g)),
-        _ => end.map(|e| ("PLAN".to_owned(), e)),
+    Ok(row.and_then(|(state, end, grace)| match state.0 {
+        SubscriptionState::PastDue => grace.map(|g| (state.0, g)),
+        _ => end.map(|e| (state.0, e)),
     }))
 }
 

@@ -63,6 +63,27 @@ impl Policy {
         }
     }
 
+    /// The policy of a storage-backed service owning `package`, with the
+    /// rules of the platform's services every one of them answers: its
+    /// `OutboxService` (operators: status, parked events, replay) and the
+    /// event consumer (`Deliver`: the relay's service token, or an admin).
+    pub fn for_storage_service(package: &str) -> Self {
+        const OPERATORS: Allowed = Allowed::Roles(&[Role::Admin, Role::Operator]);
+        Self::for_packages(&[package, "tiejun.events.v1"])
+            .service(
+                &format!("{package}.OutboxService"),
+                &[
+                    ("GetOutboxStatus", OPERATORS),
+                    ("ListParkedEvents", OPERATORS),
+                    ("ReplayParkedEvents", OPERATORS),
+                ],
+            )
+            .service(
+                "tiejun.events.v1.EventConsumerService",
+                &[("Deliver", Allowed::Roles(&[Role::Admin, Role::Service]))],
+            )
+    }
+
     /// The service holds a team-limited manager (a `team` claim) to their
     /// team itself. Elsewhere such a token's sales_manager role does not
     /// count: a service that cannot apply the claim refuses what it guards

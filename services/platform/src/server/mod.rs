@@ -262,23 +262,71 @@ pub async fn serve(
     outcome
 }
 
-/// A storage-backed service, as its crate describes itself.
+/// The event consumer service every storage-backed service also answers.
+pub const EVENT_CONSUMER: &str = "tiejun.events.v1.EventConsumerService";
+
+/// A storage-backed service, as its crate describes itself (a `static`).
 #[derive(Debug)]
 pub struct StorageService {
-    /// Short name for logs.
+    /// Short name for logs, metrics and its events' producer.
     pub name: &'static str,
-    /// Fully-qualified gRPC services it serves.
-    pub services: Vec<String>,
+    /// The proto package it owns (`tiejun.leads.v1`).
+    pub package: &'static str,
     /// Its access policy.
-    pub policy: Policy,
+    pub policy: fn() -> Policy,
     /// Its schema.
     pub migrations: &'static Migrations,
 }
 
+impl StorageService {
+    /// Every fully-qualified gRPC service it answers: its package's, read
+    /// from the descriptors, and the event consumer.
+    pub fn services(&self) -> Vec<String> {
+        let mut services = tiejun_proto::service_names(self.package);
+        services.push(EVENT_CONSUMER.to_owned());
+        services
+    }
+}
+
+/// What a service's own start hands the shared entry ([`run_service`]).
+#[derive(Debug)]
+pub struct Started {
+    /// The routes of its gRPC services.
+    pub routes: Routes,
+    /// The background tasks it spawned (jobs), stopped when serving ends.
+    pub tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+/// The one serve entry of the storage-backed services: the database cell,
+/// the event relay, the service's own `start` (its handlers' state, routes
+/// and jobs), then [`serve_service`] until `shutdown`; the relay and the
+/// jobs are stopped when serving ends.
+pub async fn run_service(
+    service: &'static StorageService,
+    settings: ServiceSettings,
+    listener: TcpListener,
+    shutdown: CancellationToken,
+    start: impl FnOnce(DbCell, &ServiceSettings, &CancellationToken) -> anyhow::Result<Started>,
+) -> anyhow::Result<()> {
+    let cell = DbCell::new();
+    let relay = crate::relay::Relay::new(
+        service.name,
+        cell.clone(),
+        settings.keys.clone(),
+        settings.events.clone(),
+    )?;
+    let mut tasks = vec![tokio::spawn(relay.run(shutdown.clone()))];
+    let started = start(cell.clone(), &settings, &shutdown)?;
+    tasks.extend(started.tasks);
+    let served = serve_service(service, settings, cell, started.routes, listener, shutdown).await;
+    tasks.iter().for_each(tokio::task::JoinHandle::abort);
+    served
+}
+
 /// Serves a storage-backed service: ready once its database answers and is
 /// migrated, with the pool handed to handlers through `cell`.
-pub async fn serve_service(
-    service: StorageService,
+async fn serve_service(
+    service: &'static StorageService,
     settings: ServiceSettings,
     cell: DbCell,
     routes: Routes,
@@ -289,8 +337,8 @@ pub async fn serve_service(
     pool_metrics(service.name, cell.clone(), settings.database.pool().max_connections);
     let spec = ServerSpec {
         name: service.name,
-        services: service.services,
-        policy: Some(service.policy),
+        services: service.services(),
+        policy: Some((service.policy)()),
         readiness: Readiness::Database {
             url: settings.database.database_url.clone(),
             pool: settings.database.pool(),

@@ -97,6 +97,7 @@ impl Service {
             clock: clock::system(),
             jobs: JobArgs::disabled(),
             events: tiejun_platform::events::EventArgs::none(),
+            organisation: Default::default(),
         };
         let stop = CancellationToken::new();
         let task = match which {

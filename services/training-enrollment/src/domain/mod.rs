@@ -1,6 +1,8 @@
-//! The rules of training, pure: validated programmes, courses and sessions
-//! made from requests at the edge.
+//! The rules of training, pure and unit-tested: validated programmes,
+//! courses and sessions made from requests at the edge, where AutoEnroll
+//! seats a learner, and when assignments are due and customers untrained.
 
+pub mod assignment;
 pub mod program;
 pub mod session;
 

@@ -169,22 +169,6 @@ impl NewCourse {
     }
 }
 
-/// Tracks as stored: `CULTURE_VALUES,PRODUCT_KNOWLEDGE`.
-pub fn tracks_to_text(tracks: &[Track]) -> String {
-    tracks
-        .iter()
-        .map(|t| t.as_str_name().trim_start_matches("TRACK_"))
-        .collect::<Vec<_>>()
-        .join(",")
-}
-
-/// Tracks from their stored form.
-pub fn tracks_from_text(text: &str) -> Vec<Track> {
-    text.split(',')
-        .filter_map(|t| Track::from_str_name(&format!("TRACK_{t}")))
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -216,7 +200,6 @@ mod tests {
             ..onboarding()
         };
         assert_eq!(NewProgram::parse(&customer).expect("valid").due_within_days, 90);
-        assert_eq!(tracks_from_text(&tracks_to_text(&p.tracks)), p.tracks);
     }
 
     #[test]

@@ -8,8 +8,59 @@ use tiejun_platform::{
 };
 use tiejun_proto::training::v1::Session;
 
-/// Headquarters: AutoEnroll's fallback city.
-pub const HEADQUARTERS: &str = "Hangzhou";
+/// Headquarters, AutoEnroll's fallback city: the spellings of its name that
+/// sessions use (`--headquarters`, `TIEJUN_HEADQUARTERS`; by default
+/// Hangzhou, 杭州), compared without regard to ASCII case.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Headquarters(Vec<String>);
+
+impl Headquarters {
+    /// The headquarters named by `spellings` (at least one, none empty).
+    pub fn new(spellings: &[String]) -> Result<Self, String> {
+        let names: Vec<String> = spellings.iter().map(|s| s.trim().to_owned()).collect();
+        if names.is_empty() || names.iter().any(String::is_empty) {
+            return Err(format!(
+                "headquarters needs at least one non-empty city name, not {spellings:?}"
+            ));
+        }
+        Ok(Self(names))
+    }
+
+    /// True when `city` is headquarters.
+    pub fn is(&self, city: &str) -> bool {
+        self.0.iter().any(|name| name.eq_ignore_ascii_case(city.trim()))
+    }
+}
+
+impl Default for Headquarters {
+    fn default() -> Self {
+        Self(vec!["Hangzhou".to_owned(), "杭州".to_owned()])
+    }
+}
+
+/// A session AutoEnroll may choose, in start order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Candidate<'a> {
+    /// Its city.
+    pub city: &'a str,
+    /// A seat is left.
+    pub has_seat: bool,
+}
+
+/// AutoEnroll's choice among `upcoming` (in start order) for a learner in
+/// `city` (empty: unknown): the first with a seat in the learner's city,
+/// else with a seat at headquarters, else (the waitlist) the first in the
+/// learner's city, at headquarters, anywhere. `None` when there is none.
+pub fn choose(upcoming: &[Candidate<'_>], city: &str, hq: &Headquarters) -> Option<usize> {
+    let here = |c: &Candidate<'_>| !city.is_empty() && c.city == city;
+    let at_hq = |c: &Candidate<'_>| hq.is(c.city);
+    let first = |wanted: &dyn Fn(&Candidate<'_>) -> bool| upcoming.iter().position(wanted);
+    first(&|c| here(c) && c.has_seat)
+        .or_else(|| first(&|c| at_hq(c) && c.has_seat))
+        .or_else(|| first(&here))
+        .or_else(|| first(&at_hq))
+        .or((!upcoming.is_empty()).then_some(0))
+}
 /// Default cancellation deadline: this long before the start.
 pub const CANCEL_BEFORE: Duration = Duration::hours(24);
 
@@ -126,6 +177,37 @@ impl NewSession {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn at(city: &str, has_seat: bool) -> Candidate<'_> {
+        Candidate { city, has_seat }
+    }
+
+    #[test]
+    fn autoenroll_prefers_a_seat_at_home_then_at_headquarters_then_the_waitlist() {
+        let hq = Headquarters::default();
+        let sessions = [
+            at("Ningbo", false),
+            at("杭州", true),
+            at("Wenzhou", true),
+            at("Ningbo", true),
+        ];
+        assert_eq!(choose(&sessions, "Ningbo", &hq), Some(3), "a seat at home");
+        assert_eq!(choose(&sessions, "Suzhou", &hq), Some(1), "a seat at headquarters");
+        assert_eq!(choose(&sessions, "", &hq), Some(1), "no city: headquarters");
+        let full = [at("Wenzhou", false), at("Ningbo", false), at("HANGZHOU", false)];
+        assert_eq!(choose(&full, "Ningbo", &hq), Some(1), "the waitlist at home");
+        assert_eq!(choose(&full, "Suzhou", &hq), Some(2), "the waitlist at headquarters");
+        assert_eq!(choose(&full[..1], "Suzhou", &hq), Some(0), "the waitlist anywhere");
+        assert_eq!(choose(&[], "Ningbo", &hq), None);
+    }
+
+    #[test]
+    fn headquarters_is_configured_by_its_spellings() {
+        let shanghai = Headquarters::new(&["Shanghai".into(), "上海".into()]).expect("valid");
+        assert!(shanghai.is("shanghai") && shanghai.is("上海") && !shanghai.is("Hangzhou"));
+        assert!(Headquarters::new(&[]).is_err());
+        assert!(Headquarters::new(&[" ".into()]).is_err());
+    }
     use chrono::TimeZone as _;
     use tiejun_platform::clock::to_proto;
 

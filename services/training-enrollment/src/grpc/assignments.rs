@@ -1,7 +1,6 @@
 //! `AssignmentService`, `CertificateService` and `ComplianceService`: who
 //! must complete what, whether they did, and who is behind.
 
-use chrono::Duration;
 use tiejun_platform::{
     auth::Principal,
     clock::{self, to_proto},
@@ -9,47 +8,23 @@ use tiejun_platform::{
     paging::Page,
 };
 use tiejun_proto::training::v1::{
-    AssignProgramRequest, AssignProgramResponse, Assignment, AssignmentSource, AssignmentStatus,
-    CheckRequirementRequest, CheckRequirementResponse, GetComplianceReportRequest, GetComplianceReportResponse,
-    ListAssignmentsRequest, ListAssignmentsResponse, ListCertificatesRequest, ListCertificatesResponse,
-    UntrainedAccount, VerifyCertificateRequest, VerifyCertificateResponse,
-    assignment_service_server::AssignmentService, certificate_service_server::CertificateService,
-    compliance_service_server::ComplianceService,
+    AssignProgramRequest, AssignProgramResponse, AssignmentSource, AssignmentStatus, CheckRequirementRequest,
+    CheckRequirementResponse, GetComplianceReportRequest, GetComplianceReportResponse, ListAssignmentsRequest,
+    ListAssignmentsResponse, ListCertificatesRequest, ListCertificatesResponse, UntrainedAccount,
+    VerifyCertificateRequest, VerifyCertificateResponse, assignment_service_server::AssignmentService,
+    certificate_service_server::CertificateService, compliance_service_server::ComplianceService,
 };
 use tonic::{Request, Response, Status};
 
-use super::{Training, completion::certificate};
+use super::Training;
 use crate::{
-    domain::{key, learner_id, text},
+    convert::{self, certificate},
+    domain::{assignment, key, learner_id, text},
     store::{
-        assignments::{self, AssignmentRow, NewAssignment},
+        assignments::{self, NewAssignment},
         catalog, completion,
     },
 };
-
-/// A paying account's contact must be trained within this long of activation.
-const CUSTOMER_TRAINED_WITHIN: Duration = Duration::days(90);
-
-fn message(row: AssignmentRow, now: chrono::DateTime<chrono::Utc>) -> Assignment {
-    let status = match row.completed_at {
-        Some(_) => AssignmentStatus::Completed,
-        None if row.due_at <= now => AssignmentStatus::Overdue,
-        None => AssignmentStatus::Assigned,
-    };
-    Assignment {
-        source: AssignmentSource::from_str_name(&format!("ASSIGNMENT_SOURCE_{}", row.source)).unwrap_or_default()
-            as i32,
-        status: status as i32,
-        assigned_at: Some(to_proto(row.assigned_at)),
-        due_at: Some(to_proto(row.due_at)),
-        completed_at: row.completed_at.map(to_proto),
-        assignment_id: row.assignment_id,
-        learner_id: row.learner_id,
-        program_id: row.program_id,
-        city: row.city,
-        account_id: row.account_id.unwrap_or_default(),
-    }
-}
 
 fn instant_or_now(
     ts: &Option<prost_types::Timestamp>,
@@ -75,16 +50,12 @@ impl AssignmentService for Training {
         let program = catalog::program(db, &program_id)
             .await?
             .ok_or_else(|| Error::not_found("program", &program_id))?;
-        let due_at = match due_at {
-            None => now + Duration::days(i64::from(program.due_within_days)),
-            Some(due_at) if due_at > now => due_at,
-            Some(_) => return Err(Error::invalid("due_at", "must be a future instant").into()),
-        };
+        let due_at = assignment::due_at(due_at, program.due_within_days, now)?;
         let mut tx = db.begin().await?;
         let assignment = NewAssignment {
             learner_id: &learner,
             program_id: &program_id,
-            source: "MANUAL",
+            source: AssignmentSource::Manual,
             city: &city,
             account_id: None,
             due_at,
@@ -92,7 +63,7 @@ impl AssignmentService for Training {
         let row = assignments::assign(&mut tx, &assignment, now).await?;
         tx.commit().await?;
         Ok(Response::new(AssignProgramResponse {
-            assignment: Some(message(row, now)),
+            assignment: Some(convert::assignment(row, now)),
         }))
     }
 
@@ -117,7 +88,7 @@ impl AssignmentService for Training {
         let next_page_token = page.finish(&mut rows);
         let assignments = rows
             .into_iter()
-            .map(|row| message(row, now))
+            .map(|row| convert::assignment(row, now))
             .filter(|a| wanted == AssignmentStatus::Unspecified || a.status() == wanted)
             .collect();
         Ok(Response::new(ListAssignmentsResponse {
@@ -163,7 +134,7 @@ impl CertificateService for Training {
         let now = self.clock.now();
         let valid = row.issued_at <= now && row.valid_until.is_none_or(|v| v > now);
         Ok(Response::new(VerifyCertificateResponse {
-            certificate: Some(certificate(&row)),
+            certificate: Some(certificate(&row)?),
             valid,
         }))
     }
@@ -186,7 +157,7 @@ impl CertificateService for Training {
         rows.truncate(page.size as usize + 1);
         let next_page_token = page.finish(&mut rows);
         Ok(Response::new(ListCertificatesResponse {
-            certificates: rows.iter().map(certificate).collect(),
+            certificates: rows.iter().map(certificate).collect::<Result<_, _>>()?,
             next_page_token,
         }))
     }
@@ -206,7 +177,7 @@ impl ComplianceService for Training {
             if row.assigned_at > at {
                 continue;
             }
-            let a = message(row.clone(), at);
+            let a = convert::assignment(row, at);
             if a.status() == AssignmentStatus::Overdue {
                 report.overdue.push(a)
             } else {
@@ -214,9 +185,7 @@ impl ComplianceService for Training {
             }
         }
         for row in assignments::customer(db).await? {
-            let deadline = row.assigned_at + CUSTOMER_TRAINED_WITHIN;
-            let trained_in_time = row.completed_at.is_some_and(|c| c <= deadline);
-            if deadline <= at && !trained_in_time {
+            if assignment::customer_untrained(row.assigned_at, row.completed_at, at) {
                 report.untrained_accounts.push(UntrainedAccount {
                     account_id: row.account_id.unwrap_or_default(),
                     contact_person_id: row.learner_id,

@@ -55,11 +55,7 @@ impl ProgramService for Training {
     ) -> Result<Response<ListProgramsResponse>, Status> {
         let r = request.get_ref();
         let page = Page::parse(r.page_size, &r.page_token)?;
-        let audience = match Audience::try_from(r.audience) {
-            Ok(Audience::Unspecified) => "",
-            Ok(a) => a.as_str_name().trim_start_matches("AUDIENCE_"),
-            Err(_) => return Err(Error::invalid("audience", "unknown audience").into()),
-        };
+        let audience = tiejun_platform::stored::filter::<Audience>("audience", r.audience)?;
         let db = self.db.get()?;
         let mut rows = catalog::programs(db, audience, &page).await?;
         let next_page_token = page.finish(&mut rows);
@@ -99,11 +95,7 @@ impl ProgramService for Training {
     ) -> Result<Response<ListCoursesResponse>, Status> {
         let r = request.get_ref();
         let page = Page::parse(r.page_size, &r.page_token)?;
-        let track = match Track::try_from(r.track) {
-            Ok(Track::Unspecified) => "",
-            Ok(t) => t.as_str_name().trim_start_matches("TRACK_"),
-            Err(_) => return Err(Error::invalid("track", "unknown track").into()),
-        };
+        let track = tiejun_platform::stored::filter::<Track>("track", r.track)?;
         let db = self.db.get()?;
         let mut rows = catalog::courses(db, track, &page).await?;
         let next_page_token = page.finish(&mut rows);

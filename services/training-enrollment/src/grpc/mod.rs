@@ -1,14 +1,14 @@
-//! The gRPC surface of training-enrollment. The outbox RPCs and event
-//! consumption answer UNIMPLEMENTED (the generated default) until the events
-//! issue builds them.
+//! The gRPC surface of training-enrollment: one module per service of
+//! `tiejun.training.v1`, each RPC decoding, authorising, calling one use
+//! case (`crate::app`) or store read, and encoding (`crate::convert`).
 
 mod assignments;
 mod catalog;
-mod completion;
 mod consume;
-mod convert;
 mod enrollment;
 mod sessions;
+
+use crate::{convert, domain::session::Headquarters};
 
 use tiejun_platform::{clock::SharedClock, db::DbCell, limited};
 use tiejun_proto::{
@@ -22,20 +22,23 @@ use tiejun_proto::{
 };
 use tonic::service::Routes;
 
-/// The event consumer service this server also answers.
-pub(crate) const EVENT_CONSUMER: &str = "tiejun.events.v1.EventConsumerService";
-
 /// The state every handler shares.
 #[derive(Debug, Clone)]
 pub(crate) struct Training {
     db: DbCell,
     clock: SharedClock,
+    /// AutoEnroll's fallback city.
+    headquarters: Headquarters,
 }
 
 tiejun_platform::outbox_service!(Training, tiejun_proto::training::v1);
 /// The routes of every service of this server, with message limits.
-pub(crate) fn routes(db: DbCell, clock: SharedClock, max: usize) -> Routes {
-    let training = Training { db, clock };
+pub(crate) fn routes(db: DbCell, clock: SharedClock, headquarters: Headquarters, max: usize) -> Routes {
+    let training = Training {
+        db,
+        clock,
+        headquarters,
+    };
     Routes::new(limited!(ProgramServiceServer::new(training.clone()), max))
         .add_service(limited!(SessionServiceServer::new(training.clone()), max))
         .add_service(limited!(AssignmentServiceServer::new(training.clone()), max))

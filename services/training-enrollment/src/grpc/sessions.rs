@@ -68,11 +68,7 @@ impl SessionService for Training {
     ) -> Result<Response<ListSessionsResponse>, Status> {
         let r = request.get_ref();
         let page = Page::parse(r.page_size, &r.page_token)?;
-        let status = match SessionStatus::try_from(r.status) {
-            Ok(SessionStatus::Unspecified) => "",
-            Ok(s) => s.as_str_name().trim_start_matches("SESSION_STATUS_"),
-            Err(_) => return Err(Error::invalid("status", "unknown status").into()),
-        };
+        let status = tiejun_platform::stored::filter::<SessionStatus>("status", r.status)?;
         let filter = sessions::SessionFilter {
             city: r.city.trim().to_owned(),
             program_id: r.program_id.trim().to_owned(),
@@ -102,11 +98,11 @@ impl SessionService for Training {
         let row = sessions::lock(&mut tx, id)
             .await?
             .ok_or_else(|| Error::not_found("session", id))?;
-        if row.status == "COMPLETED" {
+        if row.status == SessionStatus::Completed {
             return Err(Error::precondition("SESSION_COMPLETED", "the session was held").into());
         }
         let mut cancelled = 0;
-        if row.status == "SCHEDULED" {
+        if row.status == SessionStatus::Scheduled {
             // Every learner is told why: the reason is on their enrollment.
             cancelled = enrollments::cancel_all(&mut tx, id, &format!("session cancelled: {reason}"), now).await?;
             sessions::cancel(&mut tx, id).await?;

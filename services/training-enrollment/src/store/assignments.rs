@@ -1,12 +1,14 @@
 //! Assignments: who must complete which programme, by when.
 
 use chrono::{DateTime, Utc};
+use tiejun_platform::stored::Named;
 use tiejun_platform::{
     db::{Database, Tx},
     error::Error,
     on_pool, on_tx,
     paging::Page,
 };
+use tiejun_proto::training::v1::AssignmentSource;
 
 /// A row of `assignments`.
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
@@ -17,8 +19,8 @@ pub struct AssignmentRow {
     pub learner_id: String,
     /// Programme.
     pub program_id: String,
-    /// `MANUAL`, `REP_HIRED`, `CUSTOMER_ACTIVATED`.
-    pub source: String,
+    /// Manual, RepHired or CustomerActivated.
+    pub source: Named<AssignmentSource>,
     /// Learner's city.
     pub city: String,
     /// Billing account (customer assignments).
@@ -41,8 +43,8 @@ pub struct NewAssignment<'a> {
     pub learner_id: &'a str,
     /// Programme.
     pub program_id: &'a str,
-    /// Source name.
-    pub source: &'a str,
+    /// Why.
+    pub source: AssignmentSource,
     /// City.
     pub city: &'a str,
     /// Account.
@@ -61,7 +63,7 @@ pub async fn assign(tx: &mut Tx, a: &NewAssignment<'_>, now: DateTime<Utc>) -> R
     .bind(uuid::Uuid::now_v7().to_string())
     .bind(a.learner_id)
     .bind(a.program_id)
-    .bind(a.source)
+    .bind(Named(a.source))
     .bind(a.city)
     .bind(a.account_id)
     .bind(now)

@@ -1,14 +1,16 @@
 //! Programmes and courses.
 
 use chrono::{DateTime, Utc};
+use tiejun_platform::stored::{Named, NamedList};
 use tiejun_platform::{
     db::{Database, Tx},
     error::{Error, is_unique_violation},
     on_pool, on_tx,
     paging::Page,
 };
+use tiejun_proto::training::v1::{Audience, Track};
 
-use crate::domain::program::{NewCourse, NewProgram, tracks_to_text};
+use crate::domain::program::{NewCourse, NewProgram};
 
 /// A row of `programs`.
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
@@ -17,12 +19,12 @@ pub struct ProgramRow {
     pub program_id: String,
     /// Name.
     pub name: String,
-    /// `EMPLOYEE` or `CUSTOMER`.
-    pub audience: String,
+    /// Employees or customers.
+    pub audience: Named<Audience>,
     /// Mandatory.
     pub mandatory: bool,
-    /// Tracks, comma-separated.
-    pub tracks: String,
+    /// Its tracks (stored comma-separated).
+    pub tracks: NamedList<Track>,
     /// Passing score.
     pub passing_score: i32,
     /// Due within days.
@@ -44,8 +46,8 @@ pub struct CourseRow {
     pub course_id: String,
     /// Name.
     pub name: String,
-    /// Track name.
-    pub track: String,
+    /// The track it teaches.
+    pub track: Named<Track>,
     /// Prerequisites, comma-separated.
     pub prerequisites: String,
     /// Hours.
@@ -75,9 +77,9 @@ pub async fn create_program(tx: &mut Tx, p: &NewProgram, now: DateTime<Utc>) -> 
     )
     .bind(&p.program_id)
     .bind(&p.name)
-    .bind(p.audience.as_str_name().trim_start_matches("AUDIENCE_"))
+    .bind(Named(p.audience))
     .bind(p.mandatory)
-    .bind(tracks_to_text(&p.tracks))
+    .bind(NamedList(p.tracks.clone()).text())
     .bind(p.passing_score)
     .bind(p.due_within_days)
     .bind(p.validity_days)
@@ -145,7 +147,7 @@ pub async fn create_course(tx: &mut Tx, c: &NewCourse) -> Result<(), Error> {
     )
     .bind(&c.course_id)
     .bind(&c.name)
-    .bind(c.track.as_str_name().trim_start_matches("TRACK_"))
+    .bind(Named(c.track))
     .bind(c.prerequisites.join(","))
     .bind(c.hours)
     .execute(conn)

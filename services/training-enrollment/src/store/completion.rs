@@ -3,11 +3,13 @@
 //! learner's `progress` row first, so concurrent scores make one certificate.
 
 use chrono::{DateTime, Utc};
+use tiejun_platform::stored::Named;
 use tiejun_platform::{
     db::{Database, Tx},
     error::Error,
     on_pool, on_tx,
 };
+use tiejun_proto::training::v1::Track;
 
 /// A row of `certificates`.
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
@@ -75,7 +77,7 @@ pub async fn score(
     tx: &mut Tx,
     learner_id: &str,
     program_id: &str,
-    track: &str,
+    track: Track,
     score: i32,
     now: DateTime<Utc>,
 ) -> Result<(), Error> {
@@ -86,7 +88,7 @@ pub async fn score(
     )
     .bind(learner_id)
     .bind(program_id)
-    .bind(track)
+    .bind(Named(track))
     .bind(score)
     .bind(now)
     .execute(c)
@@ -96,8 +98,8 @@ pub async fn score(
     Ok(())
 }
 
-/// The learner's scores on a programme, by track name.
-pub async fn scores(tx: &mut Tx, learner_id: &str, program_id: &str) -> Result<Vec<(String, i32)>, Error> {
+/// The learner's scores on a programme, by track.
+pub async fn scores(tx: &mut Tx, learner_id: &str, program_id: &str) -> Result<Vec<(Named<Track>, i32)>, Error> {
     Ok(on_tx!(tx, |c| sqlx::query_as(
         "SELECT track, score FROM scores WHERE learner_id = $1 AND program_id = $2"
     )

@@ -1,12 +1,14 @@
 //! Enrollments and the waitlist.
 
 use chrono::{DateTime, Utc};
+use tiejun_platform::stored::Named;
 use tiejun_platform::{
     db::{Database, Tx},
     error::Error,
     on_pool, on_tx,
     paging::Page,
 };
+use tiejun_proto::training::v1::EnrollmentStatus;
 
 /// A row of `enrollments`, with its live waitlist position.
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
@@ -17,8 +19,8 @@ pub struct EnrollmentRow {
     pub session_id: String,
     /// Learner.
     pub learner_id: String,
-    /// Status name.
-    pub status: String,
+    /// Status.
+    pub status: Named<EnrollmentStatus>,
     /// Waitlist number (WAITLISTED only).
     pub waitlist_seq: Option<i32>,
     /// Position among those still waiting (1 = next), WAITLISTED only.
@@ -106,8 +108,8 @@ pub async fn get(db: &Database, id: &str) -> Result<Option<EnrollmentRow>, Error
 pub async fn set_status(
     tx: &mut Tx,
     id: &str,
-    from: &str,
-    to: &str,
+    from: EnrollmentStatus,
+    to: EnrollmentStatus,
     reason: &str,
     now: DateTime<Utc>,
 ) -> Result<(), Error> {
@@ -116,8 +118,8 @@ pub async fn set_status(
         "UPDATE enrollments SET status = $3, cancel_reason = $4, updated_at = $5 WHERE enrollment_id = $1 AND status = $2"
     )
     .bind(id)
-    .bind(from)
-    .bind(to)
+    .bind(Named(from))
+    .bind(Named(to))
     .bind(reason)
     .bind(now)
     .execute(c)
@@ -218,43 +220,4 @@ pub async fn list_newest(db: &Database, status: &str, page: &Page) -> Result<Vec
     .bind(page.offset())
     .fetch_all(p)
     .await?))
-}
-
-/// Enrols `learner` in a session inside `tx`: a seat while one is left, else
-/// the waitlist; enrolling again returns the first enrollment. The session's
-/// row lock orders every change to its seats.
-pub async fn enroll(tx: &mut Tx, session_id: &str, learner: &str, now: DateTime<Utc>) -> Result<EnrollmentRow, Error> {
-    use super::sessions;
-    let session = sessions::lock(tx, session_id)
-        .await?
-        .ok_or_else(|| Error::not_found("session", session_id))?;
-    if session.status != "SCHEDULED" {
-        return Err(Error::precondition(
-            "SESSION_NOT_OPEN",
-            format!("the session is {}", session.status),
-        ));
-    }
-    if now > session.enrollment_deadline {
-        return Err(Error::precondition(
-            "ENROLLMENT_CLOSED",
-            "the enrolment deadline has passed",
-        ));
-    }
-    if let Some(existing) = active(tx, session_id, learner).await? {
-        return Ok(existing);
-    }
-    let waitlist_seq = if sessions::take_seat(tx, session_id).await? {
-        None
-    } else {
-        Some(sessions::next_waitlist_seq(tx, session_id).await?)
-    };
-    insert(
-        tx,
-        &uuid::Uuid::now_v7().to_string(),
-        session_id,
-        learner,
-        waitlist_seq,
-        now,
-    )
-    .await
 }

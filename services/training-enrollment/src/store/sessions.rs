@@ -1,12 +1,14 @@
 //! Sessions.
 
 use chrono::{DateTime, Utc};
+use tiejun_platform::stored::Named;
 use tiejun_platform::{
     db::{Backend, Database, Tx},
     error::Error,
     on_pool, on_tx,
     paging::Page,
 };
+use tiejun_proto::training::v1::SessionStatus;
 
 use crate::domain::session::NewSession;
 
@@ -37,8 +39,8 @@ pub struct SessionRow {
     pub enrollment_deadline: DateTime<Utc>,
     /// Cancellation deadline.
     pub cancellation_deadline: DateTime<Utc>,
-    /// `SCHEDULED`, `CANCELLED`, `COMPLETED`.
-    pub status: String,
+    /// Scheduled, cancelled or completed.
+    pub status: Named<SessionStatus>,
     /// Learners waiting.
     pub waitlisted: i64,
 }
