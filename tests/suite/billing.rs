@@ -1,5 +1,7 @@
-//! membership-billing, the part built so far: the catalog under the
-//! free-forever rule, and plan versions. Both backends.
+//! membership-billing from outside: the catalog under the free-forever rule
+//! and plan versions, member accounts, the purchase path (subscribe, pay
+//! once, entitlements), plan changes, the renewal cycle and the renewal
+//! book, conversion and ARR. Both backends.
 
 use std::time::Duration;
 

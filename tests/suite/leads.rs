@@ -1,5 +1,7 @@
-//! lead-distribution, the part built so far: reps, intake with duplicate
-//! detection, masking, import, idempotency, departure, history. Both backends.
+//! lead-distribution from outside: reps, intake with duplicate detection,
+//! masking, import, idempotency, departure, history (the claim rules are in
+//! `claims.rs`, distribution and reclaim in `distribution.rs`). Both
+//! backends.
 
 use tiejun_platform::{both_backends, on_pool_raw, testing::TestDatabase};
 use tiejun_proto::leads::v1::{

@@ -1,6 +1,8 @@
-//! training-enrollment, the part built so far: seats that never exceed
-//! capacity, the FIFO waitlist, promotion on cancellation, deadlines,
-//! idempotent enrolment, session cancellation, learner scope. Both backends.
+//! training-enrollment from outside: seats that never exceed capacity, the
+//! FIFO waitlist, promotion on cancellation, deadlines, idempotent
+//! enrolment, learner scope, AutoEnroll's city → headquarters → waitlist,
+//! completion and certificates, validity, the compliance report. Both
+//! backends.
 
 use chrono::Duration as Span;
 use tiejun_platform::{both_backends, testing::TestDatabase};
