@@ -239,9 +239,20 @@ fn is_retryable_conflict(code: Option<&str>) -> bool {
     matches!(code, Some("40001" | "40P01" | "5" | "6" | "517" | "262"))
 }
 
-/// True when `err` is a unique-constraint violation on either backend.
-pub fn is_unique_violation(err: &sqlx::Error) -> bool {
-    err.as_database_error().is_some_and(|db| db.is_unique_violation())
+/// `err` as the constraint it violated means it (the service's table in
+/// `crate::constraint`, by name), and when that is a duplicate, naming the
+/// row that exists and saying why: `existing_id` goes into `ResourceInfo`.
+/// A unique key that means something else (an id only the server makes)
+/// stays what its table says, so a bug is never reported as a duplicate.
+pub fn on_duplicate(err: sqlx::Error, existing_id: impl Into<String>, message: impl Into<String>) -> Error {
+    match Error::from(err) {
+        Error::AlreadyExists { resource, .. } => Error::AlreadyExists {
+            resource,
+            existing_id: existing_id.into(),
+            message: message.into(),
+        },
+        other => other,
+    }
 }
 
 /// The name of the CHECK constraint `err` violated, on either backend:

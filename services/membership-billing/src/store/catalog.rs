@@ -4,8 +4,8 @@ use chrono::{DateTime, Utc};
 use tiejun_platform::stored::Named;
 use tiejun_platform::{
     db::{Database, Tx},
-    error::{Error, is_unique_violation},
-    on_pool, on_tx,
+    error::{Error, on_duplicate},
+    locked, on_pool, on_tx,
     paging::Page,
 };
 use tiejun_proto::billing::v1::{BillingPeriod, FeatureTier};
@@ -72,30 +72,17 @@ pub async fn create_feature(
     .await
     .map(drop)
     });
-    match result {
-        Err(err) if is_unique_violation(&err) => Err(Error::AlreadyExists {
-            resource: "feature",
-            existing_id: key.to_owned(),
-            message: "a feature with this key exists".into(),
-        }),
-        other => Ok(other?),
-    }
+    result.map_err(|err| on_duplicate(err, key, "a feature with this key exists"))
 }
 
 /// One feature inside a transaction, locked on PostgreSQL.
 pub async fn lock_feature(tx: &mut Tx, key: &str) -> Result<Option<FeatureRow>, Error> {
-    if let Tx::Postgres(pg) = tx {
-        sqlx::query("SELECT 1 FROM features WHERE feature_key = $1 FOR UPDATE")
-            .bind(key)
-            .execute(&mut **pg)
-            .await?;
-    }
-    Ok(on_tx!(tx, |c| sqlx::query_as(
-        "SELECT feature_key, name, description, tier, created_at FROM features WHERE feature_key = $1"
-    )
-    .bind(key)
-    .fetch_optional(c)
-    .await?))
+    let sql = locked!(
+        tx,
+        "SELECT feature_key, name, description, tier, created_at FROM features WHERE feature_key = $1",
+        "FOR UPDATE"
+    );
+    Ok(on_tx!(tx, |c| sqlx::query_as(sql).bind(key).fetch_optional(c).await?))
 }
 
 /// Updates a feature (the tier rule was checked; the trigger checks it again).
@@ -161,17 +148,7 @@ pub async fn insert_plan(tx: &mut Tx, p: &NewPlan, version: i32, now: DateTime<U
     .await
     .map(drop)
     });
-    if let Err(err) = result {
-        return Err(if is_unique_violation(&err) {
-            Error::AlreadyExists {
-                resource: "plan",
-                existing_id: p.plan_id.clone(),
-                message: "a plan with this id exists".into(),
-            }
-        } else {
-            err.into()
-        });
-    }
+    result.map_err(|err| on_duplicate(err, &p.plan_id, "a plan with this id exists"))?;
     for key in &p.feature_keys {
         on_tx!(tx, |c| sqlx::query(
             "INSERT INTO plan_features (plan_id, version, feature_key) VALUES ($1, $2, $3)"

@@ -4,8 +4,8 @@ use chrono::{DateTime, Utc};
 use tiejun_platform::stored::Named;
 use tiejun_platform::{
     db::{Database, Tx},
-    error::{Error, is_unique_violation},
-    on_pool, on_tx,
+    error::{Error, on_duplicate},
+    locked, on_pool, on_tx,
 };
 use tiejun_proto::billing::v1::{InvoiceKind, InvoiceStatus, SubscriptionState};
 
@@ -102,9 +102,16 @@ pub struct PaymentRow {
 pub const SUB: &str = "subscription_id, account_id, plan_id, plan_version, price_minor, currency, period_months, state, \
                    anchor_date, period_index, period_start, period_end, sold_by_person_id, cancel_at_period_end, \
                    grace_ends_at, created_at, pending_plan_id";
+/// The columns of [`InvoiceRow`], as a literal (for `concat!` and `locked!`).
+macro_rules! inv_columns {
+    () => {
+        "invoice_id, subscription_id, account_id, kind, status, amount_minor, paid_minor, currency, \
+                   period_index, period_start, period_end, issued_at, due_at"
+    };
+}
+
 /// The columns of [`InvoiceRow`], for every query that reads one.
-pub const INV: &str = "invoice_id, subscription_id, account_id, kind, status, amount_minor, paid_minor, currency, \
-                   period_index, period_start, period_end, issued_at, due_at";
+pub const INV: &str = inv_columns!();
 
 /// Creates a PENDING_PAYMENT subscription with its initial invoice; a live
 /// one for the same account and plan is ALREADY_EXISTS.
@@ -127,16 +134,13 @@ pub async fn create(tx: &mut Tx, s: &SubscriptionRow, invoice: &InvoiceRow) -> R
     .await
     .map(drop)
     });
-    if let Err(err) = inserted {
-        if is_unique_violation(&err) {
-            return Err(Error::AlreadyExists {
-                resource: "subscription",
-                existing_id: format!("{}/{}", s.account_id, s.plan_id),
-                message: "the account already has a live subscription to this plan".into(),
-            });
-        }
-        return Err(err.into());
-    }
+    inserted.map_err(|err| {
+        on_duplicate(
+            err,
+            format!("{}/{}", s.account_id, s.plan_id),
+            "the account already has a live subscription to this plan",
+        )
+    })?;
     on_tx!(tx, |c| sqlx::query(
         "INSERT INTO invoices (invoice_id, subscription_id, account_id, kind, status, amount_minor, currency, \
          period_index, issued_at, due_at) VALUES ($1, $2, $3, $4, 'OPEN', $5, $6, $7, $8, $9)"
@@ -176,17 +180,12 @@ pub async fn subscription(db: &Database, id: &str) -> Result<Option<Subscription
 
 /// One invoice inside a transaction, locked on PostgreSQL.
 pub async fn lock_invoice(tx: &mut Tx, id: &str) -> Result<Option<InvoiceRow>, Error> {
-    if let Tx::Postgres(pg) = tx {
-        sqlx::query("SELECT 1 FROM invoices WHERE invoice_id = $1 FOR UPDATE")
-            .bind(id)
-            .execute(&mut **pg)
-            .await?;
-    }
-    let sql = format!("SELECT {INV} FROM invoices WHERE invoice_id = $1");
-    Ok(on_tx!(tx, |c| sqlx::query_as(sqlx::AssertSqlSafe(sql))
-        .bind(id)
-        .fetch_optional(c)
-        .await?))
+    let sql = locked!(
+        tx,
+        concat!("SELECT ", inv_columns!(), " FROM invoices WHERE invoice_id = $1"),
+        "FOR UPDATE"
+    );
+    Ok(on_tx!(tx, |c| sqlx::query_as(sql).bind(id).fetch_optional(c).await?))
 }
 
 /// One invoice.
@@ -324,15 +323,7 @@ pub async fn switch_plan(tx: &mut Tx, id: &str, plan_id: &str, version: i32, pri
     .bind(price_minor)
     .execute(c)
     .await
-    .map_err(|e| if is_unique_violation(&e) {
-        Error::AlreadyExists {
-            resource: "subscription",
-            existing_id: plan_id.to_owned(),
-            message: "the account already has this plan".into(),
-        }
-    } else {
-        e.into()
-    })?
+    .map_err(|e| on_duplicate(e, plan_id, "the account already has this plan"))?
     .rows_affected());
     if n == 1 {
         Ok(())

@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use tiejun_platform::stored::{Named, NamedList};
 use tiejun_platform::{
     db::{Database, Tx},
-    error::{Error, is_unique_violation},
+    error::{Error, on_duplicate},
     on_pool, on_tx,
     paging::Page,
 };
@@ -90,18 +90,12 @@ pub async fn create_program(tx: &mut Tx, p: &NewProgram, now: DateTime<Utc>) -> 
     .await
     .map(drop)
     });
-    match result {
-        Err(err) if is_unique_violation(&err) => Err(Error::AlreadyExists {
-            resource: "program",
-            existing_id: p.program_id.clone(),
-            message: if p.employee_onboarding {
-                "the programme exists, or another is already the employee onboarding".into()
-            } else {
-                "a programme with this id exists".into()
-            },
-        }),
-        other => Ok(other?),
-    }
+    let why = if p.employee_onboarding {
+        "the programme exists, or another is already the employee onboarding"
+    } else {
+        "a programme with this id exists"
+    };
+    result.map_err(|err| on_duplicate(err, &p.program_id, why))
 }
 
 /// One programme.
@@ -153,14 +147,7 @@ pub async fn create_course(tx: &mut Tx, c: &NewCourse) -> Result<(), Error> {
     .execute(conn)
     .await
     .map(drop));
-    match result {
-        Err(err) if is_unique_violation(&err) => Err(Error::AlreadyExists {
-            resource: "course",
-            existing_id: c.course_id.clone(),
-            message: "a course with this id exists".into(),
-        }),
-        other => Ok(other?),
-    }
+    result.map_err(|err| on_duplicate(err, &c.course_id, "a course with this id exists"))
 }
 
 /// Courses by id, filtered by track name ('' for all), one page plus one row.

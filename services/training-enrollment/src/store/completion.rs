@@ -7,7 +7,7 @@ use tiejun_platform::stored::Named;
 use tiejun_platform::{
     db::{Database, Tx},
     error::Error,
-    on_pool, on_tx,
+    locked, on_pool, on_tx,
 };
 use tiejun_proto::training::v1::Track;
 
@@ -41,20 +41,16 @@ pub async fn lock(tx: &mut Tx, learner_id: &str, program_id: &str) -> Result<Opt
     .execute(c)
     .await
     .map(drop))?;
-    if let Tx::Postgres(pg) = tx {
-        sqlx::query("SELECT 1 FROM progress WHERE learner_id = $1 AND program_id = $2 FOR UPDATE")
-            .bind(learner_id)
-            .bind(program_id)
-            .execute(&mut **pg)
-            .await?;
-    }
-    let attended: Option<DateTime<Utc>> = on_tx!(tx, |c| sqlx::query_scalar(
-        "SELECT attended_at FROM progress WHERE learner_id = $1 AND program_id = $2"
-    )
-    .bind(learner_id)
-    .bind(program_id)
-    .fetch_one(c)
-    .await?);
+    let sql = locked!(
+        tx,
+        "SELECT attended_at FROM progress WHERE learner_id = $1 AND program_id = $2",
+        "FOR UPDATE"
+    );
+    let attended: Option<DateTime<Utc>> = on_tx!(tx, |c| sqlx::query_scalar(sql)
+        .bind(learner_id)
+        .bind(program_id)
+        .fetch_one(c)
+        .await?);
     Ok(attended)
 }
 

@@ -114,7 +114,10 @@ pub async fn get(db: &Database, id: &str) -> Result<Option<SessionRow>, Error> {
 }
 
 /// One session inside a write transaction, locked on PostgreSQL: every
-/// enrolment and cancellation of a session queues here.
+/// enrolment and cancellation of a session queues here. The lock is its own
+/// statement, not `locked!` on the read: the read counts the waitlist in a
+/// subquery, which must see what the transaction that held the lock
+/// committed, not the snapshot taken before waiting for it.
 pub async fn lock(tx: &mut Tx, id: &str) -> Result<Option<SessionRow>, Error> {
     if let Tx::Postgres(pg) = tx {
         sqlx::query("SELECT 1 FROM sessions WHERE session_id = $1 FOR UPDATE")
