@@ -16,9 +16,30 @@ pub struct Kind {
     pub server_streaming: bool,
 }
 
+/// What is known of one path: its kind, and its metric labels made once
+/// (a call's labels are then two reference-count increments, not four
+/// string allocations).
+#[derive(Debug, Clone)]
+struct Known {
+    kind: Kind,
+    service: opentelemetry::Value,
+    method: opentelemetry::Value,
+}
+
+impl Known {
+    fn new(path: &str, kind: Kind) -> Self {
+        let (service, method) = path.trim_start_matches('/').split_once('/').unwrap_or((OTHER, OTHER));
+        Self {
+            kind,
+            service: Arc::<str>::from(service).into(),
+            method: Arc::<str>::from(method).into(),
+        }
+    }
+}
+
 /// The paths a server answers, and their kinds.
 #[derive(Debug, Clone, Default)]
-pub struct Calls(Arc<HashMap<String, Kind>>);
+pub struct Calls(Arc<HashMap<String, Known>>);
 
 impl Calls {
     /// The paths of `services` (fully qualified), health and reflection.
@@ -46,7 +67,11 @@ impl Calls {
         ] {
             paths.insert(format!("/{service}/ServerReflectionInfo"), stream(true));
         }
-        Self(Arc::new(paths))
+        let known = paths.into_iter().map(|(path, kind)| {
+            let known = Known::new(&path, kind);
+            (path, known)
+        });
+        Self(Arc::new(known.collect()))
     }
 
     /// `(rpc.service, rpc.method)` of `path`: its own parts when the server
@@ -58,9 +83,17 @@ impl Calls {
         }
     }
 
+    /// [`Calls::labels`] as metric attribute values, made once per path.
+    pub fn label_values(&self, path: &str) -> (opentelemetry::Value, opentelemetry::Value) {
+        match self.0.get(path) {
+            Some(known) => (known.service.clone(), known.method.clone()),
+            None => (OTHER.into(), OTHER.into()),
+        }
+    }
+
     /// The kind of `path` (an unknown path is taken as unary).
     pub fn kind(&self, path: &str) -> Kind {
-        self.0.get(path).copied().unwrap_or_default()
+        self.0.get(path).map(|k| k.kind).unwrap_or_default()
     }
 }
 

@@ -167,8 +167,8 @@ pub struct RedService<S> {
 struct Call {
     duration: Histogram<f64>,
     started: Instant,
-    service: String,
-    method: String,
+    service: opentelemetry::Value,
+    method: opentelemetry::Value,
     protocol: &'static str,
     span: tracing::Span,
 }
@@ -212,13 +212,13 @@ where
     }
 
     fn call(&mut self, req: Request<ReqBody>) -> Self::Future {
-        let (service, method) = self.known.labels(req.uri().path());
+        let (service, method) = self.known.label_values(req.uri().path());
         let mut call = Call {
             span: tracing::Span::none(),
             duration: self.duration.clone(),
             started: Instant::now(),
-            service: service.to_owned(),
-            method: method.to_owned(),
+            service,
+            method,
             // The web edge marks what it translated; everything else is gRPC.
             protocol: req
                 .extensions()
@@ -342,6 +342,11 @@ mod tests {
             "",
         ] {
             assert_eq!(known.labels(junk), (OTHER, OTHER), "{junk:?}");
+            assert_eq!(known.label_values(junk), (OTHER.into(), OTHER.into()), "{junk:?}");
+        }
+        for path in ["/tiejun.leads.v1.LeadService/ClaimLead", "/grpc.health.v1.Health/Check"] {
+            let (service, method) = known.labels(path);
+            assert_eq!(known.label_values(path), (service.into(), method.into()), "{path}");
         }
     }
 }
