@@ -48,10 +48,23 @@ fn stored_enums(fds: &prost_types::FileDescriptorSet) -> Result<String, Box<dyn 
                 .strip_suffix("UNSPECIFIED")
                 .filter(|p| p.ends_with('_'))
                 .ok_or_else(|| format!("{package}.{}: the zero value must be <PREFIX>_UNSPECIFIED", e.name()))?;
+            // One arm per stored name: decoding a row's state allocates nothing.
+            let arms: String = e
+                .value
+                .iter()
+                .filter_map(|v| {
+                    let stored = v.name().strip_prefix(prefix)?;
+                    Some(format!(
+                        "            {stored:?} => Self::try_from({}).ok(),\n",
+                        v.number()
+                    ))
+                })
+                .collect();
             code.push_str(&format!(
                 "impl Stored for crate::{module}::{name} {{\n    const PREFIX: &'static str = {prefix:?};\n    \
                  fn proto_name(self) -> &'static str {{ self.as_str_name() }}\n    \
-                 fn from_proto_name(name: &str) -> Option<Self> {{ Self::from_str_name(name) }}\n}}\n",
+                 fn from_stored(stored: &str) -> Option<Self> {{\n        match stored {{\n{arms}            \
+                 _ => None,\n        }}\n    }}\n}}\n",
                 name = e.name(),
             ));
             let numbers: Vec<String> = e.value.iter().map(|v| v.number().to_string()).collect();

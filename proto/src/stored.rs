@@ -11,9 +11,6 @@ pub trait Stored: Copy + Sized + 'static {
     /// The proto name (`LEAD_STATE_POOL`).
     fn proto_name(self) -> &'static str;
 
-    /// The value of a proto name.
-    fn from_proto_name(name: &str) -> Option<Self>;
-
     /// The stored name (`POOL`).
     fn stored(self) -> &'static str {
         let name = self.proto_name();
@@ -21,16 +18,8 @@ pub trait Stored: Copy + Sized + 'static {
     }
 
     /// The value of a stored name; `None` when it names no value (a
-    /// prefixed proto name is not a stored name).
-    fn from_stored(stored: &str) -> Option<Self> {
-        if stored.starts_with(Self::PREFIX) {
-            return None;
-        }
-        let mut name = String::with_capacity(Self::PREFIX.len() + stored.len());
-        name.push_str(Self::PREFIX);
-        name.push_str(stored);
-        Self::from_proto_name(&name)
-    }
+    /// prefixed proto name is not a stored name). Generated as a match.
+    fn from_stored(stored: &str) -> Option<Self>;
 
     /// The enum's name for messages (`LEAD_STATE`).
     fn kind() -> &'static str {
