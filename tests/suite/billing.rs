@@ -244,7 +244,40 @@ async fn a_price_change_makes_a_new_version_and_keeps_the_old_one(db: TestDataba
     assert_eq!(denied.code(), Code::PermissionDenied);
 }
 
+/// `status` is ALREADY_EXISTS with `ResourceInfo` naming `existing`.
+fn names_the_existing(status: tonic::Status, existing: &str) {
+    assert_eq!(status.code(), Code::AlreadyExists, "{status:?}");
+    let info = status.get_details_resource_info().expect("ResourceInfo");
+    assert_eq!(info.resource_name, existing, "{status:?}");
+}
+
+/// Every create of the catalog whose key is taken names the row that has it
+/// (features, plans; subscriptions in the purchase test).
+async fn a_duplicate_in_the_catalog_names_the_row_that_exists(db: TestDatabase) {
+    let (_server, mut c) = start(&db).await;
+    feature(&mut c, "top_search_ranking", FeatureTier::Paid).await;
+    let again = CreateFeatureRequest {
+        feature_key: "top_search_ranking".into(),
+        name: "again".into(),
+        description: String::new(),
+        tier: FeatureTier::Paid as i32,
+    };
+    let status = c.create_feature(authed(again, &admin())).await.expect_err("taken");
+    names_the_existing(status, "top_search_ranking");
+    let plan = CreatePlanRequest {
+        plan_id: "china_supplier".into(),
+        name: "China Supplier".into(),
+        price: cny(40_000),
+        feature_keys: vec!["top_search_ranking".into()],
+        ..Default::default()
+    };
+    c.create_plan(authed(plan.clone(), &admin())).await.expect("first");
+    let status = c.create_plan(authed(plan, &admin())).await.expect_err("taken");
+    names_the_existing(status, "china_supplier");
+}
+
 both_backends!(free_forever_rule, what_is_free_stays_free_from_every_angle);
+both_backends!(catalog_duplicates, a_duplicate_in_the_catalog_names_the_row_that_exists);
 both_backends!(plan_versions, a_price_change_makes_a_new_version_and_keeps_the_old_one);
 
 async fn members_register_free_and_a_converted_lead_makes_one_account(db: TestDatabase) {
@@ -521,10 +554,12 @@ async fn a_member_subscribes_pays_once_and_gets_the_plans_features(db: TestDatab
     assert_eq!(activated, 1);
 
     let again = subs
-        .subscribe(authed(subscribe, &admin()))
+        .subscribe(authed(subscribe.clone(), &admin()))
         .await
         .expect_err("second live subscription");
     assert_eq!(again.code(), Code::AlreadyExists);
+    let existing = format!("{}/{}", subscribe.account_id, subscribe.plan_id);
+    names_the_existing(again, &existing);
     let closed = subs
         .record_payment(authed(pay(1, "p-3"), &admin()))
         .await
