@@ -18,7 +18,7 @@ pub mod store;
 
 use tiejun_platform::{
     config::ServiceSettings,
-    db::Migrations,
+    db::{Migrations, Shared},
     server::{self, Started, StorageService},
 };
 use tokio::net::TcpListener;
@@ -29,10 +29,16 @@ pub use policy::policy;
 /// The proto package this service owns.
 pub const PACKAGE: &str = "tiejun.billing.v1";
 
-/// The schema, per backend.
+/// The schema, per backend: this service's migrations and the platform's
+/// shared tables at their places in its history.
 pub static MIGRATIONS: Migrations = Migrations {
     postgres: sqlx::migrate!("./migrations/postgres"),
     sqlite: sqlx::migrate!("./migrations/sqlite"),
+    shared: &[
+        (1, Shared::IdempotencyKeys),
+        (7, Shared::EventDelivery),
+        (8, Shared::EventReplayTrace),
+    ],
     constraints: store::constraints::CONSTRAINTS,
 };
 

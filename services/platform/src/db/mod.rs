@@ -1,17 +1,21 @@
 //! One URL opens either backend: `sqlite://path` (WAL, created if missing) or
-//! `postgres://…`; each service brings a migration set per backend.
+//! `postgres://…`; each service brings a migration set per backend
+//! ([`Migrations`]), beside the platform's shared tables.
 
 use std::{str::FromStr as _, sync::Arc, time::Duration};
 
 use anyhow::Context as _;
 use sqlx::{
-    migrate::Migrator,
     postgres::{PgPool, PgPoolOptions},
     sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous},
 };
 use tokio::sync::OnceCell;
 
 use crate::error::Error;
+
+mod migrations;
+
+pub use migrations::{Migrations, Shared};
 
 /// Which engine a [`Database`] runs on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -59,19 +63,6 @@ impl Default for PoolSettings {
             acquire_timeout: Duration::from_secs(5),
         }
     }
-}
-
-/// The schema of one service: its migration sets, one per backend, and
-/// what each constraint they create means to a caller.
-#[derive(Debug)]
-pub struct Migrations {
-    /// PostgreSQL migrations.
-    pub postgres: Migrator,
-    /// SQLite migrations.
-    pub sqlite: Migrator,
-    /// Every unique, CHECK and foreign-key constraint the migrations create,
-    /// beyond [`crate::constraint::SHARED`].
-    pub constraints: &'static [crate::constraint::Constraint],
 }
 
 /// An open pool on either backend.
@@ -167,9 +158,10 @@ impl Database {
     /// lock so replicas starting together migrate once).
     pub async fn migrate(&self, migrations: &Migrations) -> anyhow::Result<()> {
         crate::constraint::register(migrations.constraints);
+        let migrator = migrations.migrator(self.backend())?;
         match self {
-            Self::Sqlite(db) => migrations.sqlite.run(&db.pool).await.context("SQLite migrations")?,
-            Self::Postgres(pool) => migrations.postgres.run(pool).await.context("PostgreSQL migrations")?,
+            Self::Sqlite(db) => migrator.run(&db.pool).await.context("SQLite migrations")?,
+            Self::Postgres(pool) => migrator.run(pool).await.context("PostgreSQL migrations")?,
         }
         Ok(())
     }
