@@ -7,6 +7,7 @@ mod bad_input;
 mod billing;
 mod claims;
 mod constraints;
+mod corrupt_rows;
 mod deploy;
 mod distribution;
 mod drain;
