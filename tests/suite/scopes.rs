@@ -1,7 +1,7 @@
 //! Scoped tokens act only for their own account or learner: a token with
 //! an `account_id` (or `learner_id`) claim reads and changes its own rows
 //! and is refused, with nothing changed, for another's. (A rep's own leads:
-//! `leads.rs` and `distribution.rs`.)
+//! `leads/scope.rs`.)
 
 use std::time::Duration;
 

@@ -1,7 +1,7 @@
 //! Every rule constant of lead distribution (DESIGN §4), defined once. The
 //! code, the error messages and the SQL (bound as parameters) read them from
 //! here; where the database also enforces one with a CHECK, the constraint is
-//! named beside it, and `tests/suite/leads.rs` holds the two to each other.
+//! named beside it, and `tests/suite/leads/schema.rs` holds the two to each other.
 
 use std::ops::RangeInclusive;
 

@@ -1,4 +1,5 @@
-//! WatchRepEvents resumed from a cursor, on both backends: a rep app that
+//! WatchRepEvents, on both backends: a watcher sees its assignment as it
+//! happens; resumed from a cursor, a rep app that
 //! reconnects (to another replica) in the middle of the 08:00 distribution,
 //! while the rep claims and a manager hands them leads, gets every
 //! assignment exactly once and in order; the feed is numbered in commit
@@ -10,8 +11,8 @@ use std::time::Duration;
 use chrono::Duration as Span;
 use tiejun_platform::{both_backends, on_pool_raw, testing::TestDatabase};
 use tiejun_proto::leads::v1::{
-    ClaimLeadRequest, ReassignLeadRequest, RunDistributionRequest, RunReclaimSweepRequest, TransitionRule,
-    WatchRepEventsRequest, WatchRepEventsResponse, lead_service_client::LeadServiceClient,
+    ClaimLeadRequest, CloseLeadRequest, LeadState, ReassignLeadRequest, RunDistributionRequest, RunReclaimSweepRequest,
+    TransitionRule, WatchRepEventsRequest, WatchRepEventsResponse, lead_service_client::LeadServiceClient,
     watch_rep_events_response::Event,
 };
 use tiejun_tests::{
@@ -20,6 +21,8 @@ use tiejun_tests::{
 };
 use tonic::{Code, Streaming, transport::Channel};
 use tonic_types::StatusExt as _;
+
+use super::{claim, sweep};
 
 const REP: &str = "WR1";
 
@@ -360,3 +363,112 @@ both_backends!(
     cursor_range,
     a_cursor_outside_the_feed_is_out_of_range_and_one_inside_replays
 );
+
+async fn watch_rep_events_sees_an_assignment(db: TestDatabase) {
+    let f = LeadsFixture::start(db).await;
+    f.active_reps(&["W"], 30).await;
+    let leads = f.import(vec![lead_input(3, "杭州", 90)]).await;
+    let mut stream = f
+        .leads()
+        .await
+        .watch_rep_events(authed(
+            WatchRepEventsRequest {
+                person_id: "W".into(),
+                after_sequence: None,
+            },
+            &rep_token("W"),
+        ))
+        .await
+        .expect("watch")
+        .into_inner();
+    let reassign = ReassignLeadRequest {
+        lead_id: leads[0].clone(),
+        to_person_id: "W".into(),
+        reason: "hot".into(),
+    };
+    f.leads()
+        .await
+        .reassign_lead(authed(reassign, &admin()))
+        .await
+        .expect("reassign");
+    let event = tokio::time::timeout(Duration::from_secs(5), stream.message())
+        .await
+        .expect("an event within 5 s")
+        .expect("stream open")
+        .expect("an event");
+    let Some(Event::Assigned(assigned)) = event.event else {
+        panic!("not an assignment: {event:?}")
+    };
+    let lead = assigned.lead.expect("lead");
+    assert_eq!(lead.lead_id, leads[0]);
+    assert!(!lead.contact_masked, "the owner sees the contact");
+    assert_eq!(
+        (lead.state(), lead.owner_person_id.as_str()),
+        (LeadState::Assigned, "W")
+    );
+
+    // Taken away by a manager: the feed says so.
+    f.active_reps(&["W2"], 30).await;
+    let away = ReassignLeadRequest {
+        lead_id: leads[0].clone(),
+        to_person_id: "W2".into(),
+        reason: "rebalance".into(),
+    };
+    f.leads()
+        .await
+        .reassign_lead(authed(away, &admin()))
+        .await
+        .expect("reassign away");
+    let event = tokio::time::timeout(Duration::from_secs(5), stream.message())
+        .await
+        .expect("an event within 5 s")
+        .expect("stream open")
+        .expect("an event");
+    let Some(Event::Reclaimed(reclaimed)) = event.event else {
+        panic!("not a reclaim: {event:?}")
+    };
+    assert_eq!(
+        (reclaimed.lead_id.as_str(), reclaimed.rule()),
+        (leads[0].as_str(), TransitionRule::ManagerReassign)
+    );
+
+    // The feed keeps a week: a sweep eight days on forgets the older events.
+    let close = CloseLeadRequest {
+        lead_id: leads[0].clone(),
+        reason: "not a fit".into(),
+    };
+    f.leads()
+        .await
+        .close_lead(authed(close, &admin()))
+        .await
+        .expect("close");
+    const FEED: &str = "SELECT count(*) FROM rep_events WHERE person_id <> $1";
+    assert_eq!(
+        f.scalar(FEED, "").await,
+        3,
+        "W's assignment and reclaim, W2's assignment"
+    );
+    f.advance(Span::days(8));
+    let fresh = f.import(vec![lead_input(4, "杭州", 90)]).await;
+    claim(&mut f.leads().await, "W", &fresh[0])
+        .await
+        .expect("a claim a week later");
+    sweep(&f).await;
+    assert_eq!(f.scalar(FEED, "").await, 1, "only the claim of this week is left");
+
+    let other = f
+        .leads()
+        .await
+        .watch_rep_events(authed(
+            WatchRepEventsRequest {
+                person_id: "X".into(),
+                after_sequence: None,
+            },
+            &rep_token("W"),
+        ))
+        .await
+        .expect_err("another rep's events");
+    assert_eq!(other.code(), Code::PermissionDenied);
+}
+
+both_backends!(watch, watch_rep_events_sees_an_assignment);

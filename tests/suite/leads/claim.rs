@@ -2,17 +2,20 @@
 //! database applies the same predicate inside one statement. This holds the
 //! two to each other: for every combination of the rep's status, the lead's
 //! state, a cooldown and the day's counters, a real ClaimLead answers
-//! exactly what the domain says, on both backends.
+//! exactly what the domain says, on both backends; and the day's limits
+//! (10 claims, the quota) hold across a day's claims.
 
+use chrono::Duration as Span;
 use tiejun_leads::domain::claim::{ClaimFacts, check};
-use tiejun_platform::stored::Stored as _;
-use tiejun_platform::{both_backends, on_pool_raw, testing::TestDatabase};
-use tiejun_proto::leads::v1::{ClaimLeadRequest, LeadState, RepStatus};
+use tiejun_platform::{both_backends, on_pool_raw, stored::Stored as _, testing::TestDatabase};
+use tiejun_proto::leads::v1::{ClaimLeadRequest, LeadState, ListLeadsRequest, RepStatus};
 use tiejun_tests::{
     authed,
-    leads::{LeadsFixture, lead_input, monday_morning, rep_token},
+    leads::{LeadsFixture, admin, lead_input, monday_morning, rep_token},
 };
 use tonic_types::StatusExt as _;
+
+use super::{claim, distribute};
 
 /// What a claim answered: "OK", or the code and the ErrorInfo reason.
 fn answer(result: Result<tonic::Response<tiejun_proto::leads::v1::ClaimLeadResponse>, tonic::Status>) -> String {
@@ -140,3 +143,48 @@ async fn the_database_and_the_domain_agree_on_every_claim(db: TestDatabase) {
 }
 
 both_backends!(claim_rule, the_database_and_the_domain_agree_on_every_claim);
+
+async fn claims_stop_at_10_a_day_and_at_the_quota(db: TestDatabase) {
+    let f = LeadsFixture::start(db).await;
+    f.active_reps(&["Q1", "Q2"], 30).await;
+    let leads = f.import((0..100).map(|i| lead_input(i, "杭州", 50)).collect()).await;
+    let mut c = f.leads().await;
+    for (i, id) in leads[..10].iter().enumerate() {
+        assert_eq!(
+            claim(&mut c, "Q1", id).await.expect("claim"),
+            9 - i as i32,
+            "claims left"
+        );
+    }
+    let eleventh = claim(&mut c, "Q1", &leads[10]).await.expect_err("11th claim");
+    assert_eq!(
+        eleventh.get_details_error_info().expect("ErrorInfo").reason,
+        "DAILY_CLAIM_LIMIT"
+    );
+
+    // The next business day the counters start again.
+    f.advance(Span::days(1));
+    claim(&mut c, "Q1", &leads[10]).await.expect("a new day, a new claim");
+    // The distribution fills both quotas (Q1 already received one today)...
+    assert_eq!(distribute(&f).await.leads_assigned, 29 + 30);
+    // ...after which a claim would take Q2 over its quota.
+    let pool = c
+        .list_leads(authed(
+            ListLeadsRequest {
+                state: LeadState::Pool as i32,
+                ..Default::default()
+            },
+            &admin(),
+        ))
+        .await
+        .expect("pool")
+        .into_inner()
+        .leads;
+    let over = claim(&mut c, "Q2", &pool[0].lead_id).await.expect_err("over quota");
+    assert_eq!(
+        over.get_details_error_info().expect("ErrorInfo").reason,
+        "DAILY_QUOTA_EXHAUSTED"
+    );
+}
+
+both_backends!(claim_limits, claims_stop_at_10_a_day_and_at_the_quota);
