@@ -87,24 +87,26 @@ impl BillingFixture {
 pub struct BillingCalls(pub Channel);
 
 impl BillingCalls {
+    /// A feature of `tier` named by its key.
+    pub async fn feature(&self, key: &str, tier: FeatureTier) {
+        let request = CreateFeatureRequest {
+            feature_key: key.into(),
+            name: key.into(),
+            description: String::new(),
+            tier: tier as i32,
+        };
+        CatalogServiceClient::new(self.0.clone())
+            .create_feature(authed(request, &billing_admin()))
+            .await
+            .expect("feature");
+    }
+
     /// A free feature (`supplier_listing`), a paid one (`verified_badge`), and
     /// one plan per `(id, yuan a year)` selling the paid feature.
     pub async fn catalog(&self, plans: &[(&str, i64)]) {
+        self.feature("supplier_listing", FeatureTier::Free).await;
+        self.feature("verified_badge", FeatureTier::Paid).await;
         let mut c = CatalogServiceClient::new(self.0.clone());
-        for (key, tier) in [
-            ("supplier_listing", FeatureTier::Free),
-            ("verified_badge", FeatureTier::Paid),
-        ] {
-            let request = CreateFeatureRequest {
-                feature_key: key.into(),
-                name: key.into(),
-                description: String::new(),
-                tier: tier as i32,
-            };
-            c.create_feature(authed(request, &billing_admin()))
-                .await
-                .expect("feature");
-        }
         for (id, yuan) in plans {
             let plan = CreatePlanRequest {
                 plan_id: (*id).into(),

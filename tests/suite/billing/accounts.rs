@@ -3,10 +3,8 @@
 use std::time::Duration;
 
 use tiejun_platform::{auth::Role, both_backends, testing::TestDatabase};
-use tiejun_tests::{Svc, authed, start_service, token, wait_serving};
+use tiejun_tests::{Svc, authed, billing::billing_admin, start_service, token, wait_serving};
 use tonic::Code;
-
-use super::admin;
 
 async fn members_register_free_and_a_converted_lead_makes_one_account(db: TestDatabase) {
     use tiejun_proto::billing::v1::{
@@ -26,12 +24,12 @@ async fn members_register_free_and_a_converted_lead_makes_one_account(db: TestDa
         idempotency_key: "signup-1".into(),
     };
     let first = c
-        .register_member(authed(register.clone(), &admin()))
+        .register_member(authed(register.clone(), &billing_admin()))
         .await
         .expect("register")
         .into_inner();
     let again = c
-        .register_member(authed(register, &admin()))
+        .register_member(authed(register, &billing_admin()))
         .await
         .expect("retry")
         .into_inner();

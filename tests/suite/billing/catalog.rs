@@ -11,13 +11,17 @@ use tiejun_platform::{
 };
 use tiejun_proto::billing::v1::{
     ChangePlanPriceRequest, CreateFeatureRequest, CreatePlanRequest, FeatureTier, GetPlanRequest, ListPlansRequest,
-    UpdateFeatureRequest,
+    UpdateFeatureRequest, catalog_service_client::CatalogServiceClient,
 };
-use tiejun_tests::{authed, token};
+use tiejun_tests::{
+    authed,
+    billing::{BillingFixture, billing_admin, cny},
+    token,
+};
 use tonic::Code;
 use tonic_types::StatusExt as _;
 
-use super::{admin, cny, feature, names_the_existing, start};
+use super::names_the_existing;
 
 fn free_forever(status: tonic::Status) {
     assert_eq!(status.code(), Code::FailedPrecondition, "{status:?}");
@@ -28,11 +32,12 @@ fn free_forever(status: tonic::Status) {
 }
 
 async fn what_is_free_stays_free_from_every_angle(db: TestDatabase) {
-    let (_server, mut c) = start(&db).await;
-    feature(&mut c, "supplier_listing", FeatureTier::Free).await;
-    feature(&mut c, "buyer_inquiries", FeatureTier::Free).await;
-    feature(&mut c, "verified_badge", FeatureTier::Paid).await;
-    feature(&mut c, "top_search_ranking", FeatureTier::Paid).await;
+    let f = BillingFixture::start(&db.url, None).await;
+    let mut c = CatalogServiceClient::new(f.channel.clone());
+    f.calls().feature("supplier_listing", FeatureTier::Free).await;
+    f.calls().feature("buyer_inquiries", FeatureTier::Free).await;
+    f.calls().feature("verified_badge", FeatureTier::Paid).await;
+    f.calls().feature("top_search_ranking", FeatureTier::Paid).await;
 
     // Updating a feature: FREE -> PAID refused; PAID -> FREE allowed, and then it is free forever too.
     let paid = UpdateFeatureRequest {
@@ -41,7 +46,7 @@ async fn what_is_free_stays_free_from_every_angle(db: TestDatabase) {
         ..Default::default()
     };
     free_forever(
-        c.update_feature(authed(paid, &admin()))
+        c.update_feature(authed(paid, &billing_admin()))
             .await
             .expect_err("free to paid"),
     );
@@ -50,14 +55,16 @@ async fn what_is_free_stays_free_from_every_angle(db: TestDatabase) {
         tier: FeatureTier::Free as i32,
         ..Default::default()
     };
-    c.update_feature(authed(freed, &admin())).await.expect("paid to free");
+    c.update_feature(authed(freed, &billing_admin()))
+        .await
+        .expect("paid to free");
     let back = UpdateFeatureRequest {
         feature_key: "verified_badge".into(),
         tier: FeatureTier::Paid as i32,
         ..Default::default()
     };
     free_forever(
-        c.update_feature(authed(back, &admin()))
+        c.update_feature(authed(back, &billing_admin()))
             .await
             .expect_err("back to paid"),
     );
@@ -66,7 +73,7 @@ async fn what_is_free_stays_free_from_every_angle(db: TestDatabase) {
         name: "Supplier listing".into(),
         ..Default::default()
     };
-    c.update_feature(authed(renamed, &admin()))
+    c.update_feature(authed(renamed, &billing_admin()))
         .await
         .expect("renaming a free feature is fine");
 
@@ -96,13 +103,17 @@ async fn what_is_free_stays_free_from_every_angle(db: TestDatabase) {
         price: cny(1),
         ..Default::default()
     };
-    free_forever(c.create_plan(authed(edit_free, &admin())).await.expect_err("free plan"));
+    free_forever(
+        c.create_plan(authed(edit_free, &billing_admin()))
+            .await
+            .expect_err("free plan"),
+    );
     let price_free = ChangePlanPriceRequest {
         plan_id: "free".into(),
         price: cny(1),
     };
     free_forever(
-        c.change_plan_price(authed(price_free, &admin()))
+        c.change_plan_price(authed(price_free, &billing_admin()))
             .await
             .expect_err("pricing the free plan"),
     );
@@ -114,7 +125,7 @@ async fn what_is_free_stays_free_from_every_angle(db: TestDatabase) {
         ..Default::default()
     };
     free_forever(
-        c.create_plan(authed(sells_free, &admin()))
+        c.create_plan(authed(sells_free, &billing_admin()))
             .await
             .expect_err("free feature in a plan"),
     );
@@ -140,8 +151,9 @@ async fn what_is_free_stays_free_from_every_angle(db: TestDatabase) {
 both_backends!(free_forever_rule, what_is_free_stays_free_from_every_angle);
 
 async fn a_price_change_makes_a_new_version_and_keeps_the_old_one(db: TestDatabase) {
-    let (_server, mut c) = start(&db).await;
-    feature(&mut c, "top_search_ranking", FeatureTier::Paid).await;
+    let f = BillingFixture::start(&db.url, None).await;
+    let mut c = CatalogServiceClient::new(f.channel.clone());
+    f.calls().feature("top_search_ranking", FeatureTier::Paid).await;
     let create = CreatePlanRequest {
         plan_id: "china_supplier".into(),
         name: "China Supplier".into(),
@@ -150,7 +162,7 @@ async fn a_price_change_makes_a_new_version_and_keeps_the_old_one(db: TestDataba
         ..Default::default()
     };
     let v1 = c
-        .create_plan(authed(create, &admin()))
+        .create_plan(authed(create, &billing_admin()))
         .await
         .expect("create")
         .into_inner()
@@ -166,7 +178,7 @@ async fn a_price_change_makes_a_new_version_and_keeps_the_old_one(db: TestDataba
                 plan_id: "china_supplier".into(),
                 price: cny(50_000),
             },
-            &admin(),
+            &billing_admin(),
         ))
         .await
         .expect("price change")
@@ -183,7 +195,7 @@ async fn a_price_change_makes_a_new_version_and_keeps_the_old_one(db: TestDataba
                 plan_id: "china_supplier".into(),
                 version: 1,
             },
-            &admin(),
+            &billing_admin(),
         ))
         .await;
     assert_eq!(
@@ -197,7 +209,7 @@ async fn a_price_change_makes_a_new_version_and_keeps_the_old_one(db: TestDataba
         4_000_000
     );
     let plans = c
-        .list_plans(authed(ListPlansRequest::default(), &admin()))
+        .list_plans(authed(ListPlansRequest::default(), &billing_admin()))
         .await
         .expect("list")
         .into_inner()
@@ -222,15 +234,19 @@ both_backends!(plan_versions, a_price_change_makes_a_new_version_and_keeps_the_o
 /// Every create of the catalog whose key is taken names the row that has it
 /// (features, plans; subscriptions in the purchase test).
 async fn a_duplicate_in_the_catalog_names_the_row_that_exists(db: TestDatabase) {
-    let (_server, mut c) = start(&db).await;
-    feature(&mut c, "top_search_ranking", FeatureTier::Paid).await;
+    let f = BillingFixture::start(&db.url, None).await;
+    let mut c = CatalogServiceClient::new(f.channel.clone());
+    f.calls().feature("top_search_ranking", FeatureTier::Paid).await;
     let again = CreateFeatureRequest {
         feature_key: "top_search_ranking".into(),
         name: "again".into(),
         description: String::new(),
         tier: FeatureTier::Paid as i32,
     };
-    let status = c.create_feature(authed(again, &admin())).await.expect_err("taken");
+    let status = c
+        .create_feature(authed(again, &billing_admin()))
+        .await
+        .expect_err("taken");
     names_the_existing(status, "top_search_ranking");
     let plan = CreatePlanRequest {
         plan_id: "china_supplier".into(),
@@ -239,8 +255,10 @@ async fn a_duplicate_in_the_catalog_names_the_row_that_exists(db: TestDatabase) 
         feature_keys: vec!["top_search_ranking".into()],
         ..Default::default()
     };
-    c.create_plan(authed(plan.clone(), &admin())).await.expect("first");
-    let status = c.create_plan(authed(plan, &admin())).await.expect_err("taken");
+    c.create_plan(authed(plan.clone(), &billing_admin()))
+        .await
+        .expect("first");
+    let status = c.create_plan(authed(plan, &billing_admin())).await.expect_err("taken");
     names_the_existing(status, "china_supplier");
 }
 

@@ -10,12 +10,12 @@ use tiejun_platform::{
     on_pool_raw,
     testing::TestDatabase,
 };
-use tiejun_proto::billing::v1::{
-    ChangePlanPriceRequest, CreatePlanRequest, FeatureTier, Money, catalog_service_client::CatalogServiceClient,
+use tiejun_proto::billing::v1::{ChangePlanPriceRequest, Money, catalog_service_client::CatalogServiceClient};
+use tiejun_tests::{
+    authed,
+    billing::{BillingFixture, billing_admin, cny},
+    token,
 };
-use tiejun_tests::{Svc, authed, billing::BillingFixture, token, wait_serving};
-
-use super::{admin, cny, feature};
 
 async fn a_renewal_book_gives_exact_rates_per_rep(db: TestDatabase) {
     use chrono::Duration as Span;
@@ -56,7 +56,7 @@ async fn a_renewal_book_gives_exact_rates_per_rep(db: TestDatabase) {
                 plan_id: "premium".into(),
                 price: cny(50_000),
             },
-            &admin(),
+            &billing_admin(),
         ))
         .await
         .expect("price");
@@ -104,7 +104,7 @@ async fn a_renewal_book_gives_exact_rates_per_rep(db: TestDatabase) {
             .find(|(s, _, _)| s == sub)
             .expect("renewal invoice")
             .clone();
-        subs.record_payment(authed(pay(invoice, amount, format!("renew-{i}")), &admin()))
+        subs.record_payment(authed(pay(invoice, amount, format!("renew-{i}")), &billing_admin()))
             .await
             .expect("renewal paid");
     }
@@ -121,7 +121,7 @@ async fn a_renewal_book_gives_exact_rates_per_rep(db: TestDatabase) {
         feature_key: feature.into(),
     };
     let grace = entitlements
-        .check_entitlement(authed(check(&account_ids[90], "verified_badge"), &admin()))
+        .check_entitlement(authed(check(&account_ids[90], "verified_badge"), &billing_admin()))
         .await
         .expect("check")
         .into_inner();
@@ -138,19 +138,19 @@ async fn a_renewal_book_gives_exact_rates_per_rep(db: TestDatabase) {
         .into_inner();
     assert_eq!(expired.expired, 22);
     let gone = entitlements
-        .check_entitlement(authed(check(&account_ids[90], "verified_badge"), &admin()))
+        .check_entitlement(authed(check(&account_ids[90], "verified_badge"), &billing_admin()))
         .await
         .expect("check")
         .into_inner();
     assert!(!gone.allowed, "expired: back to free features only");
     let free = entitlements
-        .check_entitlement(authed(check(&account_ids[90], "supplier_listing"), &admin()))
+        .check_entitlement(authed(check(&account_ids[90], "supplier_listing"), &billing_admin()))
         .await
         .expect("check")
         .into_inner();
     assert!(free.allowed, "free features stay");
     let renewed = entitlements
-        .check_entitlement(authed(check(&account_ids[0], "verified_badge"), &admin()))
+        .check_entitlement(authed(check(&account_ids[0], "verified_badge"), &billing_admin()))
         .await
         .expect("check")
         .into_inner();
@@ -162,7 +162,7 @@ async fn a_renewal_book_gives_exact_rates_per_rep(db: TestDatabase) {
         group_by: RenewalGrouping::Rep as i32,
     };
     let rate = BillingReportServiceClient::new(channel.clone())
-        .get_renewal_rate(authed(window, &admin()))
+        .get_renewal_rate(authed(window, &billing_admin()))
         .await
         .expect("rate")
         .into_inner();
@@ -179,7 +179,7 @@ async fn a_renewal_book_gives_exact_rates_per_rep(db: TestDatabase) {
         group_by: RenewalGrouping::Rep as i32,
     };
     let nothing = BillingReportServiceClient::new(channel.clone())
-        .get_renewal_rate(authed(before, &admin()))
+        .get_renewal_rate(authed(before, &billing_admin()))
         .await
         .expect("rate")
         .into_inner()
@@ -211,67 +211,10 @@ both_backends!(renewal_book, a_renewal_book_gives_exact_rates_per_rep);
 
 async fn the_renewal_cycle_runs_by_itself(db: TestDatabase) {
     use chrono::Duration as Span;
-    use tiejun_platform::clock::ManualClock;
-    use tiejun_proto::billing::v1::{
-        RecordPaymentRequest, RegisterMemberRequest, SubscribeRequest, account_service_client::AccountServiceClient,
-        subscription_service_client::SubscriptionServiceClient,
-    };
-    let clock = ManualClock::new(tiejun_tests::leads::monday_morning());
-    let server = tiejun_tests::start_service_with_jobs(
-        Svc::Billing,
-        &db.url,
-        std::sync::Arc::new(clock.clone()),
-        Duration::from_millis(100),
-    )
-    .await;
-    assert!(wait_serving(server.addr, Duration::from_secs(30)).await);
-    let channel = server.channel().await;
-    let mut catalog = CatalogServiceClient::new(channel.clone());
-    feature(&mut catalog, "verified_badge", FeatureTier::Paid).await;
-    let plan = CreatePlanRequest {
-        plan_id: "trustpass".into(),
-        name: "TrustPass".into(),
-        price: cny(2_980),
-        feature_keys: vec!["verified_badge".into()],
-        ..Default::default()
-    };
-    catalog.create_plan(authed(plan, &admin())).await.expect("plan");
-    let member = RegisterMemberRequest {
-        company_name: "自动续费".into(),
-        contact_name: "乙".into(),
-        phone: "13300000000".into(),
-        city: "杭州".into(),
-        ..Default::default()
-    };
-    let account = AccountServiceClient::new(channel.clone())
-        .register_member(authed(member, &admin()))
-        .await
-        .expect("member")
-        .into_inner()
-        .account
-        .expect("a");
-    let mut subs = SubscriptionServiceClient::new(channel);
-    let s = subs
-        .subscribe(authed(
-            SubscribeRequest {
-                account_id: account.account_id,
-                plan_id: "trustpass".into(),
-                ..Default::default()
-            },
-            &admin(),
-        ))
-        .await
-        .expect("subscribe")
-        .into_inner();
-    let invoice = s.invoice.expect("invoice");
-    let pay = RecordPaymentRequest {
-        invoice_id: invoice.invoice_id,
-        amount: invoice.amount,
-        method: "card".into(),
-        idempotency_key: "auto-1".into(),
-        ..Default::default()
-    };
-    subs.record_payment(authed(pay, &admin())).await.expect("pay");
+
+    let f = BillingFixture::start(&db.url, Some(Duration::from_millis(100))).await;
+    f.catalog(&[("trustpass", 2_980)]).await;
+    f.paid_member(0, "trustpass", "").await;
     let direct = Database::connect(&db.url, &PoolSettings::default())
         .await
         .expect("connect");
@@ -285,7 +228,7 @@ async fn the_renewal_cycle_runs_by_itself(db: TestDatabase) {
     };
     tokio::time::sleep(Duration::from_millis(400)).await;
     assert_eq!(renewal_invoices().await, 0, "nothing due yet");
-    clock.advance(Span::days(330)); // inside the 45-day notice window
+    f.clock.advance(Span::days(330)); // inside the 45-day notice window
     let deadline = std::time::Instant::now() + Duration::from_secs(20);
     while renewal_invoices().await == 0 {
         assert!(

@@ -3,83 +3,32 @@
 use std::time::Duration;
 
 use tiejun_platform::{both_backends, testing::TestDatabase};
-use tiejun_proto::billing::v1::{CreatePlanRequest, FeatureTier, catalog_service_client::CatalogServiceClient};
-use tiejun_tests::{Svc, authed, wait_serving};
+use tiejun_tests::{
+    authed,
+    billing::{BillingFixture, billing_admin},
+};
 use tonic::Code;
-
-use super::{admin, cny, feature};
 
 async fn conversion_arr_and_listings_count_what_was_sold(db: TestDatabase) {
     use chrono::Duration as Span;
-    use tiejun_platform::clock::{ManualClock, to_proto};
+    use tiejun_platform::clock::to_proto;
     use tiejun_proto::billing::v1::{
         GetAnnualRecurringRevenueRequest, GetConversionRateRequest, ListInvoicesRequest, ListSubscriptionsRequest,
-        RecordPaymentRequest, RegisterMemberRequest, SubscribeRequest, SubscriptionState,
-        account_service_client::AccountServiceClient, billing_report_service_client::BillingReportServiceClient,
+        SubscribeRequest, SubscriptionState, billing_report_service_client::BillingReportServiceClient,
         subscription_service_client::SubscriptionServiceClient,
     };
     let start_at = tiejun_tests::leads::monday_morning();
-    let clock = ManualClock::new(start_at);
-    let server = tiejun_tests::start_service_at(Svc::Billing, &db.url, std::sync::Arc::new(clock.clone())).await;
-    assert!(wait_serving(server.addr, Duration::from_secs(30)).await);
-    let channel = server.channel().await;
-    let mut catalog = CatalogServiceClient::new(channel.clone());
-    feature(&mut catalog, "verified_badge", FeatureTier::Paid).await;
-    for (id, yuan) in [("trustpass", 2_980), ("china_supplier", 40_000)] {
-        let plan = CreatePlanRequest {
-            plan_id: id.into(),
-            name: id.into(),
-            price: cny(yuan),
-            feature_keys: vec!["verified_badge".into()],
-            ..Default::default()
-        };
-        catalog.create_plan(authed(plan, &admin())).await.expect("plan");
-    }
-    let mut accounts = AccountServiceClient::new(channel.clone());
-    let mut subs = SubscriptionServiceClient::new(channel.clone());
+    let f = BillingFixture::start(&db.url, None).await;
+    f.catalog(&[("trustpass", 2_980), ("china_supplier", 40_000)]).await;
     let mut ids = Vec::new();
     for i in 0..4 {
-        let member = RegisterMemberRequest {
-            company_name: format!("报表测试{i}"),
-            contact_name: "丙".into(),
-            phone: format!("1320000000{i}"),
-            city: "杭州".into(),
-            ..Default::default()
-        };
-        ids.push(
-            accounts
-                .register_member(authed(member, &admin()))
-                .await
-                .expect("member")
-                .into_inner()
-                .account
-                .expect("a")
-                .account_id,
-        );
+        ids.push(f.member(i).await);
     }
     for (i, plan) in [(0, "trustpass"), (1, "china_supplier")] {
-        let s = subs
-            .subscribe(authed(
-                SubscribeRequest {
-                    account_id: ids[i].clone(),
-                    plan_id: plan.into(),
-                    ..Default::default()
-                },
-                &admin(),
-            ))
-            .await
-            .expect("sub")
-            .into_inner();
-        let invoice = s.invoice.expect("invoice");
-        let pay = RecordPaymentRequest {
-            invoice_id: invoice.invoice_id,
-            amount: invoice.amount,
-            method: "bank_transfer".into(),
-            idempotency_key: format!("r-{i}"),
-            ..Default::default()
-        };
-        subs.record_payment(authed(pay, &admin())).await.expect("pay");
+        f.subscribe_and_pay(&ids[i], plan, "").await;
     }
+    let channel = f.channel.clone();
+    let mut subs = SubscriptionServiceClient::new(channel.clone());
     // An unpaid subscription is neither a conversion nor revenue.
     subs.subscribe(authed(
         SubscribeRequest {
@@ -87,18 +36,18 @@ async fn conversion_arr_and_listings_count_what_was_sold(db: TestDatabase) {
             plan_id: "trustpass".into(),
             ..Default::default()
         },
-        &admin(),
+        &billing_admin(),
     ))
     .await
     .expect("sub");
-    clock.advance(Span::days(10));
+    f.clock.advance(Span::days(10));
     let mut reports = BillingReportServiceClient::new(channel.clone());
     let cohort = GetConversionRateRequest {
         signed_up_from: Some(to_proto(start_at - Span::days(1))),
         signed_up_to: Some(to_proto(start_at + Span::days(1))),
     };
     let conversion = reports
-        .get_conversion_rate(authed(cohort, &admin()))
+        .get_conversion_rate(authed(cohort, &billing_admin()))
         .await
         .expect("conversion")
         .into_inner();
@@ -111,7 +60,7 @@ async fn conversion_arr_and_listings_count_what_was_sold(db: TestDatabase) {
         (4, 2, 5000)
     );
     let arr = reports
-        .get_annual_recurring_revenue(authed(GetAnnualRecurringRevenueRequest { at: None }, &admin()))
+        .get_annual_recurring_revenue(authed(GetAnnualRecurringRevenueRequest { at: None }, &billing_admin()))
         .await
         .expect("arr")
         .into_inner();
@@ -126,7 +75,7 @@ async fn conversion_arr_and_listings_count_what_was_sold(db: TestDatabase) {
         ..Default::default()
     };
     assert_eq!(
-        subs.list_subscriptions(authed(active, &admin()))
+        subs.list_subscriptions(authed(active, &billing_admin()))
             .await
             .expect("list")
             .into_inner()

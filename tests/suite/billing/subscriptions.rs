@@ -2,8 +2,6 @@
 //! features; upgrades prorate to the fen, downgrades and cancellations wait
 //! for the period's end.
 
-use std::time::Duration;
-
 use tiejun_platform::{
     auth::Role,
     both_backends,
@@ -12,11 +10,15 @@ use tiejun_platform::{
     testing::TestDatabase,
 };
 use tiejun_proto::billing::v1::{CreatePlanRequest, FeatureTier, Money, catalog_service_client::CatalogServiceClient};
-use tiejun_tests::{Svc, authed, token, wait_serving};
+use tiejun_tests::{
+    authed,
+    billing::{BillingFixture, billing_admin, cny},
+    token,
+};
 use tonic::Code;
 use tonic_types::StatusExt as _;
 
-use super::{admin, cny, feature, names_the_existing, start};
+use super::names_the_existing;
 
 async fn a_member_subscribes_pays_once_and_gets_the_plans_features(db: TestDatabase) {
     use tiejun_proto::billing::v1::{
@@ -25,9 +27,11 @@ async fn a_member_subscribes_pays_once_and_gets_the_plans_features(db: TestDatab
         account_service_client::AccountServiceClient, entitlement_service_client::EntitlementServiceClient,
         subscription_service_client::SubscriptionServiceClient,
     };
-    let (server, mut catalog) = start(&db).await;
-    feature(&mut catalog, "supplier_listing", FeatureTier::Free).await;
-    feature(&mut catalog, "verified_badge", FeatureTier::Paid).await;
+    let f = BillingFixture::start(&db.url, None).await;
+    let server = &f.server;
+    let mut catalog = CatalogServiceClient::new(f.channel.clone());
+    f.calls().feature("supplier_listing", FeatureTier::Free).await;
+    f.calls().feature("verified_badge", FeatureTier::Paid).await;
     let plan = CreatePlanRequest {
         plan_id: "trustpass".into(),
         name: "TrustPass".into(),
@@ -35,7 +39,7 @@ async fn a_member_subscribes_pays_once_and_gets_the_plans_features(db: TestDatab
         feature_keys: vec!["verified_badge".into()],
         ..Default::default()
     };
-    catalog.create_plan(authed(plan, &admin())).await.expect("plan");
+    catalog.create_plan(authed(plan, &billing_admin())).await.expect("plan");
     let channel = server.channel().await;
     let mut accounts = AccountServiceClient::new(channel.clone());
     let member = RegisterMemberRequest {
@@ -46,7 +50,7 @@ async fn a_member_subscribes_pays_once_and_gets_the_plans_features(db: TestDatab
         ..Default::default()
     };
     let account = accounts
-        .register_member(authed(member, &admin()))
+        .register_member(authed(member, &billing_admin()))
         .await
         .expect("member")
         .into_inner()
@@ -78,7 +82,7 @@ async fn a_member_subscribes_pays_once_and_gets_the_plans_features(db: TestDatab
         ..Default::default()
     };
     let subscribed = subs
-        .subscribe(authed(subscribe.clone(), &admin()))
+        .subscribe(authed(subscribe.clone(), &billing_admin()))
         .await
         .expect("subscribe")
         .into_inner();
@@ -101,12 +105,12 @@ async fn a_member_subscribes_pays_once_and_gets_the_plans_features(db: TestDatab
         idempotency_key: key.into(),
     };
     let over = subs
-        .record_payment(authed(pay(300_000, "p-over"), &admin()))
+        .record_payment(authed(pay(300_000, "p-over"), &billing_admin()))
         .await
         .expect_err("overpayment");
     assert_eq!(over.get_details_error_info().expect("ErrorInfo").reason, "OVERPAYMENT");
     let part = subs
-        .record_payment(authed(pay(100_000, "p-1"), &admin()))
+        .record_payment(authed(pay(100_000, "p-1"), &billing_admin()))
         .await
         .expect("part")
         .into_inner();
@@ -122,7 +126,7 @@ async fn a_member_subscribes_pays_once_and_gets_the_plans_features(db: TestDatab
             let mut c = SubscriptionServiceClient::new(channel.clone());
             let request = pay(198_000, "p-2");
             tokio::spawn(async move {
-                c.record_payment(authed(request, &admin()))
+                c.record_payment(authed(request, &billing_admin()))
                     .await
                     .map(|r| r.into_inner())
             })
@@ -151,7 +155,7 @@ async fn a_member_subscribes_pays_once_and_gets_the_plans_features(db: TestDatab
             tiejun_proto::billing::v1::GetSubscriptionRequest {
                 subscription_id: sub.subscription_id.clone(),
             },
-            &admin(),
+            &billing_admin(),
         ))
         .await;
     let fresh = fresh.expect("get").into_inner().subscription.expect("sub");
@@ -176,7 +180,7 @@ async fn a_member_subscribes_pays_once_and_gets_the_plans_features(db: TestDatab
             GetAccountRequest {
                 account_id: account.account_id.clone(),
             },
-            &admin(),
+            &billing_admin(),
         ))
         .await;
     assert_eq!(
@@ -192,14 +196,14 @@ async fn a_member_subscribes_pays_once_and_gets_the_plans_features(db: TestDatab
     assert_eq!(activated, 1);
 
     let again = subs
-        .subscribe(authed(subscribe.clone(), &admin()))
+        .subscribe(authed(subscribe.clone(), &billing_admin()))
         .await
         .expect_err("second live subscription");
     assert_eq!(again.code(), Code::AlreadyExists);
     let existing = format!("{}/{}", subscribe.account_id, subscribe.plan_id);
     names_the_existing(again, &existing);
     let closed = subs
-        .record_payment(authed(pay(1, "p-3"), &admin()))
+        .record_payment(authed(pay(1, "p-3"), &billing_admin()))
         .await
         .expect_err("paid invoice");
     assert_eq!(
@@ -211,7 +215,7 @@ async fn a_member_subscribes_pays_once_and_gets_the_plans_features(db: TestDatab
             tiejun_proto::billing::v1::GetInvoiceRequest {
                 invoice_id: inv.invoice_id.clone(),
             },
-            &admin(),
+            &billing_admin(),
         ))
         .await;
     let status = status.expect("invoice").into_inner();
@@ -225,70 +229,21 @@ both_backends!(purchase, a_member_subscribes_pays_once_and_gets_the_plans_featur
 
 async fn upgrades_prorate_to_the_fen_and_downgrades_and_cancellations_wait_for_the_end(db: TestDatabase) {
     use chrono::Duration as Span;
-    use tiejun_platform::clock::ManualClock;
+
     use tiejun_proto::billing::v1::{
         CancelSubscriptionRequest, ChangePlanRequest, CheckEntitlementRequest, GetSubscriptionRequest,
-        RecordPaymentRequest, RegisterMemberRequest, RunRenewalCycleRequest, SubscribeRequest, SubscriptionState,
-        account_service_client::AccountServiceClient, entitlement_service_client::EntitlementServiceClient,
-        subscription_service_client::SubscriptionServiceClient,
+        RecordPaymentRequest, RunRenewalCycleRequest, SubscriptionState,
+        entitlement_service_client::EntitlementServiceClient, subscription_service_client::SubscriptionServiceClient,
     };
-    let clock = ManualClock::new(tiejun_tests::leads::monday_morning());
-    let server = tiejun_tests::start_service_at(Svc::Billing, &db.url, std::sync::Arc::new(clock.clone())).await;
-    assert!(wait_serving(server.addr, Duration::from_secs(30)).await);
-    let channel = server.channel().await;
-    let mut catalog = CatalogServiceClient::new(channel.clone());
-    feature(&mut catalog, "verified_badge", FeatureTier::Paid).await;
-    for (id, yuan) in [("lite", 1_000), ("trustpass", 2_980), ("premium", 40_000)] {
-        let plan = CreatePlanRequest {
-            plan_id: id.into(),
-            name: id.into(),
-            price: cny(yuan),
-            feature_keys: vec!["verified_badge".into()],
-            ..Default::default()
-        };
-        catalog.create_plan(authed(plan, &admin())).await.expect("plan");
-    }
-    let mut accounts = AccountServiceClient::new(channel.clone());
+    let f = BillingFixture::start(&db.url, None).await;
+    f.catalog(&[("lite", 1_000), ("trustpass", 2_980), ("premium", 40_000)])
+        .await;
+    let (clock, channel) = (f.clock.clone(), f.channel.clone());
     let mut subs = SubscriptionServiceClient::new(channel.clone());
     let ops = token(&[Role::Operator]);
     let mut active = Vec::new();
     for i in 0..3 {
-        let member = RegisterMemberRequest {
-            company_name: format!("变更测试{i}"),
-            contact_name: "甲".into(),
-            phone: format!("1350000000{i}"),
-            city: "杭州".into(),
-            ..Default::default()
-        };
-        let account = accounts
-            .register_member(authed(member, &admin()))
-            .await
-            .expect("member")
-            .into_inner()
-            .account
-            .expect("a");
-        let s = subs
-            .subscribe(authed(
-                SubscribeRequest {
-                    account_id: account.account_id.clone(),
-                    plan_id: "trustpass".into(),
-                    ..Default::default()
-                },
-                &admin(),
-            ))
-            .await
-            .expect("subscribe")
-            .into_inner();
-        let invoice = s.invoice.expect("invoice");
-        let pay = RecordPaymentRequest {
-            invoice_id: invoice.invoice_id,
-            amount: invoice.amount,
-            method: "alipay".into(),
-            idempotency_key: format!("pay-{i}"),
-            ..Default::default()
-        };
-        subs.record_payment(authed(pay, &admin())).await.expect("pay");
-        active.push((account.account_id, s.subscription.expect("sub").subscription_id));
+        active.push(f.paid_member(i, "trustpass", "").await);
     }
 
     // Day 100 of 365: an upgrade charges the difference for the 265 days left, rounded down.
@@ -299,7 +254,7 @@ async fn upgrades_prorate_to_the_fen_and_downgrades_and_cancellations_wait_for_t
         idempotency_key: String::new(),
     };
     let upgraded = subs
-        .change_plan(authed(upgrade, &admin()))
+        .change_plan(authed(upgrade, &billing_admin()))
         .await
         .expect("upgrade")
         .into_inner();
@@ -327,7 +282,7 @@ async fn upgrades_prorate_to_the_fen_and_downgrades_and_cancellations_wait_for_t
         idempotency_key: String::new(),
     };
     let pending = subs
-        .change_plan(authed(downgrade, &admin()))
+        .change_plan(authed(downgrade, &billing_admin()))
         .await
         .expect("downgrade")
         .into_inner();
@@ -342,7 +297,7 @@ async fn upgrades_prorate_to_the_fen_and_downgrades_and_cancellations_wait_for_t
                 subscription_id: active[2].1.clone(),
                 reason: "closing".into(),
             },
-            &admin(),
+            &billing_admin(),
         ))
         .await;
     assert!(
@@ -359,7 +314,7 @@ async fn upgrades_prorate_to_the_fen_and_downgrades_and_cancellations_wait_for_t
         feature_key: "verified_badge".into(),
     };
     assert!(
-        ent.check_entitlement(authed(check(&active[2].0), &admin()))
+        ent.check_entitlement(authed(check(&active[2].0), &billing_admin()))
             .await
             .expect("check")
             .into_inner()
@@ -390,7 +345,9 @@ async fn upgrades_prorate_to_the_fen_and_downgrades_and_cancellations_wait_for_t
         idempotency_key: "renew-lite".into(),
         ..Default::default()
     };
-    subs.record_payment(authed(pay, &admin())).await.expect("renewal paid");
+    subs.record_payment(authed(pay, &billing_admin()))
+        .await
+        .expect("renewal paid");
     clock.advance(Span::days(41));
     subs.run_renewal_cycle(authed(RunRenewalCycleRequest {}, &ops))
         .await
@@ -399,7 +356,7 @@ async fn upgrades_prorate_to_the_fen_and_downgrades_and_cancellations_wait_for_t
         subscription_id: id.into(),
     };
     let lite = subs
-        .get_subscription(authed(get(&active[1].1), &admin()))
+        .get_subscription(authed(get(&active[1].1), &billing_admin()))
         .await
         .expect("get")
         .into_inner()
@@ -410,7 +367,7 @@ async fn upgrades_prorate_to_the_fen_and_downgrades_and_cancellations_wait_for_t
         (SubscriptionState::Active, "lite", 100_000)
     );
     let canceled = subs
-        .get_subscription(authed(get(&active[2].1), &admin()))
+        .get_subscription(authed(get(&active[2].1), &billing_admin()))
         .await
         .expect("get")
         .into_inner()
@@ -418,7 +375,7 @@ async fn upgrades_prorate_to_the_fen_and_downgrades_and_cancellations_wait_for_t
         .expect("s");
     assert_eq!(canceled.state(), SubscriptionState::Canceled);
     assert!(
-        !ent.check_entitlement(authed(check(&active[2].0), &admin()))
+        !ent.check_entitlement(authed(check(&active[2].0), &billing_admin()))
             .await
             .expect("check")
             .into_inner()
