@@ -96,14 +96,15 @@ fn assert_internal<T: std::fmt::Debug>(what: &str, answer: Result<T, tonic::Stat
 }
 
 async fn billing_rows_with_a_state_no_release_wrote_fail(db: TestDatabase) {
-    let billing = BillingFixture::start(&db.url, None).await;
+    let url = db.url.clone();
+    let billing = BillingFixture::start(db, None).await;
     billing.catalog(&[("pro", 1_000)]).await;
     let (account, subscription) = billing.paid_member(1, "pro", "U1").await;
-    let invoice = text(&db.url, "SELECT invoice_id FROM invoices").await;
+    let invoice = text(&url, "SELECT invoice_id FROM invoices").await;
     let mut subscriptions = SubscriptionServiceClient::new(billing.channel.clone());
     let mut catalog = CatalogServiceClient::new(billing.channel.clone());
 
-    corrupt(&db.url, "subscriptions", "state", "subscription_id", &subscription).await;
+    corrupt(&url, "subscriptions", "state", "subscription_id", &subscription).await;
     let get = GetSubscriptionRequest {
         subscription_id: subscription.clone(),
     };
@@ -120,14 +121,14 @@ async fn billing_rows_with_a_state_no_release_wrote_fail(db: TestDatabase) {
         subscriptions.list_subscriptions(authed(list, &billing_admin())).await,
     );
 
-    corrupt(&db.url, "invoices", "status", "invoice_id", &invoice).await;
+    corrupt(&url, "invoices", "status", "invoice_id", &invoice).await;
     let get = GetInvoiceRequest { invoice_id: invoice };
     assert_internal(
         "GetInvoice",
         subscriptions.get_invoice(authed(get, &billing_admin())).await,
     );
 
-    corrupt(&db.url, "plans", "period", "plan_id", "pro").await;
+    corrupt(&url, "plans", "period", "plan_id", "pro").await;
     let get = GetPlanRequest {
         plan_id: "pro".into(),
         version: 0,

@@ -43,7 +43,7 @@ fn refused<T: std::fmt::Debug>(answer: Result<T, tonic::Status>, what: &str) {
 }
 
 async fn an_account_token_acts_only_for_its_own_account(db: TestDatabase) {
-    let f = BillingFixture::start(&db.url, None).await;
+    let f = BillingFixture::start(db, None).await;
     f.catalog(&[("trustpass", 2980)]).await;
     let (mine, my_sub) = f.paid_member(1, "trustpass", "E1").await;
     let (theirs, their_sub) = f.paid_member(2, "trustpass", "E1").await;

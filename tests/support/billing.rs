@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use tiejun_platform::{auth::Role, clock::ManualClock};
+use tiejun_platform::{auth::Role, testing::TestDatabase};
 use tiejun_proto::billing::v1::{
     CreateFeatureRequest, CreatePlanRequest, FeatureTier, Money, RecordPaymentRequest, RegisterMemberRequest,
     SubscribeRequest, account_service_client::AccountServiceClient, catalog_service_client::CatalogServiceClient,
@@ -11,9 +11,7 @@ use tiejun_proto::billing::v1::{
 };
 use tonic::transport::Channel;
 
-use crate::{
-    Running, Svc, authed, leads::monday_morning, start_service_at, start_service_with_jobs, token, wait_serving,
-};
+use crate::{Svc, authed, fixture::Fixture, token};
 
 /// A billing admin's token.
 pub fn billing_admin() -> String {
@@ -28,32 +26,23 @@ pub fn cny(yuan: i64) -> Option<Money> {
     })
 }
 
-/// A running billing service at Monday 09:00 Shanghai time.
+/// A running billing service at Monday 09:00 Shanghai time: the [`Fixture`]
+/// and the calls billing's tests make.
 #[derive(Debug)]
-pub struct BillingFixture {
-    /// The server.
-    pub server: Running,
-    /// The clock it reads.
-    pub clock: ManualClock,
-    /// A channel to it.
-    pub channel: Channel,
+pub struct BillingFixture(Fixture);
+
+impl std::ops::Deref for BillingFixture {
+    type Target = Fixture;
+
+    fn deref(&self) -> &Fixture {
+        &self.0
+    }
 }
 
 impl BillingFixture {
-    /// Starts the service on `database_url`; with `jobs_every`, its renewal job runs too.
-    pub async fn start(database_url: &str, jobs_every: Option<Duration>) -> Self {
-        let clock = ManualClock::new(monday_morning());
-        let shared = std::sync::Arc::new(clock.clone());
-        let server = match jobs_every {
-            Some(every) => start_service_with_jobs(Svc::Billing, database_url, shared, every).await,
-            None => start_service_at(Svc::Billing, database_url, shared).await,
-        };
-        assert!(
-            wait_serving(server.addr, Duration::from_secs(30)).await,
-            "billing never SERVING"
-        );
-        let channel = server.channel().await;
-        Self { server, clock, channel }
+    /// Starts the service on `test_db`; with `jobs_every`, its renewal job runs too.
+    pub async fn start(test_db: TestDatabase, jobs_every: Option<Duration>) -> Self {
+        Self(Fixture::start(Svc::Billing, test_db, jobs_every).await)
     }
 
     /// The calls below, on this service.

@@ -6,8 +6,6 @@ use std::time::Duration;
 use chrono::{DateTime, TimeZone as _, Utc};
 use tiejun_platform::{
     auth::{Role, TokenSpec},
-    clock::ManualClock,
-    db::{Database, PoolSettings},
     on_pool_raw,
     testing::TestDatabase,
 };
@@ -17,7 +15,7 @@ use tiejun_proto::leads::v1::{
 };
 use tonic::transport::Channel;
 
-use crate::{Running, Svc, authed, keys, start_service_at, token, wait_serving};
+use crate::{Svc, authed, fixture::Fixture, keys, token};
 
 /// 09:00 on Monday 2 March 2026 in Shanghai: every test starts here.
 pub fn monday_morning() -> DateTime<Utc> {
@@ -26,18 +24,17 @@ pub fn monday_morning() -> DateTime<Utc> {
         .expect("valid instant")
 }
 
-/// A running lead-distribution service.
+/// A running lead-distribution service: the [`Fixture`] and the calls
+/// lead-distribution's tests make.
 #[derive(Debug)]
-pub struct LeadsFixture {
-    /// The server.
-    pub server: Running,
-    /// A direct connection to its database.
-    pub db: Database,
-    /// The clock it reads.
-    pub clock: ManualClock,
-    /// The database URL (a second instance can share it).
-    pub url: String,
-    _test_db: TestDatabase,
+pub struct LeadsFixture(pub Fixture);
+
+impl std::ops::Deref for LeadsFixture {
+    type Target = Fixture;
+
+    fn deref(&self) -> &Fixture {
+        &self.0
+    }
 }
 
 /// An admin token.
@@ -80,28 +77,12 @@ pub fn lead_input(n: usize, city: &str, score: i32) -> LeadInput {
 impl LeadsFixture {
     /// Starts the service on `test_db` at [`monday_morning`].
     pub async fn start(test_db: TestDatabase) -> Self {
-        crate::logs_when_asked();
-        let clock = ManualClock::new(monday_morning());
-        let server = start_service_at(Svc::Leads, &test_db.url, std::sync::Arc::new(clock.clone())).await;
-        assert!(
-            wait_serving(server.addr, Duration::from_secs(30)).await,
-            "leads never SERVING"
-        );
-        let db = Database::connect(&test_db.url, &PoolSettings::default())
-            .await
-            .expect("test connection");
-        Self {
-            server,
-            db,
-            clock,
-            url: test_db.url.clone(),
-            _test_db: test_db,
-        }
+        Self(Fixture::start(Svc::Leads, test_db, None).await)
     }
 
     /// A channel to the server.
     pub async fn channel(&self) -> Channel {
-        self.server.channel().await
+        self.0.channel.clone()
     }
 
     /// A RepService client.
@@ -170,19 +151,5 @@ impl LeadsFixture {
         .await
         .map(drop)
         .expect("assign"));
-    }
-
-    /// A number from a query with one text argument.
-    pub async fn scalar(&self, sql: &'static str, arg: &str) -> i64 {
-        on_pool_raw!(&self.db, |p| sqlx::query_scalar(sql)
-            .bind(arg)
-            .fetch_one(p)
-            .await
-            .expect("scalar"))
-    }
-
-    /// Moves the clock.
-    pub fn advance(&self, by: chrono::Duration) {
-        self.clock.advance(by);
     }
 }

@@ -5,6 +5,7 @@
 pub mod billing;
 pub mod connected;
 pub mod echo;
+pub mod fixture;
 pub mod gateway;
 pub mod leads;
 pub mod proxy;

@@ -6,9 +6,7 @@ use std::time::Duration;
 use chrono::Duration as Span;
 use tiejun_platform::{
     auth::{Role, TokenSpec},
-    clock::{ManualClock, to_proto},
-    db::{Database, PoolSettings},
-    on_pool_raw,
+    clock::to_proto,
     testing::TestDatabase,
 };
 use tiejun_proto::training::v1::{
@@ -18,18 +16,19 @@ use tiejun_proto::training::v1::{
 };
 use tonic::transport::Channel;
 
-use crate::{Running, Svc, authed, keys, leads::monday_morning, start_service_at, token, wait_serving};
+use crate::{Svc, authed, fixture::Fixture, keys, leads::monday_morning, token};
 
-/// A running training-enrollment service.
+/// A running training-enrollment service: the [`Fixture`] and the calls
+/// training's tests make.
 #[derive(Debug)]
-pub struct TrainingFixture {
-    /// The server.
-    pub server: Running,
-    /// A direct connection to its database.
-    pub db: Database,
-    /// The clock it reads.
-    pub clock: ManualClock,
-    _test_db: TestDatabase,
+pub struct TrainingFixture(Fixture);
+
+impl std::ops::Deref for TrainingFixture {
+    type Target = Fixture;
+
+    fn deref(&self) -> &Fixture {
+        &self.0
+    }
 }
 
 /// A trainer's token.
@@ -47,36 +46,22 @@ pub fn learner(id: &str) -> String {
 impl TrainingFixture {
     /// Starts the service on `test_db` at Monday 09:00 Shanghai time.
     pub async fn start(test_db: TestDatabase) -> Self {
-        let clock = ManualClock::new(monday_morning());
-        let server = start_service_at(Svc::Training, &test_db.url, std::sync::Arc::new(clock.clone())).await;
-        assert!(
-            wait_serving(server.addr, Duration::from_secs(30)).await,
-            "training never SERVING"
-        );
-        let db = Database::connect(&test_db.url, &PoolSettings::default())
-            .await
-            .expect("test connection");
-        Self {
-            server,
-            db,
-            clock,
-            _test_db: test_db,
-        }
+        Self(Fixture::start(Svc::Training, test_db, None).await)
     }
 
     /// Clients.
     pub async fn programs(&self) -> ProgramServiceClient<Channel> {
-        ProgramServiceClient::new(self.server.channel().await)
+        ProgramServiceClient::new(self.channel.clone())
     }
 
     /// Clients.
     pub async fn sessions(&self) -> SessionServiceClient<Channel> {
-        SessionServiceClient::new(self.server.channel().await)
+        SessionServiceClient::new(self.channel.clone())
     }
 
     /// Clients.
     pub async fn enrollments(&self) -> EnrollmentServiceClient<Channel> {
-        EnrollmentServiceClient::new(self.server.channel().await)
+        EnrollmentServiceClient::new(self.channel.clone())
     }
 
     /// The employee onboarding programme.
@@ -139,14 +124,5 @@ impl TrainingFixture {
         };
         let response = self.enrollments().await.enroll(authed(request, &trainer())).await?;
         Ok(response.into_inner().enrollment.expect("enrollment"))
-    }
-
-    /// A number from a query with one text argument.
-    pub async fn scalar(&self, sql: &'static str, arg: &str) -> i64 {
-        on_pool_raw!(&self.db, |p| sqlx::query_scalar(sql)
-            .bind(arg)
-            .fetch_one(p)
-            .await
-            .expect("scalar"))
     }
 }

@@ -2,13 +2,7 @@
 //! makes a new plan version and keeps the old one, and a duplicate names the
 //! row that exists.
 
-use tiejun_platform::{
-    auth::Role,
-    both_backends,
-    db::{Database, PoolSettings},
-    on_pool_raw,
-    testing::TestDatabase,
-};
+use tiejun_platform::{auth::Role, both_backends, on_pool_raw, testing::TestDatabase};
 use tiejun_proto::billing::v1::{
     ChangePlanPriceRequest, CreateFeatureRequest, CreatePlanRequest, FeatureTier, GetPlanRequest, ListPlansRequest,
     UpdateFeatureRequest, catalog_service_client::CatalogServiceClient,
@@ -32,7 +26,7 @@ fn free_forever(status: tonic::Status) {
 }
 
 async fn what_is_free_stays_free_from_every_angle(db: TestDatabase) {
-    let f = BillingFixture::start(&db.url, None).await;
+    let f = BillingFixture::start(db, None).await;
     let mut c = CatalogServiceClient::new(f.channel.clone());
     f.calls().feature("supplier_listing", FeatureTier::Free).await;
     f.calls().feature("buyer_inquiries", FeatureTier::Free).await;
@@ -78,9 +72,7 @@ async fn what_is_free_stays_free_from_every_angle(db: TestDatabase) {
         .expect("renaming a free feature is fine");
 
     // The database refuses too, whatever the code does.
-    let direct = Database::connect(&db.url, &PoolSettings::default())
-        .await
-        .expect("connect");
+    let direct = f.db.clone();
     let bypass = on_pool_raw!(&direct, |p| sqlx::query(
         "UPDATE features SET tier = 'PAID' WHERE feature_key = 'buyer_inquiries'"
     )
@@ -151,7 +143,7 @@ async fn what_is_free_stays_free_from_every_angle(db: TestDatabase) {
 both_backends!(free_forever_rule, what_is_free_stays_free_from_every_angle);
 
 async fn a_price_change_makes_a_new_version_and_keeps_the_old_one(db: TestDatabase) {
-    let f = BillingFixture::start(&db.url, None).await;
+    let f = BillingFixture::start(db, None).await;
     let mut c = CatalogServiceClient::new(f.channel.clone());
     f.calls().feature("top_search_ranking", FeatureTier::Paid).await;
     let create = CreatePlanRequest {
@@ -234,7 +226,7 @@ both_backends!(plan_versions, a_price_change_makes_a_new_version_and_keeps_the_o
 /// Every create of the catalog whose key is taken names the row that has it
 /// (features, plans; subscriptions in the purchase test).
 async fn a_duplicate_in_the_catalog_names_the_row_that_exists(db: TestDatabase) {
-    let f = BillingFixture::start(&db.url, None).await;
+    let f = BillingFixture::start(db, None).await;
     let mut c = CatalogServiceClient::new(f.channel.clone());
     f.calls().feature("top_search_ranking", FeatureTier::Paid).await;
     let again = CreateFeatureRequest {

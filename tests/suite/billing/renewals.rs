@@ -3,13 +3,7 @@
 
 use std::time::Duration;
 
-use tiejun_platform::{
-    auth::Role,
-    both_backends,
-    db::{Database, PoolSettings},
-    on_pool_raw,
-    testing::TestDatabase,
-};
+use tiejun_platform::{auth::Role, both_backends, on_pool_raw, testing::TestDatabase};
 use tiejun_proto::billing::v1::{ChangePlanPriceRequest, Money, catalog_service_client::CatalogServiceClient};
 use tiejun_tests::{
     authed,
@@ -26,7 +20,7 @@ async fn a_renewal_book_gives_exact_rates_per_rep(db: TestDatabase) {
         entitlement_service_client::EntitlementServiceClient, subscription_service_client::SubscriptionServiceClient,
     };
     let start_at = tiejun_tests::leads::monday_morning();
-    let f = BillingFixture::start(&db.url, None).await;
+    let f = BillingFixture::start(db, None).await;
     let (clock, channel) = (f.clock.clone(), f.channel.clone());
     f.catalog(&[("trustpass", 2_980), ("premium", 40_000)]).await;
     let mut catalog = CatalogServiceClient::new(channel.clone());
@@ -79,9 +73,7 @@ async fn a_renewal_book_gives_exact_rates_per_rep(db: TestDatabase) {
         notices += task.await.expect("task").renewal_invoices_issued;
     }
     assert_eq!(notices, 100);
-    let direct = Database::connect(&db.url, &PoolSettings::default())
-        .await
-        .expect("connect");
+    let direct = f.db.clone();
     let renewal_invoices: Vec<(String, String, i64)> = on_pool_raw!(&direct, |p| sqlx::query_as(
         "SELECT subscription_id, invoice_id, amount_minor FROM invoices WHERE kind = 'RENEWAL'"
     )
@@ -212,12 +204,10 @@ both_backends!(renewal_book, a_renewal_book_gives_exact_rates_per_rep);
 async fn the_renewal_cycle_runs_by_itself(db: TestDatabase) {
     use chrono::Duration as Span;
 
-    let f = BillingFixture::start(&db.url, Some(Duration::from_millis(100))).await;
+    let f = BillingFixture::start(db, Some(Duration::from_millis(100))).await;
     f.catalog(&[("trustpass", 2_980)]).await;
     f.paid_member(0, "trustpass", "").await;
-    let direct = Database::connect(&db.url, &PoolSettings::default())
-        .await
-        .expect("connect");
+    let direct = f.db.clone();
     let renewal_invoices = || async {
         on_pool_raw!(&direct, |p| sqlx::query_scalar::<_, i64>(
             "SELECT count(*) FROM invoices WHERE kind = 'RENEWAL'"

@@ -18,7 +18,7 @@ async fn conversion_arr_and_listings_count_what_was_sold(db: TestDatabase) {
         subscription_service_client::SubscriptionServiceClient,
     };
     let start_at = tiejun_tests::leads::monday_morning();
-    let f = BillingFixture::start(&db.url, None).await;
+    let f = BillingFixture::start(db, None).await;
     f.catalog(&[("trustpass", 2_980), ("china_supplier", 40_000)]).await;
     let mut ids = Vec::new();
     for i in 0..4 {

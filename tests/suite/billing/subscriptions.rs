@@ -2,13 +2,7 @@
 //! features; upgrades prorate to the fen, downgrades and cancellations wait
 //! for the period's end.
 
-use tiejun_platform::{
-    auth::Role,
-    both_backends,
-    db::{Database, PoolSettings},
-    on_pool_raw,
-    testing::TestDatabase,
-};
+use tiejun_platform::{auth::Role, both_backends, on_pool_raw, testing::TestDatabase};
 use tiejun_proto::billing::v1::{CreatePlanRequest, FeatureTier, Money, catalog_service_client::CatalogServiceClient};
 use tiejun_tests::{
     authed,
@@ -27,7 +21,7 @@ async fn a_member_subscribes_pays_once_and_gets_the_plans_features(db: TestDatab
         account_service_client::AccountServiceClient, entitlement_service_client::EntitlementServiceClient,
         subscription_service_client::SubscriptionServiceClient,
     };
-    let f = BillingFixture::start(&db.url, None).await;
+    let f = BillingFixture::start(db, None).await;
     let server = &f.server;
     let mut catalog = CatalogServiceClient::new(f.channel.clone());
     f.calls().feature("supplier_listing", FeatureTier::Free).await;
@@ -138,9 +132,7 @@ async fn a_member_subscribes_pays_once_and_gets_the_plans_features(db: TestDatab
         payment_ids.insert(response.payment.expect("payment").payment_id);
     }
     assert_eq!(payment_ids.len(), 1, "one payment for one key");
-    let direct = Database::connect(&db.url, &PoolSettings::default())
-        .await
-        .expect("connect");
+    let direct = f.db.clone();
     let (paid, count): (i64, i64) = on_pool_raw!(&direct, |p| sqlx::query_as(
         "SELECT CAST(SUM(amount_minor) AS BIGINT), count(*) FROM payments WHERE invoice_id = $1"
     )
@@ -235,7 +227,7 @@ async fn upgrades_prorate_to_the_fen_and_downgrades_and_cancellations_wait_for_t
         RecordPaymentRequest, RunRenewalCycleRequest, SubscriptionState,
         entitlement_service_client::EntitlementServiceClient, subscription_service_client::SubscriptionServiceClient,
     };
-    let f = BillingFixture::start(&db.url, None).await;
+    let f = BillingFixture::start(db, None).await;
     f.catalog(&[("lite", 1_000), ("trustpass", 2_980), ("premium", 40_000)])
         .await;
     let (clock, channel) = (f.clock.clone(), f.channel.clone());
@@ -327,9 +319,7 @@ async fn upgrades_prorate_to_the_fen_and_downgrades_and_cancellations_wait_for_t
     subs.run_renewal_cycle(authed(RunRenewalCycleRequest {}, &ops))
         .await
         .expect("cycle");
-    let direct = Database::connect(&db.url, &PoolSettings::default())
-        .await
-        .expect("connect");
+    let direct = f.db.clone();
     let (invoice_id, amount): (String, i64) = on_pool_raw!(&direct, |p| sqlx::query_as(
         "SELECT invoice_id, amount_minor FROM invoices WHERE subscription_id = $1 AND kind = 'RENEWAL'"
     )

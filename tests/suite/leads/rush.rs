@@ -26,6 +26,7 @@ use tiejun_proto::leads::v1::{
 };
 use tiejun_tests::{
     Running, authed,
+    fixture::Fixture,
     gateway::{self, fast_tuning},
     leads::{LeadsFixture, admin, lead_input, rep_token},
 };
@@ -414,7 +415,7 @@ async fn the_0800_rush_holds_every_invariant(db: TestDatabase) {
     let tally = rush(f.channel().await, &cast).await;
     assert_answers(&tally);
     assert_invariants(&f.db, &cast).await;
-    let LeadsFixture { server, url, .. } = f;
+    let Fixture { server, url, .. } = f.0;
     if backend == Backend::Postgres {
         stop(server).await;
         assert_eq!(deadlocks(&url).await, before, "no deadlock in the rush");
@@ -450,7 +451,7 @@ async fn the_0800_rush_through_the_gateway_on_two_replicas() {
     assert_invariants(&f.db, &cast).await;
     drop(gateway);
     stop(second).await;
-    let LeadsFixture { server, url, .. } = f;
+    let Fixture { server, url, .. } = f.0;
     stop(server).await;
     assert_eq!(deadlocks(&url).await, before, "no deadlock in the rush");
 }
