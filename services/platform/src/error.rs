@@ -98,6 +98,10 @@ pub enum Error {
     /// A bug or an unexpected failure; logged in full, never sent to the client.
     #[error("{0}")]
     Internal(Cause),
+    /// The client's own request stream failed (a message that did not decode
+    /// or was over the limit, a reset): answered with the status tonic gave it.
+    #[error("{}", .0.message())]
+    ClientStream(tonic::Status),
 }
 
 /// The cause of an [`Error::Internal`]: a plain error value and its sources.
@@ -197,6 +201,7 @@ impl Error {
             Self::ResourceExhausted { .. } => Code::ResourceExhausted,
             Self::Unavailable(_) => Code::Unavailable,
             Self::Internal(_) => Code::Internal,
+            Self::ClientStream(status) => status.code(),
         }
     }
 }
@@ -319,6 +324,7 @@ impl From<Error> for tonic::Status {
                 let details = ErrorDetails::with_debug_info(Vec::new(), format!("trace_id={trace_id}"));
                 tonic::Status::with_error_details(code, format!("internal error (trace id {trace_id})"), details)
             }
+            Error::ClientStream(status) => status,
             other => tonic::Status::new(code, other.to_string()),
         }
     }

@@ -19,6 +19,7 @@ pub mod outbox;
 pub mod paging;
 pub mod pii;
 pub mod relay;
+pub mod rpc;
 pub mod server;
 pub mod shutdown;
 pub mod stored;

@@ -23,7 +23,7 @@ use tiejun_proto::leads::v1::{
     ReleaseLeadResponse, RunDistributionRequest, RunDistributionResponse, RunReclaimSweepRequest,
     RunReclaimSweepResponse, WatchRepEventsRequest, WatchRepEventsResponse, lead_service_server::LeadService,
 };
-use tonic::{Request, Response, Status, Streaming, codegen::BoxStream};
+use tonic::{Request, Status, Streaming, codegen::BoxStream};
 
 use super::Leads;
 use crate::{
@@ -108,9 +108,30 @@ fn business_day_field(field: &str, raw: &str) -> Result<Option<chrono::NaiveDate
     }
 }
 
-#[tonic::async_trait]
-impl LeadService for Leads {
-    async fn create_lead(&self, request: Request<CreateLeadRequest>) -> Result<Response<CreateLeadResponse>, Status> {
+tiejun_platform::grpc_service! {
+    impl LeadService for Leads {
+        create_lead(CreateLeadRequest) -> CreateLeadResponse;
+        import_leads(Streaming<ImportLeadsRequest>) -> ImportLeadsResponse;
+        get_lead(GetLeadRequest) -> GetLeadResponse;
+        list_leads(ListLeadsRequest) -> ListLeadsResponse;
+        run_distribution(RunDistributionRequest) -> RunDistributionResponse;
+        claim_lead(ClaimLeadRequest) -> ClaimLeadResponse;
+        record_follow_up(RecordFollowUpRequest) -> RecordFollowUpResponse;
+        keep_private(KeepPrivateRequest) -> KeepPrivateResponse;
+        release_lead(ReleaseLeadRequest) -> ReleaseLeadResponse;
+        convert_lead(ConvertLeadRequest) -> ConvertLeadResponse;
+        close_lead(CloseLeadRequest) -> CloseLeadResponse;
+        reassign_lead(ReassignLeadRequest) -> ReassignLeadResponse;
+        run_reclaim_sweep(RunReclaimSweepRequest) -> RunReclaimSweepResponse;
+        list_distribution_runs(ListDistributionRunsRequest) -> ListDistributionRunsResponse;
+        get_distribution_run(GetDistributionRunRequest) -> GetDistributionRunResponse;
+        list_lead_history(ListLeadHistoryRequest) -> ListLeadHistoryResponse;
+        watch_rep_events(WatchRepEventsRequest) -> BoxStream<WatchRepEventsResponse>;
+    }
+}
+
+impl Leads {
+    async fn create_lead(&self, request: Request<CreateLeadRequest>) -> Result<CreateLeadResponse, Error> {
         let principal = Principal::of(&request)?;
         let r = request.get_ref();
         let input = r.lead.as_ref().ok_or_else(|| Error::invalid("lead", "is required"))?;
@@ -124,24 +145,23 @@ impl LeadService for Leads {
             })
         })
         .await?;
-        Ok(Response::new(response))
+        Ok(response)
     }
 
     async fn import_leads(
         &self,
         request: Request<Streaming<ImportLeadsRequest>>,
-    ) -> Result<Response<ImportLeadsResponse>, Status> {
+    ) -> Result<ImportLeadsResponse, Error> {
         let actor = Principal::of(&request)?.subject.clone();
         let db = self.db.get()?;
         let mut stream = request.into_inner();
         let mut response = ImportLeadsResponse::default();
-        while let Some(row) = stream.message().await? {
+        while let Some(row) = stream.message().await.map_err(Error::ClientStream)? {
             if response.results.len() >= MAX_IMPORT_ROWS {
                 return Err(Error::ResourceExhausted {
                     message: format!("at most {MAX_IMPORT_ROWS} rows per import; split the file"),
                     retry_after: std::time::Duration::ZERO,
-                }
-                .into());
+                });
             }
             let now = self.now();
             let outcome = match row.lead.as_ref() {
@@ -172,10 +192,10 @@ impl LeadService for Leads {
             refused = response.refused,
             "import finished"
         );
-        Ok(Response::new(response))
+        Ok(response)
     }
 
-    async fn get_lead(&self, request: Request<GetLeadRequest>) -> Result<Response<GetLeadResponse>, Status> {
+    async fn get_lead(&self, request: Request<GetLeadRequest>) -> Result<GetLeadResponse, Error> {
         let principal = Principal::of(&request)?;
         let lead_id = release::lead_id(&request.get_ref().lead_id)?;
         let db = self.db.get()?;
@@ -189,12 +209,12 @@ impl LeadService for Leads {
             row.owner_person_id.as_deref(),
             members.as_ref(),
         )?;
-        Ok(Response::new(GetLeadResponse {
+        Ok(GetLeadResponse {
             lead: Some(convert::lead(row, reveal)),
-        }))
+        })
     }
 
-    async fn list_leads(&self, request: Request<ListLeadsRequest>) -> Result<Response<ListLeadsResponse>, Status> {
+    async fn list_leads(&self, request: Request<ListLeadsRequest>) -> Result<ListLeadsResponse, Error> {
         let principal = Principal::of(&request)?;
         let r = request.get_ref();
         let db = self.db.get()?;
@@ -209,7 +229,9 @@ impl LeadService for Leads {
             if owner.is_empty() {
                 owner = own.to_owned();
             } else if owner != own {
-                return Err(Error::PermissionDenied("a rep may only list their own leads and the pool".into()).into());
+                return Err(Error::PermissionDenied(
+                    "a rep may only list their own leads and the pool".into(),
+                ));
             }
         }
         let filter = LeadFilter {
@@ -243,20 +265,23 @@ impl LeadService for Leads {
                 .map(|reveal| convert::lead(row, reveal))
             })
             .collect();
-        Ok(Response::new(ListLeadsResponse { leads, next_page_token }))
+        Ok(ListLeadsResponse { leads, next_page_token })
     }
 
     async fn run_distribution(
         &self,
         request: Request<RunDistributionRequest>,
-    ) -> Result<Response<RunDistributionResponse>, Status> {
+    ) -> Result<RunDistributionResponse, Error> {
         let principal = Principal::of(&request)?;
         let now = self.now();
         let today = app::business_day(now);
         if let Some(day) = business_day_field("business_day", &request.get_ref().business_day)?
             && day.to_string() != today
         {
-            return Err(Error::invalid("business_day", format!("only today's distribution ({today}) can run")).into());
+            return Err(Error::invalid(
+                "business_day",
+                format!("only today's distribution ({today}) can run"),
+            ));
         }
         let run = idempotency::transact(self.db.get()?, None, now, async |tx| {
             let run = app::distribute::run(tx, now, DistributionTrigger::OnDemand, &principal.subject).await?;
@@ -271,10 +296,10 @@ impl LeadService for Leads {
         })
         .await?;
         tracing::info!(run_id = %run.run_id, day = %run.business_day, assigned = run.leads_assigned, "distribution ran");
-        Ok(Response::new(run))
+        Ok(run)
     }
 
-    async fn claim_lead(&self, request: Request<ClaimLeadRequest>) -> Result<Response<ClaimLeadResponse>, Status> {
+    async fn claim_lead(&self, request: Request<ClaimLeadRequest>) -> Result<ClaimLeadResponse, Error> {
         let principal = Principal::of(&request)?;
         let r = request.get_ref();
         let me = access::own_rep_id(principal)?;
@@ -289,13 +314,10 @@ impl LeadService for Leads {
             })
         })
         .await?;
-        Ok(Response::new(response))
+        Ok(response)
     }
 
-    async fn record_follow_up(
-        &self,
-        request: Request<RecordFollowUpRequest>,
-    ) -> Result<Response<RecordFollowUpResponse>, Status> {
+    async fn record_follow_up(&self, request: Request<RecordFollowUpRequest>) -> Result<RecordFollowUpResponse, Error> {
         let principal = Principal::of(&request)?;
         let r = request.get_ref();
         let now = self.now();
@@ -303,7 +325,7 @@ impl LeadService for Leads {
             lead_id: release::lead_id(&r.lead_id)?,
             kind: match FollowUpKind::try_from(r.kind) {
                 Ok(FollowUpKind::Unspecified) | Err(_) => {
-                    return Err(Error::invalid("kind", "CALL, VISIT, MEETING or NOTE").into());
+                    return Err(Error::invalid("kind", "CALL, VISIT, MEETING or NOTE"));
                 }
                 Ok(kind) => kind,
             },
@@ -317,13 +339,10 @@ impl LeadService for Leads {
             })
         })
         .await?;
-        Ok(Response::new(response))
+        Ok(response)
     }
 
-    async fn keep_private(
-        &self,
-        request: Request<KeepPrivateRequest>,
-    ) -> Result<Response<KeepPrivateResponse>, Status> {
+    async fn keep_private(&self, request: Request<KeepPrivateRequest>) -> Result<KeepPrivateResponse, Error> {
         let principal = Principal::of(&request)?;
         let r = request.get_ref();
         let input = keep_private::Input::parse(&r.lead_id, &r.release_lead_ids, &r.release_reason)?;
@@ -337,13 +356,10 @@ impl LeadService for Leads {
             })
         })
         .await?;
-        Ok(Response::new(response))
+        Ok(response)
     }
 
-    async fn release_lead(
-        &self,
-        request: Request<ReleaseLeadRequest>,
-    ) -> Result<Response<ReleaseLeadResponse>, Status> {
+    async fn release_lead(&self, request: Request<ReleaseLeadRequest>) -> Result<ReleaseLeadResponse, Error> {
         let principal = Principal::of(&request)?;
         let r = request.get_ref();
         let lead_id = release::lead_id(&r.lead_id)?;
@@ -356,13 +372,10 @@ impl LeadService for Leads {
             })
         })
         .await?;
-        Ok(Response::new(response))
+        Ok(response)
     }
 
-    async fn convert_lead(
-        &self,
-        request: Request<ConvertLeadRequest>,
-    ) -> Result<Response<ConvertLeadResponse>, Status> {
+    async fn convert_lead(&self, request: Request<ConvertLeadRequest>) -> Result<ConvertLeadResponse, Error> {
         let principal = Principal::of(&request)?;
         let r = request.get_ref();
         let lead_id = release::lead_id(&r.lead_id)?;
@@ -376,10 +389,10 @@ impl LeadService for Leads {
             })
         })
         .await?;
-        Ok(Response::new(response))
+        Ok(response)
     }
 
-    async fn close_lead(&self, request: Request<CloseLeadRequest>) -> Result<Response<CloseLeadResponse>, Status> {
+    async fn close_lead(&self, request: Request<CloseLeadRequest>) -> Result<CloseLeadResponse, Error> {
         let principal = Principal::of(&request)?;
         let r = request.get_ref();
         let lead_id = release::lead_id(&r.lead_id)?;
@@ -392,13 +405,10 @@ impl LeadService for Leads {
             })
         })
         .await?;
-        Ok(Response::new(response))
+        Ok(response)
     }
 
-    async fn reassign_lead(
-        &self,
-        request: Request<ReassignLeadRequest>,
-    ) -> Result<Response<ReassignLeadResponse>, Status> {
+    async fn reassign_lead(&self, request: Request<ReassignLeadRequest>) -> Result<ReassignLeadResponse, Error> {
         let principal = Principal::of(&request)?;
         let r = request.get_ref();
         scope::person(self.db.get()?, principal, &r.to_person_id).await?;
@@ -413,13 +423,13 @@ impl LeadService for Leads {
             })
         })
         .await?;
-        Ok(Response::new(response))
+        Ok(response)
     }
 
     async fn run_reclaim_sweep(
         &self,
         request: Request<RunReclaimSweepRequest>,
-    ) -> Result<Response<RunReclaimSweepResponse>, Status> {
+    ) -> Result<RunReclaimSweepResponse, Error> {
         let principal = Principal::of(&request)?;
         let now = self.now();
         let response = idempotency::transact(self.db.get()?, None, now, async |tx| {
@@ -433,32 +443,32 @@ impl LeadService for Leads {
             })
         })
         .await?;
-        Ok(Response::new(response))
+        Ok(response)
     }
 
     async fn list_distribution_runs(
         &self,
         request: Request<ListDistributionRunsRequest>,
-    ) -> Result<Response<ListDistributionRunsResponse>, Status> {
+    ) -> Result<ListDistributionRunsResponse, Error> {
         let r = request.get_ref();
         let page = Page::parse(r.page_size, &r.page_token)?;
         let day = business_day_field("business_day", &r.business_day)?.map(|d| d.to_string());
         let db = self.db.get()?;
         let mut rows = runs::list(db, day.as_deref().unwrap_or(""), &page).await?;
         let next_page_token = page.finish(&mut rows);
-        Ok(Response::new(ListDistributionRunsResponse {
+        Ok(ListDistributionRunsResponse {
             runs: rows.into_iter().map(|row| convert::run(row, Vec::new())).collect(),
             next_page_token,
-        }))
+        })
     }
 
     async fn get_distribution_run(
         &self,
         request: Request<GetDistributionRunRequest>,
-    ) -> Result<Response<GetDistributionRunResponse>, Status> {
+    ) -> Result<GetDistributionRunResponse, Error> {
         let principal = Principal::of(&request)?;
         let run_id = match request.get_ref().run_id.trim() {
-            "" => return Err(Error::invalid("run_id", "is required").into()),
+            "" => return Err(Error::invalid("run_id", "is required")),
             id => id.to_owned(),
         };
         let db = self.db.get()?;
@@ -469,15 +479,15 @@ impl LeadService for Leads {
         if let Some(team) = access::managed_team(principal) {
             shares.retain(|s| s.team == team);
         }
-        Ok(Response::new(GetDistributionRunResponse {
+        Ok(GetDistributionRunResponse {
             run: Some(convert::run(row, shares)),
-        }))
+        })
     }
 
     async fn list_lead_history(
         &self,
         request: Request<ListLeadHistoryRequest>,
-    ) -> Result<Response<ListLeadHistoryResponse>, Status> {
+    ) -> Result<ListLeadHistoryResponse, Error> {
         let principal = Principal::of(&request)?;
         let r = request.get_ref();
         let page = Page::parse(r.page_size, &r.page_token)?;
@@ -487,23 +497,23 @@ impl LeadService for Leads {
             .await?
             .ok_or_else(|| Error::not_found("lead", lead_id))?;
         if !access::is_staff(principal) && row.owner_person_id.as_deref() != Some(access::own_rep_id(principal)?) {
-            return Err(Error::PermissionDenied("only the owner and staff see a lead's history".into()).into());
+            return Err(Error::PermissionDenied(
+                "only the owner and staff see a lead's history".into(),
+            ));
         }
         let mut rows = history::list(db, lead_id, &page).await?;
         let next_page_token = page.finish(&mut rows);
-        Ok(Response::new(ListLeadHistoryResponse {
+        Ok(ListLeadHistoryResponse {
             entries: rows.into_iter().map(convert::history).collect(),
             next_page_token,
-        }))
+        })
     }
 
     async fn watch_rep_events(
         &self,
         request: Request<WatchRepEventsRequest>,
-    ) -> Result<Response<BoxStream<WatchRepEventsResponse>>, Status> {
-        Ok(Response::new(
-            self.watch_rpc(Principal::of(&request)?, request.get_ref()).await?,
-        ))
+    ) -> Result<BoxStream<WatchRepEventsResponse>, Error> {
+        self.watch_rpc(Principal::of(&request)?, request.get_ref()).await
     }
 }
 

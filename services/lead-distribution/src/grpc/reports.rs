@@ -13,7 +13,7 @@ use tiejun_proto::leads::v1::{
     ListDailyReportsRequest, ListDailyReportsResponse, RepStats, SubmitDailyReportRequest, SubmitDailyReportResponse,
     report_service_server::ReportService,
 };
-use tonic::{Request, Response, Status};
+use tonic::Request;
 
 use super::Leads;
 use crate::{
@@ -51,12 +51,17 @@ fn message(person_id: &str, t: &stats::Tally) -> RepStats {
     }
 }
 
-#[tonic::async_trait]
-impl ReportService for Leads {
-    async fn get_rep_stats(
-        &self,
-        request: Request<GetRepStatsRequest>,
-    ) -> Result<Response<GetRepStatsResponse>, Status> {
+tiejun_platform::grpc_service! {
+    impl ReportService for Leads {
+        get_rep_stats(GetRepStatsRequest) -> GetRepStatsResponse;
+        get_team_stats(GetTeamStatsRequest) -> GetTeamStatsResponse;
+        submit_daily_report(SubmitDailyReportRequest) -> SubmitDailyReportResponse;
+        list_daily_reports(ListDailyReportsRequest) -> ListDailyReportsResponse;
+    }
+}
+
+impl Leads {
+    async fn get_rep_stats(&self, request: Request<GetRepStatsRequest>) -> Result<GetRepStatsResponse, Error> {
         let principal = Principal::of(&request)?;
         let r = request.get_ref();
         let db = self.db.get()?;
@@ -65,15 +70,12 @@ impl ReportService for Leads {
         let (from, to) = range(&r.from_day, &r.to_day)?;
         let rows = reports::assignments(db, Some(&person_id), None, &from, &to).await?;
         let tally = stats::tally(rows.iter().map(|a| &a.1));
-        Ok(Response::new(GetRepStatsResponse {
+        Ok(GetRepStatsResponse {
             stats: Some(message(&person_id, &tally)),
-        }))
+        })
     }
 
-    async fn get_team_stats(
-        &self,
-        request: Request<GetTeamStatsRequest>,
-    ) -> Result<Response<GetTeamStatsResponse>, Status> {
+    async fn get_team_stats(&self, request: Request<GetTeamStatsRequest>) -> Result<GetTeamStatsResponse, Error> {
         let r = request.get_ref();
         let team = text(&r.team, 1, 100).map_err(|e| Error::invalid("team", e))?;
         access::may_manage(Principal::of(&request)?, &team)?;
@@ -102,16 +104,16 @@ impl ReportService for Leads {
                 )
             })
             .collect();
-        Ok(Response::new(GetTeamStatsResponse {
+        Ok(GetTeamStatsResponse {
             total: Some(message("", &total)),
             reps,
-        }))
+        })
     }
 
     async fn submit_daily_report(
         &self,
         request: Request<SubmitDailyReportRequest>,
-    ) -> Result<Response<SubmitDailyReportResponse>, Status> {
+    ) -> Result<SubmitDailyReportResponse, Error> {
         let me = access::own_rep_id(Principal::of(&request)?)?.to_owned();
         let r = request.get_ref();
         let today = business_day(self.clock.now(), DEFAULT_ZONE);
@@ -121,14 +123,17 @@ impl ReportService for Leads {
             day("business_day", &r.business_day)?
         };
         if day > today {
-            return Err(Error::invalid("business_day", "must not be in the future").into());
+            return Err(Error::invalid("business_day", "must not be in the future"));
         }
         if (today - day).num_days() > 7 {
-            return Err(Error::invalid("business_day", "reports may be submitted up to 7 days late").into());
+            return Err(Error::invalid(
+                "business_day",
+                "reports may be submitted up to 7 days late",
+            ));
         }
         for (field, n) in [("calls", r.calls), ("visits", r.visits), ("deals", r.deals)] {
             if !(0..=10_000).contains(&n) {
-                return Err(Error::invalid(field, "must be between 0 and 10000").into());
+                return Err(Error::invalid(field, "must be between 0 and 10000"));
             }
         }
         let summary = text(&r.summary, 1, 5000).map_err(|e| Error::invalid("summary", e))?;
@@ -150,13 +155,13 @@ impl ReportService for Leads {
         };
         reports::upsert_daily(&mut tx, &report, now).await?;
         tx.commit().await?;
-        Ok(Response::new(SubmitDailyReportResponse { report: Some(report) }))
+        Ok(SubmitDailyReportResponse { report: Some(report) })
     }
 
     async fn list_daily_reports(
         &self,
         request: Request<ListDailyReportsRequest>,
-    ) -> Result<Response<ListDailyReportsResponse>, Status> {
+    ) -> Result<ListDailyReportsResponse, Error> {
         let r = request.get_ref();
         let team = text(&r.team, 1, 100).map_err(|e| Error::invalid("team", e))?;
         access::may_manage(Principal::of(&request)?, &team)?;
@@ -166,10 +171,10 @@ impl ReportService for Leads {
         let mut reports = reports::daily(db, &team, &day, &page).await?;
         let next_page_token = page.finish(&mut reports);
         let missing_person_ids = reports::missing_daily(db, &team, &day).await?;
-        Ok(Response::new(ListDailyReportsResponse {
+        Ok(ListDailyReportsResponse {
             reports,
             missing_person_ids,
             next_page_token,
-        }))
+        })
     }
 }

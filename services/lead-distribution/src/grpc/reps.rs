@@ -8,7 +8,7 @@ use tiejun_proto::leads::v1::{
     ResumeRepResponse, SetRepQuotaRequest, SetRepQuotaResponse, SuspendRepRequest, SuspendRepResponse, SuspensionKind,
     rep_service_server::RepService,
 };
-use tonic::{Request, Response, Status};
+use tonic::Request;
 
 use super::Leads;
 use crate::{
@@ -58,12 +58,21 @@ fn parse_person_id(raw: &str) -> Result<String, Error> {
     rules::person_id(raw).map_err(|e| Error::invalid("person_id", e))
 }
 
-#[tonic::async_trait]
-impl RepService for Leads {
-    async fn register_rep(
-        &self,
-        request: Request<RegisterRepRequest>,
-    ) -> Result<Response<RegisterRepResponse>, Status> {
+tiejun_platform::grpc_service! {
+    impl RepService for Leads {
+        register_rep(RegisterRepRequest) -> RegisterRepResponse;
+        get_rep(GetRepRequest) -> GetRepResponse;
+        list_reps(ListRepsRequest) -> ListRepsResponse;
+        set_rep_quota(SetRepQuotaRequest) -> SetRepQuotaResponse;
+        activate_rep(ActivateRepRequest) -> ActivateRepResponse;
+        suspend_rep(SuspendRepRequest) -> SuspendRepResponse;
+        resume_rep(ResumeRepRequest) -> ResumeRepResponse;
+        depart_rep(DepartRepRequest) -> DepartRepResponse;
+    }
+}
+
+impl Leads {
+    async fn register_rep(&self, request: Request<RegisterRepRequest>) -> Result<RegisterRepResponse, Error> {
         let principal = Principal::of(&request)?;
         let r = request.get_ref();
         let db = self.db.get()?;
@@ -74,12 +83,12 @@ impl RepService for Leads {
         let mut tx = db.begin().await?;
         let row = use_case::register(&mut tx, now, principal, &new).await?;
         tx.commit().await?;
-        Ok(Response::new(RegisterRepResponse {
+        Ok(RegisterRepResponse {
             rep: Some(self.rep_message(db, row).await?),
-        }))
+        })
     }
 
-    async fn get_rep(&self, request: Request<GetRepRequest>) -> Result<Response<GetRepResponse>, Status> {
+    async fn get_rep(&self, request: Request<GetRepRequest>) -> Result<GetRepResponse, Error> {
         let principal = Principal::of(&request)?;
         let db = self.db.get()?;
         scope::person(db, principal, &request.get_ref().person_id).await?;
@@ -88,12 +97,12 @@ impl RepService for Leads {
             .await?
             .ok_or_else(|| Error::not_found("rep", &person_id))?;
         access::may_manage(principal, &row.team)?;
-        Ok(Response::new(GetRepResponse {
+        Ok(GetRepResponse {
             rep: Some(self.rep_message(db, row).await?),
-        }))
+        })
     }
 
-    async fn list_reps(&self, request: Request<ListRepsRequest>) -> Result<Response<ListRepsResponse>, Status> {
+    async fn list_reps(&self, request: Request<ListRepsRequest>) -> Result<ListRepsResponse, Error> {
         let principal = Principal::of(&request)?;
         let r = request.get_ref();
         scope::team(principal, &r.team)?;
@@ -101,7 +110,7 @@ impl RepService for Leads {
         let status = match RepStatus::try_from(r.status) {
             Ok(RepStatus::Unspecified) => None,
             Ok(status) => Some(status),
-            Err(_) => return Err(Error::invalid("status", "unknown status").into()),
+            Err(_) => return Err(Error::invalid("status", "unknown status")),
         };
         let mut team = r.team.trim().to_owned();
         if let Some(mine) = access::managed_team(principal) {
@@ -122,16 +131,13 @@ impl RepService for Leads {
         for row in rows {
             out.push(self.rep_message(db, row).await?);
         }
-        Ok(Response::new(ListRepsResponse {
+        Ok(ListRepsResponse {
             reps: out,
             next_page_token,
-        }))
+        })
     }
 
-    async fn set_rep_quota(
-        &self,
-        request: Request<SetRepQuotaRequest>,
-    ) -> Result<Response<SetRepQuotaResponse>, Status> {
+    async fn set_rep_quota(&self, request: Request<SetRepQuotaRequest>) -> Result<SetRepQuotaResponse, Error> {
         let principal = Principal::of(&request)?;
         let r = request.get_ref();
         let db = self.db.get()?;
@@ -142,15 +148,12 @@ impl RepService for Leads {
         let mut tx = db.begin().await?;
         let row = use_case::set_quota(&mut tx, now, principal, &person_id, quota).await?;
         tx.commit().await?;
-        Ok(Response::new(SetRepQuotaResponse {
+        Ok(SetRepQuotaResponse {
             rep: Some(self.rep_message(db, row).await?),
-        }))
+        })
     }
 
-    async fn activate_rep(
-        &self,
-        request: Request<ActivateRepRequest>,
-    ) -> Result<Response<ActivateRepResponse>, Status> {
+    async fn activate_rep(&self, request: Request<ActivateRepRequest>) -> Result<ActivateRepResponse, Error> {
         let r = request.get_ref();
         let reason = match r.reason.trim() {
             "" => "activated by hand",
@@ -165,16 +168,16 @@ impl RepService for Leads {
                 reason,
             )
             .await?;
-        Ok(Response::new(ActivateRepResponse { rep: Some(rep) }))
+        Ok(ActivateRepResponse { rep: Some(rep) })
     }
 
-    async fn suspend_rep(&self, request: Request<SuspendRepRequest>) -> Result<Response<SuspendRepResponse>, Status> {
+    async fn suspend_rep(&self, request: Request<SuspendRepRequest>) -> Result<SuspendRepResponse, Error> {
         let r = request.get_ref();
         scope::person(self.db.get()?, Principal::of(&request)?, &r.person_id).await?;
         let to = match SuspensionKind::try_from(r.kind) {
             Ok(SuspensionKind::Paused) => RepStatus::Paused,
             Ok(SuspensionKind::OnLeave) => RepStatus::OnLeave,
-            _ => return Err(Error::invalid("kind", "must be PAUSED or ON_LEAVE").into()),
+            _ => return Err(Error::invalid("kind", "must be PAUSED or ON_LEAVE")),
         };
         let rep = self
             .change_status(
@@ -185,10 +188,10 @@ impl RepService for Leads {
                 r.reason.trim(),
             )
             .await?;
-        Ok(Response::new(SuspendRepResponse { rep: Some(rep) }))
+        Ok(SuspendRepResponse { rep: Some(rep) })
     }
 
-    async fn resume_rep(&self, request: Request<ResumeRepRequest>) -> Result<Response<ResumeRepResponse>, Status> {
+    async fn resume_rep(&self, request: Request<ResumeRepRequest>) -> Result<ResumeRepResponse, Error> {
         let r = request.get_ref();
         let rep = self
             .change_status(
@@ -199,10 +202,10 @@ impl RepService for Leads {
                 "resumed",
             )
             .await?;
-        Ok(Response::new(ResumeRepResponse { rep: Some(rep) }))
+        Ok(ResumeRepResponse { rep: Some(rep) })
     }
 
-    async fn depart_rep(&self, request: Request<DepartRepRequest>) -> Result<Response<DepartRepResponse>, Status> {
+    async fn depart_rep(&self, request: Request<DepartRepRequest>) -> Result<DepartRepResponse, Error> {
         let principal = Principal::of(&request)?;
         let r = request.get_ref();
         let db = self.db.get()?;
@@ -212,9 +215,9 @@ impl RepService for Leads {
         let mut tx = db.begin().await?;
         let (row, returned) = use_case::depart(&mut tx, now, principal, &person_id, r.reason.trim()).await?;
         tx.commit().await?;
-        Ok(Response::new(DepartRepResponse {
+        Ok(DepartRepResponse {
             rep: Some(self.rep_message(db, row).await?),
             leads_returned: i32::try_from(returned).unwrap_or(i32::MAX),
-        }))
+        })
     }
 }

@@ -56,7 +56,7 @@ impl Leads {
                 }
                 tokio::select! {
                     () = shutdown.cancelled() => {
-                        let _ = tx.send(Err(Status::unavailable("server shutting down; reconnect"))).await;
+                        let _ = tx.send(Err(Error::Unavailable("server shutting down; reconnect".into()).into())).await;
                         return;
                     }
                     () = tx.closed() => return,

@@ -14,7 +14,7 @@ use tiejun_proto::billing::v1::{
     ListAccountsRequest, ListAccountsResponse, RegisterMemberRequest, RegisterMemberResponse,
     account_service_server::AccountService,
 };
-use tonic::{Request, Response, Status};
+use tonic::Request;
 
 use super::Billing;
 use crate::{
@@ -24,12 +24,17 @@ use crate::{
     store::accounts,
 };
 
-#[tonic::async_trait]
-impl AccountService for Billing {
-    async fn register_member(
-        &self,
-        request: Request<RegisterMemberRequest>,
-    ) -> Result<Response<RegisterMemberResponse>, Status> {
+tiejun_platform::grpc_service! {
+    impl AccountService for Billing {
+        register_member(RegisterMemberRequest) -> RegisterMemberResponse;
+        create_account_from_lead(CreateAccountFromLeadRequest) -> CreateAccountFromLeadResponse;
+        get_account(GetAccountRequest) -> GetAccountResponse;
+        list_accounts(ListAccountsRequest) -> ListAccountsResponse;
+    }
+}
+
+impl Billing {
+    async fn register_member(&self, request: Request<RegisterMemberRequest>) -> Result<RegisterMemberResponse, Error> {
         let principal = Principal::of(&request)?;
         let r = request.get_ref();
         let details = MemberDetails::parse(
@@ -49,13 +54,13 @@ impl AccountService for Billing {
             })
         })
         .await?;
-        Ok(Response::new(response))
+        Ok(response)
     }
 
     async fn create_account_from_lead(
         &self,
         request: Request<CreateAccountFromLeadRequest>,
-    ) -> Result<Response<CreateAccountFromLeadResponse>, Status> {
+    ) -> Result<CreateAccountFromLeadResponse, Error> {
         let principal = Principal::of(&request)?;
         let r = request.get_ref();
         let lead = Converted::parse(("lead_id", &r.lead_id), ("sold_by_person_id", &r.sold_by_person_id))?;
@@ -69,25 +74,22 @@ impl AccountService for Billing {
             })
         })
         .await?;
-        Ok(Response::new(response))
+        Ok(response)
     }
 
-    async fn get_account(&self, request: Request<GetAccountRequest>) -> Result<Response<GetAccountResponse>, Status> {
+    async fn get_account(&self, request: Request<GetAccountRequest>) -> Result<GetAccountResponse, Error> {
         let principal = Principal::of(&request)?;
         let id = request.get_ref().account_id.trim();
         principal.may_act_for_account(id)?;
         let row = accounts::get(self.db.get()?, id)
             .await?
             .ok_or_else(|| Error::not_found("account", id))?;
-        Ok(Response::new(GetAccountResponse {
+        Ok(GetAccountResponse {
             account: Some(convert::account(row, principal)),
-        }))
+        })
     }
 
-    async fn list_accounts(
-        &self,
-        request: Request<ListAccountsRequest>,
-    ) -> Result<Response<ListAccountsResponse>, Status> {
+    async fn list_accounts(&self, request: Request<ListAccountsRequest>) -> Result<ListAccountsResponse, Error> {
         let principal = Principal::of(&request)?;
         let r = request.get_ref();
         let page = Page::parse(r.page_size, &r.page_token)?;
@@ -98,9 +100,9 @@ impl AccountService for Billing {
         };
         let mut rows = accounts::list(self.db.get()?, &filter, &page).await?;
         let next_page_token = page.finish(&mut rows);
-        Ok(Response::new(ListAccountsResponse {
+        Ok(ListAccountsResponse {
             accounts: rows.into_iter().map(|row| convert::account(row, principal)).collect(),
             next_page_token,
-        }))
+        })
     }
 }

@@ -13,7 +13,7 @@ use tiejun_proto::billing::v1::{
     ListPlansRequest, ListPlansResponse, UpdateFeatureRequest, UpdateFeatureResponse,
     catalog_service_server::CatalogService,
 };
-use tonic::{Request, Response, Status};
+use tonic::Request;
 
 use super::Billing;
 use crate::{
@@ -35,12 +35,20 @@ fn given(s: &str) -> Option<&str> {
     Some(s.trim()).filter(|s| !s.is_empty())
 }
 
-#[tonic::async_trait]
-impl CatalogService for Billing {
-    async fn create_feature(
-        &self,
-        request: Request<CreateFeatureRequest>,
-    ) -> Result<Response<CreateFeatureResponse>, Status> {
+tiejun_platform::grpc_service! {
+    impl CatalogService for Billing {
+        create_feature(CreateFeatureRequest) -> CreateFeatureResponse;
+        update_feature(UpdateFeatureRequest) -> UpdateFeatureResponse;
+        list_features(ListFeaturesRequest) -> ListFeaturesResponse;
+        create_plan(CreatePlanRequest) -> CreatePlanResponse;
+        change_plan_price(ChangePlanPriceRequest) -> ChangePlanPriceResponse;
+        get_plan(GetPlanRequest) -> GetPlanResponse;
+        list_plans(ListPlansRequest) -> ListPlansResponse;
+    }
+}
+
+impl Billing {
+    async fn create_feature(&self, request: Request<CreateFeatureRequest>) -> Result<CreateFeatureResponse, Error> {
         let r = request.get_ref();
         let new = NewFeature {
             key: key("feature_key", &r.feature_key).map_err(invalid)?,
@@ -48,7 +56,7 @@ impl CatalogService for Billing {
             description: r.description.trim().to_owned(),
             tier: match FeatureTier::try_from(r.tier) {
                 Ok(t @ (FeatureTier::Free | FeatureTier::Paid)) => t,
-                _ => return Err(Error::invalid("tier", "must be FREE or PAID").into()),
+                _ => return Err(Error::invalid("tier", "must be FREE or PAID")),
             },
         };
         let now = self.now();
@@ -59,13 +67,10 @@ impl CatalogService for Billing {
             })
         })
         .await?;
-        Ok(Response::new(row))
+        Ok(row)
     }
 
-    async fn update_feature(
-        &self,
-        request: Request<UpdateFeatureRequest>,
-    ) -> Result<Response<UpdateFeatureResponse>, Status> {
+    async fn update_feature(&self, request: Request<UpdateFeatureRequest>) -> Result<UpdateFeatureResponse, Error> {
         let r = request.get_ref();
         let k = key("feature_key", &r.feature_key).map_err(invalid)?;
         let change = FeatureChange {
@@ -77,7 +82,7 @@ impl CatalogService for Billing {
             tier: match FeatureTier::try_from(r.tier) {
                 Ok(FeatureTier::Unspecified) => None,
                 Ok(to) => Some(to),
-                Err(_) => return Err(Error::invalid("tier", "unknown tier").into()),
+                Err(_) => return Err(Error::invalid("tier", "unknown tier")),
             },
         };
         let now = self.now();
@@ -89,25 +94,22 @@ impl CatalogService for Billing {
         })
         .await?;
         self.entitlements_changed();
-        Ok(Response::new(response))
+        Ok(response)
     }
 
-    async fn list_features(
-        &self,
-        request: Request<ListFeaturesRequest>,
-    ) -> Result<Response<ListFeaturesResponse>, Status> {
+    async fn list_features(&self, request: Request<ListFeaturesRequest>) -> Result<ListFeaturesResponse, Error> {
         let r = request.get_ref();
         let page = Page::parse(r.page_size, &r.page_token)?;
         let tier = filter::<FeatureTier>("tier", r.tier)?;
         let mut rows = catalog::features(self.db.get()?, tier, &page).await?;
         let next_page_token = page.finish(&mut rows);
-        Ok(Response::new(ListFeaturesResponse {
+        Ok(ListFeaturesResponse {
             features: rows.into_iter().map(convert::feature).collect(),
             next_page_token,
-        }))
+        })
     }
 
-    async fn create_plan(&self, request: Request<CreatePlanRequest>) -> Result<Response<CreatePlanResponse>, Status> {
+    async fn create_plan(&self, request: Request<CreatePlanRequest>) -> Result<CreatePlanResponse, Error> {
         let new = NewPlan::parse(request.get_ref())?;
         let now = self.now();
         let response = idempotency::transact(self.db.get()?, None, now, async |tx| {
@@ -117,13 +119,13 @@ impl CatalogService for Billing {
             })
         })
         .await?;
-        Ok(Response::new(response))
+        Ok(response)
     }
 
     async fn change_plan_price(
         &self,
         request: Request<ChangePlanPriceRequest>,
-    ) -> Result<Response<ChangePlanPriceResponse>, Status> {
+    ) -> Result<ChangePlanPriceResponse, Error> {
         let r = request.get_ref();
         let id = key("plan_id", &r.plan_id).map_err(invalid)?;
         let price = Price::parse("price", r.price.as_ref()).map_err(invalid)?;
@@ -135,10 +137,10 @@ impl CatalogService for Billing {
             })
         })
         .await?;
-        Ok(Response::new(response))
+        Ok(response)
     }
 
-    async fn get_plan(&self, request: Request<GetPlanRequest>) -> Result<Response<GetPlanResponse>, Status> {
+    async fn get_plan(&self, request: Request<GetPlanRequest>) -> Result<GetPlanResponse, Error> {
         let r = request.get_ref();
         let db = self.db.get()?;
         let id = r.plan_id.trim();
@@ -150,10 +152,10 @@ impl CatalogService for Billing {
                 .ok_or_else(|| Error::not_found("plan", id))?;
             convert::plan(row)
         };
-        Ok(Response::new(GetPlanResponse { plan: Some(plan) }))
+        Ok(GetPlanResponse { plan: Some(plan) })
     }
 
-    async fn list_plans(&self, request: Request<ListPlansRequest>) -> Result<Response<ListPlansResponse>, Status> {
+    async fn list_plans(&self, request: Request<ListPlansRequest>) -> Result<ListPlansResponse, Error> {
         let r = request.get_ref();
         let page = Page::parse(r.page_size, &r.page_token)?;
         let db = self.db.get()?;
@@ -168,6 +170,6 @@ impl CatalogService for Billing {
                 plans.push(convert::plan(row));
             }
         }
-        Ok(Response::new(ListPlansResponse { plans, next_page_token }))
+        Ok(ListPlansResponse { plans, next_page_token })
     }
 }

@@ -2,11 +2,14 @@
 //! transaction as its effect: LeadConverted → the converted company's
 //! member account (`app::accounts::lead_converted`).
 
-use tiejun_platform::inbox::{self, Delivered};
+use tiejun_platform::{
+    Error,
+    inbox::{self, Delivered},
+};
 use tiejun_proto::events::v1::{
     DeliverRequest, DeliverResponse, event_consumer_service_server::EventConsumerService, event_envelope::Payload,
 };
-use tonic::{Request, Response, Status};
+use tonic::Request;
 
 use super::Billing;
 use crate::{
@@ -14,12 +17,17 @@ use crate::{
     domain::account::MemberDetails,
 };
 
-#[tonic::async_trait]
-impl EventConsumerService for Billing {
-    async fn deliver(&self, request: Request<DeliverRequest>) -> Result<Response<DeliverResponse>, Status> {
+tiejun_platform::grpc_service! {
+    impl EventConsumerService for Billing {
+        deliver(DeliverRequest) -> DeliverResponse;
+    }
+}
+
+impl Billing {
+    async fn deliver(&self, request: Request<DeliverRequest>) -> Result<DeliverResponse, Error> {
         let event = Delivered::parse(request.into_inner())?;
         let Payload::LeadConverted(converted) = &event.payload else {
-            return Err(inbox::not_consumed_here(&event, "membership-billing").into());
+            return Err(inbox::not_consumed_here(&event, "membership-billing"));
         };
         let c = converted;
         let details = MemberDetails::parse(&c.company_name, &c.contact_name, &c.phone, &c.email, &c.city, "")?;
@@ -31,10 +39,10 @@ impl EventConsumerService for Billing {
         let now = self.now();
         let mut tx = db.begin().await?;
         if !inbox::first_time(&mut tx, &event, now).await? {
-            return Ok(Response::new(DeliverResponse { duplicate: true }));
+            return Ok(DeliverResponse { duplicate: true });
         }
         accounts::lead_converted(&mut tx, now, lead, &details).await?;
         tx.commit().await?;
-        Ok(Response::new(DeliverResponse { duplicate: false }))
+        Ok(DeliverResponse { duplicate: false })
     }
 }

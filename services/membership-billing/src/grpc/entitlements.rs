@@ -1,12 +1,12 @@
 //! `EntitlementService` (`app::entitlements`), with answers cached for at
 //! most a second and forgotten by every write that can change them.
 
-use tiejun_platform::{auth::Principal, clock::to_proto};
+use tiejun_platform::{Error, auth::Principal, clock::to_proto};
 use tiejun_proto::billing::v1::{
     CheckEntitlementRequest, CheckEntitlementResponse, Entitlement, ListEntitlementsRequest, ListEntitlementsResponse,
     entitlement_service_server::EntitlementService,
 };
-use tonic::{Request, Response, Status};
+use tonic::Request;
 
 use super::Billing;
 use crate::app::entitlements::{self, Grant};
@@ -33,14 +33,20 @@ static CHECKS: std::sync::LazyLock<opentelemetry::metrics::Counter<u64>> = std::
     )
 });
 
-#[tonic::async_trait]
-impl EntitlementService for Billing {
+tiejun_platform::grpc_service! {
+    impl EntitlementService for Billing {
+        check_entitlement(CheckEntitlementRequest) -> CheckEntitlementResponse;
+        list_entitlements(ListEntitlementsRequest) -> ListEntitlementsResponse;
+    }
+}
+
+impl Billing {
     async fn check_entitlement(
         &self,
         request: Request<CheckEntitlementRequest>,
-    ) -> Result<Response<CheckEntitlementResponse>, Status> {
+    ) -> Result<CheckEntitlementResponse, Error> {
         let answer = self.check(request).await?;
-        let a = answer.get_ref();
+        let a = &answer;
         CHECKS.add(
             1,
             &[
@@ -54,7 +60,7 @@ impl EntitlementService for Billing {
     async fn list_entitlements(
         &self,
         request: Request<ListEntitlementsRequest>,
-    ) -> Result<Response<ListEntitlementsResponse>, Status> {
+    ) -> Result<ListEntitlementsResponse, Error> {
         let principal = Principal::of(&request)?;
         let account_id = request.get_ref().account_id.trim();
         principal.may_act_for_account(account_id)?;
@@ -67,15 +73,12 @@ impl EntitlementService for Billing {
                 valid_until: g.valid_until.map(to_proto),
             })
             .collect();
-        Ok(Response::new(ListEntitlementsResponse { entitlements }))
+        Ok(ListEntitlementsResponse { entitlements })
     }
 }
 
 impl Billing {
-    async fn check(
-        &self,
-        request: Request<CheckEntitlementRequest>,
-    ) -> Result<Response<CheckEntitlementResponse>, Status> {
+    async fn check(&self, request: Request<CheckEntitlementRequest>) -> Result<CheckEntitlementResponse, Error> {
         let principal = Principal::of(&request)?;
         let r = request.get_ref();
         let account_id = r.account_id.trim();
@@ -83,10 +86,10 @@ impl Billing {
         let feature = r.feature_key.trim();
         let now = self.clock.now();
         if let Some(hit) = self.entitlements.get(account_id, feature, now.timestamp()) {
-            return Ok(Response::new(hit));
+            return Ok(hit);
         }
         let response = answer(entitlements::check(self.db.get()?, account_id, feature, now).await?);
         self.entitlements.put(account_id, feature, response);
-        Ok(Response::new(response))
+        Ok(response)
     }
 }

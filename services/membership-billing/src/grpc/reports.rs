@@ -10,7 +10,7 @@ use tiejun_proto::billing::v1::{
     GetConversionRateResponse, GetRenewalRateRequest, GetRenewalRateResponse, ListRenewalsRequest,
     ListRenewalsResponse, Money, RenewalGrouping, RenewalRateRow, billing_report_service_server::BillingReportService,
 };
-use tonic::{Request, Response, Status};
+use tonic::Request;
 
 use super::Billing;
 use crate::{
@@ -35,12 +35,17 @@ fn window(field: &str, ts: &Option<prost_types::Timestamp>) -> Result<chrono::Da
     clock::instant(field, ts.as_ref())?.ok_or_else(|| Error::invalid(field, "is required"))
 }
 
-#[tonic::async_trait]
-impl BillingReportService for Billing {
-    async fn list_renewals(
-        &self,
-        request: Request<ListRenewalsRequest>,
-    ) -> Result<Response<ListRenewalsResponse>, Status> {
+tiejun_platform::grpc_service! {
+    impl BillingReportService for Billing {
+        list_renewals(ListRenewalsRequest) -> ListRenewalsResponse;
+        get_conversion_rate(GetConversionRateRequest) -> GetConversionRateResponse;
+        get_annual_recurring_revenue(GetAnnualRecurringRevenueRequest) -> GetAnnualRecurringRevenueResponse;
+        get_renewal_rate(GetRenewalRateRequest) -> GetRenewalRateResponse;
+    }
+}
+
+impl Billing {
+    async fn list_renewals(&self, request: Request<ListRenewalsRequest>) -> Result<ListRenewalsResponse, Error> {
         let r = request.get_ref();
         let (from, to) = (window("from", &r.from)?, window("to", &r.to)?);
         let page = tiejun_platform::paging::Page::parse(r.page_size, &r.page_token)?;
@@ -48,16 +53,16 @@ impl BillingReportService for Billing {
         let mut rows = reports::renewals(db, from, to, r.sold_by_person_id.trim(), &page).await?;
         let next_page_token = page.finish(&mut rows);
         let renewals = rows.into_iter().map(crate::convert::renewal).collect();
-        Ok(Response::new(ListRenewalsResponse {
+        Ok(ListRenewalsResponse {
             renewals,
             next_page_token,
-        }))
+        })
     }
 
     async fn get_conversion_rate(
         &self,
         request: Request<GetConversionRateRequest>,
-    ) -> Result<Response<GetConversionRateResponse>, Status> {
+    ) -> Result<GetConversionRateResponse, Error> {
         let r = request.get_ref();
         let (from, to) = (
             window("signed_up_from", &r.signed_up_from)?,
@@ -70,39 +75,36 @@ impl BillingReportService for Billing {
         } else {
             (converted * 10_000 / signed_up) as i32
         };
-        Ok(Response::new(GetConversionRateResponse {
+        Ok(GetConversionRateResponse {
             signed_up: i32::try_from(signed_up).unwrap_or(i32::MAX),
             converted: i32::try_from(converted).unwrap_or(i32::MAX),
             conversion_rate_bp: bp,
-        }))
+        })
     }
 
     async fn get_annual_recurring_revenue(
         &self,
         request: Request<GetAnnualRecurringRevenueRequest>,
-    ) -> Result<Response<GetAnnualRecurringRevenueResponse>, Status> {
+    ) -> Result<GetAnnualRecurringRevenueResponse, Error> {
         let at = clock::instant("at", request.get_ref().at.as_ref())?.unwrap_or_else(|| self.clock.now());
         let db = self.db.get()?;
         let rows = reports::arr(db, at).await?;
         let subscriptions = rows.iter().map(|r| r.1).sum::<i64>();
-        Ok(Response::new(GetAnnualRecurringRevenueResponse {
+        Ok(GetAnnualRecurringRevenueResponse {
             arr: rows
                 .into_iter()
                 .map(|(currency, _, amount_minor)| Money { amount_minor, currency })
                 .collect(),
             subscriptions: i32::try_from(subscriptions).unwrap_or(i32::MAX),
-        }))
+        })
     }
 
-    async fn get_renewal_rate(
-        &self,
-        request: Request<GetRenewalRateRequest>,
-    ) -> Result<Response<GetRenewalRateResponse>, Status> {
+    async fn get_renewal_rate(&self, request: Request<GetRenewalRateRequest>) -> Result<GetRenewalRateResponse, Error> {
         let principal = Principal::of(&request)?;
         let r = request.get_ref();
         let (from, to) = (window("from", &r.from)?, window("to", &r.to)?);
         if to <= from {
-            return Err(Error::invalid("to", "must be after from").into());
+            return Err(Error::invalid("to", "must be after from"));
         }
         let group_by =
             RenewalGrouping::try_from(r.group_by).map_err(|_| Error::invalid("group_by", "unknown grouping"))?;
@@ -138,9 +140,9 @@ impl BillingReportService for Billing {
                 groups.entry(key).or_default().add(outcome, *prior, *quoted);
             }
         }
-        Ok(Response::new(GetRenewalRateResponse {
+        Ok(GetRenewalRateResponse {
             total: Some(row(String::new(), &total)),
             rows: groups.into_iter().map(|(k, b)| row(k, &b)).collect(),
-        }))
+        })
     }
 }

@@ -17,7 +17,7 @@ use tiejun_proto::billing::v1::{
     RecordPaymentRequest, RecordPaymentResponse, RunRenewalCycleRequest, RunRenewalCycleResponse, SubscribeRequest,
     SubscribeResponse, SubscriptionState, subscription_service_server::SubscriptionService,
 };
-use tonic::{Request, Response, Status};
+use tonic::Request;
 
 use super::Billing;
 use crate::{
@@ -27,15 +27,28 @@ use crate::{
     store::{reports, subscriptions},
 };
 
-#[tonic::async_trait]
-impl SubscriptionService for Billing {
-    async fn subscribe(&self, request: Request<SubscribeRequest>) -> Result<Response<SubscribeResponse>, Status> {
+tiejun_platform::grpc_service! {
+    impl SubscriptionService for Billing {
+        subscribe(SubscribeRequest) -> SubscribeResponse;
+        get_subscription(GetSubscriptionRequest) -> GetSubscriptionResponse;
+        record_payment(RecordPaymentRequest) -> RecordPaymentResponse;
+        change_plan(ChangePlanRequest) -> ChangePlanResponse;
+        cancel_subscription(CancelSubscriptionRequest) -> CancelSubscriptionResponse;
+        list_subscriptions(ListSubscriptionsRequest) -> ListSubscriptionsResponse;
+        list_invoices(ListInvoicesRequest) -> ListInvoicesResponse;
+        run_renewal_cycle(RunRenewalCycleRequest) -> RunRenewalCycleResponse;
+        get_invoice(GetInvoiceRequest) -> GetInvoiceResponse;
+    }
+}
+
+impl Billing {
+    async fn subscribe(&self, request: Request<SubscribeRequest>) -> Result<SubscribeResponse, Error> {
         let principal = Principal::of(&request)?;
         let r = request.get_ref();
         let sold_by = Some(r.sold_by_person_id.trim()).filter(|s| !s.is_empty());
         // A rep names only themselves as the seller, checked before anything else.
         if app::acting_rep(principal) && sold_by.is_some_and(|s| principal.rep_id.as_deref() != Some(s)) {
-            return Err(Error::PermissionDenied("a rep records only their own sales".into()).into());
+            return Err(Error::PermissionDenied("a rep records only their own sales".into()));
         }
         let key = Key::of(&principal.subject, "Subscribe", &r.idempotency_key, r)?;
         let new = NewSubscription {
@@ -52,37 +65,37 @@ impl SubscriptionService for Billing {
             })
         })
         .await?;
-        Ok(Response::new(response))
+        Ok(response)
     }
 
     async fn get_subscription(
         &self,
         request: Request<GetSubscriptionRequest>,
-    ) -> Result<Response<GetSubscriptionResponse>, Status> {
+    ) -> Result<GetSubscriptionResponse, Error> {
         let principal = Principal::of(&request)?;
         let id = request.get_ref().subscription_id.trim();
         let row = subscriptions::subscription(self.db.get()?, id)
             .await?
             .ok_or_else(|| Error::not_found("subscription", id))?;
         principal.may_act_for_account(&row.account_id)?;
-        Ok(Response::new(GetSubscriptionResponse {
+        Ok(GetSubscriptionResponse {
             subscription: Some(convert::subscription(row)),
-        }))
+        })
     }
 
-    async fn record_payment(
-        &self,
-        request: Request<RecordPaymentRequest>,
-    ) -> Result<Response<RecordPaymentResponse>, Status> {
+    async fn record_payment(&self, request: Request<RecordPaymentRequest>) -> Result<RecordPaymentResponse, Error> {
         let r = request.get_ref();
         let idempotency_key = r.idempotency_key.trim();
         if idempotency_key.is_empty() {
-            return Err(Error::invalid("idempotency_key", "is required: the same key never counts twice").into());
+            return Err(Error::invalid(
+                "idempotency_key",
+                "is required: the same key never counts twice",
+            ));
         }
         let price = Price::parse("amount", r.amount.as_ref()).map_err(|v| Error::InvalidArgument(vec![v]))?;
         let method = r.method.trim();
         if method.is_empty() || method.len() > 40 {
-            return Err(Error::invalid("method", "bank_transfer, card, alipay…").into());
+            return Err(Error::invalid("method", "bank_transfer, card, alipay…"));
         }
         // One key space for every caller: a bank's retry through another client still counts once.
         let key = Key::of("payments", "RecordPayment", idempotency_key, r)?;
@@ -109,10 +122,10 @@ impl SubscriptionService for Billing {
         })
         .await?;
         self.entitlements_changed();
-        Ok(Response::new(response))
+        Ok(response)
     }
 
-    async fn change_plan(&self, request: Request<ChangePlanRequest>) -> Result<Response<ChangePlanResponse>, Status> {
+    async fn change_plan(&self, request: Request<ChangePlanRequest>) -> Result<ChangePlanResponse, Error> {
         let principal = Principal::of(&request)?;
         let r = request.get_ref();
         let key = Key::of(&principal.subject, "ChangePlan", &r.idempotency_key, r)?;
@@ -126,13 +139,13 @@ impl SubscriptionService for Billing {
         })
         .await?;
         self.entitlements_changed();
-        Ok(Response::new(response))
+        Ok(response)
     }
 
     async fn cancel_subscription(
         &self,
         request: Request<CancelSubscriptionRequest>,
-    ) -> Result<Response<CancelSubscriptionResponse>, Status> {
+    ) -> Result<CancelSubscriptionResponse, Error> {
         let principal = Principal::of(&request)?;
         let id = request.get_ref().subscription_id.trim();
         let now = self.now();
@@ -144,29 +157,26 @@ impl SubscriptionService for Billing {
         })
         .await?;
         self.entitlements_changed();
-        Ok(Response::new(response))
+        Ok(response)
     }
 
     async fn list_subscriptions(
         &self,
         request: Request<ListSubscriptionsRequest>,
-    ) -> Result<Response<ListSubscriptionsResponse>, Status> {
+    ) -> Result<ListSubscriptionsResponse, Error> {
         let r = request.get_ref();
         let page = Page::parse(r.page_size, &r.page_token)?;
         let state = filter::<SubscriptionState>("state", r.state)?;
         let filter = [r.account_id.trim(), r.plan_id.trim(), state, r.sold_by_person_id.trim()];
         let mut rows = reports::subscriptions(self.db.get()?, filter, &page).await?;
         let next_page_token = page.finish(&mut rows);
-        Ok(Response::new(ListSubscriptionsResponse {
+        Ok(ListSubscriptionsResponse {
             subscriptions: rows.into_iter().map(convert::subscription).collect(),
             next_page_token,
-        }))
+        })
     }
 
-    async fn list_invoices(
-        &self,
-        request: Request<ListInvoicesRequest>,
-    ) -> Result<Response<ListInvoicesResponse>, Status> {
+    async fn list_invoices(&self, request: Request<ListInvoicesRequest>) -> Result<ListInvoicesResponse, Error> {
         let principal = Principal::of(&request)?;
         let r = request.get_ref();
         let page = Page::parse(r.page_size, &r.page_token)?;
@@ -183,27 +193,27 @@ impl SubscriptionService for Billing {
         let filter = [account.as_str(), r.subscription_id.trim(), status, kind];
         let mut rows = reports::invoices(self.db.get()?, filter, &page).await?;
         let next_page_token = page.finish(&mut rows);
-        Ok(Response::new(ListInvoicesResponse {
+        Ok(ListInvoicesResponse {
             invoices: rows.into_iter().map(convert::invoice).collect(),
             next_page_token,
-        }))
+        })
     }
 
     async fn run_renewal_cycle(
         &self,
         _request: Request<RunRenewalCycleRequest>,
-    ) -> Result<Response<RunRenewalCycleResponse>, Status> {
+    ) -> Result<RunRenewalCycleResponse, Error> {
         let out = self.renewal_cycle().await?;
-        Ok(Response::new(RunRenewalCycleResponse {
+        Ok(RunRenewalCycleResponse {
             renewal_invoices_issued: out.notices,
             renewed: out.renewed,
             moved_past_due: out.past_due,
             expired: out.expired,
             canceled: out.canceled,
-        }))
+        })
     }
 
-    async fn get_invoice(&self, request: Request<GetInvoiceRequest>) -> Result<Response<GetInvoiceResponse>, Status> {
+    async fn get_invoice(&self, request: Request<GetInvoiceRequest>) -> Result<GetInvoiceResponse, Error> {
         let principal = Principal::of(&request)?;
         let id = request.get_ref().invoice_id.trim();
         let db = self.db.get()?;
@@ -212,9 +222,9 @@ impl SubscriptionService for Billing {
             .ok_or_else(|| Error::not_found("invoice", id))?;
         principal.may_act_for_account(&row.account_id)?;
         let payments = subscriptions::payments(db, id).await?;
-        Ok(Response::new(GetInvoiceResponse {
+        Ok(GetInvoiceResponse {
             invoice: Some(convert::invoice(row)),
             payments: payments.into_iter().map(convert::payment).collect(),
-        }))
+        })
     }
 }

@@ -14,7 +14,7 @@ use tiejun_proto::training::v1::{
     VerifyCertificateRequest, VerifyCertificateResponse, assignment_service_server::AssignmentService,
     certificate_service_server::CertificateService, compliance_service_server::ComplianceService,
 };
-use tonic::{Request, Response, Status};
+use tonic::Request;
 
 use super::Training;
 use crate::{
@@ -34,12 +34,16 @@ fn instant_or_now(
     Ok(clock::instant(field, ts.as_ref())?.unwrap_or(now))
 }
 
-#[tonic::async_trait]
-impl AssignmentService for Training {
-    async fn assign_program(
-        &self,
-        request: Request<AssignProgramRequest>,
-    ) -> Result<Response<AssignProgramResponse>, Status> {
+tiejun_platform::grpc_service! {
+    impl AssignmentService for Training {
+        assign_program(AssignProgramRequest) -> AssignProgramResponse;
+        list_assignments(ListAssignmentsRequest) -> ListAssignmentsResponse;
+        check_requirement(CheckRequirementRequest) -> CheckRequirementResponse;
+    }
+}
+
+impl Training {
+    async fn assign_program(&self, request: Request<AssignProgramRequest>) -> Result<AssignProgramResponse, Error> {
         let r = request.get_ref();
         let learner = learner_id(&r.learner_id).map_err(|e| Error::invalid("learner_id", e))?;
         let program_id = key(&r.program_id).map_err(|e| Error::invalid("program_id", e))?;
@@ -62,15 +66,15 @@ impl AssignmentService for Training {
         };
         let row = assignments::assign(&mut tx, &assignment, now).await?;
         tx.commit().await?;
-        Ok(Response::new(AssignProgramResponse {
+        Ok(AssignProgramResponse {
             assignment: Some(convert::assignment(row, now)),
-        }))
+        })
     }
 
     async fn list_assignments(
         &self,
         request: Request<ListAssignmentsRequest>,
-    ) -> Result<Response<ListAssignmentsResponse>, Status> {
+    ) -> Result<ListAssignmentsResponse, Error> {
         let principal = Principal::of(&request)?;
         let r = request.get_ref();
         let page = Page::parse(r.page_size, &r.page_token)?;
@@ -91,16 +95,16 @@ impl AssignmentService for Training {
             .map(|row| convert::assignment(row, now))
             .filter(|a| wanted == AssignmentStatus::Unspecified || a.status() == wanted)
             .collect();
-        Ok(Response::new(ListAssignmentsResponse {
+        Ok(ListAssignmentsResponse {
             assignments,
             next_page_token,
-        }))
+        })
     }
 
     async fn check_requirement(
         &self,
         request: Request<CheckRequirementRequest>,
-    ) -> Result<Response<CheckRequirementResponse>, Status> {
+    ) -> Result<CheckRequirementResponse, Error> {
         let principal = Principal::of(&request)?;
         let r = request.get_ref();
         let person = learner_id(&r.person_id).map_err(|e| Error::invalid("person_id", e))?;
@@ -108,7 +112,7 @@ impl AssignmentService for Training {
         let at = instant_or_now(&r.at, "at", self.clock.now())?;
         let db = self.db.get()?;
         let cert = completion::valid(db, &person, r.program_id.trim(), at).await?;
-        Ok(Response::new(match cert {
+        Ok(match cert {
             Some(c) => CheckRequirementResponse {
                 satisfied: true,
                 completed_at: Some(to_proto(c.issued_at)),
@@ -116,16 +120,22 @@ impl AssignmentService for Training {
                 certificate_id: c.certificate_id,
             },
             None => CheckRequirementResponse::default(),
-        }))
+        })
     }
 }
 
-#[tonic::async_trait]
-impl CertificateService for Training {
+tiejun_platform::grpc_service! {
+    impl CertificateService for Training {
+        verify_certificate(VerifyCertificateRequest) -> VerifyCertificateResponse;
+        list_certificates(ListCertificatesRequest) -> ListCertificatesResponse;
+    }
+}
+
+impl Training {
     async fn verify_certificate(
         &self,
         request: Request<VerifyCertificateRequest>,
-    ) -> Result<Response<VerifyCertificateResponse>, Status> {
+    ) -> Result<VerifyCertificateResponse, Error> {
         let id = request.get_ref().certificate_id.trim();
         let db = self.db.get()?;
         let row = completion::certificate(db, id)
@@ -133,16 +143,16 @@ impl CertificateService for Training {
             .ok_or_else(|| Error::not_found("certificate", id))?;
         let now = self.clock.now();
         let valid = row.issued_at <= now && row.valid_until.is_none_or(|v| v > now);
-        Ok(Response::new(VerifyCertificateResponse {
+        Ok(VerifyCertificateResponse {
             certificate: Some(certificate(&row)?),
             valid,
-        }))
+        })
     }
 
     async fn list_certificates(
         &self,
         request: Request<ListCertificatesRequest>,
-    ) -> Result<Response<ListCertificatesResponse>, Status> {
+    ) -> Result<ListCertificatesResponse, Error> {
         let principal = Principal::of(&request)?;
         let r = request.get_ref();
         let learner = learner_id(&r.learner_id).map_err(|e| Error::invalid("learner_id", e))?;
@@ -156,19 +166,24 @@ impl CertificateService for Training {
             .collect();
         rows.truncate(page.size as usize + 1);
         let next_page_token = page.finish(&mut rows);
-        Ok(Response::new(ListCertificatesResponse {
+        Ok(ListCertificatesResponse {
             certificates: rows.iter().map(certificate).collect::<Result<_, _>>()?,
             next_page_token,
-        }))
+        })
     }
 }
 
-#[tonic::async_trait]
-impl ComplianceService for Training {
+tiejun_platform::grpc_service! {
+    impl ComplianceService for Training {
+        get_compliance_report(GetComplianceReportRequest) -> GetComplianceReportResponse;
+    }
+}
+
+impl Training {
     async fn get_compliance_report(
         &self,
         request: Request<GetComplianceReportRequest>,
-    ) -> Result<Response<GetComplianceReportResponse>, Status> {
+    ) -> Result<GetComplianceReportResponse, Error> {
         let r = request.get_ref();
         let at = instant_or_now(&r.at, "at", self.clock.now())?;
         let db = self.db.get()?;
@@ -193,6 +208,6 @@ impl ComplianceService for Training {
                 });
             }
         }
-        Ok(Response::new(report))
+        Ok(report)
     }
 }

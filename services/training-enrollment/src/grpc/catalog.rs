@@ -6,7 +6,7 @@ use tiejun_proto::training::v1::{
     GetProgramRequest, GetProgramResponse, ListCoursesRequest, ListCoursesResponse, ListProgramsRequest,
     ListProgramsResponse, Track, program_service_server::ProgramService,
 };
-use tonic::{Request, Response, Status};
+use tonic::Request;
 
 use super::{Training, convert};
 use crate::{
@@ -14,12 +14,18 @@ use crate::{
     store::catalog,
 };
 
-#[tonic::async_trait]
-impl ProgramService for Training {
-    async fn create_program(
-        &self,
-        request: Request<CreateProgramRequest>,
-    ) -> Result<Response<CreateProgramResponse>, Status> {
+tiejun_platform::grpc_service! {
+    impl ProgramService for Training {
+        create_program(CreateProgramRequest) -> CreateProgramResponse;
+        get_program(GetProgramRequest) -> GetProgramResponse;
+        list_programs(ListProgramsRequest) -> ListProgramsResponse;
+        create_course(CreateCourseRequest) -> CreateCourseResponse;
+        list_courses(ListCoursesRequest) -> ListCoursesResponse;
+    }
+}
+
+impl Training {
+    async fn create_program(&self, request: Request<CreateProgramRequest>) -> Result<CreateProgramResponse, Error> {
         let input = request
             .get_ref()
             .program
@@ -33,42 +39,36 @@ impl ProgramService for Training {
         let row = catalog::program(db, &new.program_id)
             .await?
             .ok_or_else(|| Error::not_found("program", &new.program_id))?;
-        Ok(Response::new(CreateProgramResponse {
+        Ok(CreateProgramResponse {
             program: Some(convert::program(row)),
-        }))
+        })
     }
 
-    async fn get_program(&self, request: Request<GetProgramRequest>) -> Result<Response<GetProgramResponse>, Status> {
+    async fn get_program(&self, request: Request<GetProgramRequest>) -> Result<GetProgramResponse, Error> {
         let id = request.get_ref().program_id.trim();
         let db = self.db.get()?;
         let row = catalog::program(db, id)
             .await?
             .ok_or_else(|| Error::not_found("program", id))?;
-        Ok(Response::new(GetProgramResponse {
+        Ok(GetProgramResponse {
             program: Some(convert::program(row)),
-        }))
+        })
     }
 
-    async fn list_programs(
-        &self,
-        request: Request<ListProgramsRequest>,
-    ) -> Result<Response<ListProgramsResponse>, Status> {
+    async fn list_programs(&self, request: Request<ListProgramsRequest>) -> Result<ListProgramsResponse, Error> {
         let r = request.get_ref();
         let page = Page::parse(r.page_size, &r.page_token)?;
         let audience = tiejun_platform::stored::filter::<Audience>("audience", r.audience)?;
         let db = self.db.get()?;
         let mut rows = catalog::programs(db, audience, &page).await?;
         let next_page_token = page.finish(&mut rows);
-        Ok(Response::new(ListProgramsResponse {
+        Ok(ListProgramsResponse {
             programs: rows.into_iter().map(convert::program).collect(),
             next_page_token,
-        }))
+        })
     }
 
-    async fn create_course(
-        &self,
-        request: Request<CreateCourseRequest>,
-    ) -> Result<Response<CreateCourseResponse>, Status> {
+    async fn create_course(&self, request: Request<CreateCourseRequest>) -> Result<CreateCourseResponse, Error> {
         let input = request
             .get_ref()
             .course
@@ -86,22 +86,19 @@ impl ProgramService for Training {
             prerequisite_course_ids: new.prerequisites,
             hours: new.hours,
         };
-        Ok(Response::new(CreateCourseResponse { course: Some(course) }))
+        Ok(CreateCourseResponse { course: Some(course) })
     }
 
-    async fn list_courses(
-        &self,
-        request: Request<ListCoursesRequest>,
-    ) -> Result<Response<ListCoursesResponse>, Status> {
+    async fn list_courses(&self, request: Request<ListCoursesRequest>) -> Result<ListCoursesResponse, Error> {
         let r = request.get_ref();
         let page = Page::parse(r.page_size, &r.page_token)?;
         let track = tiejun_platform::stored::filter::<Track>("track", r.track)?;
         let db = self.db.get()?;
         let mut rows = catalog::courses(db, track, &page).await?;
         let next_page_token = page.finish(&mut rows);
-        Ok(Response::new(ListCoursesResponse {
+        Ok(ListCoursesResponse {
             courses: rows.into_iter().map(convert::course).collect(),
             next_page_token,
-        }))
+        })
     }
 }

@@ -1,14 +1,17 @@
 //! Events this service consumes (`app::consume`), each applied once (the
 //! inbox) in the same transaction as its effect.
 
-use tiejun_platform::inbox::{self, Delivered};
+use tiejun_platform::{
+    Error,
+    inbox::{self, Delivered},
+};
 use tiejun_proto::{
     events::v1::{
         DeliverRequest, DeliverResponse, event_consumer_service_server::EventConsumerService, event_envelope::Payload,
     },
     training::v1::AssignmentSource,
 };
-use tonic::{Request, Response, Status};
+use tonic::Request;
 
 use super::Training;
 use crate::app::{
@@ -16,9 +19,14 @@ use crate::app::{
     enrollment::enrolled,
 };
 
-#[tonic::async_trait]
-impl EventConsumerService for Training {
-    async fn deliver(&self, request: Request<DeliverRequest>) -> Result<Response<DeliverResponse>, Status> {
+tiejun_platform::grpc_service! {
+    impl EventConsumerService for Training {
+        deliver(DeliverRequest) -> DeliverResponse;
+    }
+}
+
+impl Training {
+    async fn deliver(&self, request: Request<DeliverRequest>) -> Result<DeliverResponse, Error> {
         let event = Delivered::parse(request.into_inner())?;
         let learner = match &event.payload {
             Payload::RepHired(hired) => Learner {
@@ -33,18 +41,18 @@ impl EventConsumerService for Training {
                 account_id: Some(activated.account_id.trim()),
                 source: AssignmentSource::CustomerActivated,
             },
-            _ => return Err(inbox::not_consumed_here(&event, "training-enrollment").into()),
+            _ => return Err(inbox::not_consumed_here(&event, "training-enrollment")),
         };
         let db = self.db.get()?;
         let now = self.clock.now();
         let mut tx = db.begin().await?;
         if !inbox::first_time(&mut tx, &event, now).await? {
-            return Ok(Response::new(DeliverResponse { duplicate: true }));
+            return Ok(DeliverResponse { duplicate: true });
         }
         let placed = put_in_training(&mut tx, db, &self.headquarters, &learner, now).await?;
         tx.commit().await?;
         // Counted as an AutoEnroll call counts them: once committed.
         placed.into_iter().for_each(enrolled);
-        Ok(Response::new(DeliverResponse { duplicate: false }))
+        Ok(DeliverResponse { duplicate: false })
     }
 }

@@ -15,7 +15,7 @@ use tiejun_proto::training::v1::{
     ListEnrollmentsResponse, RecordAssessmentRequest, RecordAssessmentResponse, RecordAttendanceRequest,
     RecordAttendanceResponse, Track, enrollment_service_server::EnrollmentService,
 };
-use tonic::{Request, Response, Status};
+use tonic::Request;
 
 use super::Training;
 use crate::{
@@ -25,9 +25,20 @@ use crate::{
     store::{catalog, enrollments},
 };
 
-#[tonic::async_trait]
-impl EnrollmentService for Training {
-    async fn auto_enroll(&self, request: Request<AutoEnrollRequest>) -> Result<Response<AutoEnrollResponse>, Status> {
+tiejun_platform::grpc_service! {
+    impl EnrollmentService for Training {
+        auto_enroll(AutoEnrollRequest) -> AutoEnrollResponse;
+        record_attendance(RecordAttendanceRequest) -> RecordAttendanceResponse;
+        record_assessment(RecordAssessmentRequest) -> RecordAssessmentResponse;
+        enroll(EnrollRequest) -> EnrollResponse;
+        cancel_enrollment(CancelEnrollmentRequest) -> CancelEnrollmentResponse;
+        get_enrollment(GetEnrollmentRequest) -> GetEnrollmentResponse;
+        list_enrollments(ListEnrollmentsRequest) -> ListEnrollmentsResponse;
+    }
+}
+
+impl Training {
+    async fn auto_enroll(&self, request: Request<AutoEnrollRequest>) -> Result<AutoEnrollResponse, Error> {
         let principal = Principal::of(&request)?;
         let r = request.get_ref();
         let learner = learner_id(&r.learner_id).map_err(|e| Error::invalid("learner_id", e))?;
@@ -48,13 +59,13 @@ impl EnrollmentService for Training {
         })
         .await?;
         result.into_iter().for_each(enrolled);
-        Ok(Response::new(response))
+        Ok(response)
     }
 
     async fn record_attendance(
         &self,
         request: Request<RecordAttendanceRequest>,
-    ) -> Result<Response<RecordAttendanceResponse>, Status> {
+    ) -> Result<RecordAttendanceResponse, Error> {
         let r = request.get_ref();
         let db = self.db.get()?;
         let now = self.clock.now();
@@ -69,19 +80,19 @@ impl EnrollmentService for Training {
             })
         })
         .await?;
-        Ok(Response::new(response))
+        Ok(response)
     }
 
     async fn record_assessment(
         &self,
         request: Request<RecordAssessmentRequest>,
-    ) -> Result<Response<RecordAssessmentResponse>, Status> {
+    ) -> Result<RecordAssessmentResponse, Error> {
         let principal = Principal::of(&request)?;
         let r = request.get_ref();
         let learner = learner_id(&r.learner_id).map_err(|e| Error::invalid("learner_id", e))?;
         let program_id = key(&r.program_id).map_err(|e| Error::invalid("program_id", e))?;
         if !(0..=100).contains(&r.score) {
-            return Err(Error::invalid("score", "must be between 0 and 100").into());
+            return Err(Error::invalid("score", "must be between 0 and 100"));
         }
         let key = Key::of(&principal.subject, "RecordAssessment", &r.idempotency_key, r)?;
         let db = self.db.get()?;
@@ -91,7 +102,7 @@ impl EnrollmentService for Training {
             .ok_or_else(|| Error::not_found("program", &program_id))?;
         let track = Track::try_from(r.track).ok().filter(|t| program.tracks.0.contains(t));
         let Some(track) = track else {
-            return Err(Error::invalid("track", "not a track of this programme").into());
+            return Err(Error::invalid("track", "not a track of this programme"));
         };
         let response = idempotency::transact(db, key.as_ref(), now, async |tx| {
             let cert = app::assessment(tx, &learner, &program_id, track, r.score, now).await?;
@@ -101,10 +112,10 @@ impl EnrollmentService for Training {
             })
         })
         .await?;
-        Ok(Response::new(response))
+        Ok(response)
     }
 
-    async fn enroll(&self, request: Request<EnrollRequest>) -> Result<Response<EnrollResponse>, Status> {
+    async fn enroll(&self, request: Request<EnrollRequest>) -> Result<EnrollResponse, Error> {
         let principal = Principal::of(&request)?;
         let r = request.get_ref();
         let learner = learner_id(&r.learner_id).map_err(|e| Error::invalid("learner_id", e))?;
@@ -121,13 +132,13 @@ impl EnrollmentService for Training {
         })
         .await?;
         result.into_iter().for_each(enrolled);
-        Ok(Response::new(response))
+        Ok(response)
     }
 
     async fn cancel_enrollment(
         &self,
         request: Request<CancelEnrollmentRequest>,
-    ) -> Result<Response<CancelEnrollmentResponse>, Status> {
+    ) -> Result<CancelEnrollmentResponse, Error> {
         let principal = Principal::of(&request)?;
         let r = request.get_ref();
         let reason = text(&r.reason, 0, 500).map_err(|e| Error::invalid("reason", e))?;
@@ -146,28 +157,25 @@ impl EnrollmentService for Training {
             })
         })
         .await?;
-        Ok(Response::new(response))
+        Ok(response)
     }
 
-    async fn get_enrollment(
-        &self,
-        request: Request<GetEnrollmentRequest>,
-    ) -> Result<Response<GetEnrollmentResponse>, Status> {
+    async fn get_enrollment(&self, request: Request<GetEnrollmentRequest>) -> Result<GetEnrollmentResponse, Error> {
         let principal = Principal::of(&request)?;
         let id = request.get_ref().enrollment_id.trim();
         let row = enrollments::get(self.db.get()?, id)
             .await?
             .ok_or_else(|| Error::not_found("enrollment", id))?;
         principal.may_act_for_learner(&row.learner_id)?;
-        Ok(Response::new(GetEnrollmentResponse {
+        Ok(GetEnrollmentResponse {
             enrollment: Some(convert::enrollment(row)),
-        }))
+        })
     }
 
     async fn list_enrollments(
         &self,
         request: Request<ListEnrollmentsRequest>,
-    ) -> Result<Response<ListEnrollmentsResponse>, Status> {
+    ) -> Result<ListEnrollmentsResponse, Error> {
         let principal = Principal::of(&request)?;
         let r = request.get_ref();
         let page = Page::parse(r.page_size, &r.page_token)?;
@@ -188,9 +196,9 @@ impl EnrollmentService for Training {
             enrollments::list(db, r.session_id.trim(), &learner, status, &page).await?
         };
         let next_page_token = page.finish(&mut rows);
-        Ok(Response::new(ListEnrollmentsResponse {
+        Ok(ListEnrollmentsResponse {
             enrollments: rows.into_iter().map(convert::enrollment).collect(),
             next_page_token,
-        }))
+        })
     }
 }

@@ -6,7 +6,7 @@ use tiejun_proto::training::v1::{
     ListSessionsResponse, ScheduleSessionRequest, ScheduleSessionResponse, SessionStatus,
     session_service_server::SessionService,
 };
-use tonic::{Request, Response, Status};
+use tonic::Request;
 
 use super::{Training, convert};
 use crate::{
@@ -14,12 +14,20 @@ use crate::{
     store::{enrollments, sessions},
 };
 
-#[tonic::async_trait]
-impl SessionService for Training {
+tiejun_platform::grpc_service! {
+    impl SessionService for Training {
+        schedule_session(ScheduleSessionRequest) -> ScheduleSessionResponse;
+        get_session(GetSessionRequest) -> GetSessionResponse;
+        list_sessions(ListSessionsRequest) -> ListSessionsResponse;
+        cancel_session(CancelSessionRequest) -> CancelSessionResponse;
+    }
+}
+
+impl Training {
     async fn schedule_session(
         &self,
         request: Request<ScheduleSessionRequest>,
-    ) -> Result<Response<ScheduleSessionResponse>, Status> {
+    ) -> Result<ScheduleSessionResponse, Error> {
         let principal = Principal::of(&request)?;
         let r = request.get_ref();
         let input = r
@@ -34,7 +42,7 @@ impl SessionService for Training {
         if let Some(key) = &key
             && let Some(first) = key.replay(&mut tx, now).await?
         {
-            return Ok(Response::new(first));
+            return Ok(first);
         }
         let id = uuid::Uuid::now_v7().to_string();
         sessions::create(&mut tx, &id, &new, now).await?;
@@ -48,24 +56,21 @@ impl SessionService for Training {
             key.record(&mut tx, &response).await?;
         }
         tx.commit().await?;
-        Ok(Response::new(response))
+        Ok(response)
     }
 
-    async fn get_session(&self, request: Request<GetSessionRequest>) -> Result<Response<GetSessionResponse>, Status> {
+    async fn get_session(&self, request: Request<GetSessionRequest>) -> Result<GetSessionResponse, Error> {
         let id = request.get_ref().session_id.trim();
         let db = self.db.get()?;
         let row = sessions::get(db, id)
             .await?
             .ok_or_else(|| Error::not_found("session", id))?;
-        Ok(Response::new(GetSessionResponse {
+        Ok(GetSessionResponse {
             session: Some(convert::session(row)),
-        }))
+        })
     }
 
-    async fn list_sessions(
-        &self,
-        request: Request<ListSessionsRequest>,
-    ) -> Result<Response<ListSessionsResponse>, Status> {
+    async fn list_sessions(&self, request: Request<ListSessionsRequest>) -> Result<ListSessionsResponse, Error> {
         let r = request.get_ref();
         let page = Page::parse(r.page_size, &r.page_token)?;
         let status = tiejun_platform::stored::filter::<SessionStatus>("status", r.status)?;
@@ -79,16 +84,13 @@ impl SessionService for Training {
         let db = self.db.get()?;
         let mut rows = sessions::list(db, &filter, &page).await?;
         let next_page_token = page.finish(&mut rows);
-        Ok(Response::new(ListSessionsResponse {
+        Ok(ListSessionsResponse {
             sessions: rows.into_iter().map(convert::session).collect(),
             next_page_token,
-        }))
+        })
     }
 
-    async fn cancel_session(
-        &self,
-        request: Request<CancelSessionRequest>,
-    ) -> Result<Response<CancelSessionResponse>, Status> {
+    async fn cancel_session(&self, request: Request<CancelSessionRequest>) -> Result<CancelSessionResponse, Error> {
         let r = request.get_ref();
         let reason = text(&r.reason, 1, 500).map_err(|e| Error::invalid("reason", e))?;
         let db = self.db.get()?;
@@ -99,7 +101,7 @@ impl SessionService for Training {
             .await?
             .ok_or_else(|| Error::not_found("session", id))?;
         if row.status == SessionStatus::Completed {
-            return Err(Error::precondition("SESSION_COMPLETED", "the session was held").into());
+            return Err(Error::precondition("SESSION_COMPLETED", "the session was held"));
         }
         let mut cancelled = 0;
         if row.status == SessionStatus::Scheduled {
@@ -111,9 +113,9 @@ impl SessionService for Training {
             .await?
             .ok_or_else(|| Error::not_found("session", id))?;
         tx.commit().await?;
-        Ok(Response::new(CancelSessionResponse {
+        Ok(CancelSessionResponse {
             session: Some(convert::session(row)),
             enrollments_cancelled: i32::try_from(cancelled).unwrap_or(i32::MAX),
-        }))
+        })
     }
 }
