@@ -5,7 +5,7 @@
 use tiejun_platform::config::JobArgs;
 use tokio_util::sync::CancellationToken;
 
-use crate::{grpc::Billing, store::renewals};
+use crate::{app::renewals, grpc::Billing};
 
 /// Runs the renewal cycle every `args.interval` until `shutdown`.
 pub async fn run(billing: Billing, args: JobArgs, shutdown: CancellationToken) {
