@@ -4,6 +4,7 @@
 //! a higher price ÷ renewed; basis points, rounded down.
 
 use chrono::{DateTime, Duration, Utc};
+use tiejun_proto::billing::v1::RenewalOutcome;
 
 /// The renewal invoice goes out this long before the period ends.
 pub const NOTICE: Duration = Duration::days(45);
@@ -76,18 +77,18 @@ pub struct Book {
 }
 
 impl Book {
-    /// Adds one record (outcome name, prior price, quoted price).
-    pub fn add(&mut self, outcome: &str, prior: i64, quoted: i64) {
+    /// Adds one record (its outcome, prior price, quoted price).
+    pub fn add(&mut self, outcome: RenewalOutcome, prior: i64, quoted: i64) {
         self.up += 1;
         match outcome {
-            "RENEWED" => {
+            RenewalOutcome::Renewed => {
                 self.renewed += 1;
                 if quoted > prior {
                     self.expanded += 1;
                 }
             }
-            "CHURNED" => self.churned += 1,
-            _ => {}
+            RenewalOutcome::Churned => self.churned += 1,
+            RenewalOutcome::Pending | RenewalOutcome::Unspecified => {}
         }
     }
 
@@ -158,11 +159,15 @@ mod tests {
     fn rates_count_decided_terms_only() {
         let mut b = Book::default();
         for i in 0..100 {
-            let outcome = if i < 78 { "RENEWED" } else { "CHURNED" };
+            let outcome = if i < 78 {
+                RenewalOutcome::Renewed
+            } else {
+                RenewalOutcome::Churned
+            };
             b.add(outcome, 100, if i < 13 { 120 } else { 100 });
         }
         assert_eq!((b.renewal_rate_bp(), b.expansion_rate_bp()), (7800, 1666));
-        b.add("PENDING", 100, 100);
+        b.add(RenewalOutcome::Pending, 100, 100);
         assert_eq!(b.renewal_rate_bp(), 7800, "a pending term is not decided yet");
     }
 }

@@ -129,7 +129,7 @@ impl Billing {
             {
                 continue;
             }
-            total.add(outcome, *prior, *quoted);
+            total.add(outcome.0, *prior, *quoted);
             let key = match group_by {
                 RenewalGrouping::Rep => Some(rep.clone()),
                 RenewalGrouping::Plan => Some(plan.clone()),
@@ -137,7 +137,7 @@ impl Billing {
                 RenewalGrouping::Unspecified => None,
             };
             if let Some(key) = key {
-                groups.entry(key).or_default().add(outcome, *prior, *quoted);
+                groups.entry(key).or_default().add(outcome.0, *prior, *quoted);
             }
         }
         Ok(GetRenewalRateResponse {

@@ -249,7 +249,7 @@ pub async fn book(
     db: &Database,
     from: DateTime<Utc>,
     to: DateTime<Utc>,
-) -> Result<Vec<(String, String, i64, i64, String)>, Error> {
+) -> Result<Vec<(String, String, i64, i64, Named<RenewalOutcome>)>, Error> {
     Ok(on_pool!(db, |p| sqlx::query_as(
         "SELECT sold_by_person_id, plan_id, prior_price_minor, quoted_price_minor, outcome FROM renewals \
          WHERE period_end >= $1 AND period_end < $2"
