@@ -4,6 +4,7 @@
 mod auth;
 mod authz;
 mod bad_input;
+mod bench_noise;
 mod billing;
 mod constraints;
 mod corrupt_rows;
