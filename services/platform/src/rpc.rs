@@ -4,7 +4,7 @@
 //! the answer in a `Response` and converting the [`Error`](crate::Error) to a
 //! `Status` (with its `google.rpc` details) once, here.
 //!
-//! ```ignore
+//! ```text
 //! tiejun_platform::grpc_service! {
 //!     impl CatalogService for Billing {
 //!         create_feature(CreateFeatureRequest) -> CreateFeatureResponse;
