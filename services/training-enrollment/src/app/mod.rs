@@ -11,3 +11,4 @@
 pub mod completion;
 pub mod consume;
 pub mod enrollment;
+pub mod sessions;

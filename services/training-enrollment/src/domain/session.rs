@@ -6,7 +6,7 @@ use tiejun_platform::{
     clock,
     error::{Error, FieldViolation},
 };
-use tiejun_proto::training::v1::Session;
+use tiejun_proto::training::v1::{Session, SessionStatus};
 
 /// Headquarters, AutoEnroll's fallback city: the spellings of its name that
 /// sessions use (`--headquarters`, `TIEJUN_HEADQUARTERS`; by default
@@ -174,6 +174,17 @@ impl NewSession {
     }
 }
 
+/// Whether cancelling a session in `status` changes anything: a scheduled
+/// one is cancelled with its enrolments, a cancelled one already is, and one
+/// that was held cannot be (FAILED_PRECONDITION `SESSION_COMPLETED`).
+pub fn cancels(status: SessionStatus) -> Result<bool, Error> {
+    match status {
+        SessionStatus::Completed => Err(Error::precondition("SESSION_COMPLETED", "the session was held")),
+        SessionStatus::Scheduled => Ok(true),
+        _ => Ok(false),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -255,5 +266,13 @@ mod tests {
             ..session()
         };
         assert!(NewSession::parse(&both, now()).is_err());
+    }
+
+    #[test]
+    fn a_scheduled_session_is_cancelled_a_held_one_cannot_be() {
+        assert_eq!(cancels(SessionStatus::Scheduled).ok(), Some(true));
+        assert_eq!(cancels(SessionStatus::Cancelled).ok(), Some(false), "already");
+        let held = cancels(SessionStatus::Completed).expect_err("held");
+        assert_eq!(held.code(), tonic::Code::FailedPrecondition);
     }
 }

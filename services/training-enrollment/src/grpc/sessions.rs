@@ -1,4 +1,5 @@
-//! `SessionService`: scheduling, reading, listing and cancelling sessions.
+//! `SessionService`: scheduling, reading, listing and cancelling sessions;
+//! the writes are `crate::app::sessions`.
 
 use tiejun_platform::{auth::Principal, clock, error::Error, idempotency, paging::Page};
 use tiejun_proto::training::v1::{
@@ -10,8 +11,9 @@ use tonic::Request;
 
 use super::{Training, convert};
 use crate::{
+    app::sessions as app,
     domain::{session::NewSession, text},
-    store::{enrollments, sessions},
+    store::sessions,
 };
 
 tiejun_platform::grpc_service! {
@@ -37,26 +39,13 @@ impl Training {
         let now = self.clock.now();
         let new = NewSession::parse(input, now)?;
         let key = idempotency::Key::of(&principal.subject, "ScheduleSession", &r.idempotency_key, r)?;
-        let db = self.db.get()?;
-        let mut tx = db.begin().await?;
-        if let Some(key) = &key
-            && let Some(first) = key.replay(&mut tx, now).await?
-        {
-            return Ok(first);
-        }
-        let id = uuid::Uuid::now_v7().to_string();
-        sessions::create(&mut tx, &id, &new, now).await?;
-        let row = sessions::lock(&mut tx, &id)
-            .await?
-            .ok_or_else(|| Error::not_found("session", &id))?;
-        let response = ScheduleSessionResponse {
-            session: Some(convert::session(row)),
-        };
-        if let Some(key) = &key {
-            key.record(&mut tx, &response).await?;
-        }
-        tx.commit().await?;
-        Ok(response)
+        idempotency::transact(self.db.get()?, key.as_ref(), now, async |tx| {
+            let row = app::schedule(tx, now, &new).await?;
+            Ok(ScheduleSessionResponse {
+                session: Some(convert::session(row)),
+            })
+        })
+        .await
     }
 
     async fn get_session(&self, request: Request<GetSessionRequest>) -> Result<GetSessionResponse, Error> {
@@ -93,29 +82,15 @@ impl Training {
     async fn cancel_session(&self, request: Request<CancelSessionRequest>) -> Result<CancelSessionResponse, Error> {
         let r = request.get_ref();
         let reason = text(&r.reason, 1, 500).map_err(|e| Error::invalid("reason", e))?;
-        let db = self.db.get()?;
-        let now = self.clock.now();
-        let mut tx = db.begin().await?;
         let id = r.session_id.trim();
-        let row = sessions::lock(&mut tx, id)
-            .await?
-            .ok_or_else(|| Error::not_found("session", id))?;
-        if row.status == SessionStatus::Completed {
-            return Err(Error::precondition("SESSION_COMPLETED", "the session was held"));
-        }
-        let mut cancelled = 0;
-        if row.status == SessionStatus::Scheduled {
-            // Every learner is told why: the reason is on their enrollment.
-            cancelled = enrollments::cancel_all(&mut tx, id, &format!("session cancelled: {reason}"), now).await?;
-            sessions::cancel(&mut tx, id).await?;
-        }
-        let row = sessions::lock(&mut tx, id)
-            .await?
-            .ok_or_else(|| Error::not_found("session", id))?;
-        tx.commit().await?;
-        Ok(CancelSessionResponse {
-            session: Some(convert::session(row)),
-            enrollments_cancelled: i32::try_from(cancelled).unwrap_or(i32::MAX),
+        let now = self.clock.now();
+        idempotency::transact(self.db.get()?, None, now, async |tx| {
+            let c = app::cancel(tx, now, id, &reason).await?;
+            Ok(CancelSessionResponse {
+                session: Some(convert::session(c.session)),
+                enrollments_cancelled: i32::try_from(c.enrollments).unwrap_or(i32::MAX),
+            })
         })
+        .await
     }
 }
