@@ -5,7 +5,7 @@
 use tiejun_platform::config::JobArgs;
 use tokio_util::sync::CancellationToken;
 
-use crate::{app::renewals, grpc::Billing};
+use crate::{domain::renewal::CycleOutcome, grpc::Billing};
 
 /// Runs the renewal cycle every `args.interval` until `shutdown`.
 pub async fn run(billing: Billing, args: JobArgs, shutdown: CancellationToken) {
@@ -18,7 +18,7 @@ pub async fn run(billing: Billing, args: JobArgs, shutdown: CancellationToken) {
             () = tokio::time::sleep(args.interval) => {}
         }
         match billing.renewal_cycle().await {
-            Ok(out) if out != renewals::CycleOutcome::default() => {
+            Ok(out) if out != CycleOutcome::default() => {
                 tracing::info!(
                     notices = out.notices,
                     renewed = out.renewed,

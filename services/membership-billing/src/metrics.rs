@@ -7,7 +7,7 @@ use std::sync::LazyLock;
 use opentelemetry::{KeyValue, metrics::Counter};
 use tiejun_platform::metrics::domain_counter;
 
-use crate::app::renewals::CycleOutcome;
+use crate::domain::renewal::CycleOutcome;
 
 static RENEWALS: LazyLock<Counter<u64>> = LazyLock::new(|| {
     domain_counter(

@@ -20,7 +20,7 @@ use tiejun_proto::{
 use crate::{
     domain::{
         account, period,
-        renewal::{self, NOTICE, Step},
+        renewal::{self, CycleOutcome, NOTICE, Step},
     },
     store::{
         accounts::{self, AccountRow},
@@ -29,21 +29,6 @@ use crate::{
         subscriptions::SubscriptionRow,
     },
 };
-
-/// What a cycle did.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct CycleOutcome {
-    /// Renewal invoices issued.
-    pub notices: i32,
-    /// Rolled into a new paid period.
-    pub renewed: i32,
-    /// Moved to PAST_DUE.
-    pub past_due: i32,
-    /// Expired after grace.
-    pub expired: i32,
-    /// Ended by cancellation.
-    pub canceled: i32,
-}
 
 /// Runs one cycle at `now`, committed, and counts it.
 pub async fn cycle(db: &Database, now: DateTime<Utc>) -> Result<CycleOutcome, Error> {

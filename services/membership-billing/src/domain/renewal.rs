@@ -63,6 +63,21 @@ pub fn quoted_plan<'a>(plan_id: &'a str, pending_plan_id: Option<&'a str>) -> &'
     pending_plan_id.unwrap_or(plan_id)
 }
 
+/// What a cycle did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CycleOutcome {
+    /// Renewal invoices issued.
+    pub notices: i32,
+    /// Rolled into a new paid period.
+    pub renewed: i32,
+    /// Moved to PAST_DUE.
+    pub past_due: i32,
+    /// Expired after grace.
+    pub expired: i32,
+    /// Ended by cancellation.
+    pub canceled: i32,
+}
+
 /// Counts over renewal records.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Book {

@@ -48,7 +48,7 @@ impl Billing {
 
     /// One renewal cycle (`app::renewals`), as the RPC and the job run it;
     /// cached entitlements are forgotten after it.
-    pub(crate) async fn renewal_cycle(&self) -> Result<crate::app::renewals::CycleOutcome, tiejun_platform::Error> {
+    pub(crate) async fn renewal_cycle(&self) -> Result<crate::domain::renewal::CycleOutcome, tiejun_platform::Error> {
         let out = crate::app::renewals::cycle(self.db.get()?, self.now()).await?;
         self.entitlements_changed();
         Ok(out)
