@@ -3,12 +3,7 @@
 //! backends: INTERNAL with the trace id, the stored value kept out of the
 //! answer (it is in the log), never read as UNSPECIFIED or a default.
 
-use tiejun_platform::{
-    both_backends,
-    db::{Database, PoolSettings},
-    on_pool_raw,
-    testing::TestDatabase,
-};
+use tiejun_platform::{both_backends, db::Database, on_pool_raw, testing::TestDatabase};
 use tiejun_proto::{
     billing::v1::{
         GetInvoiceRequest, GetPlanRequest, GetSubscriptionRequest, ListSubscriptionsRequest,
@@ -32,12 +27,12 @@ use tonic::Code;
 const CORRUPT: &str = "NO_RELEASE_WROTE_THIS";
 
 /// Sets `table.column` to [`CORRUPT`] where `key_column = key`, past the
-/// table's CHECKs: SQLite ignores them on this connection, PostgreSQL has
+/// table's CHECKs, on the fixture's own connection: SQLite ignores them on
+/// one connection of its pool (and heeds them again after), PostgreSQL has
 /// them dropped (the database is the test's own).
-async fn corrupt(url: &str, table: &str, column: &str, key_column: &str, key: &str) {
-    let db = Database::connect(url, &PoolSettings::default()).await.expect("connect");
+async fn corrupt(db: &Database, table: &str, column: &str, key_column: &str, key: &str) {
     let update = format!("UPDATE {table} SET {column} = '{CORRUPT}' WHERE {key_column} = '{key}'");
-    let changed = match &db {
+    let changed = match db {
         Database::Sqlite(sqlite) => {
             let mut conn = sqlite.pool.acquire().await.expect("connection");
             sqlx::query("PRAGMA ignore_check_constraints = ON")
@@ -69,18 +64,14 @@ async fn corrupt(url: &str, table: &str, column: &str, key_column: &str, key: &s
         }
     };
     assert!(changed > 0, "no row of {table} where {key_column} = {key}");
-    db.close().await;
 }
 
 /// One text from a query with no arguments.
-async fn text(url: &str, sql: &'static str) -> String {
-    let db = Database::connect(url, &PoolSettings::default()).await.expect("connect");
-    let found = on_pool_raw!(&db, |p| sqlx::query_scalar::<_, String>(sql)
+async fn text(db: &Database, sql: &'static str) -> String {
+    on_pool_raw!(db, |p| sqlx::query_scalar::<_, String>(sql)
         .fetch_one(p)
         .await
-        .expect(sql));
-    db.close().await;
-    found
+        .expect(sql))
 }
 
 /// The answer is INTERNAL with a trace id and without the stored value.
@@ -96,15 +87,14 @@ fn assert_internal<T: std::fmt::Debug>(what: &str, answer: Result<T, tonic::Stat
 }
 
 async fn billing_rows_with_a_state_no_release_wrote_fail(db: TestDatabase) {
-    let url = db.url.clone();
     let billing = BillingFixture::start(db, None).await;
     billing.catalog(&[("pro", 1_000)]).await;
     let (account, subscription) = billing.paid_member(1, "pro", "U1").await;
-    let invoice = text(&url, "SELECT invoice_id FROM invoices").await;
+    let invoice = text(&billing.db, "SELECT invoice_id FROM invoices").await;
     let mut subscriptions = SubscriptionServiceClient::new(billing.channel.clone());
     let mut catalog = CatalogServiceClient::new(billing.channel.clone());
 
-    corrupt(&url, "subscriptions", "state", "subscription_id", &subscription).await;
+    corrupt(&billing.db, "subscriptions", "state", "subscription_id", &subscription).await;
     let get = GetSubscriptionRequest {
         subscription_id: subscription.clone(),
     };
@@ -121,14 +111,14 @@ async fn billing_rows_with_a_state_no_release_wrote_fail(db: TestDatabase) {
         subscriptions.list_subscriptions(authed(list, &billing_admin())).await,
     );
 
-    corrupt(&url, "invoices", "status", "invoice_id", &invoice).await;
+    corrupt(&billing.db, "invoices", "status", "invoice_id", &invoice).await;
     let get = GetInvoiceRequest { invoice_id: invoice };
     assert_internal(
         "GetInvoice",
         subscriptions.get_invoice(authed(get, &billing_admin())).await,
     );
 
-    corrupt(&url, "plans", "period", "plan_id", "pro").await;
+    corrupt(&billing.db, "plans", "period", "plan_id", "pro").await;
     let get = GetPlanRequest {
         plan_id: "pro".into(),
         version: 0,
@@ -139,7 +129,6 @@ async fn billing_rows_with_a_state_no_release_wrote_fail(db: TestDatabase) {
 both_backends!(billing_corrupt_rows, billing_rows_with_a_state_no_release_wrote_fail);
 
 async fn training_rows_with_a_state_no_release_wrote_fail(db: TestDatabase) {
-    let url = db.url.clone();
     let training = TrainingFixture::start(db).await;
     training.onboarding().await;
     let session = training.session("杭州", 3, 10).await;
@@ -147,7 +136,7 @@ async fn training_rows_with_a_state_no_release_wrote_fail(db: TestDatabase) {
     let mut sessions = SessionServiceClient::new(training.server.channel().await);
     let mut enrollments = EnrollmentServiceClient::new(training.server.channel().await);
 
-    corrupt(&url, "enrollments", "status", "enrollment_id", &enrollment).await;
+    corrupt(&training.db, "enrollments", "status", "enrollment_id", &enrollment).await;
     let get = GetEnrollmentRequest {
         enrollment_id: enrollment,
     };
@@ -156,7 +145,7 @@ async fn training_rows_with_a_state_no_release_wrote_fail(db: TestDatabase) {
         enrollments.get_enrollment(authed(get, &trainer())).await,
     );
 
-    corrupt(&url, "sessions", "status", "session_id", &session).await;
+    corrupt(&training.db, "sessions", "status", "session_id", &session).await;
     let get = GetSessionRequest {
         session_id: session.clone(),
     };
@@ -171,12 +160,11 @@ async fn training_rows_with_a_state_no_release_wrote_fail(db: TestDatabase) {
 both_backends!(training_corrupt_rows, training_rows_with_a_state_no_release_wrote_fail);
 
 async fn lead_rows_with_a_state_no_release_wrote_fail(db: TestDatabase) {
-    let url = db.url.clone();
     let leads = LeadsFixture::start(db).await;
     let lead = leads.import(vec![lead_input(1, "杭州", 50)]).await.remove(0);
     let mut client = LeadServiceClient::new(leads.channel().await);
 
-    corrupt(&url, "leads", "state", "lead_id", &lead).await;
+    corrupt(&leads.db, "leads", "state", "lead_id", &lead).await;
     let get = GetLeadRequest { lead_id: lead };
     assert_internal("GetLead", client.get_lead(authed(get, &admin())).await);
     let list = ListLeadsRequest {
