@@ -1,5 +1,6 @@
 //! Rows to messages. Contact data is masked unless the caller may see it.
 
+use crate::domain::ids::PersonId;
 use tiejun_platform::{clock::to_proto, pii};
 use tiejun_proto::leads::v1::{
     DeadlineWarning, DistributionRun, Lead, LeadAssigned, LeadHistoryEntry, LeadReclaimed, LeadState, Rep, RunShare,
@@ -18,7 +19,7 @@ use crate::store::{
 pub fn rep(row: RepRow, private_pool_size: i32, received_today: i32, claimed_today: i32) -> Rep {
     Rep {
         status: row.status.0 as i32,
-        person_id: row.person_id,
+        person_id: row.person_id.into(),
         name: row.name,
         team: row.team,
         city: row.city,
@@ -40,7 +41,7 @@ pub fn lead(row: LeadRow, reveal_contact: bool) -> Lead {
     Lead {
         kind: row.kind.0 as i32,
         state: row.state.0 as i32,
-        lead_id: row.lead_id,
+        lead_id: row.lead_id.into(),
         company_name: row.company_name,
         contact_name: row.contact_name,
         phone,
@@ -49,14 +50,14 @@ pub fn lead(row: LeadRow, reveal_contact: bool) -> Lead {
         industry: row.industry,
         source: row.source,
         score: row.score,
-        owner_person_id: row.owner_person_id.unwrap_or_default(),
+        owner_person_id: row.owner_person_id.unwrap_or_default().into(),
         created_at: Some(to_proto(row.created_at)),
         assigned_at: row.assigned_at.map(to_proto),
         next_deadline_at: row.next_deadline_at.map(to_proto),
         last_follow_up_at: row.last_follow_up_at.map(to_proto),
         contact_masked: !reveal_contact,
-        subscription_id: row.subscription_id.unwrap_or_default(),
-        account_id: row.account_id.unwrap_or_default(),
+        subscription_id: row.subscription_id.unwrap_or_default().into(),
+        account_id: row.account_id.unwrap_or_default().into(),
     }
 }
 
@@ -72,7 +73,7 @@ pub fn history(row: HistoryRow) -> LeadHistoryEntry {
         to_owner_person_id: row.to_owner.unwrap_or_default(),
         rule: row.rule.0 as i32,
         reason: row.reason,
-        distribution_run_id: row.distribution_run_id.unwrap_or_default(),
+        distribution_run_id: row.distribution_run_id.unwrap_or_default().into(),
         rotation_position: row.rotation_position.unwrap_or_default(),
     }
 }
@@ -80,20 +81,20 @@ pub fn history(row: HistoryRow) -> LeadHistoryEntry {
 /// One event of `person_id`'s feed. An assignment shows the lead as it was
 /// given (owner, time, first deadline), with its contact data while the
 /// lead is still theirs.
-pub fn feed_event(person_id: &str, row: FeedRow) -> Option<WatchRepEventsResponse> {
+pub fn feed_event(person_id: &PersonId, row: FeedRow) -> Option<WatchRepEventsResponse> {
     let rule = row.event_rule.0 as i32;
     let event = match row.event_kind.as_str() {
         "ASSIGNED" => {
             let still_theirs = row.lead.owner_person_id.as_deref() == Some(person_id);
             let mut lead = lead(row.lead, still_theirs);
             lead.state = LeadState::Assigned as i32;
-            lead.owner_person_id = person_id.to_owned();
+            lead.owner_person_id = person_id.to_owned().into();
             lead.assigned_at = Some(to_proto(row.event_at));
             lead.next_deadline_at = row.event_deadline_at.map(to_proto);
             Event::Assigned(LeadAssigned { lead: Some(lead), rule })
         }
         "WARNING" => Event::Warning(DeadlineWarning {
-            lead_id: row.lead.lead_id,
+            lead_id: row.lead.lead_id.into(),
             deadline_at: row.event_deadline_at.map(to_proto),
             time_left: row
                 .event_deadline_at
@@ -102,7 +103,7 @@ pub fn feed_event(person_id: &str, row: FeedRow) -> Option<WatchRepEventsRespons
             rule,
         }),
         "RECLAIMED" => Event::Reclaimed(LeadReclaimed {
-            lead_id: row.lead.lead_id,
+            lead_id: row.lead.lead_id.into(),
             rule,
         }),
         _ => return None,
@@ -126,7 +127,7 @@ pub fn run(row: RunRow, shares: Vec<ShareRow>) -> DistributionRun {
             .filter(|s| !s.is_empty())
             .map(str::to_owned)
             .collect(),
-        run_id: row.run_id,
+        run_id: row.run_id.into(),
         business_day: row.business_day,
         ran_by: row.ran_by,
         rotation_seed: row.seed,
@@ -140,7 +141,7 @@ pub fn run(row: RunRow, shares: Vec<ShareRow>) -> DistributionRun {
         shares: shares
             .into_iter()
             .map(|s| RunShare {
-                person_id: s.person_id,
+                person_id: s.person_id.into(),
                 rotation_position: s.rotation_position,
                 leads_assigned: i32::try_from(s.leads_assigned).unwrap_or(i32::MAX),
                 same_city: i32::try_from(s.same_city).unwrap_or(i32::MAX),

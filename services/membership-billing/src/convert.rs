@@ -40,15 +40,15 @@ pub fn account(row: AccountRow, principal: &Principal) -> Account {
         } as i32,
         phone: if reveal { row.phone } else { pii::mask_phone(&row.phone) },
         email: if reveal { row.email } else { pii::mask_email(&row.email) },
-        account_id: row.account_id,
+        account_id: row.account_id.into(),
         company_name: row.company_name,
         contact_name: row.contact_name,
         city: row.city,
         time_zone: row.time_zone,
-        lead_id: row.lead_id.unwrap_or_default(),
-        sold_by_person_id: row.sold_by_person_id.unwrap_or_default(),
+        lead_id: row.lead_id.unwrap_or_default().into(),
+        sold_by_person_id: row.sold_by_person_id.unwrap_or_default().into(),
         created_at: Some(to_proto(row.created_at)),
-        contact_person_id: row.contact_person_id,
+        contact_person_id: row.contact_person_id.into(),
     }
 }
 
@@ -66,15 +66,15 @@ pub fn subscription(r: SubscriptionRow) -> Subscription {
         anchor_day,
         period_start: r.period_start.map(to_proto),
         period_end: r.period_end.map(to_proto),
-        sold_by_person_id: r.sold_by_person_id.unwrap_or_default(),
+        sold_by_person_id: r.sold_by_person_id.unwrap_or_default().into(),
         cancel_at_period_end: r.cancel_at_period_end,
         grace_ends_at: r.grace_ends_at.map(to_proto),
         created_at: Some(to_proto(r.created_at)),
-        subscription_id: r.subscription_id,
-        account_id: r.account_id,
-        plan_id: r.plan_id,
+        subscription_id: r.subscription_id.into(),
+        account_id: r.account_id.into(),
+        plan_id: r.plan_id.into(),
         plan_version: r.plan_version,
-        pending_plan_id: r.pending_plan_id.unwrap_or_default(),
+        pending_plan_id: r.pending_plan_id.unwrap_or_default().into(),
     }
 }
 
@@ -89,9 +89,9 @@ pub fn invoice(r: InvoiceRow) -> Invoice {
         period_end: r.period_end.map(to_proto),
         issued_at: Some(to_proto(r.issued_at)),
         due_at: Some(to_proto(r.due_at)),
-        invoice_id: r.invoice_id,
-        subscription_id: r.subscription_id,
-        account_id: r.account_id,
+        invoice_id: r.invoice_id.into(),
+        subscription_id: r.subscription_id.into(),
+        account_id: r.account_id.into(),
     }
 }
 
@@ -100,8 +100,8 @@ pub fn payment(p: PaymentRow) -> Payment {
     Payment {
         amount: money(p.amount_minor, &p.currency),
         received_at: Some(to_proto(p.received_at)),
-        payment_id: p.payment_id,
-        invoice_id: p.invoice_id,
+        payment_id: p.payment_id.into(),
+        invoice_id: p.invoice_id.into(),
         method: p.method,
         external_reference: p.external_reference,
     }
@@ -123,7 +123,7 @@ pub fn plan(r: PlanRow) -> Plan {
     Plan {
         period: r.period.0 as i32,
         price: money(r.price_minor, &r.currency),
-        plan_id: r.plan_id,
+        plan_id: r.plan_id.into(),
         version: r.version,
         name: r.name,
         feature_keys: r.feature_keys,
@@ -139,11 +139,11 @@ pub fn renewal(x: RenewalListRow) -> Renewal {
         prior_price: money(x.prior_price_minor, &x.currency),
         quoted_price: money(x.quoted_price_minor, &x.currency),
         period_end: Some(to_proto(x.period_end)),
-        subscription_id: x.subscription_id,
-        account_id: x.account_id,
-        sold_by_person_id: x.sold_by_person_id,
-        plan_id: x.plan_id,
+        subscription_id: x.subscription_id.into(),
+        account_id: x.account_id.into(),
+        sold_by_person_id: x.sold_by_person_id.into(),
+        plan_id: x.plan_id.into(),
         reason: x.reason,
-        invoice_id: x.invoice_id,
+        invoice_id: x.invoice_id.into(),
     }
 }

@@ -12,6 +12,7 @@ pub mod deadline;
 pub mod error;
 pub mod events;
 pub mod files;
+pub mod id;
 pub mod idempotency;
 pub mod inbox;
 pub mod metrics;

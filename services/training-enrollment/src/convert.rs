@@ -34,7 +34,7 @@ pub fn program(r: ProgramRow) -> Program {
         audience: r.audience.0 as i32,
         tracks: r.tracks.0.iter().map(|t| *t as i32).collect(),
         course_ids: list(&r.course_ids),
-        program_id: r.program_id,
+        program_id: r.program_id.into(),
         name: r.name,
         mandatory: r.mandatory,
         passing_score: r.passing_score,
@@ -50,7 +50,7 @@ pub fn course(r: CourseRow) -> Course {
     Course {
         track: r.track.0 as i32,
         prerequisite_course_ids: list(&r.prerequisites),
-        course_id: r.course_id,
+        course_id: r.course_id.into(),
         name: r.name,
         hours: r.hours,
     }
@@ -60,9 +60,9 @@ pub fn course(r: CourseRow) -> Course {
 pub fn session(r: SessionRow) -> Session {
     Session {
         status: r.status.0 as i32,
-        session_id: r.session_id,
-        program_id: r.program_id.unwrap_or_default(),
-        course_id: r.course_id.unwrap_or_default(),
+        session_id: r.session_id.into(),
+        program_id: r.program_id.unwrap_or_default().into(),
+        course_id: r.course_id.unwrap_or_default().into(),
         city: r.city,
         venue: r.venue,
         time_zone: r.time_zone,
@@ -81,9 +81,9 @@ pub fn enrollment(r: EnrollmentRow) -> Enrollment {
     Enrollment {
         status: r.status.0 as i32,
         waitlist_position: i32::try_from(r.waitlist_position).unwrap_or(i32::MAX),
-        enrollment_id: r.enrollment_id,
-        session_id: r.session_id,
-        learner_id: r.learner_id,
+        enrollment_id: r.enrollment_id.into(),
+        session_id: r.session_id.into(),
+        learner_id: r.learner_id.into(),
         created_at: Some(to_proto(r.created_at)),
         promoted_at: r.promoted_at.map(to_proto),
         cancel_reason: r.cancel_reason,
@@ -99,11 +99,11 @@ pub fn assignment(row: AssignmentRow, now: DateTime<Utc>) -> Assignment {
         assigned_at: Some(to_proto(row.assigned_at)),
         due_at: Some(to_proto(row.due_at)),
         completed_at: row.completed_at.map(to_proto),
-        assignment_id: row.assignment_id,
-        learner_id: row.learner_id,
-        program_id: row.program_id,
+        assignment_id: row.assignment_id.into(),
+        learner_id: row.learner_id.into(),
+        program_id: row.program_id.into(),
         city: row.city,
-        account_id: row.account_id.unwrap_or_default(),
+        account_id: row.account_id.unwrap_or_default().into(),
     }
 }
 
@@ -134,9 +134,9 @@ pub fn certificate(row: &CertificateRow) -> Result<Certificate, Error> {
         });
     }
     Ok(Certificate {
-        certificate_id: row.certificate_id.clone(),
-        learner_id: row.learner_id.clone(),
-        program_id: row.program_id.clone(),
+        certificate_id: row.certificate_id.to_string(),
+        learner_id: row.learner_id.to_string(),
+        program_id: row.program_id.to_string(),
         issued_at: Some(to_proto(row.issued_at)),
         valid_until: row.valid_until.map(to_proto),
         scores,

@@ -33,7 +33,7 @@ fn answer(result: Result<tonic::Response<tiejun_proto::leads::v1::ClaimLeadRespo
 fn expected(facts: &ClaimFacts) -> String {
     match check(facts) {
         Ok(()) => "OK".into(),
-        Err(refusal) => answer(Err(refusal.error("rep", "lead").into())),
+        Err(refusal) => answer(Err(refusal.error(&"rep".into(), &"lead".into()).into())),
     }
 }
 

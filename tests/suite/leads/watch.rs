@@ -193,9 +193,9 @@ async fn an_event_committed_late_is_numbered_after_what_was_read() {
     let mut early = f.db.begin().await.expect("begin");
     feed::push(
         &mut early,
-        REP,
+        &REP.into(),
         Kind::Assigned,
-        &leads[0],
+        &leads[0].as_str().into(),
         TransitionRule::SelfClaim,
         None,
         now,
@@ -205,9 +205,9 @@ async fn an_event_committed_late_is_numbered_after_what_was_read() {
     let mut late = f.db.begin().await.expect("begin");
     feed::push(
         &mut late,
-        REP,
+        &REP.into(),
         Kind::Assigned,
-        &leads[1],
+        &leads[1].as_str().into(),
         TransitionRule::SelfClaim,
         None,
         now,

@@ -3,6 +3,7 @@
 //! (`store::claim`), taking the rep, the lead and the rep's day row in the
 //! lock order; without an idempotency key that statement is the whole call.
 
+use crate::domain::ids::LeadId;
 use chrono::{DateTime, Utc};
 use tiejun_platform::{auth::Principal, db::Writer, error::Error};
 
@@ -25,11 +26,11 @@ pub struct Claimed {
 
 /// The caller (a rep) claims `lead_id`, through `w` (a transaction, or
 /// autocommit when the call has no idempotency key).
-pub async fn run(w: Writer<'_>, now: DateTime<Utc>, principal: &Principal, lead_id: &str) -> Result<Claimed, Error> {
+pub async fn run(w: Writer<'_>, now: DateTime<Utc>, principal: &Principal, lead_id: &LeadId) -> Result<Claimed, Error> {
     let me = access::own_rep_id(principal)?;
     let day = super::business_day(now);
     let c = Claim {
-        person_id: me,
+        person_id: &me,
         lead_id,
         business_day: &day,
         actor: &principal.subject,
@@ -42,6 +43,6 @@ pub async fn run(w: Writer<'_>, now: DateTime<Utc>, principal: &Principal, lead_
                 claims_left: claims_left(claimed.claimed_today),
             })
         }
-        Err(refusal) => Err(refusal.error(me, lead_id)),
+        Err(refusal) => Err(refusal.error(&me, lead_id)),
     }
 }

@@ -7,6 +7,7 @@
 //!   account (a lead this service does not know, or one that already names
 //!   an account, is left as is).
 
+use crate::domain::ids::{AccountId, LeadId, PersonId, SubscriptionId};
 use chrono::{DateTime, Utc};
 use tiejun_platform::{
     db::Tx,
@@ -47,7 +48,7 @@ pub async fn onboarded(tx: &mut Tx, now: DateTime<Utc>, done: &ProgramCompleted)
     if !done.employee_onboarding {
         return Ok(());
     }
-    let Some(rep) = reps::lock_for_change(tx, done.person_id.trim()).await? else {
+    let Some(rep) = reps::lock_for_change(tx, &PersonId::from(done.person_id.trim())).await? else {
         tracing::info!("onboarding completed by someone who is not a rep; nothing to activate");
         return Ok(());
     };
@@ -77,13 +78,13 @@ pub async fn renewal(tx: &mut Tx, now: DateTime<Utc>, due: &RenewalDue) -> Resul
     let phone = Phone::parse(&due.phone).map_or_else(|_| due.phone.trim().to_owned(), |p| p.as_str().to_owned());
     // The seller, share, before the lead (the lock order).
     let seller = due.sold_by_person_id.trim();
-    let active = reps::lock_to_assign(tx, seller)
+    let active = reps::lock_to_assign(tx, &PersonId::from(seller))
         .await?
         .is_some_and(|rep| rep.status == RepStatus::Active);
-    let lead_id = uuid::Uuid::now_v7().to_string();
+    let lead_id = LeadId::mint();
     let renewal = NewRenewal {
-        subscription_id: due.subscription_id.trim(),
-        account_id: due.account_id.trim(),
+        subscription_id: &SubscriptionId::from(due.subscription_id.trim()),
+        account_id: &AccountId::from(due.account_id.trim()),
         company_name: company.as_str(),
         company_key: company.key(),
         contact_name: due.contact_name.trim(),
@@ -93,7 +94,7 @@ pub async fn renewal(tx: &mut Tx, now: DateTime<Utc>, due: &RenewalDue) -> Resul
     leads::insert_renewal(tx, &lead_id, &renewal, now).await?;
     if !active {
         tracing::info!(
-            subscription = renewal.subscription_id,
+            subscription = %renewal.subscription_id,
             "seller not active; renewal lead pooled first in line"
         );
         return Ok(());
@@ -102,7 +103,7 @@ pub async fn renewal(tx: &mut Tx, now: DateTime<Utc>, due: &RenewalDue) -> Resul
     let reason = format!("renewal of subscription {} sold by this rep", renewal.subscription_id);
     let assignment = Assignment {
         lead_id: &lead_id,
-        person_id: seller,
+        person_id: &PersonId::from(seller),
         business_day: &day,
         rule: TransitionRule::Renewal,
         reason: &reason,
@@ -114,14 +115,17 @@ pub async fn renewal(tx: &mut Tx, now: DateTime<Utc>, due: &RenewalDue) -> Resul
 
 /// A converted lead learns its account.
 async fn account_opened(tx: &mut Tx, now: DateTime<Utc>, opened: &AccountOpened) -> Result<(), Error> {
-    let (lead_id, account_id) = (opened.lead_id.trim(), opened.account_id.trim());
+    let (lead_id, account_id) = (
+        LeadId::from(opened.lead_id.trim()),
+        AccountId::from(opened.account_id.trim()),
+    );
     if lead_id.is_empty() || account_id.is_empty() {
         return Err(Error::invalid(
             "event.account_opened",
             "lead_id and account_id are required",
         ));
     }
-    if !leads::set_account(tx, lead_id, account_id, now).await? {
+    if !leads::set_account(tx, &lead_id, &account_id, now).await? {
         tracing::info!("an account opened for a lead that names one already, or is not ours; left as is");
     }
     Ok(())

@@ -6,6 +6,7 @@
 //! day rows in the lock order; the pool is taken `SKIP LOCKED`, so claims in
 //! flight keep their leads and the run never waits on one.
 
+use crate::domain::ids::{PersonId, RunId};
 use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
@@ -28,7 +29,7 @@ use crate::{
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RunOutcome {
     /// The run.
-    pub run_id: String,
+    pub run_id: RunId,
     /// The day.
     pub business_day: String,
     /// The day's rotation seed.
@@ -84,8 +85,8 @@ async fn deal_today(
         Vec::new()
     };
     days::ensure_active(tx, &day).await?;
-    let received: HashMap<String, i32> = days::lock_active(tx, &day).await?.into_iter().collect();
-    let ids: Vec<String> = active.iter().map(|(id, _, _)| id.clone()).collect();
+    let received: HashMap<PersonId, i32> = days::lock_active(tx, &day).await?.into_iter().collect();
+    let ids: Vec<PersonId> = active.iter().map(|(id, _, _)| id.clone()).collect();
     let by_id: HashMap<&str, (&str, i32)> = active
         .iter()
         .map(|(id, city, quota)| (id.as_str(), (city.as_str(), *quota)))
@@ -111,14 +112,14 @@ async fn deal_today(
     let candidates: Vec<PoolLead> = pool
         .into_iter()
         .map(|(lead_id, city)| PoolLead {
-            cooldown: cooling.remove(&lead_id).unwrap_or_default(),
-            lead_id,
+            cooldown: cooling.remove(lead_id.as_str()).unwrap_or_default(),
+            lead_id: lead_id.into(),
             city,
         })
         .collect();
     let deals = distribution::deal(&seats, &candidates);
 
-    let run_id = uuid::Uuid::now_v7().to_string();
+    let run_id = RunId::mint();
     if !deals.is_empty() {
         runs::apply(tx, &run_id, &day, &deals, actor, now).await?;
     }

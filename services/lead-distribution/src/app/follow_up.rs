@@ -1,6 +1,7 @@
 //! The owner records a follow-up on a held lead; a call, visit or meeting
 //! moves its deadline (DESIGN §4, follow-up deadline).
 
+use crate::domain::ids::LeadId;
 use chrono::{DateTime, Utc};
 use tiejun_platform::{auth::Principal, clock, db::Tx, error::Error};
 use tiejun_proto::leads::v1::FollowUpKind;
@@ -17,7 +18,7 @@ use crate::{
 #[derive(Debug, Clone)]
 pub struct Input {
     /// The lead.
-    pub lead_id: String,
+    pub lead_id: LeadId,
     /// Call, visit, meeting or note.
     pub kind: FollowUpKind,
     /// When it happened (not after now + `clock::FUTURE_SKEW`).
@@ -30,7 +31,7 @@ pub struct Input {
 pub async fn run(tx: &mut Tx, now: DateTime<Utc>, principal: &Principal, input: &Input) -> Result<LeadRow, Error> {
     clock::not_future("occurred_at", input.occurred_at, now)?;
     let lead = super::lock_lead(tx, &input.lead_id).await?;
-    access::own_held(principal, lead.owner_person_id.as_deref())?;
+    access::own_held(principal, lead.owner_person_id.as_ref())?;
     let held = lead
         .held()
         .ok_or_else(|| Error::precondition("LEAD_NOT_HELD", "the lead is not held"))?;

@@ -2,6 +2,7 @@
 //! the same normalised phone or company exists, which is refused naming that
 //! lead and never its owner's contact data.
 
+use crate::domain::ids::LeadId;
 use chrono::{DateTime, Utc};
 use tiejun_platform::{db::Tx, error::Error};
 use tiejun_proto::leads::v1::{LeadState, TransitionRule};
@@ -18,7 +19,7 @@ fn already_exists(d: Duplicate) -> Error {
     Error::AlreadyExists {
         resource: "lead",
         message: format!("a lead with {} exists", d.matched),
-        existing_id: d.lead_id,
+        existing_id: d.lead_id.into(),
     }
 }
 
@@ -27,7 +28,7 @@ pub async fn create(tx: &mut Tx, now: DateTime<Utc>, actor: &str, new: &NewLead)
     if let Some(d) = leads::find_duplicate_in(tx, new).await? {
         return Err(already_exists(d));
     }
-    let lead_id = uuid::Uuid::now_v7().to_string();
+    let lead_id = LeadId::mint();
     let Some(row) = leads::insert_new_business(tx, &lead_id, new, now).await? else {
         // A concurrent intake of the same lead committed first.
         let d = leads::find_duplicate_in(tx, new)

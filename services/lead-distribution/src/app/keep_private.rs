@@ -2,6 +2,7 @@
 //! same call gives back as many own PRIVATE leads, in one swap (DESIGN §4,
 //! private pool; the rule is `domain::private_pool`).
 
+use crate::domain::ids::LeadId;
 use chrono::{DateTime, Utc};
 use tiejun_platform::{auth::Principal, db::Tx, error::Error};
 use tiejun_proto::leads::v1::{LeadState, TransitionRule};
@@ -19,9 +20,9 @@ use crate::{
 #[derive(Debug, Clone)]
 pub struct Input {
     /// The ASSIGNED lead to keep.
-    pub lead_id: String,
+    pub lead_id: LeadId,
     /// Own PRIVATE leads to give back in the same swap (distinct, not the kept one).
-    pub release_lead_ids: Vec<String>,
+    pub release_lead_ids: Vec<LeadId>,
     /// Why they are given back (defaults to "swapped for <lead>").
     pub release_reason: String,
 }
@@ -30,7 +31,7 @@ impl Input {
     /// Validates the request's fields.
     pub fn parse(lead_id: &str, releases: &[String], reason: &str) -> Result<Self, Error> {
         let lead_id = super::release::lead_id(lead_id)?;
-        let mut release_lead_ids: Vec<String> = releases.iter().map(|s| s.trim().to_owned()).collect();
+        let mut release_lead_ids: Vec<LeadId> = releases.iter().map(|s| LeadId::from(s.trim())).collect();
         release_lead_ids.sort_unstable();
         release_lead_ids.dedup();
         if release_lead_ids.contains(&lead_id) {
@@ -57,7 +58,7 @@ pub struct Kept {
     /// The lead, now PRIVATE.
     pub lead: LeadRow,
     /// The leads given back.
-    pub released: Vec<String>,
+    pub released: Vec<LeadId>,
     /// The pool's size after the swap.
     pub pool_size: i32,
 }
@@ -66,14 +67,14 @@ pub struct Kept {
 pub async fn run(tx: &mut Tx, now: DateTime<Utc>, principal: &Principal, input: &Input) -> Result<Kept, Error> {
     let me = access::own_rep_id(principal)?.to_owned();
     // The kept lead and the released ones, in lead_id order (the lock order).
-    let mut ids: Vec<&str> = input.release_lead_ids.iter().map(String::as_str).collect();
+    let mut ids: Vec<&LeadId> = input.release_lead_ids.iter().collect();
     ids.push(&input.lead_id);
     let rows = leads::lock_many(tx, &ids).await?;
     let kept = rows
         .iter()
         .find(|r| r.lead_id == input.lead_id)
         .ok_or_else(|| Error::not_found("lead", &input.lead_id))?;
-    access::own_held(principal, kept.owner_person_id.as_deref())?;
+    access::own_held(principal, kept.owner_person_id.as_ref())?;
     if kept.state != LeadState::Assigned {
         return Err(Error::precondition(
             "LEAD_NOT_ASSIGNED",
@@ -82,7 +83,7 @@ pub async fn run(tx: &mut Tx, now: DateTime<Utc>, principal: &Principal, input: 
     }
     let mut released = Vec::with_capacity(input.release_lead_ids.len());
     for id in &input.release_lead_ids {
-        match rows.iter().find(|r| &r.lead_id == id) {
+        match rows.iter().find(|r| r.lead_id == *id) {
             Some(r) if r.owner_person_id.as_deref() == Some(me.as_str()) && r.state == LeadState::Private => {
                 released.push(r)
             }

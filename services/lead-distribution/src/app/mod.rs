@@ -66,6 +66,7 @@ pub mod resolve;
 pub mod scope;
 pub mod sweep;
 
+use crate::domain::ids::{LeadId, PersonId};
 use tiejun_platform::{auth::Principal, clock, db::Tx, error::Error};
 
 use crate::{
@@ -82,7 +83,7 @@ pub fn business_day(now: chrono::DateTime<chrono::Utc>) -> String {
 }
 
 /// The lead, locked, or NOT_FOUND.
-pub(crate) async fn lock_lead(tx: &mut Tx, lead_id: &str) -> Result<LeadRow, Error> {
+pub(crate) async fn lock_lead(tx: &mut Tx, lead_id: &LeadId) -> Result<LeadRow, Error> {
     leads::lock(tx, lead_id)
         .await?
         .ok_or_else(|| Error::not_found("lead", lead_id))
@@ -90,8 +91,8 @@ pub(crate) async fn lock_lead(tx: &mut Tx, lead_id: &str) -> Result<LeadRow, Err
 
 /// A team-limited manager may act on a held lead only if its owner is in
 /// their team (a rep's team never changes, so it is read without a lock).
-pub(crate) async fn owner_in_managed_team(tx: &mut Tx, principal: &Principal, owner: &str) -> Result<(), Error> {
-    if access::managed_team(principal).is_none() || principal.rep_id.as_deref() == Some(owner) {
+pub(crate) async fn owner_in_managed_team(tx: &mut Tx, principal: &Principal, owner: &PersonId) -> Result<(), Error> {
+    if access::managed_team(principal).is_none() || principal.rep_id.as_deref() == Some(owner.as_str()) {
         return Ok(());
     }
     let team = rep_rows::team_of(tx, owner)

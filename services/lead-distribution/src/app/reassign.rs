@@ -2,6 +2,7 @@
 //! It counts as received for the new owner but is an override: not limited
 //! by their quota. The old owner, if any, hears of it in their feed.
 
+use crate::domain::ids::{LeadId, PersonId};
 use chrono::{DateTime, Utc};
 use tiejun_platform::{auth::Principal, db::Tx, error::Error};
 use tiejun_proto::leads::v1::{LeadState, RepStatus, TransitionRule};
@@ -21,8 +22,8 @@ pub async fn run(
     tx: &mut Tx,
     now: DateTime<Utc>,
     principal: &Principal,
-    lead_id: &str,
-    to: &str,
+    lead_id: &LeadId,
+    to: &PersonId,
     reason: &str,
 ) -> Result<LeadRow, Error> {
     let day = super::business_day(now);
@@ -37,7 +38,7 @@ pub async fn run(
     access::may_manage(principal, &rep.team)?;
     let lead = super::lock_lead(tx, lead_id).await?;
     days::lock_one(tx, to, &day).await?;
-    if let Some(owner) = lead.owner_person_id.as_deref() {
+    if let Some(owner) = lead.owner_person_id.as_ref() {
         super::owner_in_managed_team(tx, principal, owner).await?;
         if owner == to {
             return Err(Error::precondition("ALREADY_OWNER", "the rep already holds this lead"));

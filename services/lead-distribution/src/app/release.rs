@@ -2,6 +2,7 @@
 //! with a reason (DESIGN §4). The owner may not receive it again within the
 //! cooldown.
 
+use crate::domain::ids::LeadId;
 use chrono::{DateTime, Utc};
 use tiejun_platform::{auth::Principal, db::Tx, error::Error};
 use tiejun_proto::leads::v1::TransitionRule;
@@ -15,10 +16,10 @@ use crate::{
 };
 
 /// A lead id from a request: trimmed, required.
-pub fn lead_id(raw: &str) -> Result<String, Error> {
+pub fn lead_id(raw: &str) -> Result<LeadId, Error> {
     match raw.trim() {
         "" => Err(Error::invalid("lead_id", "is required")),
-        id => Ok(id.to_owned()),
+        id => Ok(id.into()),
     }
 }
 
@@ -32,11 +33,11 @@ pub async fn run(
     tx: &mut Tx,
     now: DateTime<Utc>,
     principal: &Principal,
-    lead_id: &str,
+    lead_id: &LeadId,
     reason: &str,
 ) -> Result<LeadRow, Error> {
     let lead = super::lock_lead(tx, lead_id).await?;
-    let owner = access::owner_or_staff(principal, lead.owner_person_id.as_deref())?;
+    let owner = access::owner_or_staff(principal, lead.owner_person_id.as_ref())?;
     super::owner_in_managed_team(tx, principal, &owner).await?;
     let release = Release {
         lead: &lead,

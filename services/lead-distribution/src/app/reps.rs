@@ -4,6 +4,7 @@
 //! same transaction. Each takes the rep's row to change it (first in the
 //! lock order).
 
+use crate::domain::ids::PersonId;
 use chrono::{DateTime, Utc};
 use tiejun_platform::stored::Stored as _;
 use tiejun_platform::{auth::Principal, clock::to_proto, db::Tx, error::Error, outbox};
@@ -33,7 +34,7 @@ pub async fn register(tx: &mut Tx, now: DateTime<Utc>, principal: &Principal, ne
     match reps::insert(tx, new, now).await? {
         Inserted::Created(row) => {
             let event = RepHired {
-                person_id: row.person_id.clone(),
+                person_id: row.person_id.to_string(),
                 name: row.name.clone(),
                 team: row.team.clone(),
                 city: row.city.clone(),
@@ -49,7 +50,7 @@ pub async fn register(tx: &mut Tx, now: DateTime<Utc>, principal: &Principal, ne
 
 /// The rep, locked to change, or NOT_FOUND; a team-limited manager only for
 /// their own team.
-async fn lock_managed(tx: &mut Tx, principal: &Principal, person_id: &str) -> Result<RepRow, Error> {
+async fn lock_managed(tx: &mut Tx, principal: &Principal, person_id: &PersonId) -> Result<RepRow, Error> {
     let rep = reps::lock_for_change(tx, person_id)
         .await?
         .ok_or_else(|| Error::not_found("rep", person_id))?;
@@ -62,7 +63,7 @@ pub async fn set_quota(
     tx: &mut Tx,
     now: DateTime<Utc>,
     principal: &Principal,
-    person_id: &str,
+    person_id: &PersonId,
     quota: i32,
 ) -> Result<RepRow, Error> {
     lock_managed(tx, principal, person_id).await?;
@@ -79,7 +80,7 @@ pub async fn change_status(
     tx: &mut Tx,
     now: DateTime<Utc>,
     principal: &Principal,
-    person_id: &str,
+    person_id: &PersonId,
     from: &[RepStatus],
     to: RepStatus,
     reason: &str,
@@ -104,7 +105,7 @@ pub async fn depart(
     tx: &mut Tx,
     now: DateTime<Utc>,
     principal: &Principal,
-    person_id: &str,
+    person_id: &PersonId,
     reason: &str,
 ) -> Result<(RepRow, usize), Error> {
     // The rep, so no claim or distribution gives them a lead now.

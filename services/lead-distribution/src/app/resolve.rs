@@ -1,6 +1,7 @@
 //! Every lead ends converted or closed (DESIGN §4, resolution). Converting
 //! emits LeadConverted through the outbox, in the same transaction.
 
+use crate::domain::ids::LeadId;
 use chrono::{DateTime, Utc};
 use tiejun_platform::{auth::Principal, clock::to_proto, db::Tx, error::Error, outbox};
 use tiejun_proto::{
@@ -24,11 +25,11 @@ pub async fn convert(
     tx: &mut Tx,
     now: DateTime<Utc>,
     principal: &Principal,
-    lead_id: &str,
+    lead_id: &LeadId,
     notes: &str,
 ) -> Result<LeadRow, Error> {
     let lead = super::lock_lead(tx, lead_id).await?;
-    let owner = access::owner_or_staff(principal, lead.owner_person_id.as_deref())?;
+    let owner = access::owner_or_staff(principal, lead.owner_person_id.as_ref())?;
     super::owner_in_managed_team(tx, principal, &owner).await?;
     let resolution = Resolution {
         lead: &lead,
@@ -38,8 +39,8 @@ pub async fn convert(
     };
     let row = transitions::resolve(tx, &resolution, now).await?;
     let event = LeadConverted {
-        lead_id: lead.lead_id.clone(),
-        person_id: owner.clone(),
+        lead_id: lead.lead_id.to_string(),
+        person_id: owner.to_string(),
         company_name: lead.company_name.clone(),
         contact_name: lead.contact_name.clone(),
         phone: lead.phone.clone(),
@@ -59,7 +60,7 @@ pub async fn close(
     tx: &mut Tx,
     now: DateTime<Utc>,
     principal: &Principal,
-    lead_id: &str,
+    lead_id: &LeadId,
     reason: &str,
 ) -> Result<LeadRow, Error> {
     let lead = super::lock_lead(tx, lead_id).await?;
@@ -67,7 +68,7 @@ pub async fn close(
         LeadState::Pool if access::is_staff(principal) => {}
         LeadState::Pool => return Err(Error::PermissionDenied("only staff close a pool lead".into())),
         LeadState::Assigned | LeadState::Private => {
-            let owner = access::owner_or_staff(principal, lead.owner_person_id.as_deref())?;
+            let owner = access::owner_or_staff(principal, lead.owner_person_id.as_ref())?;
             super::owner_in_managed_team(tx, principal, &owner).await?;
         }
         _ => {

@@ -5,6 +5,7 @@
 //! without a team claim reach everyone.) The use cases check again on the
 //! rows they lock.
 
+use crate::domain::ids::PersonId;
 use tiejun_platform::{auth::Principal, db::Database, error::Error};
 
 use crate::{domain::access, store::reps};
@@ -12,18 +13,18 @@ use crate::{domain::access, store::reps};
 /// The caller may name rep `person_id` (an empty name is the handler's to
 /// refuse); a rep who does not exist is left to the use case (NOT_FOUND, or
 /// a registration).
-pub async fn person(db: &Database, principal: &Principal, person_id: &str) -> Result<(), Error> {
+pub async fn person(db: &Database, principal: &Principal, person_id: &PersonId) -> Result<(), Error> {
     let person_id = person_id.trim();
     if person_id.is_empty() {
         return Ok(());
     }
     if !access::is_staff(principal) && !principal.has_any(&[tiejun_platform::auth::Role::Service]) {
-        return access::may_act_as(principal, person_id);
+        return access::may_act_as(principal, &PersonId::from(person_id));
     }
     if access::managed_team(principal).is_none() {
         return Ok(());
     }
-    match reps::get(db, person_id).await? {
+    match reps::get(db, &PersonId::from(person_id)).await? {
         Some(rep) => access::may_manage(principal, &rep.team),
         None => Ok(()),
     }

@@ -16,6 +16,7 @@ use tiejun_platform::{
 };
 use tiejun_proto::leads::v1::TransitionRule;
 
+use crate::domain::ids::PersonId;
 use crate::{
     domain::{
         deadlines,
@@ -69,7 +70,7 @@ pub async fn run(tx: &mut Tx, now: DateTime<Utc>, actor: &str, instance: &str) -
     // past a deadline; then the day rows of the reps who may receive them.
     outcome.warnings_sent = warn(tx, now).await?;
     let due = sweep::lock_due(tx, now).await?;
-    let received: HashMap<String, i32> = if due.is_empty() || active.is_empty() {
+    let received: HashMap<PersonId, i32> = if due.is_empty() || active.is_empty() {
         HashMap::new()
     } else {
         days::ensure_active(tx, &day).await?;
@@ -112,7 +113,7 @@ pub async fn run(tx: &mut Tx, now: DateTime<Utc>, actor: &str, instance: &str) -
         transitions::release(tx, &release, now).await?;
         outcome.leads_reclaimed += 1;
         let mut barred = cooling.remove(&lead.lead_id).unwrap_or_default();
-        barred.insert(owner.to_owned());
+        barred.insert(owner.into());
         rules.insert(lead.lead_id.as_str(), rule);
         returned.push(Returned {
             lead_id: lead.lead_id.clone(),

@@ -3,6 +3,7 @@
 //! team's reps (without a team claim, on every team); admins and operators
 //! act on all.
 
+use crate::domain::ids::PersonId;
 use tiejun_platform::{
     auth::{Principal, Role},
     error::Error,
@@ -17,15 +18,16 @@ pub fn is_staff(p: &Principal) -> bool {
 }
 
 /// The rep a non-staff caller acts as (its `rep_id` scope).
-pub fn own_rep_id(p: &Principal) -> Result<&str, Error> {
+pub fn own_rep_id(p: &Principal) -> Result<PersonId, Error> {
     p.rep_id
         .as_deref()
+        .map(PersonId::from)
         .ok_or_else(|| Error::PermissionDenied("a sales_rep token needs a rep_id scope".into()))
 }
 
 /// Staff, or the rep `person_id` themselves.
-pub fn may_act_as(p: &Principal, person_id: &str) -> Result<(), Error> {
-    if is_staff(p) || own_rep_id(p)? == person_id {
+pub fn may_act_as(p: &Principal, person_id: &PersonId) -> Result<(), Error> {
+    if is_staff(p) || *person_id == own_rep_id(p)? {
         Ok(())
     } else {
         Err(Error::PermissionDenied("a rep may only act as themselves".into()))
@@ -51,10 +53,10 @@ pub fn may_manage(p: &Principal, team: &str) -> Result<(), Error> {
 }
 
 /// The owner of a held lead, when it is the caller's own; why not otherwise.
-pub fn own_held(p: &Principal, owner: Option<&str>) -> Result<String, Error> {
+pub fn own_held(p: &Principal, owner: Option<&PersonId>) -> Result<PersonId, Error> {
     let me = own_rep_id(p)?;
     match owner {
-        Some(owner) if owner == me => Ok(me.to_owned()),
+        Some(owner) if *owner == me => Ok(me),
         Some(_) => Err(Error::PermissionDenied("this lead belongs to another rep".into())),
         None => Err(Error::precondition(
             "LEAD_NOT_HELD",
@@ -64,9 +66,9 @@ pub fn own_held(p: &Principal, owner: Option<&str>) -> Result<String, Error> {
 }
 
 /// The owner of a held lead the caller may act on: its owner, or staff.
-pub fn owner_or_staff(p: &Principal, owner: Option<&str>) -> Result<String, Error> {
+pub fn owner_or_staff(p: &Principal, owner: Option<&PersonId>) -> Result<PersonId, Error> {
     match owner {
-        Some(owner) if is_staff(p) => Ok(owner.to_owned()),
+        Some(owner) if is_staff(p) => Ok(owner.clone()),
         _ => own_held(p, owner),
     }
 }
@@ -79,8 +81,8 @@ pub fn owner_or_staff(p: &Principal, owner: Option<&str>) -> Result<String, Erro
 pub fn reveal(
     p: &Principal,
     in_pool: bool,
-    owner: Option<&str>,
-    team_members: Option<&std::collections::HashSet<String>>,
+    owner: Option<&PersonId>,
+    team_members: Option<&std::collections::HashSet<PersonId>>,
 ) -> Result<bool, Error> {
     if in_pool {
         return Ok(false);
@@ -93,7 +95,7 @@ pub fn reveal(
         });
     }
     match owner {
-        Some(owner) if owner == own_rep_id(p)? => Ok(true),
+        Some(owner) if *owner == own_rep_id(p)? => Ok(true),
         Some(_) => Err(Error::PermissionDenied("this lead belongs to another rep".into())),
         None => Ok(false),
     }

@@ -4,6 +4,7 @@
 //! (`store::claim`), and a test holds the two to each other on both
 //! databases.
 
+use crate::domain::ids::{LeadId, PersonId};
 use tiejun_platform::error::Error;
 use tiejun_proto::leads::v1::{LeadState, RepStatus};
 
@@ -76,7 +77,7 @@ pub fn claims_left(claimed_today: i32) -> i32 {
 
 impl ClaimRefusal {
     /// The error a caller sees, with its reason.
-    pub fn error(self, person_id: &str, lead_id: &str) -> Error {
+    pub fn error(self, person_id: &PersonId, lead_id: &LeadId) -> Error {
         match self {
             Self::UnknownRep => Error::not_found("rep", person_id),
             Self::UnknownLead => Error::not_found("lead", lead_id),

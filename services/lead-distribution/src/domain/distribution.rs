@@ -8,6 +8,7 @@
 //! the best in any city, never one they lost within the cooldown. A rep's
 //! turn ends their share once their room for the day is used.
 
+use crate::domain::ids::{LeadId, PersonId};
 use std::collections::{HashMap, HashSet};
 
 use rand::{SeedableRng as _, seq::SliceRandom as _};
@@ -16,7 +17,7 @@ use rand::{SeedableRng as _, seq::SliceRandom as _};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Seat {
     /// Employee number.
-    pub person_id: String,
+    pub person_id: PersonId,
     /// City.
     pub city: String,
     /// Leads still to receive today.
@@ -27,20 +28,20 @@ pub struct Seat {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PoolLead {
     /// Id.
-    pub lead_id: String,
+    pub lead_id: LeadId,
     /// City.
     pub city: String,
     /// Reps who lost it within the cooldown.
-    pub cooldown: HashSet<String>,
+    pub cooldown: HashSet<PersonId>,
 }
 
 /// One decision.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Deal {
     /// The lead.
-    pub lead_id: String,
+    pub lead_id: LeadId,
     /// The rep.
-    pub person_id: String,
+    pub person_id: PersonId,
     /// The rep's position in the day's rotation (0-based).
     pub position: u32,
     /// The round (1-based).
@@ -50,7 +51,7 @@ pub struct Deal {
 }
 
 /// The day's rotation: `person_ids` sorted, then shuffled by `seed`.
-pub fn rotation(person_ids: &[String], seed: u64) -> Vec<String> {
+pub fn rotation(person_ids: &[PersonId], seed: u64) -> Vec<PersonId> {
     let mut order = person_ids.to_vec();
     order.sort();
     order.shuffle(&mut rand_chacha::ChaCha8Rng::seed_from_u64(seed));
@@ -137,7 +138,7 @@ mod tests {
     fn seats(n: usize, room: u32) -> Vec<Seat> {
         (0..n)
             .map(|i| Seat {
-                person_id: format!("E{i:02}"),
+                person_id: format!("E{i:02}").into(),
                 city: "杭州".into(),
                 room,
             })
@@ -147,7 +148,7 @@ mod tests {
     fn leads(n: usize, city: &str) -> Vec<PoolLead> {
         (0..n)
             .map(|i| PoolLead {
-                lead_id: format!("L{i:04}"),
+                lead_id: format!("L{i:04}").into(),
                 city: city.into(),
                 cooldown: HashSet::new(),
             })
@@ -185,7 +186,7 @@ mod tests {
 
     #[test]
     fn rotation_differs_between_days_and_is_reproducible() {
-        let ids: Vec<String> = (0..10).map(|i| format!("E{i:02}")).collect();
+        let ids: Vec<PersonId> = (0..10).map(|i| format!("E{i:02}").into()).collect();
         assert_eq!(rotation(&ids, 7), rotation(&ids, 7));
         assert_ne!(rotation(&ids, 7), rotation(&ids, 8));
         let mut sorted = rotation(&ids, 7);
@@ -199,7 +200,7 @@ mod tests {
         // rotation's reps (the order the ACTIVE reps were read in does not
         // matter) and shuffles them with the seed: the same order comes out.
         let seed = 0x5eed_2026_0302;
-        let active = ["E07", "E03", "E11", "E01", "E05"].map(String::from);
+        let active = ["E07", "E03", "E11", "E01", "E05"].map(PersonId::from);
         let recorded = rotation(&active, seed);
         let mut reps_in_it = recorded.clone();
         reps_in_it.sort();

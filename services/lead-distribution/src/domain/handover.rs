@@ -11,6 +11,7 @@
 //! A rep never receives a lead they lost within the cooldown, and the rep
 //! who just lost it is among those.
 
+use crate::domain::ids::{LeadId, PersonId};
 use std::collections::{BTreeMap, HashSet};
 
 use super::distribution::Seat;
@@ -19,21 +20,21 @@ use super::distribution::Seat;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Returned {
     /// The lead.
-    pub lead_id: String,
+    pub lead_id: LeadId,
     /// Its city.
     pub city: String,
     /// Reps who may not receive it: the one who lost it now and any whose
     /// cooldown on it still runs.
-    pub barred: HashSet<String>,
+    pub barred: HashSet<PersonId>,
 }
 
 /// One handover.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Handover {
     /// The lead.
-    pub lead_id: String,
+    pub lead_id: LeadId,
     /// The receiving rep.
-    pub person_id: String,
+    pub person_id: PersonId,
     /// The lead is in the rep's city.
     pub same_city: bool,
 }
@@ -114,7 +115,7 @@ mod tests {
         Returned {
             lead_id: id.into(),
             city: city.into(),
-            barred: barred.iter().map(|s| (*s).to_owned()).collect(),
+            barred: barred.iter().map(|s| PersonId::from(*s)).collect(),
         }
     }
 

@@ -8,6 +8,7 @@ pub mod company;
 pub mod deadlines;
 pub mod distribution;
 pub mod handover;
+pub mod ids;
 pub mod lead;
 pub mod phone;
 pub mod private_pool;

@@ -1,6 +1,7 @@
 //! Reps: registration, quota and the status machine
 //! ONBOARDING → ACTIVE ⇄ PAUSED / ON_LEAVE → DEPARTED.
 
+use crate::domain::ids::PersonId;
 use tiejun_platform::error::{Error, FieldViolation};
 use tiejun_proto::leads::v1::{RegisterRepRequest, RepStatus};
 
@@ -12,7 +13,7 @@ use super::rules::{DEFAULT_DAILY_QUOTA, QUOTA_RANGE};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewRep {
     /// Employee number.
-    pub person_id: String,
+    pub person_id: PersonId,
     /// Name.
     pub name: String,
     /// Team.
@@ -27,10 +28,12 @@ impl NewRep {
     /// Validates a registration request.
     pub fn parse(request: &RegisterRepRequest) -> Result<Self, Error> {
         let mut violations = Vec::new();
-        let mut check = |field: &str, result: Result<String, &'static str>| {
-            result.map_err(|e| violations.push(FieldViolation::new(field, e))).ok()
-        };
-        let person_id = check("person_id", person_id(&request.person_id));
+        let mut violation = |field: &str, e: &'static str| violations.push(FieldViolation::new(field, e));
+        let person_id = person_id(&request.person_id)
+            .map_err(|e| violation("person_id", e))
+            .ok();
+        let mut check =
+            |field: &str, result: Result<String, &'static str>| result.map_err(|e| violation(field, e)).ok();
         let name = check("name", text(&request.name, 1, 100));
         let team = check("team", text(&request.team, 1, 100));
         let city = check("city", text(&request.city, 1, 50));
@@ -54,7 +57,7 @@ impl NewRep {
 }
 
 /// An employee number: 1–64 characters of letters, digits, `-`, `_` or `.`.
-pub fn person_id(raw: &str) -> Result<String, &'static str> {
+pub fn person_id(raw: &str) -> Result<PersonId, &'static str> {
     let id = raw.trim();
     if id.is_empty() {
         return Err("is required");
@@ -66,7 +69,7 @@ pub fn person_id(raw: &str) -> Result<String, &'static str> {
     {
         return Err("must be 1-64 letters, digits, '-', '_' or '.'");
     }
-    Ok(id.to_owned())
+    Ok(id.into())
 }
 
 /// A daily quota a manager may set.

@@ -2,6 +2,7 @@
 //! the caller, runs one use case (`crate::app`) in one transaction, and
 //! encodes the answer. Reads call the store directly.
 
+use crate::domain::ids::{LeadId, PersonId, RunId};
 use std::collections::HashSet;
 use tiejun_platform::stored::Stored as _;
 
@@ -46,7 +47,7 @@ impl Leads {
         &self,
         db: &Database,
         principal: &Principal,
-    ) -> Result<Option<HashSet<String>>, Error> {
+    ) -> Result<Option<HashSet<PersonId>>, Error> {
         let Some(team) = access::managed_team(principal) else {
             return Ok(None);
         };
@@ -206,7 +207,7 @@ impl Leads {
         let reveal = access::reveal(
             principal,
             row.state == LeadState::Pool,
-            row.owner_person_id.as_deref(),
+            row.owner_person_id.as_ref(),
             members.as_ref(),
         )?;
         Ok(GetLeadResponse {
@@ -218,7 +219,7 @@ impl Leads {
         let principal = Principal::of(&request)?;
         let r = request.get_ref();
         let db = self.db.get()?;
-        scope::person(db, principal, &r.owner_person_id).await?;
+        scope::person(db, principal, &PersonId::from(&r.owner_person_id)).await?;
         let page = Page::parse(r.page_size, &r.page_token)?;
         let state = LeadState::try_from(r.state).map_err(|_| Error::invalid("state", "unknown state"))?;
         let kind = LeadKind::try_from(r.kind).map_err(|_| Error::invalid("kind", "unknown kind"))?;
@@ -227,7 +228,7 @@ impl Leads {
             // A rep lists the pool, or their own leads.
             let own = access::own_rep_id(principal)?;
             if owner.is_empty() {
-                owner = own.to_owned();
+                owner = own.into();
             } else if owner != own {
                 return Err(Error::PermissionDenied(
                     "a rep may only list their own leads and the pool".into(),
@@ -240,14 +241,14 @@ impl Leads {
             } else {
                 state.stored().to_owned()
             },
-            owner_person_id: owner,
+            owner_person_id: owner.into(),
             city: r.city.trim().to_owned(),
             kind: if kind == LeadKind::Unspecified {
                 String::new()
             } else {
                 kind.stored().to_owned()
             },
-            account_id: r.account_id.trim().to_owned(),
+            account_id: r.account_id.trim().to_owned().into(),
         };
         let members = self.team_members(db, principal).await?;
         let mut rows = leads::list(db, &filter, &page).await?;
@@ -258,7 +259,7 @@ impl Leads {
                 access::reveal(
                     principal,
                     row.state == LeadState::Pool,
-                    row.owner_person_id.as_deref(),
+                    row.owner_person_id.as_ref(),
                     members.as_ref(),
                 )
                 .ok()
@@ -286,7 +287,7 @@ impl Leads {
         let run = idempotency::transact(self.db.get()?, None, now, async |tx| {
             let run = app::distribute::run(tx, now, DistributionTrigger::OnDemand, &principal.subject).await?;
             Ok(RunDistributionResponse {
-                run_id: run.run_id,
+                run_id: run.run_id.into(),
                 business_day: run.business_day,
                 rotation_seed: run.seed,
                 reps_served: run.reps_served,
@@ -304,7 +305,7 @@ impl Leads {
         let r = request.get_ref();
         let me = access::own_rep_id(principal)?;
         let lead_id = release::lead_id(&r.lead_id)?;
-        let key = Key::of(me, "ClaimLead", &r.idempotency_key, r)?;
+        let key = Key::of(&me, "ClaimLead", &r.idempotency_key, r)?;
         let now = self.now();
         let response = idempotency::write(self.db.get()?, key.as_ref(), now, async |w| {
             let claimed = app::claim::run(w, now, principal, &lead_id).await?;
@@ -351,7 +352,7 @@ impl Leads {
             let kept = keep_private::run(tx, now, principal, &input).await?;
             Ok(KeepPrivateResponse {
                 lead: Some(convert::lead(kept.lead, true)),
-                released_lead_ids: kept.released,
+                released_lead_ids: kept.released.into_iter().map(String::from).collect(),
                 private_pool_size: kept.pool_size,
             })
         })
@@ -411,7 +412,7 @@ impl Leads {
     async fn reassign_lead(&self, request: Request<ReassignLeadRequest>) -> Result<ReassignLeadResponse, Error> {
         let principal = Principal::of(&request)?;
         let r = request.get_ref();
-        scope::person(self.db.get()?, principal, &r.to_person_id).await?;
+        scope::person(self.db.get()?, principal, &PersonId::from(&r.to_person_id)).await?;
         let lead_id = release::lead_id(&r.lead_id)?;
         let reason = release::reason("reason", &r.reason)?;
         let to = person_id(&r.to_person_id).map_err(|e| Error::invalid("to_person_id", e))?;
@@ -472,10 +473,10 @@ impl Leads {
             id => id.to_owned(),
         };
         let db = self.db.get()?;
-        let row = runs::get(db, &run_id)
+        let row = runs::get(db, &RunId::from(&run_id))
             .await?
             .ok_or_else(|| Error::not_found("distribution run", &run_id))?;
-        let mut shares = runs::shares(db, &run_id).await?;
+        let mut shares = runs::shares(db, &RunId::from(&run_id)).await?;
         if let Some(team) = access::managed_team(principal) {
             shares.retain(|s| s.team == team);
         }
@@ -493,15 +494,15 @@ impl Leads {
         let page = Page::parse(r.page_size, &r.page_token)?;
         let db = self.db.get()?;
         let lead_id = r.lead_id.trim();
-        let row = leads::get(db, lead_id)
+        let row = leads::get(db, &LeadId::from(lead_id))
             .await?
             .ok_or_else(|| Error::not_found("lead", lead_id))?;
-        if !access::is_staff(principal) && row.owner_person_id.as_deref() != Some(access::own_rep_id(principal)?) {
+        if !access::is_staff(principal) && row.owner_person_id != Some(access::own_rep_id(principal)?) {
             return Err(Error::PermissionDenied(
                 "only the owner and staff see a lead's history".into(),
             ));
         }
-        let mut rows = history::list(db, lead_id, &page).await?;
+        let mut rows = history::list(db, &LeadId::from(lead_id), &page).await?;
         let next_page_token = page.finish(&mut rows);
         Ok(ListLeadHistoryResponse {
             entries: rows.into_iter().map(convert::history).collect(),

@@ -1,6 +1,7 @@
 //! `tiejun.leads.v1.ReportService`: rep and team figures over a date range,
 //! and the evening daily report.
 
+use crate::domain::ids::PersonId;
 use chrono::NaiveDate;
 use tiejun_platform::{
     auth::Principal,
@@ -39,9 +40,9 @@ fn range(from: &str, to: &str) -> Result<(String, String), Error> {
     Ok((from.to_string(), to.to_string()))
 }
 
-fn message(person_id: &str, t: &stats::Tally) -> RepStats {
+fn message(person_id: &PersonId, t: &stats::Tally) -> RepStats {
     RepStats {
-        person_id: person_id.to_owned(),
+        person_id: person_id.to_owned().into(),
         received: t.received,
         followed_up_in_time: t.followed_up_in_time,
         followed_up_in_time_bp: stats::basis_points(t.followed_up_in_time, t.received),
@@ -65,7 +66,7 @@ impl Leads {
         let principal = Principal::of(&request)?;
         let r = request.get_ref();
         let db = self.db.get()?;
-        crate::app::scope::person(db, principal, &r.person_id).await?;
+        crate::app::scope::person(db, principal, &PersonId::from(&r.person_id)).await?;
         let person_id = crate::domain::rep::person_id(&r.person_id).map_err(|e| Error::invalid("person_id", e))?;
         let (from, to) = range(&r.from_day, &r.to_day)?;
         let rows = reports::assignments(db, Some(&person_id), None, &from, &to).await?;
@@ -100,12 +101,12 @@ impl Leads {
             .map(|m| {
                 message(
                     &m.person_id,
-                    &stats::tally(rows.iter().filter(|a| a.0 == m.person_id).map(|a| &a.1)),
+                    &stats::tally(rows.iter().filter(|a| m.person_id == a.0.as_str()).map(|a| &a.1)),
                 )
             })
             .collect();
         Ok(GetTeamStatsResponse {
-            total: Some(message("", &total)),
+            total: Some(message(&PersonId::from(""), &total)),
             reps,
         })
     }
@@ -144,7 +145,7 @@ impl Leads {
             .await?
             .ok_or_else(|| Error::not_found("rep", &me))?;
         let report = DailyReport {
-            person_id: me.clone(),
+            person_id: me.to_string(),
             business_day: day.to_string(),
             calls: r.calls,
             visits: r.visits,

@@ -1,6 +1,7 @@
 //! `tiejun.leads.v1.RepService`: hiring, quota, availability, departure.
 //! Each write runs one use case of `crate::app::reps`.
 
+use crate::domain::ids::PersonId;
 use tiejun_platform::{auth::Principal, db::Database, error::Error, paging::Page};
 use tiejun_proto::leads::v1::{
     ActivateRepRequest, ActivateRepResponse, DepartRepRequest, DepartRepResponse, GetRepRequest, GetRepResponse,
@@ -38,7 +39,7 @@ impl Leads {
     async fn change_status(
         &self,
         principal: &Principal,
-        person_id: &str,
+        person_id: &PersonId,
         from: &[RepStatus],
         to: RepStatus,
         reason: &str,
@@ -54,7 +55,7 @@ impl Leads {
     }
 }
 
-fn parse_person_id(raw: &str) -> Result<String, Error> {
+fn parse_person_id(raw: &str) -> Result<PersonId, Error> {
     rules::person_id(raw).map_err(|e| Error::invalid("person_id", e))
 }
 
@@ -77,7 +78,7 @@ impl Leads {
         let r = request.get_ref();
         let db = self.db.get()?;
         scope::team(principal, &r.team)?;
-        scope::person(db, principal, &r.person_id).await?;
+        scope::person(db, principal, &PersonId::from(&r.person_id)).await?;
         let new = NewRep::parse(r)?;
         let now = self.now();
         let mut tx = db.begin().await?;
@@ -91,7 +92,7 @@ impl Leads {
     async fn get_rep(&self, request: Request<GetRepRequest>) -> Result<GetRepResponse, Error> {
         let principal = Principal::of(&request)?;
         let db = self.db.get()?;
-        scope::person(db, principal, &request.get_ref().person_id).await?;
+        scope::person(db, principal, &PersonId::from(&request.get_ref().person_id)).await?;
         let person_id = parse_person_id(&request.get_ref().person_id)?;
         let row = reps::get(db, &person_id)
             .await?
@@ -141,7 +142,7 @@ impl Leads {
         let principal = Principal::of(&request)?;
         let r = request.get_ref();
         let db = self.db.get()?;
-        scope::person(db, principal, &r.person_id).await?;
+        scope::person(db, principal, &PersonId::from(&r.person_id)).await?;
         let person_id = parse_person_id(&r.person_id)?;
         let quota = rules::quota(r.daily_quota).map_err(|v| Error::InvalidArgument(vec![v]))?;
         let now = self.now();
@@ -162,7 +163,7 @@ impl Leads {
         let rep = self
             .change_status(
                 Principal::of(&request)?,
-                &r.person_id,
+                &PersonId::from(&r.person_id),
                 &[RepStatus::Onboarding],
                 RepStatus::Active,
                 reason,
@@ -173,7 +174,7 @@ impl Leads {
 
     async fn suspend_rep(&self, request: Request<SuspendRepRequest>) -> Result<SuspendRepResponse, Error> {
         let r = request.get_ref();
-        scope::person(self.db.get()?, Principal::of(&request)?, &r.person_id).await?;
+        scope::person(self.db.get()?, Principal::of(&request)?, &PersonId::from(&r.person_id)).await?;
         let to = match SuspensionKind::try_from(r.kind) {
             Ok(SuspensionKind::Paused) => RepStatus::Paused,
             Ok(SuspensionKind::OnLeave) => RepStatus::OnLeave,
@@ -182,7 +183,7 @@ impl Leads {
         let rep = self
             .change_status(
                 Principal::of(&request)?,
-                &r.person_id,
+                &PersonId::from(&r.person_id),
                 allowed_from(to),
                 to,
                 r.reason.trim(),
@@ -196,7 +197,7 @@ impl Leads {
         let rep = self
             .change_status(
                 Principal::of(&request)?,
-                &r.person_id,
+                &PersonId::from(&r.person_id),
                 &[RepStatus::Paused, RepStatus::OnLeave],
                 RepStatus::Active,
                 "resumed",
@@ -209,7 +210,7 @@ impl Leads {
         let principal = Principal::of(&request)?;
         let r = request.get_ref();
         let db = self.db.get()?;
-        scope::person(db, principal, &r.person_id).await?;
+        scope::person(db, principal, &PersonId::from(&r.person_id)).await?;
         let person_id = parse_person_id(&r.person_id)?;
         let now = self.now();
         let mut tx = db.begin().await?;

@@ -10,6 +10,7 @@
 //! lost or sent twice). The feed is numbered in commit order
 //! (`store::feed`), which is what makes the cursor safe.
 
+use crate::domain::ids::PersonId;
 use std::time::Duration;
 
 use tiejun_platform::{auth::Principal, db::Database, error::Error};
@@ -34,7 +35,7 @@ impl Leads {
         r: &WatchRepEventsRequest,
     ) -> Result<BoxStream<WatchRepEventsResponse>, Error> {
         let db = self.db.get()?.clone();
-        crate::app::scope::person(&db, principal, &r.person_id).await?;
+        crate::app::scope::person(&db, principal, &PersonId::from(&r.person_id)).await?;
         let person_id = crate::domain::rep::person_id(&r.person_id).map_err(|e| Error::invalid("person_id", e))?;
         let (mut after, first) = match r.after_sequence {
             None => (feed::head(&db).await?.newest, Vec::new()),
@@ -79,7 +80,7 @@ impl Leads {
 /// within the feed: not ahead of its newest number, and not older than its
 /// oldest kept. The oldest is read after the events, so an event pruned
 /// while they were read cannot go missing unnoticed.
-async fn replay_from(db: &Database, person_id: &str, after: i64) -> Result<Vec<FeedRow>, Error> {
+async fn replay_from(db: &Database, person_id: &PersonId, after: i64) -> Result<Vec<FeedRow>, Error> {
     if after < 0 {
         return Err(Error::invalid("after_sequence", "must not be negative"));
     }

@@ -8,6 +8,7 @@
 //! half a claim. On SQLite, whose `BEGIN IMMEDIATE` holds the write lock,
 //! the facts are read, the domain decides, and the claim is applied.
 
+use crate::domain::ids::{LeadId, PersonId};
 use chrono::{DateTime, Utc};
 use sqlx::FromRow as _;
 use tiejun_platform::stored;
@@ -31,9 +32,9 @@ use crate::domain::{
 #[derive(Debug, Clone)]
 pub struct Claim<'a> {
     /// The claiming rep.
-    pub person_id: &'a str,
+    pub person_id: &'a PersonId,
     /// The pool lead.
-    pub lead_id: &'a str,
+    pub lead_id: &'a LeadId,
     /// Today, in the business zone.
     pub business_day: &'a str,
     /// The caller's subject, for the history.
@@ -53,7 +54,7 @@ pub struct Claimed {
 /// answers as the rule does, should a claim ever get past the predicate.
 fn limit_reached(err: sqlx::Error) -> Error {
     if violated_check(&err).as_deref() == Some("rep_days_claim_limit") {
-        ClaimRefusal::ClaimLimit.error("", "")
+        ClaimRefusal::ClaimLimit.error(&PersonId::default(), &LeadId::default())
     } else {
         err.into()
     }

@@ -4,6 +4,7 @@
 //! `rep_days_claim_limit`). Third in the lock order, after `reps` and
 //! `leads`.
 
+use crate::domain::ids::{PersonId, RunId};
 use tiejun_platform::{
     db::{Database, Tx},
     error::Error,
@@ -39,7 +40,7 @@ pub async fn any_room(tx: &mut Tx, day: &str) -> Result<bool, Error> {
 /// Every ACTIVE rep's received today (distributed + claimed), the rows
 /// locked in person_id order so no claim changes them until commit. Call
 /// [`ensure_active`] first.
-pub async fn lock_active(tx: &mut Tx, day: &str) -> Result<Vec<(String, i32)>, Error> {
+pub async fn lock_active(tx: &mut Tx, day: &str) -> Result<Vec<(PersonId, i32)>, Error> {
     let sql = locked!(
         tx,
         "SELECT d.person_id, d.distributed + d.claimed FROM rep_days d JOIN reps r ON r.person_id = d.person_id \
@@ -50,7 +51,7 @@ pub async fn lock_active(tx: &mut Tx, day: &str) -> Result<Vec<(String, i32)>, E
 }
 
 /// One rep's row for `day`, created if missing and locked: (received, claimed).
-pub async fn lock_one(tx: &mut Tx, person_id: &str, day: &str) -> Result<(i32, i32), Error> {
+pub async fn lock_one(tx: &mut Tx, person_id: &PersonId, day: &str) -> Result<(i32, i32), Error> {
     Ok(on_tx!(tx, |c| sqlx::query_as(
         "INSERT INTO rep_days (person_id, business_day) VALUES ($1, $2) ON CONFLICT (person_id, business_day) \
          DO UPDATE SET claimed = rep_days.claimed RETURNING distributed + claimed, claimed"
@@ -62,7 +63,7 @@ pub async fn lock_one(tx: &mut Tx, person_id: &str, day: &str) -> Result<(i32, i
 }
 
 /// Adds `n` leads given to a rep (not claimed) on `day`; the row is locked.
-pub async fn add_given(tx: &mut Tx, person_id: &str, day: &str, n: i32) -> Result<(), Error> {
+pub async fn add_given(tx: &mut Tx, person_id: &PersonId, day: &str, n: i32) -> Result<(), Error> {
     on_tx!(tx, |c| sqlx::query(
         "UPDATE rep_days SET distributed = distributed + $3 WHERE person_id = $1 AND business_day = $2"
     )
@@ -76,7 +77,7 @@ pub async fn add_given(tx: &mut Tx, person_id: &str, day: &str, n: i32) -> Resul
 }
 
 /// Adds what distribution run `run_id` gave each rep on `day`; the rows are locked.
-pub async fn add_given_by_run(tx: &mut Tx, run_id: &str, day: &str) -> Result<(), Error> {
+pub async fn add_given_by_run(tx: &mut Tx, run_id: &RunId, day: &str) -> Result<(), Error> {
     on_tx!(tx, |c| sqlx::query(
         "UPDATE rep_days SET distributed = distributed + g.n FROM \
          (SELECT person_id, COUNT(*) AS n FROM assignments WHERE distribution_run_id = $1 GROUP BY person_id) AS g \
@@ -91,7 +92,7 @@ pub async fn add_given_by_run(tx: &mut Tx, run_id: &str, day: &str) -> Result<()
 }
 
 /// A rep's (received, claimed) on `day`, for display.
-pub async fn received(db: &Database, person_id: &str, day: &str) -> Result<(i32, i32), Error> {
+pub async fn received(db: &Database, person_id: &PersonId, day: &str) -> Result<(i32, i32), Error> {
     let row: Option<(i32, i32)> = on_pool!(db, |p| sqlx::query_as(
         "SELECT distributed + claimed, claimed FROM rep_days WHERE person_id = $1 AND business_day = $2"
     )

@@ -4,6 +4,7 @@
 //! inserted in one statement, and the leads, the history, the feeds and the
 //! day counters follow from them in one statement each.
 
+use crate::domain::ids::{LeadId, PersonId, RunId};
 use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
@@ -58,14 +59,14 @@ pub async fn lock_pool(tx: &mut Tx) -> Result<Vec<(String, String)>, Error> {
 }
 
 /// Who may not receive each lead now: lead → reps whose cooldown on it runs.
-pub async fn cooldowns(tx: &mut Tx, now: DateTime<Utc>) -> Result<HashMap<String, HashSet<String>>, Error> {
-    let rows: Vec<(String, String)> = on_tx!(tx, |c| sqlx::query_as(
+pub async fn cooldowns(tx: &mut Tx, now: DateTime<Utc>) -> Result<HashMap<LeadId, HashSet<PersonId>>, Error> {
+    let rows: Vec<(LeadId, PersonId)> = on_tx!(tx, |c| sqlx::query_as(
         "SELECT lead_id, person_id FROM lead_cooldowns WHERE until > $1"
     )
     .bind(now)
     .fetch_all(c)
     .await?);
-    let mut map: HashMap<String, HashSet<String>> = HashMap::new();
+    let mut map: HashMap<LeadId, HashSet<PersonId>> = HashMap::new();
     for (lead, person) in rows {
         map.entry(lead).or_default().insert(person);
     }
@@ -115,7 +116,7 @@ macro_rules! from_deal_rows {
 /// the caller's lock makes impossible.
 pub async fn apply(
     tx: &mut Tx,
-    run_id: &str,
+    run_id: &RunId,
     day: &str,
     deals: &[Deal],
     actor: &str,
@@ -191,7 +192,7 @@ pub async fn apply(
 #[derive(Debug, Clone)]
 pub struct RunRecord<'a> {
     /// The run.
-    pub run_id: &'a str,
+    pub run_id: &'a RunId,
     /// The business day.
     pub day: &'a str,
     /// Scheduled or on demand.
@@ -199,7 +200,7 @@ pub struct RunRecord<'a> {
     /// Who ran it.
     pub ran_by: &'a str,
     /// The rotation, first seat first.
-    pub rotation: &'a [String],
+    pub rotation: &'a [PersonId],
     /// Leads assigned.
     pub leads_assigned: i32,
     /// Of those, in the rep's city.
@@ -223,7 +224,7 @@ pub async fn record(tx: &mut Tx, r: &RunRecord<'_>) -> Result<(), Error> {
     .bind(r.run_id)
     .bind(r.day)
     .bind(r.trigger.stored())
-    .bind(r.rotation.join(","))
+    .bind(r.rotation.iter().map(PersonId::as_str).collect::<Vec<_>>().join(","))
     .bind(r.leads_assigned)
     .bind(r.reps_served)
     .bind(r.reps_short)

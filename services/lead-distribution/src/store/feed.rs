@@ -10,6 +10,7 @@
 //! from the last number it saw. Numbers are consecutive across all reps;
 //! the oldest are deleted after the retention ([`prune`]).
 
+use crate::domain::ids::{LeadId, PersonId};
 use chrono::{DateTime, Utc};
 use tiejun_platform::{
     db::{Database, JobKey, Tx},
@@ -46,9 +47,9 @@ impl Kind {
 /// Appends one event to `person_id`'s feed.
 pub async fn push(
     tx: &mut Tx,
-    person_id: &str,
+    person_id: &PersonId,
     kind: Kind,
-    lead_id: &str,
+    lead_id: &LeadId,
     rule: TransitionRule,
     deadline_at: Option<DateTime<Utc>>,
     now: DateTime<Utc>,
@@ -162,7 +163,7 @@ pub async fn head(db: &Database) -> Result<Head, Error> {
 }
 
 /// `person_id`'s events after `after`, oldest first, at most 500.
-pub async fn since(db: &Database, person_id: &str, after: i64) -> Result<Vec<FeedRow>, Error> {
+pub async fn since(db: &Database, person_id: &PersonId, after: i64) -> Result<Vec<FeedRow>, Error> {
     let sql = concat!(
         "SELECT e.seq, e.kind AS event_kind, e.rule AS event_rule, e.deadline_at AS event_deadline_at, \
          e.created_at AS event_at, ",

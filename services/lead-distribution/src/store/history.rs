@@ -1,5 +1,6 @@
 //! The append-only `lead_history` (the database refuses updates and deletes).
 
+use crate::domain::ids::{LeadId, PersonId, RunId};
 use chrono::{DateTime, Utc};
 use tiejun_platform::{
     db::{Database, Tx},
@@ -16,7 +17,7 @@ use tiejun_platform::stored::{Named, Stored as _};
 #[derive(Debug, Clone, Default)]
 pub struct Transition<'a> {
     /// The lead.
-    pub lead_id: &'a str,
+    pub lead_id: &'a LeadId,
     /// Who: a principal's subject or `system`.
     pub actor: &'a str,
     /// State before (`None` at intake).
@@ -24,15 +25,15 @@ pub struct Transition<'a> {
     /// State after.
     pub to_state: LeadState,
     /// Owner before.
-    pub from_owner: Option<&'a str>,
+    pub from_owner: Option<&'a PersonId>,
     /// Owner after.
-    pub to_owner: Option<&'a str>,
+    pub to_owner: Option<&'a PersonId>,
     /// The rule.
     pub rule: TransitionRule,
     /// Reason.
     pub reason: &'a str,
     /// The distribution run, for distribution.
-    pub run_id: Option<&'a str>,
+    pub run_id: Option<&'a RunId>,
     /// The rep's rotation position, for distribution.
     pub position: Option<i32>,
 }
@@ -59,7 +60,7 @@ pub struct HistoryRow {
     /// Reason.
     pub reason: String,
     /// Distribution run.
-    pub distribution_run_id: Option<String>,
+    pub distribution_run_id: Option<RunId>,
     /// Position in the rotation.
     pub rotation_position: Option<i32>,
 }
@@ -92,7 +93,7 @@ pub async fn append(tx: &mut Tx, t: &Transition<'_>, now: DateTime<Utc>) -> Resu
 }
 
 /// A lead's history, oldest first, one page plus one row.
-pub async fn list(db: &Database, lead_id: &str, page: &Page) -> Result<Vec<HistoryRow>, Error> {
+pub async fn list(db: &Database, lead_id: &LeadId, page: &Page) -> Result<Vec<HistoryRow>, Error> {
     Ok(on_pool!(db, |p| sqlx::query_as(
         "SELECT sequence, occurred_at, actor, from_state, to_state, from_owner, to_owner, rule, reason, \
          distribution_run_id, rotation_position FROM lead_history WHERE lead_id = $1 ORDER BY sequence \

@@ -1,5 +1,6 @@
 //! The `leads` table.
 
+use crate::domain::ids::{AccountId, AssignmentId, LeadId, PersonId, SubscriptionId};
 use chrono::{DateTime, Utc};
 use tiejun_platform::stored::Named;
 use tiejun_platform::{
@@ -20,7 +21,7 @@ use crate::domain::{
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct LeadRow {
     /// Id.
-    pub lead_id: String,
+    pub lead_id: LeadId,
     /// New business or renewal.
     pub kind: Named<LeadKind>,
     /// Company as entered.
@@ -42,7 +43,7 @@ pub struct LeadRow {
     /// Where the lead is.
     pub state: Named<LeadState>,
     /// Owner while ASSIGNED or PRIVATE.
-    pub owner_person_id: Option<String>,
+    pub owner_person_id: Option<PersonId>,
     /// When the current owner received it.
     pub assigned_at: Option<DateTime<Utc>>,
     /// When it was kept private.
@@ -52,13 +53,13 @@ pub struct LeadRow {
     /// The next deadline.
     pub next_deadline_at: Option<DateTime<Utc>>,
     /// For renewal leads.
-    pub subscription_id: Option<String>,
+    pub subscription_id: Option<SubscriptionId>,
     /// For converted leads.
-    pub account_id: Option<String>,
+    pub account_id: Option<AccountId>,
     /// Intake instant.
     pub created_at: DateTime<Utc>,
     /// The ownership period in progress.
-    pub assignment_id: Option<String>,
+    pub assignment_id: Option<AssignmentId>,
     /// The deadline a warning was sent for.
     pub warned_deadline_at: Option<DateTime<Utc>>,
 }
@@ -134,7 +135,7 @@ use lead_columns as columns;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Duplicate {
     /// The existing lead.
-    pub lead_id: String,
+    pub lead_id: LeadId,
     /// What matched, for the error message (never the other lead's contact data).
     pub matched: &'static str,
 }
@@ -149,7 +150,7 @@ const FIND_DUPLICATE: &str = "SELECT lead_id, phone FROM ( \
 
 fn duplicate(found: Option<(String, String)>, lead: &NewLead) -> Option<Duplicate> {
     found.map(|(lead_id, phone)| Duplicate {
-        lead_id,
+        lead_id: lead_id.into(),
         matched: if phone == lead.phone.as_str() {
             "the same phone number"
         } else {
@@ -174,7 +175,7 @@ pub async fn find_duplicate_in(tx: &mut Tx, lead: &NewLead) -> Result<Option<Dup
 /// next; the caller rolls back the lead row).
 pub async fn insert_new_business(
     tx: &mut Tx,
-    lead_id: &str,
+    lead_id: &LeadId,
     lead: &NewLead,
     now: DateTime<Utc>,
 ) -> Result<Option<LeadRow>, Error> {
@@ -213,9 +214,9 @@ pub async fn insert_new_business(
 #[derive(Debug, Clone)]
 pub struct NewRenewal<'a> {
     /// The subscription up for renewal.
-    pub subscription_id: &'a str,
+    pub subscription_id: &'a SubscriptionId,
     /// The paying account.
-    pub account_id: &'a str,
+    pub account_id: &'a AccountId,
     /// Company as billing knows it.
     pub company_name: &'a str,
     /// Its duplicate key.
@@ -233,7 +234,7 @@ pub struct NewRenewal<'a> {
 /// customer already exists.
 pub async fn insert_renewal(
     tx: &mut Tx,
-    lead_id: &str,
+    lead_id: &LeadId,
     r: &NewRenewal<'_>,
     now: DateTime<Utc>,
 ) -> Result<LeadRow, Error> {
@@ -259,7 +260,7 @@ pub async fn insert_renewal(
 }
 
 /// One lead.
-pub async fn get(db: &Database, lead_id: &str) -> Result<Option<LeadRow>, Error> {
+pub async fn get(db: &Database, lead_id: &LeadId) -> Result<Option<LeadRow>, Error> {
     Ok(on_pool!(db, |p| sqlx::query_as(concat!(
         "SELECT ",
         columns!(),
@@ -276,13 +277,13 @@ pub struct LeadFilter {
     /// State name.
     pub state: String,
     /// Owner.
-    pub owner_person_id: String,
+    pub owner_person_id: PersonId,
     /// City.
     pub city: String,
     /// Kind name.
     pub kind: String,
     /// The billing account (converted into, or renewing).
-    pub account_id: String,
+    pub account_id: AccountId,
 }
 
 /// Leads in distribution order (pool priority, score, age), one page plus one row.
@@ -307,7 +308,7 @@ pub async fn list(db: &Database, filter: &LeadFilter, page: &Page) -> Result<Vec
 }
 
 /// One lead inside a write transaction, locked (lock order: leads).
-pub async fn lock(tx: &mut Tx, lead_id: &str) -> Result<Option<LeadRow>, Error> {
+pub async fn lock(tx: &mut Tx, lead_id: &LeadId) -> Result<Option<LeadRow>, Error> {
     let sql = locked!(
         tx,
         concat!("SELECT ", columns!(), " FROM leads WHERE lead_id = $1"),
@@ -321,8 +322,8 @@ pub async fn lock(tx: &mut Tx, lead_id: &str) -> Result<Option<LeadRow>, Error> 
 
 /// Several leads, locked in lead_id order (the lock order within leads);
 /// ids that name no lead are missing from the answer.
-pub async fn lock_many(tx: &mut Tx, lead_ids: &[&str]) -> Result<Vec<LeadRow>, Error> {
-    let mut ids: Vec<&str> = lead_ids.to_vec();
+pub async fn lock_many(tx: &mut Tx, lead_ids: &[&LeadId]) -> Result<Vec<LeadRow>, Error> {
+    let mut ids: Vec<&LeadId> = lead_ids.to_vec();
     ids.sort_unstable();
     ids.dedup();
     let mut rows = Vec::with_capacity(ids.len());
@@ -333,7 +334,7 @@ pub async fn lock_many(tx: &mut Tx, lead_ids: &[&str]) -> Result<Vec<LeadRow>, E
 }
 
 /// Every lead `owner` holds (ASSIGNED or PRIVATE), locked in lead_id order.
-pub async fn lock_held_by(tx: &mut Tx, owner: &str) -> Result<Vec<LeadRow>, Error> {
+pub async fn lock_held_by(tx: &mut Tx, owner: &PersonId) -> Result<Vec<LeadRow>, Error> {
     let sql = locked!(
         tx,
         concat!(
@@ -347,7 +348,12 @@ pub async fn lock_held_by(tx: &mut Tx, owner: &str) -> Result<Vec<LeadRow>, Erro
 }
 
 /// Sets the `account_id` of `lead_id` when it has none yet; true when it did.
-pub async fn set_account(tx: &mut Tx, lead_id: &str, account_id: &str, now: DateTime<Utc>) -> Result<bool, Error> {
+pub async fn set_account(
+    tx: &mut Tx,
+    lead_id: &LeadId,
+    account_id: &AccountId,
+    now: DateTime<Utc>,
+) -> Result<bool, Error> {
     Ok(on_tx!(tx, |c| sqlx::query(
         "UPDATE leads SET account_id = $2, updated_at = $3 WHERE lead_id = $1 AND account_id IS NULL"
     )

@@ -2,6 +2,7 @@
 //! CHECK `private_pools_cap` (`domain::rules::PRIVATE_POOL_CAP`). Last in
 //! the lock order: changed after the leads it counts are locked.
 
+use crate::domain::ids::PersonId;
 use tiejun_platform::{
     db::{Database, Tx},
     error::{Error, violated_check},
@@ -14,7 +15,7 @@ use crate::domain::private_pool::PoolFull;
 const CAP: &str = "private_pools_cap";
 
 /// A rep's pool size, its row created if missing and locked.
-pub async fn lock(tx: &mut Tx, person_id: &str) -> Result<i32, Error> {
+pub async fn lock(tx: &mut Tx, person_id: &PersonId) -> Result<i32, Error> {
     Ok(on_tx!(tx, |c| sqlx::query_scalar(
         "INSERT INTO private_pools (person_id) VALUES ($1) ON CONFLICT (person_id) \
          DO UPDATE SET size = private_pools.size RETURNING size"
@@ -26,7 +27,7 @@ pub async fn lock(tx: &mut Tx, person_id: &str) -> Result<i32, Error> {
 
 /// Changes a rep's pool size by `delta`; above the cap the database refuses
 /// (PRIVATE_POOL_FULL), whatever the interleaving.
-pub async fn add(tx: &mut Tx, person_id: &str, delta: i32) -> Result<(), Error> {
+pub async fn add(tx: &mut Tx, person_id: &PersonId, delta: i32) -> Result<(), Error> {
     // A CHECK applies to the row an upsert proposes before the conflict is
     // found, so a decrease (of a pool that exists: it holds the lead being
     // given back) is a plain update.
@@ -59,7 +60,7 @@ pub async fn add(tx: &mut Tx, person_id: &str, delta: i32) -> Result<(), Error> 
 }
 
 /// A rep's pool size, for display.
-pub async fn size(db: &Database, person_id: &str) -> Result<i32, Error> {
+pub async fn size(db: &Database, person_id: &PersonId) -> Result<i32, Error> {
     let size: Option<i32> = on_pool!(db, |p| sqlx::query_scalar(
         "SELECT size FROM private_pools WHERE person_id = $1"
     )

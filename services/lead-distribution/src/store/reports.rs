@@ -1,5 +1,6 @@
 //! Reads for the reports: ownership periods in a range, and daily reports.
 
+use crate::domain::ids::PersonId;
 use chrono::{DateTime, Utc};
 use tiejun_platform::{
     clock::to_proto,
@@ -15,7 +16,7 @@ use crate::domain::stats::Period;
 /// Ownership periods that began on business days `from..=to`, for one rep or one team.
 pub async fn assignments(
     db: &Database,
-    person_id: Option<&str>,
+    person_id: Option<&PersonId>,
     team: Option<&str>,
     from: &str,
     to: &str,
@@ -29,7 +30,7 @@ pub async fn assignments(
     )
     .bind(from)
     .bind(to)
-    .bind(person_id.unwrap_or(""))
+    .bind(person_id.map_or("", PersonId::as_str))
     .bind(team.unwrap_or(""))
     .fetch_all(p)
     .await?

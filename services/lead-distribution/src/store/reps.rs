@@ -1,5 +1,6 @@
 //! The `reps` table.
 
+use crate::domain::ids::PersonId;
 use chrono::{DateTime, Utc};
 use tiejun_platform::stored::{Named, Stored as _};
 use tiejun_platform::{
@@ -16,7 +17,7 @@ use crate::domain::rep::NewRep;
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct RepRow {
     /// Employee number.
-    pub person_id: String,
+    pub person_id: PersonId,
     /// Name.
     pub name: String,
     /// Team.
@@ -78,14 +79,14 @@ pub async fn insert(tx: &mut Tx, rep: &NewRep, now: DateTime<Utc>) -> Result<Ins
     } else {
         Err(Error::AlreadyExists {
             resource: "rep",
-            existing_id: existing.person_id,
+            existing_id: existing.person_id.into(),
             message: "a rep with this person_id is registered with other details".into(),
         })
     }
 }
 
 /// One rep.
-pub async fn get(db: &Database, person_id: &str) -> Result<Option<RepRow>, Error> {
+pub async fn get(db: &Database, person_id: &PersonId) -> Result<Option<RepRow>, Error> {
     Ok(on_pool!(db, |p| sqlx::query_as(concat!(
         "SELECT ",
         columns!(),
@@ -98,7 +99,7 @@ pub async fn get(db: &Database, person_id: &str) -> Result<Option<RepRow>, Error
 
 /// One rep, locked to change it (status, quota): `FOR NO KEY UPDATE`, which
 /// foreign-key checks (`FOR KEY SHARE`) never wait on.
-pub async fn lock_for_change(tx: &mut Tx, person_id: &str) -> Result<Option<RepRow>, Error> {
+pub async fn lock_for_change(tx: &mut Tx, person_id: &PersonId) -> Result<Option<RepRow>, Error> {
     let sql = locked!(
         tx,
         concat!("SELECT ", columns!(), " FROM reps WHERE person_id = $1"),
@@ -112,7 +113,7 @@ pub async fn lock_for_change(tx: &mut Tx, person_id: &str) -> Result<Option<RepR
 
 /// One rep, locked so its status and quota hold until commit while a lead
 /// is given to them: `FOR SHARE`, which other assignments share.
-pub async fn lock_to_assign(tx: &mut Tx, person_id: &str) -> Result<Option<RepRow>, Error> {
+pub async fn lock_to_assign(tx: &mut Tx, person_id: &PersonId) -> Result<Option<RepRow>, Error> {
     let sql = locked!(
         tx,
         concat!("SELECT ", columns!(), " FROM reps WHERE person_id = $1"),
@@ -126,7 +127,7 @@ pub async fn lock_to_assign(tx: &mut Tx, person_id: &str) -> Result<Option<RepRo
 
 /// Every ACTIVE rep (person_id, city, quota), locked `FOR SHARE` in
 /// person_id order: the seats of a distribution or a sweep's handover.
-pub async fn lock_active(tx: &mut Tx) -> Result<Vec<(String, String, i32)>, Error> {
+pub async fn lock_active(tx: &mut Tx) -> Result<Vec<(PersonId, String, i32)>, Error> {
     let sql = locked!(
         tx,
         "SELECT person_id, city, daily_quota FROM reps WHERE status = 'ACTIVE' ORDER BY person_id",
@@ -136,7 +137,7 @@ pub async fn lock_active(tx: &mut Tx) -> Result<Vec<(String, String, i32)>, Erro
 }
 
 /// A rep's team, read without a lock (a rep's team never changes).
-pub async fn team_of(tx: &mut Tx, person_id: &str) -> Result<Option<String>, Error> {
+pub async fn team_of(tx: &mut Tx, person_id: &PersonId) -> Result<Option<String>, Error> {
     Ok(on_tx!(tx, |c| sqlx::query_scalar(
         "SELECT team FROM reps WHERE person_id = $1"
     )
@@ -176,7 +177,12 @@ pub async fn list(db: &Database, filter: &RepFilter, page: &Page) -> Result<Vec<
 }
 
 /// Sets the quota; `None` if the rep does not exist.
-pub async fn set_quota(tx: &mut Tx, person_id: &str, quota: i32, now: DateTime<Utc>) -> Result<Option<RepRow>, Error> {
+pub async fn set_quota(
+    tx: &mut Tx,
+    person_id: &PersonId,
+    quota: i32,
+    now: DateTime<Utc>,
+) -> Result<Option<RepRow>, Error> {
     let sql = concat!(
         "UPDATE reps SET daily_quota = $2, updated_at = $3 WHERE person_id = $1 RETURNING ",
         columns!()
@@ -193,7 +199,7 @@ pub async fn set_quota(tx: &mut Tx, person_id: &str, quota: i32, now: DateTime<U
 /// conditional update: a concurrent change makes this ABORTED, not lost).
 pub async fn set_status(
     tx: &mut Tx,
-    person_id: &str,
+    person_id: &PersonId,
     from: RepStatus,
     to: RepStatus,
     reason: &str,

@@ -1,5 +1,6 @@
 //! Reading distribution runs back, for the audit RPCs.
 
+use crate::domain::ids::{PersonId, RunId};
 use chrono::{DateTime, Utc};
 use tiejun_platform::{db::Database, error::Error, on_pool, paging::Page};
 use tiejun_proto::leads::v1::DistributionTrigger;
@@ -10,7 +11,7 @@ use tiejun_platform::stored::Named;
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct RunRow {
     /// The run.
-    pub run_id: String,
+    pub run_id: RunId,
     /// Its business day.
     pub business_day: String,
     /// Scheduled or on demand.
@@ -59,7 +60,7 @@ pub async fn list(db: &Database, day: &str, page: &Page) -> Result<Vec<RunRow>, 
 }
 
 /// One run.
-pub async fn get(db: &Database, run_id: &str) -> Result<Option<RunRow>, Error> {
+pub async fn get(db: &Database, run_id: &RunId) -> Result<Option<RunRow>, Error> {
     let sql = concat!(
         "SELECT ",
         columns!(),
@@ -75,7 +76,7 @@ pub async fn get(db: &Database, run_id: &str) -> Result<Option<RunRow>, Error> {
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct ShareRow {
     /// The rep.
-    pub person_id: String,
+    pub person_id: PersonId,
     /// Their team.
     pub team: String,
     /// Their rotation position.
@@ -87,7 +88,7 @@ pub struct ShareRow {
 }
 
 /// Each rep's share of run `run_id`, in rotation order.
-pub async fn shares(db: &Database, run_id: &str) -> Result<Vec<ShareRow>, Error> {
+pub async fn shares(db: &Database, run_id: &RunId) -> Result<Vec<ShareRow>, Error> {
     Ok(on_pool!(db, |p| {
         sqlx::query_as(
         "SELECT a.person_id, r.team, COALESCE(a.rotation_position, 0) AS rotation_position, COUNT(*) AS leads_assigned, \

@@ -6,6 +6,7 @@
 //! the ownership period (`assignments`), appends to the history, and tells
 //! the rep through their feed where they should hear of it.
 
+use crate::domain::ids::{AssignmentId, LeadId, PersonId};
 use chrono::{DateTime, Utc};
 use tiejun_platform::stored::Stored as _;
 use tiejun_platform::{db::Tx, error::Error, on_tx};
@@ -61,9 +62,9 @@ pub(crate) use next_sequence;
 #[derive(Debug, Clone)]
 pub struct Assignment<'a> {
     /// The lead, in the pool (the update is conditional on it).
-    pub lead_id: &'a str,
+    pub lead_id: &'a LeadId,
     /// The receiving rep.
-    pub person_id: &'a str,
+    pub person_id: &'a PersonId,
     /// The business day it counts for.
     pub business_day: &'a str,
     /// SELF_CLAIM, MANAGER_REASSIGN, RECLAIM_HANDOVER or RENEWAL.
@@ -81,7 +82,7 @@ pub fn first_deadline(now: DateTime<Utc>) -> DateTime<Utc> {
 
 /// Assigns a pool lead; `LEAD_NOT_IN_POOL` if it is no longer there.
 pub async fn assign(tx: &mut Tx, a: &Assignment<'_>, now: DateTime<Utc>) -> Result<LeadRow, Error> {
-    let assignment_id = uuid::Uuid::now_v7().to_string();
+    let assignment_id = AssignmentId::mint();
     let deadline = first_deadline(now);
     let sql = concat!(
         "UPDATE leads SET ",
@@ -138,7 +139,12 @@ pub async fn assign(tx: &mut Tx, a: &Assignment<'_>, now: DateTime<Utc>) -> Resu
 }
 
 /// Ends the open ownership period of `lead_id` with `outcome`.
-async fn end_assignment(tx: &mut Tx, lead_id: &str, outcome: TransitionRule, now: DateTime<Utc>) -> Result<(), Error> {
+async fn end_assignment(
+    tx: &mut Tx,
+    lead_id: &LeadId,
+    outcome: TransitionRule,
+    now: DateTime<Utc>,
+) -> Result<(), Error> {
     on_tx!(tx, |c| sqlx::query(
         "UPDATE assignments SET ended_at = $2, outcome = $3 WHERE lead_id = $1 AND ended_at IS NULL"
     )
@@ -175,7 +181,7 @@ pub async fn release(tx: &mut Tx, r: &Release<'_>, now: DateTime<Utc>) -> Result
     let owner = r
         .lead
         .owner_person_id
-        .as_deref()
+        .as_ref()
         .ok_or_else(|| Error::precondition("LEAD_NOT_HELD", "the lead is not assigned to anyone"))?;
     let from = r.lead.state.0;
     let sql = concat!(
@@ -232,7 +238,7 @@ pub async fn release(tx: &mut Tx, r: &Release<'_>, now: DateTime<Utc>) -> Result
 pub async fn keep_private(tx: &mut Tx, lead: &LeadRow, now: DateTime<Utc>) -> Result<LeadRow, Error> {
     let owner = lead
         .owner_person_id
-        .as_deref()
+        .as_ref()
         .ok_or_else(|| Error::precondition("LEAD_NOT_HELD", "the lead is not assigned to anyone"))?;
     let (deadline, _) = deadlines::next_deadline(Held::Private { since: now }, lead.last_follow_up_at);
     let sql = concat!(
@@ -251,7 +257,7 @@ pub async fn keep_private(tx: &mut Tx, lead: &LeadRow, now: DateTime<Utc>) -> Re
     private_pools::add(tx, owner, 1).await?;
     let transition = Transition {
         lead_id: &row.lead_id,
-        actor: owner,
+        actor: owner.as_str(),
         from_state: Some(LeadState::Assigned),
         to_state: LeadState::Private,
         from_owner: Some(owner),
@@ -298,7 +304,7 @@ pub async fn resolve(tx: &mut Tx, r: &Resolution<'_>, now: DateTime<Utc>) -> Res
         TransitionRule::Close
     };
     end_assignment(tx, &row.lead_id, rule, now).await?;
-    let owner = r.lead.owner_person_id.as_deref();
+    let owner = r.lead.owner_person_id.as_ref();
     if let (LeadState::Private, Some(owner)) = (from, owner) {
         private_pools::add(tx, owner, -1).await?;
     }
@@ -340,7 +346,7 @@ pub struct FollowUp<'a> {
 /// Records a follow-up and moves the lead's deadline if it qualifies; the
 /// lead's row as it is now.
 pub async fn follow_up(tx: &mut Tx, f: &FollowUp<'_>, now: DateTime<Utc>) -> Result<LeadRow, Error> {
-    let owner = f.lead.owner_person_id.as_deref().unwrap_or_default();
+    let owner = f.lead.owner_person_id.as_ref().unwrap_or_default();
     on_tx!(tx, |c| sqlx::query(
         "INSERT INTO follow_ups (follow_up_id, lead_id, person_id, kind, occurred_at, notes, recorded_at) \
          VALUES ($1, $2, $3, $4, $5, $6, $7)"
@@ -384,7 +390,7 @@ pub async fn follow_up(tx: &mut Tx, f: &FollowUp<'_>, now: DateTime<Utc>) -> Res
     }
     let transition = Transition {
         lead_id: &f.lead.lead_id,
-        actor: owner,
+        actor: owner.as_str(),
         from_state: Some(current),
         to_state: current,
         from_owner: Some(owner),

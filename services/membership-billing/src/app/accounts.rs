@@ -1,6 +1,7 @@
 //! Member accounts: a free member registering, and the account of a
 //! converted lead (by hand, or from LeadConverted), idempotent on the lead.
 
+use crate::domain::ids::{AccountId, LeadId, PersonId};
 use chrono::{DateTime, Utc};
 use tiejun_platform::{db::Tx, error::Error, outbox};
 use tiejun_proto::events::v1::{AccountOpened, event_envelope::Payload};
@@ -12,7 +13,7 @@ use crate::{
 
 /// Registers a free member.
 pub async fn register(tx: &mut Tx, now: DateTime<Utc>, details: &MemberDetails) -> Result<AccountRow, Error> {
-    let id = uuid::Uuid::now_v7().to_string();
+    let id = AccountId::mint();
     accounts::insert(tx, &id, details, None, None, now).await?;
     accounts::get_in(tx, &id)
         .await?
@@ -20,25 +21,25 @@ pub async fn register(tx: &mut Tx, now: DateTime<Utc>, details: &MemberDetails) 
 }
 
 /// A converted lead and who sold it.
-#[derive(Debug, Clone, Copy)]
-pub struct Converted<'a> {
+#[derive(Debug, Clone)]
+pub struct Converted {
     /// The lead.
-    pub lead_id: &'a str,
+    pub lead_id: LeadId,
     /// The rep credited.
-    pub sold_by: &'a str,
+    pub sold_by: PersonId,
 }
 
-impl<'a> Converted<'a> {
+impl Converted {
     /// Both ids, trimmed and required; each `(field, value)` names the
     /// request field it came from.
-    pub fn parse(lead_id: (&str, &'a str), sold_by: (&str, &'a str)) -> Result<Self, Error> {
-        let required = |(field, value): (&str, &'a str)| match value.trim() {
+    pub fn parse(lead_id: (&str, &str), sold_by: (&str, &str)) -> Result<Self, Error> {
+        let required = |(field, value): (&str, &str)| match value.trim() {
             "" => Err(Error::invalid(field, "is required")),
-            v => Ok(v),
+            v => Ok(v.to_owned()),
         };
         Ok(Self {
-            lead_id: required(lead_id)?,
-            sold_by: required(sold_by)?,
+            lead_id: required(lead_id)?.into(),
+            sold_by: required(sold_by)?.into(),
         })
     }
 }
@@ -48,12 +49,12 @@ impl<'a> Converted<'a> {
 pub async fn from_lead(
     tx: &mut Tx,
     now: DateTime<Utc>,
-    lead: Converted<'_>,
+    lead: &Converted,
     details: &MemberDetails,
 ) -> Result<(AccountRow, bool), Error> {
-    let id = uuid::Uuid::now_v7().to_string();
-    let created = accounts::insert(tx, &id, details, Some(lead.lead_id), Some(lead.sold_by), now).await?;
-    let row = accounts::by_lead(tx, lead.lead_id)
+    let id = AccountId::mint();
+    let created = accounts::insert(tx, &id, details, Some(&lead.lead_id), Some(&lead.sold_by), now).await?;
+    let row = accounts::by_lead(tx, &lead.lead_id)
         .await?
         .ok_or_else(|| Error::internal(format!("no account for lead {} after its insert", lead.lead_id)))?;
     Ok((row, created))
@@ -64,16 +65,16 @@ pub async fn from_lead(
 pub async fn lead_converted(
     tx: &mut Tx,
     now: DateTime<Utc>,
-    lead: Converted<'_>,
+    lead: &Converted,
     details: &MemberDetails,
 ) -> Result<(), Error> {
     let (account, _) = from_lead(tx, now, lead, details).await?;
     let opened = AccountOpened {
-        account_id: account.account_id,
-        lead_id: lead.lead_id.to_owned(),
-        sold_by_person_id: lead.sold_by.to_owned(),
+        account_id: account.account_id.into(),
+        lead_id: lead.lead_id.to_string(),
+        sold_by_person_id: lead.sold_by.to_string(),
     };
-    outbox::append(tx, "billing", lead.lead_id, Payload::AccountOpened(opened), now)
+    outbox::append(tx, "billing", &lead.lead_id, Payload::AccountOpened(opened), now)
         .await
         .map(drop)
 }

@@ -3,6 +3,7 @@
 //! change is a new version; what was sold keeps its version), and the
 //! implicit free plan that always holds every FREE feature.
 
+use crate::domain::ids::PlanId;
 use chrono::{DateTime, Utc};
 use tiejun_platform::{db::Database, db::Tx, error::Error};
 use tiejun_proto::billing::v1::{BillingPeriod, FeatureTier, Money, Plan};
@@ -88,7 +89,12 @@ pub async fn create_plan(tx: &mut Tx, now: DateTime<Utc>, new: &NewPlan) -> Resu
 
 /// A new version of a plan at `price`; the free plan has no price, ever.
 /// Two changes at once: the second is ABORTED (retry).
-pub async fn change_plan_price(tx: &mut Tx, now: DateTime<Utc>, plan_id: &str, price: Price) -> Result<PlanRow, Error> {
+pub async fn change_plan_price(
+    tx: &mut Tx,
+    now: DateTime<Utc>,
+    plan_id: &PlanId,
+    price: Price,
+) -> Result<PlanRow, Error> {
     if plan_id == FREE_PLAN {
         return Err(Error::precondition(FREE_FOREVER, "the free plan has no price, forever"));
     }
@@ -108,7 +114,7 @@ pub async fn change_plan_price(tx: &mut Tx, now: DateTime<Utc>, plan_id: &str, p
     latest(tx, plan_id).await
 }
 
-async fn latest(tx: &mut Tx, plan_id: &str) -> Result<PlanRow, Error> {
+async fn latest(tx: &mut Tx, plan_id: &PlanId) -> Result<PlanRow, Error> {
     catalog::latest_in(tx, plan_id)
         .await?
         .ok_or_else(|| Error::not_found("plan", plan_id))

@@ -2,6 +2,7 @@
 //! tier, forever). PAID features: while a plan that includes them is in its
 //! period (a cancelled one until its end), or in grace while PAST_DUE.
 
+use crate::domain::ids::AccountId;
 use chrono::{DateTime, Utc};
 use tiejun_platform::{db::Database, error::Error};
 use tiejun_proto::billing::v1::{EntitlementSource, FeatureTier, SubscriptionState};
@@ -35,7 +36,12 @@ const FREE: Grant = Grant {
 
 /// The account's grant of `feature` at `now` (`None`: not entitled).
 /// NOT_FOUND for a feature or an account that does not exist.
-pub async fn check(db: &Database, account_id: &str, feature: &str, now: DateTime<Utc>) -> Result<Option<Grant>, Error> {
+pub async fn check(
+    db: &Database,
+    account_id: &AccountId,
+    feature: &str,
+    now: DateTime<Utc>,
+) -> Result<Option<Grant>, Error> {
     let tier = catalog::tier_of(db, feature)
         .await?
         .ok_or_else(|| Error::not_found("feature", feature))?;
@@ -51,7 +57,7 @@ pub async fn check(db: &Database, account_id: &str, feature: &str, now: DateTime
 
 /// Every feature the account is entitled to at `now`: every FREE one, and
 /// the PAID ones its live subscriptions give.
-pub async fn list(db: &Database, account_id: &str, now: DateTime<Utc>) -> Result<Vec<(String, Grant)>, Error> {
+pub async fn list(db: &Database, account_id: &AccountId, now: DateTime<Utc>) -> Result<Vec<(String, Grant)>, Error> {
     accounts::get(db, account_id)
         .await?
         .ok_or_else(|| Error::not_found("account", account_id))?;

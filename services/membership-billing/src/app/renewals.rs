@@ -5,6 +5,7 @@
 //! renewal record, RenewalDue), period ends, and grace ends, each step as
 //! `domain::renewal` decides it.
 
+use crate::domain::ids::InvoiceId;
 use chrono::{DateTime, Utc};
 use tiejun_platform::{
     clock::to_proto,
@@ -118,12 +119,12 @@ fn next_term(s: &SubscriptionRow, account: &AccountRow) -> Result<(DateTime<Utc>
 /// current price, and RenewalDue for the rep. False when another cycle
 /// issued it first.
 async fn notify(tx: &mut Tx, s: &SubscriptionRow, now: DateTime<Utc>) -> Result<bool, Error> {
-    let plan = renewal::quoted_plan(&s.plan_id, s.pending_plan_id.as_deref());
+    let plan = renewal::quoted_plan(&s.plan_id, s.pending_plan_id.as_ref());
     let quote = catalog::latest_in(tx, plan)
         .await?
         .ok_or_else(|| Error::not_found("plan", plan))?;
     let account = account_of(tx, s).await?;
-    let invoice_id = uuid::Uuid::now_v7().to_string();
+    let invoice_id = InvoiceId::mint();
     let notice = Notice {
         subscription: s,
         invoice_id: &invoice_id,
@@ -137,9 +138,9 @@ async fn notify(tx: &mut Tx, s: &SubscriptionRow, now: DateTime<Utc>) -> Result<
         return Ok(false);
     }
     let event = RenewalDue {
-        subscription_id: s.subscription_id.clone(),
-        account_id: s.account_id.clone(),
-        sold_by_person_id: s.sold_by_person_id.clone().unwrap_or_default(),
+        subscription_id: s.subscription_id.to_string(),
+        account_id: s.account_id.to_string(),
+        sold_by_person_id: s.sold_by_person_id.clone().unwrap_or_default().into(),
         company_name: account.company_name,
         contact_name: account.contact_name,
         phone: account.phone,

@@ -5,6 +5,7 @@
 //! emits CustomerActivated. Then plan changes (upgrade now with proration,
 //! downgrade at the period end) and cancellation at the period end.
 
+use crate::domain::ids::{AccountId, InvoiceId, PaymentId, PersonId, PlanId, SubscriptionId};
 use chrono::{DateTime, Utc};
 use tiejun_platform::{
     auth::{Principal, Role},
@@ -42,11 +43,11 @@ pub fn acting_rep(principal: &Principal) -> bool {
 #[derive(Debug, Clone, Copy)]
 pub struct NewSubscription<'a> {
     /// The account.
-    pub account_id: &'a str,
+    pub account_id: &'a AccountId,
     /// The plan (its latest version is sold).
-    pub plan_id: &'a str,
+    pub plan_id: &'a PlanId,
     /// The rep credited; `None`: the rep who sold the account.
-    pub sold_by: Option<&'a str>,
+    pub sold_by: Option<&'a PersonId>,
 }
 
 /// Subscribes an account to a plan: PENDING_PAYMENT with its initial
@@ -69,7 +70,7 @@ pub async fn subscribe(
         .await?
         .ok_or_else(|| Error::not_found("plan", new.plan_id))?;
     let s = SubscriptionRow {
-        subscription_id: uuid::Uuid::now_v7().to_string(),
+        subscription_id: SubscriptionId::mint(),
         account_id: account.account_id,
         plan_id: plan.plan_id,
         plan_version: plan.version,
@@ -81,7 +82,7 @@ pub async fn subscribe(
         period_index: 0,
         period_start: None,
         period_end: None,
-        sold_by_person_id: new.sold_by.map(str::to_owned).or(account.sold_by_person_id),
+        sold_by_person_id: new.sold_by.cloned().or(account.sold_by_person_id),
         cancel_at_period_end: false,
         grace_ends_at: None,
         created_at: now,
@@ -96,7 +97,7 @@ pub async fn subscribe(
 /// payment terms.
 fn open_invoice(s: &SubscriptionRow, kind: InvoiceKind, amount_minor: i64, now: DateTime<Utc>) -> InvoiceRow {
     InvoiceRow {
-        invoice_id: uuid::Uuid::now_v7().to_string(),
+        invoice_id: InvoiceId::mint(),
         subscription_id: s.subscription_id.clone(),
         account_id: s.account_id.clone(),
         kind: Named(kind),
@@ -116,7 +117,7 @@ fn open_invoice(s: &SubscriptionRow, kind: InvoiceKind, amount_minor: i64, now: 
 #[derive(Debug, Clone)]
 pub struct NewPayment<'a> {
     /// The invoice it pays.
-    pub invoice_id: &'a str,
+    pub invoice_id: &'a InvoiceId,
     /// How much.
     pub price: Price,
     /// bank_transfer, card, alipay…
@@ -155,7 +156,7 @@ pub async fn record_payment(tx: &mut Tx, now: DateTime<Utc>, p: &NewPayment<'_>)
     };
     let counted = invoice::count(&open, &p.price)?;
     let payment = PaymentRow {
-        payment_id: uuid::Uuid::now_v7().to_string(),
+        payment_id: PaymentId::mint(),
         invoice_id: inv.invoice_id.clone(),
         amount_minor: p.price.amount_minor,
         currency: p.price.currency.clone(),
@@ -180,7 +181,7 @@ pub async fn record_payment(tx: &mut Tx, now: DateTime<Utc>, p: &NewPayment<'_>)
 
 /// Starts the first period: anchored on today in the account's zone. The
 /// account's first paid period emits CustomerActivated.
-async fn activate(tx: &mut Tx, subscription_id: &str, now: DateTime<Utc>) -> Result<(), Error> {
+async fn activate(tx: &mut Tx, subscription_id: &SubscriptionId, now: DateTime<Utc>) -> Result<(), Error> {
     let sub = subscriptions::subscription_in(tx, subscription_id)
         .await?
         .ok_or_else(|| Error::not_found("subscription", subscription_id))?;
@@ -193,11 +194,11 @@ async fn activate(tx: &mut Tx, subscription_id: &str, now: DateTime<Utc>) -> Res
     subscriptions::activate(tx, subscription_id, &anchor.to_string(), start, end).await?;
     if subscriptions::first_paid(tx, &account.account_id, now).await? {
         let event = CustomerActivated {
-            account_id: account.account_id.clone(),
-            contact_person_id: account.contact_person_id,
+            account_id: account.account_id.to_string(),
+            contact_person_id: account.contact_person_id.into(),
             contact_name: account.contact_name,
             city: account.city,
-            plan_id: sub.plan_id,
+            plan_id: sub.plan_id.into(),
             activated_at: Some(tiejun_platform::clock::to_proto(now)),
         };
         outbox::append(
@@ -213,7 +214,7 @@ async fn activate(tx: &mut Tx, subscription_id: &str, now: DateTime<Utc>) -> Res
 }
 
 /// The subscription `id`, read in `tx`.
-async fn subscription(tx: &mut Tx, id: &str) -> Result<SubscriptionRow, Error> {
+async fn subscription(tx: &mut Tx, id: &SubscriptionId) -> Result<SubscriptionRow, Error> {
     subscriptions::subscription_in(tx, id)
         .await?
         .ok_or_else(|| Error::not_found("subscription", id))
@@ -235,8 +236,8 @@ fn ensure_active(sub: &SubscriptionRow) -> Result<(), Error> {
 pub async fn change_plan(
     tx: &mut Tx,
     now: DateTime<Utc>,
-    id: &str,
-    plan_id: &str,
+    id: &SubscriptionId,
+    plan_id: &PlanId,
 ) -> Result<(SubscriptionRow, Option<InvoiceRow>), Error> {
     let target = catalog::latest_in(tx, plan_id)
         .await?
@@ -294,10 +295,10 @@ pub async fn change_plan(
 
 /// Cancels an ACTIVE subscription at its period end: entitlements last
 /// until then. Only the account (or staff) cancels.
-pub async fn cancel(tx: &mut Tx, principal: &Principal, id: &str) -> Result<SubscriptionRow, Error> {
+pub async fn cancel(tx: &mut Tx, principal: &Principal, id: &SubscriptionId) -> Result<SubscriptionRow, Error> {
     let sub = subscription(tx, id).await?;
     principal.may_act_for_account(&sub.account_id)?;
     ensure_active(&sub)?;
-    subscriptions::at_period_end(tx, id, sub.pending_plan_id.as_deref(), true).await?;
+    subscriptions::at_period_end(tx, id, sub.pending_plan_id.as_ref(), true).await?;
     subscription(tx, id).await
 }

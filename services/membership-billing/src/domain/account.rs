@@ -1,5 +1,6 @@
 //! A member's details, validated at the edge.
 
+use crate::domain::ids::AccountId;
 use chrono_tz::Tz;
 use tiejun_platform::error::{Error, FieldViolation};
 
@@ -105,7 +106,7 @@ impl MemberDetails {
 /// is written ([`MemberDetails::parse`]), so a stored name that is not a
 /// zone is a corrupt row: an error naming the account, never a silent
 /// fallback to another zone.
-pub fn zone(account_id: &str, stored: &str) -> Result<Tz, tiejun_platform::Error> {
+pub fn zone(account_id: &AccountId, stored: &str) -> Result<Tz, tiejun_platform::Error> {
     stored.parse().map_err(|_| {
         tiejun_platform::Error::internal(format!(
             "corrupt row: account {account_id} has time zone {stored:?}, not an IANA zone"
@@ -119,8 +120,11 @@ mod tests {
 
     #[test]
     fn a_stored_zone_that_is_no_zone_is_an_error_not_shanghai() {
-        assert_eq!(zone("a1", "Europe/Berlin").ok(), Some(chrono_tz::Europe::Berlin));
-        assert!(zone("a1", "Mars/Olympus").is_err());
+        assert_eq!(
+            zone(&"a1".into(), "Europe/Berlin").ok(),
+            Some(chrono_tz::Europe::Berlin)
+        );
+        assert!(zone(&"a1".into(), "Mars/Olympus").is_err());
     }
 
     #[test]

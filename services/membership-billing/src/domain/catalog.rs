@@ -1,6 +1,7 @@
 //! Features and plans. A FREE feature can never become PAID, leave the free
 //! tier, or be sold in a plan: what is free today stays free forever.
 
+use crate::domain::ids::PlanId;
 use tiejun_platform::error::{Error, FieldViolation};
 use tiejun_proto::billing::v1::{BillingPeriod, CreatePlanRequest, FeatureTier};
 
@@ -51,7 +52,7 @@ pub fn tier_change(from: FeatureTier, to: FeatureTier) -> Result<(), Error> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewPlan {
     /// Id.
-    pub plan_id: String,
+    pub plan_id: PlanId,
     /// Name.
     pub name: String,
     /// Price per period.
@@ -93,7 +94,7 @@ impl NewPlan {
         }
         match (plan_id, name, price) {
             (Some(plan_id), Some(name), Some(price)) if v.is_empty() => Ok(Self {
-                plan_id,
+                plan_id: plan_id.into(),
                 name,
                 price,
                 period,

@@ -3,6 +3,7 @@
 
 pub mod account;
 pub mod catalog;
+pub mod ids;
 pub mod invoice;
 pub mod money;
 pub mod period;

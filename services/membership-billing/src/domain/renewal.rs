@@ -3,6 +3,7 @@
 //! rate = renewed ÷ decided (renewed + churned), expansion rate = renewed at
 //! a higher price ÷ renewed; basis points, rounded down.
 
+use crate::domain::ids::PlanId;
 use chrono::{DateTime, Duration, Utc};
 use tiejun_proto::billing::v1::RenewalOutcome;
 
@@ -59,7 +60,7 @@ pub fn in_grace(renewal_paid: bool, grace_ends_at: Option<DateTime<Utc>>, now: D
 
 /// The plan a renewal quotes: a downgrade waiting for the period's end, else
 /// the plan held now.
-pub fn quoted_plan<'a>(plan_id: &'a str, pending_plan_id: Option<&'a str>) -> &'a str {
+pub fn quoted_plan<'a>(plan_id: &'a PlanId, pending_plan_id: Option<&'a PlanId>) -> &'a PlanId {
     pending_plan_id.unwrap_or(plan_id)
 }
 
@@ -166,8 +167,9 @@ mod tests {
 
     #[test]
     fn a_waiting_downgrade_is_what_gets_quoted() {
-        assert_eq!(quoted_plan("premium", Some("lite")), "lite");
-        assert_eq!(quoted_plan("premium", None), "premium");
+        let (premium, lite) = (PlanId::from("premium"), PlanId::from("lite"));
+        assert_eq!(quoted_plan(&premium, Some(&lite)), &lite);
+        assert_eq!(quoted_plan(&premium, None), &premium);
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! leads (`app::accounts`). An account-scoped token (`account_id`) reads
 //! only its own account; contact data is masked by `convert::account`.
 
+use crate::domain::ids::{AccountId, LeadId, PersonId};
 use tiejun_platform::{
     auth::Principal,
     error::Error,
@@ -67,7 +68,7 @@ impl Billing {
         let details = MemberDetails::parse(&r.company_name, &r.contact_name, &r.phone, &r.email, &r.city, "")?;
         let now = self.now();
         let response = idempotency::transact(self.db.get()?, None, now, async |tx| {
-            let (row, created) = app::from_lead(tx, now, lead, &details).await?;
+            let (row, created) = app::from_lead(tx, now, &lead, &details).await?;
             Ok(CreateAccountFromLeadResponse {
                 account: Some(convert::account(row, principal)),
                 created,
@@ -81,7 +82,7 @@ impl Billing {
         let principal = Principal::of(&request)?;
         let id = request.get_ref().account_id.trim();
         principal.may_act_for_account(id)?;
-        let row = accounts::get(self.db.get()?, id)
+        let row = accounts::get(self.db.get()?, &AccountId::from(id))
             .await?
             .ok_or_else(|| Error::not_found("account", id))?;
         Ok(GetAccountResponse {
@@ -95,8 +96,8 @@ impl Billing {
         let page = Page::parse(r.page_size, &r.page_token)?;
         let filter = accounts::AccountFilter {
             kind: filter::<AccountKind>("kind", r.kind)?,
-            sold_by: r.sold_by_person_id.trim(),
-            lead_id: r.lead_id.trim(),
+            sold_by: &PersonId::from(r.sold_by_person_id.trim()),
+            lead_id: &LeadId::from(r.lead_id.trim()),
         };
         let mut rows = accounts::list(self.db.get()?, &filter, &page).await?;
         let next_page_token = page.finish(&mut rows);

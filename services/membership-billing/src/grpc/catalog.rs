@@ -1,6 +1,7 @@
 //! `CatalogService`: features and plans under the free-forever rule
 //! (`app::catalog`).
 
+use crate::domain::ids::PlanId;
 use tiejun_platform::{
     error::{Error, FieldViolation},
     idempotency,
@@ -131,7 +132,7 @@ impl Billing {
         let price = Price::parse("price", r.price.as_ref()).map_err(invalid)?;
         let now = self.now();
         let response = idempotency::transact(self.db.get()?, None, now, async |tx| {
-            let row = app::change_plan_price(tx, now, &id, price).await?;
+            let row = app::change_plan_price(tx, now, &PlanId::from(&id), price).await?;
             Ok(ChangePlanPriceResponse {
                 plan: Some(convert::plan(row)),
             })
@@ -147,7 +148,7 @@ impl Billing {
         let plan = if id == FREE_PLAN {
             app::free_plan(db).await?
         } else {
-            let row = catalog::get_plan(db, id, r.version.max(0))
+            let row = catalog::get_plan(db, &PlanId::from(id), r.version.max(0))
                 .await?
                 .ok_or_else(|| Error::not_found("plan", id))?;
             convert::plan(row)
@@ -166,7 +167,7 @@ impl Billing {
             plans.push(app::free_plan(db).await?);
         }
         for id in ids {
-            if let Some(row) = catalog::get_plan(db, &id, 0).await? {
+            if let Some(row) = catalog::get_plan(db, &PlanId::from(&id), 0).await? {
                 plans.push(convert::plan(row));
             }
         }

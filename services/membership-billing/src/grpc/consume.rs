@@ -41,7 +41,7 @@ impl Billing {
         if !inbox::first_time(&mut tx, &event, now).await? {
             return Ok(DeliverResponse { duplicate: true });
         }
-        accounts::lead_converted(&mut tx, now, lead, &details).await?;
+        accounts::lead_converted(&mut tx, now, &lead, &details).await?;
         tx.commit().await?;
         Ok(DeliverResponse { duplicate: false })
     }

@@ -1,6 +1,7 @@
 //! `EntitlementService` (`app::entitlements`), with answers cached for at
 //! most a second and forgotten by every write that can change them.
 
+use crate::domain::ids::AccountId;
 use tiejun_platform::{Error, auth::Principal, clock::to_proto};
 use tiejun_proto::billing::v1::{
     CheckEntitlementRequest, CheckEntitlementResponse, Entitlement, ListEntitlementsRequest, ListEntitlementsResponse,
@@ -64,7 +65,7 @@ impl Billing {
         let principal = Principal::of(&request)?;
         let account_id = request.get_ref().account_id.trim();
         principal.may_act_for_account(account_id)?;
-        let grants = entitlements::list(self.db.get()?, account_id, self.now()).await?;
+        let grants = entitlements::list(self.db.get()?, &AccountId::from(account_id), self.now()).await?;
         let entitlements = grants
             .into_iter()
             .map(|(feature_key, g)| Entitlement {
@@ -88,7 +89,7 @@ impl Billing {
         if let Some(hit) = self.entitlements.get(account_id, feature, now.timestamp()) {
             return Ok(hit);
         }
-        let response = answer(entitlements::check(self.db.get()?, account_id, feature, now).await?);
+        let response = answer(entitlements::check(self.db.get()?, &AccountId::from(account_id), feature, now).await?);
         self.entitlements.put(account_id, feature, response);
         Ok(response)
     }

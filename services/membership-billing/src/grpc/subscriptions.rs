@@ -2,6 +2,7 @@
 //! caller, runs one use case (`crate::app::subscriptions`) in one
 //! transaction, and encodes the answer. Reads call the store directly.
 
+use crate::domain::ids::{AccountId, InvoiceId, PersonId, PlanId, SubscriptionId};
 use tiejun_platform::{
     auth::Principal,
     clock,
@@ -45,16 +46,22 @@ impl Billing {
     async fn subscribe(&self, request: Request<SubscribeRequest>) -> Result<SubscribeResponse, Error> {
         let principal = Principal::of(&request)?;
         let r = request.get_ref();
-        let sold_by = Some(r.sold_by_person_id.trim()).filter(|s| !s.is_empty());
+        let sold_by = Some(r.sold_by_person_id.trim())
+            .filter(|s| !s.is_empty())
+            .map(PersonId::from);
         // A rep names only themselves as the seller, checked before anything else.
-        if app::acting_rep(principal) && sold_by.is_some_and(|s| principal.rep_id.as_deref() != Some(s)) {
+        if app::acting_rep(principal)
+            && sold_by
+                .as_ref()
+                .is_some_and(|s| principal.rep_id.as_deref() != Some(s.as_str()))
+        {
             return Err(Error::PermissionDenied("a rep records only their own sales".into()));
         }
         let key = Key::of(&principal.subject, "Subscribe", &r.idempotency_key, r)?;
         let new = NewSubscription {
-            account_id: r.account_id.trim(),
-            plan_id: r.plan_id.trim(),
-            sold_by,
+            account_id: &AccountId::from(r.account_id.trim()),
+            plan_id: &PlanId::from(r.plan_id.trim()),
+            sold_by: sold_by.as_ref(),
         };
         let now = self.now();
         let response = idempotency::transact(self.db.get()?, key.as_ref(), now, async |tx| {
@@ -74,7 +81,7 @@ impl Billing {
     ) -> Result<GetSubscriptionResponse, Error> {
         let principal = Principal::of(&request)?;
         let id = request.get_ref().subscription_id.trim();
-        let row = subscriptions::subscription(self.db.get()?, id)
+        let row = subscriptions::subscription(self.db.get()?, &SubscriptionId::from(id))
             .await?
             .ok_or_else(|| Error::not_found("subscription", id))?;
         principal.may_act_for_account(&row.account_id)?;
@@ -105,7 +112,7 @@ impl Billing {
             Some(t) => clock::not_future("received_at", t, now)?,
         };
         let payment = NewPayment {
-            invoice_id: r.invoice_id.trim(),
+            invoice_id: &InvoiceId::from(r.invoice_id.trim()),
             price,
             method,
             external_reference: r.external_reference.trim(),
@@ -131,7 +138,13 @@ impl Billing {
         let key = Key::of(&principal.subject, "ChangePlan", &r.idempotency_key, r)?;
         let now = self.now();
         let response = idempotency::transact(self.db.get()?, key.as_ref(), now, async |tx| {
-            let (sub, proration) = app::change_plan(tx, now, r.subscription_id.trim(), r.plan_id.trim()).await?;
+            let (sub, proration) = app::change_plan(
+                tx,
+                now,
+                &SubscriptionId::from(r.subscription_id.trim()),
+                &PlanId::from(r.plan_id.trim()),
+            )
+            .await?;
             Ok(ChangePlanResponse {
                 subscription: Some(convert::subscription(sub)),
                 proration_invoice: proration.map(convert::invoice),
@@ -150,7 +163,7 @@ impl Billing {
         let id = request.get_ref().subscription_id.trim();
         let now = self.now();
         let response = idempotency::transact(self.db.get()?, None, now, async |tx| {
-            let sub = app::cancel(tx, principal, id).await?;
+            let sub = app::cancel(tx, principal, &SubscriptionId::from(id)).await?;
             Ok(CancelSubscriptionResponse {
                 subscription: Some(convert::subscription(sub)),
             })
@@ -217,11 +230,11 @@ impl Billing {
         let principal = Principal::of(&request)?;
         let id = request.get_ref().invoice_id.trim();
         let db = self.db.get()?;
-        let row = subscriptions::invoice(db, id)
+        let row = subscriptions::invoice(db, &InvoiceId::from(id))
             .await?
             .ok_or_else(|| Error::not_found("invoice", id))?;
         principal.may_act_for_account(&row.account_id)?;
-        let payments = subscriptions::payments(db, id).await?;
+        let payments = subscriptions::payments(db, &InvoiceId::from(id)).await?;
         Ok(GetInvoiceResponse {
             invoice: Some(convert::invoice(row)),
             payments: payments.into_iter().map(convert::payment).collect(),

@@ -1,5 +1,6 @@
 //! Member accounts.
 
+use crate::domain::ids::{AccountId, LeadId, PersonId};
 use chrono::{DateTime, Utc};
 use tiejun_platform::{
     db::{Database, Tx},
@@ -14,7 +15,7 @@ use crate::domain::account::MemberDetails;
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct AccountRow {
     /// Id.
-    pub account_id: String,
+    pub account_id: AccountId,
     /// Company.
     pub company_name: String,
     /// Contact.
@@ -28,11 +29,11 @@ pub struct AccountRow {
     /// Zone.
     pub time_zone: String,
     /// The converted lead, if any.
-    pub lead_id: Option<String>,
+    pub lead_id: Option<LeadId>,
     /// The rep who sold it, if any.
-    pub sold_by_person_id: Option<String>,
+    pub sold_by_person_id: Option<PersonId>,
     /// The contact's learner id.
-    pub contact_person_id: String,
+    pub contact_person_id: PersonId,
     /// First paid period (None: a free member).
     pub first_paid_at: Option<DateTime<Utc>>,
     /// Signed up.
@@ -45,10 +46,10 @@ const COLUMNS: &str = "account_id, company_name, contact_name, phone, email, cit
 /// Creates an account; with a lead, only once per lead (a repeat inserts nothing).
 pub async fn insert(
     tx: &mut Tx,
-    id: &str,
+    id: &AccountId,
     d: &MemberDetails,
-    lead_id: Option<&str>,
-    sold_by: Option<&str>,
+    lead_id: Option<&LeadId>,
+    sold_by: Option<&PersonId>,
     now: DateTime<Utc>,
 ) -> Result<bool, Error> {
     let n = on_tx!(tx, |c| sqlx::query(
@@ -74,7 +75,7 @@ pub async fn insert(
 }
 
 /// The account made from a lead, inside a transaction.
-pub async fn by_lead(tx: &mut Tx, lead_id: &str) -> Result<Option<AccountRow>, Error> {
+pub async fn by_lead(tx: &mut Tx, lead_id: &LeadId) -> Result<Option<AccountRow>, Error> {
     let sql = format!("SELECT {COLUMNS} FROM accounts WHERE lead_id = $1");
     Ok(on_tx!(tx, |c| sqlx::query_as(sqlx::AssertSqlSafe(sql))
         .bind(lead_id)
@@ -83,7 +84,7 @@ pub async fn by_lead(tx: &mut Tx, lead_id: &str) -> Result<Option<AccountRow>, E
 }
 
 /// One account, inside a transaction.
-pub async fn get_in(tx: &mut Tx, id: &str) -> Result<Option<AccountRow>, Error> {
+pub async fn get_in(tx: &mut Tx, id: &AccountId) -> Result<Option<AccountRow>, Error> {
     let sql = format!("SELECT {COLUMNS} FROM accounts WHERE account_id = $1");
     Ok(on_tx!(tx, |c| sqlx::query_as(sqlx::AssertSqlSafe(sql))
         .bind(id)
@@ -92,7 +93,7 @@ pub async fn get_in(tx: &mut Tx, id: &str) -> Result<Option<AccountRow>, Error> 
 }
 
 /// One account.
-pub async fn get(db: &Database, id: &str) -> Result<Option<AccountRow>, Error> {
+pub async fn get(db: &Database, id: &AccountId) -> Result<Option<AccountRow>, Error> {
     let sql = format!("SELECT {COLUMNS} FROM accounts WHERE account_id = $1");
     Ok(on_pool!(db, |p| sqlx::query_as(sqlx::AssertSqlSafe(sql))
         .bind(id)

@@ -1,5 +1,6 @@
 //! Features and plan versions.
 
+use crate::domain::ids::PlanId;
 use chrono::{DateTime, Utc};
 use tiejun_platform::stored::Named;
 use tiejun_platform::{
@@ -31,7 +32,7 @@ pub struct FeatureRow {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PlanRow {
     /// Id.
-    pub plan_id: String,
+    pub plan_id: PlanId,
     /// Version.
     pub version: i32,
     /// Name.
@@ -164,7 +165,7 @@ pub async fn insert_plan(tx: &mut Tx, p: &NewPlan, version: i32, now: DateTime<U
 }
 
 /// The latest version of a plan inside a transaction (locked by the caller's plan lock).
-pub async fn latest_in(tx: &mut Tx, plan_id: &str) -> Result<Option<PlanRow>, Error> {
+pub async fn latest_in(tx: &mut Tx, plan_id: &PlanId) -> Result<Option<PlanRow>, Error> {
     let row: Option<PlanTuple> = on_tx!(tx, |c| sqlx::query_as(
         "SELECT plan_id, version, name, price_minor, currency, period, created_at FROM plans WHERE plan_id = $1 \
          ORDER BY version DESC LIMIT 1"
@@ -185,7 +186,7 @@ pub async fn latest_in(tx: &mut Tx, plan_id: &str) -> Result<Option<PlanRow>, Er
 
 fn plan(r: PlanTuple, feature_keys: Vec<String>) -> PlanRow {
     PlanRow {
-        plan_id: r.0,
+        plan_id: r.0.into(),
         version: r.1,
         name: r.2,
         price_minor: r.3,
@@ -197,7 +198,7 @@ fn plan(r: PlanTuple, feature_keys: Vec<String>) -> PlanRow {
 }
 
 /// One version of a plan (0: the latest).
-pub async fn get_plan(db: &Database, plan_id: &str, version: i32) -> Result<Option<PlanRow>, Error> {
+pub async fn get_plan(db: &Database, plan_id: &PlanId, version: i32) -> Result<Option<PlanRow>, Error> {
     let row: Option<PlanTuple> = on_pool!(db, |p| sqlx::query_as(
         "SELECT plan_id, version, name, price_minor, currency, period, created_at FROM plans WHERE plan_id = $1 \
          AND ($2 = 0 OR version = $2) ORDER BY version DESC LIMIT 1"

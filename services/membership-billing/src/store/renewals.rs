@@ -4,6 +4,7 @@
 //! invoice; the notice's invoice and record; rolling into the next period;
 //! and the renewal book.
 
+use crate::domain::ids::{InvoiceId, PersonId, PlanId, SubscriptionId};
 use chrono::{DateTime, NaiveDate, Utc};
 use tiejun_platform::stored::Named;
 use tiejun_platform::{
@@ -19,13 +20,13 @@ use super::subscriptions::{SUB, SubscriptionRow};
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct RenewalRow {
     /// Subscription.
-    pub subscription_id: String,
+    pub subscription_id: SubscriptionId,
     /// The term ending (0-based).
     pub period_index: i32,
     /// The rep credited.
-    pub sold_by_person_id: String,
+    pub sold_by_person_id: PersonId,
     /// Plan.
-    pub plan_id: String,
+    pub plan_id: PlanId,
     /// Prior price.
     pub prior_price_minor: i64,
     /// Quoted price.
@@ -35,7 +36,7 @@ pub struct RenewalRow {
     /// Outcome.
     pub outcome: Named<RenewalOutcome>,
     /// Renewal invoice.
-    pub invoice_id: String,
+    pub invoice_id: InvoiceId,
 }
 
 /// The day an active subscription's periods are counted from.
@@ -55,7 +56,11 @@ async fn subs(tx: &mut Tx, filter: &'static str, at: DateTime<Utc>) -> Result<Ve
 }
 
 /// The renewal record of a subscription's term, and its invoice's status.
-pub async fn renewal(tx: &mut Tx, id: &str, index: i32) -> Result<Option<(RenewalRow, Named<InvoiceStatus>)>, Error> {
+pub async fn renewal(
+    tx: &mut Tx,
+    id: &SubscriptionId,
+    index: i32,
+) -> Result<Option<(RenewalRow, Named<InvoiceStatus>)>, Error> {
     let row: Option<RenewalRow> = on_tx!(tx, |c| sqlx::query_as(
         "SELECT subscription_id, period_index, sold_by_person_id, plan_id, prior_price_minor, quoted_price_minor, \
          quoted_version, outcome, invoice_id FROM renewals WHERE subscription_id = $1 AND period_index = $2"
@@ -77,7 +82,7 @@ pub async fn renewal(tx: &mut Tx, id: &str, index: i32) -> Result<Option<(Renewa
 /// Sets a subscription's state (and when its grace ends).
 pub async fn set_state(
     tx: &mut Tx,
-    id: &str,
+    id: &SubscriptionId,
     state: SubscriptionState,
     grace_ends_at: Option<DateTime<Utc>>,
 ) -> Result<(), Error> {
@@ -94,7 +99,7 @@ pub async fn set_state(
 }
 
 /// Voids an invoice that is still open.
-pub async fn void(tx: &mut Tx, invoice_id: &str) -> Result<(), Error> {
+pub async fn void(tx: &mut Tx, invoice_id: &InvoiceId) -> Result<(), Error> {
     on_tx!(tx, |c| sqlx::query(
         "UPDATE invoices SET status = 'VOID' WHERE invoice_id = $1 AND status = 'OPEN'"
     )
@@ -183,7 +188,7 @@ pub struct Notice<'a> {
     /// The subscription.
     pub subscription: &'a SubscriptionRow,
     /// The new invoice's id.
-    pub invoice_id: &'a str,
+    pub invoice_id: &'a InvoiceId,
     /// The quoted price.
     pub price_minor: i64,
     /// Currency.

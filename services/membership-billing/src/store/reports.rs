@@ -1,5 +1,6 @@
 //! Reads for listings and reports.
 
+use crate::domain::ids::{AccountId, InvoiceId, PersonId, PlanId, SubscriptionId};
 use chrono::{DateTime, Utc};
 use tiejun_platform::stored::Named;
 use tiejun_platform::{db::Database, error::Error, on_pool, paging::Page};
@@ -46,13 +47,13 @@ pub async fn invoices(db: &Database, f: [&str; 4], page: &Page) -> Result<Vec<In
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct RenewalListRow {
     /// Subscription.
-    pub subscription_id: String,
+    pub subscription_id: SubscriptionId,
     /// Account.
-    pub account_id: String,
+    pub account_id: AccountId,
     /// Rep.
-    pub sold_by_person_id: String,
+    pub sold_by_person_id: PersonId,
     /// Plan.
-    pub plan_id: String,
+    pub plan_id: PlanId,
     /// End of the term.
     pub period_end: DateTime<Utc>,
     /// Prior price.
@@ -66,7 +67,7 @@ pub struct RenewalListRow {
     /// Reason.
     pub reason: String,
     /// Invoice.
-    pub invoice_id: String,
+    pub invoice_id: InvoiceId,
 }
 
 /// Renewal records with terms ending in `[from, to)`, optionally for one rep.

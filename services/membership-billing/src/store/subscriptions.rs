@@ -1,5 +1,6 @@
 //! Subscriptions, invoices and payments.
 
+use crate::domain::ids::{AccountId, InvoiceId, PaymentId, PersonId, PlanId, SubscriptionId};
 use chrono::{DateTime, Utc};
 use tiejun_platform::stored::Named;
 use tiejun_platform::{
@@ -13,11 +14,11 @@ use tiejun_proto::billing::v1::{InvoiceKind, InvoiceStatus, SubscriptionState};
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct SubscriptionRow {
     /// Id.
-    pub subscription_id: String,
+    pub subscription_id: SubscriptionId,
     /// Account.
-    pub account_id: String,
+    pub account_id: AccountId,
     /// Plan.
-    pub plan_id: String,
+    pub plan_id: PlanId,
     /// Plan version sold.
     pub plan_version: i32,
     /// Price of the current period.
@@ -37,7 +38,7 @@ pub struct SubscriptionRow {
     /// Current period end (exclusive).
     pub period_end: Option<DateTime<Utc>>,
     /// The rep credited.
-    pub sold_by_person_id: Option<String>,
+    pub sold_by_person_id: Option<PersonId>,
     /// Cancelled at period end.
     pub cancel_at_period_end: bool,
     /// Grace end (PAST_DUE).
@@ -45,18 +46,18 @@ pub struct SubscriptionRow {
     /// Created.
     pub created_at: DateTime<Utc>,
     /// A downgrade waiting for the period end.
-    pub pending_plan_id: Option<String>,
+    pub pending_plan_id: Option<PlanId>,
 }
 
 /// A row of `invoices`.
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct InvoiceRow {
     /// Id.
-    pub invoice_id: String,
+    pub invoice_id: InvoiceId,
     /// Subscription.
-    pub subscription_id: String,
+    pub subscription_id: SubscriptionId,
     /// Account.
-    pub account_id: String,
+    pub account_id: AccountId,
     /// Kind.
     pub kind: Named<InvoiceKind>,
     /// Status.
@@ -83,9 +84,9 @@ pub struct InvoiceRow {
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct PaymentRow {
     /// Id.
-    pub payment_id: String,
+    pub payment_id: PaymentId,
     /// Invoice.
-    pub invoice_id: String,
+    pub invoice_id: InvoiceId,
     /// Amount.
     pub amount_minor: i64,
     /// Currency.
@@ -161,7 +162,7 @@ pub async fn create(tx: &mut Tx, s: &SubscriptionRow, invoice: &InvoiceRow) -> R
 }
 
 /// One subscription inside a transaction.
-pub async fn subscription_in(tx: &mut Tx, id: &str) -> Result<Option<SubscriptionRow>, Error> {
+pub async fn subscription_in(tx: &mut Tx, id: &SubscriptionId) -> Result<Option<SubscriptionRow>, Error> {
     let sql = format!("SELECT {SUB} FROM subscriptions WHERE subscription_id = $1");
     Ok(on_tx!(tx, |c| sqlx::query_as(sqlx::AssertSqlSafe(sql))
         .bind(id)
@@ -170,7 +171,7 @@ pub async fn subscription_in(tx: &mut Tx, id: &str) -> Result<Option<Subscriptio
 }
 
 /// One subscription.
-pub async fn subscription(db: &Database, id: &str) -> Result<Option<SubscriptionRow>, Error> {
+pub async fn subscription(db: &Database, id: &SubscriptionId) -> Result<Option<SubscriptionRow>, Error> {
     let sql = format!("SELECT {SUB} FROM subscriptions WHERE subscription_id = $1");
     Ok(on_pool!(db, |p| sqlx::query_as(sqlx::AssertSqlSafe(sql))
         .bind(id)
@@ -179,7 +180,7 @@ pub async fn subscription(db: &Database, id: &str) -> Result<Option<Subscription
 }
 
 /// One invoice inside a transaction, locked on PostgreSQL.
-pub async fn lock_invoice(tx: &mut Tx, id: &str) -> Result<Option<InvoiceRow>, Error> {
+pub async fn lock_invoice(tx: &mut Tx, id: &InvoiceId) -> Result<Option<InvoiceRow>, Error> {
     let sql = locked!(
         tx,
         concat!("SELECT ", inv_columns!(), " FROM invoices WHERE invoice_id = $1"),
@@ -189,7 +190,7 @@ pub async fn lock_invoice(tx: &mut Tx, id: &str) -> Result<Option<InvoiceRow>, E
 }
 
 /// One invoice.
-pub async fn invoice(db: &Database, id: &str) -> Result<Option<InvoiceRow>, Error> {
+pub async fn invoice(db: &Database, id: &InvoiceId) -> Result<Option<InvoiceRow>, Error> {
     let sql = format!("SELECT {INV} FROM invoices WHERE invoice_id = $1");
     Ok(on_pool!(db, |p| sqlx::query_as(sqlx::AssertSqlSafe(sql))
         .bind(id)
@@ -198,7 +199,7 @@ pub async fn invoice(db: &Database, id: &str) -> Result<Option<InvoiceRow>, Erro
 }
 
 /// A payment's invoice, for the replies.
-pub async fn payments(db: &Database, invoice_id: &str) -> Result<Vec<PaymentRow>, Error> {
+pub async fn payments(db: &Database, invoice_id: &InvoiceId) -> Result<Vec<PaymentRow>, Error> {
     Ok(on_pool!(db, |p| sqlx::query_as(
         "SELECT payment_id, invoice_id, amount_minor, currency, method, external_reference, received_at FROM payments \
          WHERE invoice_id = $1 ORDER BY received_at, payment_id"
@@ -245,7 +246,7 @@ pub async fn pay(tx: &mut Tx, p: &PaymentRow, key: &str, now: DateTime<Utc>) -> 
 /// Starts the first period of a PENDING_PAYMENT subscription.
 pub async fn activate(
     tx: &mut Tx,
-    id: &str,
+    id: &SubscriptionId,
     anchor: &str,
     start: DateTime<Utc>,
     end: DateTime<Utc>,
@@ -271,7 +272,7 @@ pub async fn activate(
 }
 
 /// Marks an account a customer from `at` if it was not yet; true when it became one now.
-pub async fn first_paid(tx: &mut Tx, account_id: &str, at: DateTime<Utc>) -> Result<bool, Error> {
+pub async fn first_paid(tx: &mut Tx, account_id: &AccountId, at: DateTime<Utc>) -> Result<bool, Error> {
     let n = on_tx!(tx, |c| sqlx::query(
         "UPDATE accounts SET first_paid_at = $2 WHERE account_id = $1 AND first_paid_at IS NULL"
     )
@@ -287,7 +288,7 @@ pub async fn first_paid(tx: &mut Tx, account_id: &str, at: DateTime<Utc>) -> Res
 /// now, if any: its state (PAST_DUE: in grace) and until when.
 pub async fn paid_entitlement(
     db: &Database,
-    account_id: &str,
+    account_id: &AccountId,
     feature: &str,
     now: DateTime<Utc>,
 ) -> Result<Option<(SubscriptionState, DateTime<Utc>)>, Error> {
@@ -312,7 +313,13 @@ pub async fn paid_entitlement(
 }
 
 /// Moves an ACTIVE subscription to another plan now (an upgrade).
-pub async fn switch_plan(tx: &mut Tx, id: &str, plan_id: &str, version: i32, price_minor: i64) -> Result<(), Error> {
+pub async fn switch_plan(
+    tx: &mut Tx,
+    id: &SubscriptionId,
+    plan_id: &PlanId,
+    version: i32,
+    price_minor: i64,
+) -> Result<(), Error> {
     let n = on_tx!(tx, |c| sqlx::query(
         "UPDATE subscriptions SET plan_id = $2, plan_version = $3, price_minor = $4, pending_plan_id = NULL \
          WHERE subscription_id = $1 AND state = 'ACTIVE'"
@@ -336,7 +343,12 @@ pub async fn switch_plan(tx: &mut Tx, id: &str, plan_id: &str, version: i32, pri
 }
 
 /// Schedules (or clears) a downgrade for the period end, or a cancellation.
-pub async fn at_period_end(tx: &mut Tx, id: &str, pending_plan_id: Option<&str>, cancel: bool) -> Result<(), Error> {
+pub async fn at_period_end(
+    tx: &mut Tx,
+    id: &SubscriptionId,
+    pending_plan_id: Option<&PlanId>,
+    cancel: bool,
+) -> Result<(), Error> {
     on_tx!(tx, |c| sqlx::query(
         "UPDATE subscriptions SET pending_plan_id = $2, cancel_at_period_end = $3 WHERE subscription_id = $1"
     )

@@ -3,6 +3,7 @@
 //! progress row is locked first), the assignment completed, and
 //! ProgramCompleted in the outbox.
 
+use crate::domain::ids::{CertificateId, LearnerId, ProgramId};
 use chrono::{DateTime, Duration, Utc};
 use tiejun_platform::{clock::to_proto, db::Tx, error::Error, outbox};
 use tiejun_proto::events::v1::{ProgramCompleted, event_envelope::Payload};
@@ -22,8 +23,8 @@ const PRODUCER: &str = "training";
 /// locked) has attended and passed every track, and holds none valid now.
 pub async fn if_done(
     tx: &mut Tx,
-    learner_id: &str,
-    program_id: &str,
+    learner_id: &LearnerId,
+    program_id: &ProgramId,
     attended: Option<DateTime<Utc>>,
     now: DateTime<Utc>,
 ) -> Result<Option<CertificateRow>, Error> {
@@ -42,7 +43,7 @@ pub async fn if_done(
         }
     }
     let cert = CertificateRow {
-        certificate_id: uuid::Uuid::now_v7().to_string(),
+        certificate_id: CertificateId::mint(),
         learner_id: learner_id.to_owned(),
         program_id: program_id.to_owned(),
         issued_at: now,
@@ -52,10 +53,10 @@ pub async fn if_done(
     completion::issue(tx, &cert).await?;
     assignments::complete(tx, learner_id, program_id, now).await?;
     let event = ProgramCompleted {
-        person_id: learner_id.to_owned(),
-        program_id: program_id.to_owned(),
+        person_id: learner_id.to_owned().into(),
+        program_id: program_id.to_owned().into(),
         employee_onboarding: program.employee_onboarding,
-        certificate_id: cert.certificate_id.clone(),
+        certificate_id: cert.certificate_id.to_string(),
         completed_at: Some(to_proto(now)),
     };
     outbox::append(tx, PRODUCER, learner_id, Payload::ProgramCompleted(event), now).await?;

@@ -9,6 +9,7 @@
 //! operator replays it once the programme exists. With no open session, the
 //! assignment stands and the learner is enrolled later (AutoEnroll).
 
+use crate::domain::ids::{AccountId, LearnerId};
 use chrono::{DateTime, Duration, Utc};
 use tiejun_platform::{
     db::{Database, Tx},
@@ -28,11 +29,11 @@ use crate::{
 #[derive(Debug, Clone, Copy)]
 pub struct Learner<'a> {
     /// Their person id.
-    pub id: &'a str,
+    pub id: &'a LearnerId,
     /// Their city.
     pub city: &'a str,
     /// The billing account, for a customer's contact.
-    pub account_id: Option<&'a str>,
+    pub account_id: Option<&'a AccountId>,
     /// Why they are assigned.
     pub source: AssignmentSource,
 }

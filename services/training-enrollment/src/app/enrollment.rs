@@ -3,6 +3,7 @@
 //! the seat to the oldest waitlisted learner who still needs it, in the same
 //! transaction; and the attendance and scores that complete a programme.
 
+use crate::domain::ids::{EnrollmentId, LearnerId, ProgramId, SessionId};
 use chrono::{DateTime, Utc};
 use tiejun_platform::{
     db::{Database, Tx},
@@ -41,7 +42,12 @@ pub fn enrolled(result: EnrollmentStatus) {
 /// Enrols `learner` in a session: a seat while one is left, else the
 /// waitlist; enrolling again returns the first enrolment. The session's row
 /// lock orders every change to its seats.
-pub async fn enroll(tx: &mut Tx, session_id: &str, learner: &str, now: DateTime<Utc>) -> Result<EnrollmentRow, Error> {
+pub async fn enroll(
+    tx: &mut Tx,
+    session_id: &SessionId,
+    learner: &LearnerId,
+    now: DateTime<Utc>,
+) -> Result<EnrollmentRow, Error> {
     let session = sessions::lock(tx, session_id)
         .await?
         .ok_or_else(|| Error::not_found("session", session_id))?;
@@ -65,7 +71,7 @@ pub async fn enroll(tx: &mut Tx, session_id: &str, learner: &str, now: DateTime<
     } else {
         Some(sessions::next_waitlist_seq(tx, session_id).await?)
     };
-    let id = uuid::Uuid::now_v7().to_string();
+    let id = EnrollmentId::mint();
     enrollments::insert(tx, &id, session_id, learner, waitlist_seq, now).await
 }
 
@@ -76,8 +82,8 @@ pub async fn place(
     tx: &mut Tx,
     db: &Database,
     hq: &Headquarters,
-    learner: &str,
-    program_id: &str,
+    learner: &LearnerId,
+    program_id: &ProgramId,
     city: &str,
     now: DateTime<Utc>,
 ) -> Result<(EnrollmentRow, SessionRow), Error> {
@@ -174,7 +180,7 @@ pub async fn cancel(tx: &mut Tx, found: &EnrollmentRow, reason: &str, now: DateT
     })
 }
 
-async fn enrollment(tx: &mut Tx, id: &str) -> Result<EnrollmentRow, Error> {
+async fn enrollment(tx: &mut Tx, id: &EnrollmentId) -> Result<EnrollmentRow, Error> {
     enrollments::get_in(tx, id)
         .await?
         .ok_or_else(|| Error::not_found("enrollment", id))
@@ -225,8 +231,8 @@ pub async fn attendance(
 /// the certificate, if this completes it.
 pub async fn assessment(
     tx: &mut Tx,
-    learner: &str,
-    program_id: &str,
+    learner: &LearnerId,
+    program_id: &ProgramId,
     track: Track,
     score: i32,
     now: DateTime<Utc>,

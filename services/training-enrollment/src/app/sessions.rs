@@ -2,6 +2,7 @@
 //! each learner told why (`domain::session::cancels` says when a session
 //! can be cancelled).
 
+use crate::domain::ids::SessionId;
 use chrono::{DateTime, Utc};
 use tiejun_platform::{db::Tx, error::Error};
 
@@ -15,7 +16,7 @@ use crate::{
 
 /// Schedules `new`; returns it as stored.
 pub async fn schedule(tx: &mut Tx, now: DateTime<Utc>, new: &NewSession) -> Result<SessionRow, Error> {
-    let id = uuid::Uuid::now_v7().to_string();
+    let id = SessionId::mint();
     sessions::create(tx, &id, new, now).await?;
     locked(tx, &id).await
 }
@@ -31,7 +32,7 @@ pub struct Cancelled {
 
 /// Cancels session `id` for `reason`, with every enrolment on it (the
 /// session's row locked first, as every change to its seats is).
-pub async fn cancel(tx: &mut Tx, now: DateTime<Utc>, id: &str, reason: &str) -> Result<Cancelled, Error> {
+pub async fn cancel(tx: &mut Tx, now: DateTime<Utc>, id: &SessionId, reason: &str) -> Result<Cancelled, Error> {
     let row = locked(tx, id).await?;
     let mut cancelled = 0;
     if session::cancels(row.status.0)? {
@@ -45,7 +46,7 @@ pub async fn cancel(tx: &mut Tx, now: DateTime<Utc>, id: &str, reason: &str) -> 
     })
 }
 
-async fn locked(tx: &mut Tx, id: &str) -> Result<SessionRow, Error> {
+async fn locked(tx: &mut Tx, id: &SessionId) -> Result<SessionRow, Error> {
     sessions::lock(tx, id)
         .await?
         .ok_or_else(|| Error::not_found("session", id))

@@ -1,8 +1,10 @@
 //! The rules of training, pure and unit-tested: validated programmes,
 //! courses and sessions made from requests at the edge, where AutoEnroll
 //! seats a learner, and when assignments are due and customers untrained.
+use crate::domain::ids::LearnerId;
 
 pub mod assignment;
+pub mod ids;
 pub mod program;
 pub mod session;
 
@@ -38,7 +40,7 @@ pub fn text(raw: &str, min: usize, max: usize) -> Result<String, &'static str> {
 }
 
 /// A learner id (an employee number or a customer contact id).
-pub fn learner_id(raw: &str) -> Result<String, &'static str> {
+pub fn learner_id(raw: &str) -> Result<LearnerId, &'static str> {
     let id = raw.trim();
     if id.is_empty()
         || id.len() > 64
@@ -48,7 +50,7 @@ pub fn learner_id(raw: &str) -> Result<String, &'static str> {
     {
         return Err("must be 1-64 letters, digits, '-', '_' or '.'");
     }
-    Ok(id.to_owned())
+    Ok(id.into())
 }
 
 #[cfg(test)]

@@ -1,5 +1,6 @@
 //! Programmes and courses.
 
+use crate::domain::ids::{CourseId, ProgramId};
 use tiejun_platform::error::{Error, FieldViolation};
 use tiejun_proto::training::v1::{Audience, Course, Program, Track};
 
@@ -14,7 +15,7 @@ pub const DEFAULT_PASSING_SCORE: i32 = 60;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewProgram {
     /// Id.
-    pub program_id: String,
+    pub program_id: ProgramId,
     /// Name.
     pub name: String,
     /// Audience.
@@ -30,7 +31,7 @@ pub struct NewProgram {
     /// Days a completion stays valid (0 = forever).
     pub validity_days: i32,
     /// Courses.
-    pub course_ids: Vec<String>,
+    pub course_ids: Vec<CourseId>,
     /// The employee onboarding programme.
     pub employee_onboarding: bool,
 }
@@ -89,13 +90,13 @@ impl NewProgram {
         let mut course_ids = Vec::new();
         for c in &p.course_ids {
             match super::key(c) {
-                Ok(c) => course_ids.push(c),
+                Ok(c) => course_ids.push(CourseId::from(c)),
                 Err(e) => field("course_ids", e),
             }
         }
         match (program_id, name, audience) {
             (Some(program_id), Some(name), Some(audience)) if v.is_empty() => Ok(Self {
-                program_id,
+                program_id: program_id.into(),
                 name,
                 audience,
                 mandatory: p.mandatory,
@@ -115,7 +116,7 @@ impl NewProgram {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewCourse {
     /// Id.
-    pub course_id: String,
+    pub course_id: CourseId,
     /// Name.
     pub name: String,
     /// Track.
@@ -158,7 +159,7 @@ impl NewCourse {
         };
         match (course_id, name, track) {
             (Some(course_id), Some(name), Some(track)) if v.is_empty() => Ok(Self {
-                course_id,
+                course_id: course_id.into(),
                 name,
                 track,
                 prerequisites,

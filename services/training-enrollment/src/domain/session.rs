@@ -1,5 +1,6 @@
 //! Sessions: where and when, how many seats, until when one may enrol or cancel.
 
+use crate::domain::ids::{CourseId, ProgramId};
 use chrono::{DateTime, Duration, Utc};
 use chrono_tz::Tz;
 use tiejun_platform::{
@@ -68,9 +69,9 @@ pub const CANCEL_BEFORE: Duration = Duration::hours(24);
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewSession {
     /// Programme taught (or course).
-    pub program_id: Option<String>,
+    pub program_id: Option<ProgramId>,
     /// Course taught (or programme).
-    pub course_id: Option<String>,
+    pub course_id: Option<CourseId>,
     /// City.
     pub city: String,
     /// Venue.
@@ -158,8 +159,8 @@ impl NewSession {
         }
         match (city, venue) {
             (Some(city), Some(venue)) if v.is_empty() => Ok(Self {
-                program_id,
-                course_id,
+                program_id: program_id.map(Into::into),
+                course_id: course_id.map(Into::into),
                 city,
                 venue,
                 time_zone,

@@ -1,6 +1,7 @@
 //! `AssignmentService`, `CertificateService` and `ComplianceService`: who
 //! must complete what, whether they did, and who is behind.
 
+use crate::domain::ids::{CertificateId, ProgramId};
 use tiejun_platform::{
     auth::Principal,
     clock::{self, to_proto},
@@ -51,14 +52,14 @@ impl Training {
         let due_at = clock::instant("due_at", r.due_at.as_ref())?;
         let db = self.db.get()?;
         let now = self.clock.now();
-        let program = catalog::program(db, &program_id)
+        let program = catalog::program(db, &ProgramId::from(&program_id))
             .await?
             .ok_or_else(|| Error::not_found("program", &program_id))?;
         let due_at = assignment::due_at(due_at, program.due_within_days, now)?;
         let mut tx = db.begin().await?;
         let assignment = NewAssignment {
             learner_id: &learner,
-            program_id: &program_id,
+            program_id: &ProgramId::from(&program_id),
             source: AssignmentSource::Manual,
             city: &city,
             account_id: None,
@@ -111,13 +112,13 @@ impl Training {
         principal.may_act_for_learner(&person)?;
         let at = instant_or_now(&r.at, "at", self.clock.now())?;
         let db = self.db.get()?;
-        let cert = completion::valid(db, &person, r.program_id.trim(), at).await?;
+        let cert = completion::valid(db, &person, &ProgramId::from(r.program_id.trim()), at).await?;
         Ok(match cert {
             Some(c) => CheckRequirementResponse {
                 satisfied: true,
                 completed_at: Some(to_proto(c.issued_at)),
                 valid_until: c.valid_until.map(to_proto),
-                certificate_id: c.certificate_id,
+                certificate_id: c.certificate_id.into(),
             },
             None => CheckRequirementResponse::default(),
         })
@@ -138,7 +139,7 @@ impl Training {
     ) -> Result<VerifyCertificateResponse, Error> {
         let id = request.get_ref().certificate_id.trim();
         let db = self.db.get()?;
-        let row = completion::certificate(db, id)
+        let row = completion::certificate(db, &CertificateId::from(id))
             .await?
             .ok_or_else(|| Error::not_found("certificate", id))?;
         let now = self.clock.now();
@@ -188,7 +189,7 @@ impl Training {
         let at = instant_or_now(&r.at, "at", self.clock.now())?;
         let db = self.db.get()?;
         let mut report = GetComplianceReportResponse::default();
-        for row in assignments::incomplete(db, r.program_id.trim()).await? {
+        for row in assignments::incomplete(db, &ProgramId::from(r.program_id.trim())).await? {
             if row.assigned_at > at {
                 continue;
             }
@@ -202,8 +203,8 @@ impl Training {
         for row in assignments::customer(db).await? {
             if assignment::customer_untrained(row.assigned_at, row.completed_at, at) {
                 report.untrained_accounts.push(UntrainedAccount {
-                    account_id: row.account_id.unwrap_or_default(),
-                    contact_person_id: row.learner_id,
+                    account_id: row.account_id.unwrap_or_default().into(),
+                    contact_person_id: row.learner_id.into(),
                     activated_at: Some(to_proto(row.assigned_at)),
                 });
             }

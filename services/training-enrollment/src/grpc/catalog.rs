@@ -1,5 +1,6 @@
 //! `ProgramService`: programmes and courses.
 
+use crate::domain::ids::ProgramId;
 use tiejun_platform::{error::Error, paging::Page};
 use tiejun_proto::training::v1::{
     Audience, CreateCourseRequest, CreateCourseResponse, CreateProgramRequest, CreateProgramResponse,
@@ -47,7 +48,7 @@ impl Training {
     async fn get_program(&self, request: Request<GetProgramRequest>) -> Result<GetProgramResponse, Error> {
         let id = request.get_ref().program_id.trim();
         let db = self.db.get()?;
-        let row = catalog::program(db, id)
+        let row = catalog::program(db, &ProgramId::from(id))
             .await?
             .ok_or_else(|| Error::not_found("program", id))?;
         Ok(GetProgramResponse {
@@ -80,7 +81,7 @@ impl Training {
         catalog::create_course(&mut tx, &new).await?;
         tx.commit().await?;
         let course = tiejun_proto::training::v1::Course {
-            course_id: new.course_id,
+            course_id: new.course_id.into(),
             name: new.name,
             track: new.track as i32,
             prerequisite_course_ids: new.prerequisites,

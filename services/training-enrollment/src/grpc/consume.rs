@@ -1,6 +1,7 @@
 //! Events this service consumes (`app::consume`), each applied once (the
 //! inbox) in the same transaction as its effect.
 
+use crate::domain::ids::{AccountId, LearnerId};
 use tiejun_platform::{
     Error,
     inbox::{self, Delivered},
@@ -30,15 +31,15 @@ impl Training {
         let event = Delivered::parse(request.into_inner())?;
         let learner = match &event.payload {
             Payload::RepHired(hired) => Learner {
-                id: hired.person_id.trim(),
+                id: &LearnerId::from(hired.person_id.trim()),
                 city: hired.city.trim(),
                 account_id: None,
                 source: AssignmentSource::RepHired,
             },
             Payload::CustomerActivated(activated) => Learner {
-                id: activated.contact_person_id.trim(),
+                id: &LearnerId::from(activated.contact_person_id.trim()),
                 city: activated.city.trim(),
-                account_id: Some(activated.account_id.trim()),
+                account_id: Some(&AccountId::from(activated.account_id.trim())),
                 source: AssignmentSource::CustomerActivated,
             },
             _ => return Err(inbox::not_consumed_here(&event, "training-enrollment")),

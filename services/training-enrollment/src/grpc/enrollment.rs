@@ -2,6 +2,7 @@
 //! caller, runs one use case (`crate::app::enrollment`) in one transaction,
 //! and encodes the answer.
 
+use crate::domain::ids::{EnrollmentId, ProgramId, SessionId};
 use tiejun_platform::{
     auth::Principal,
     error::Error,
@@ -50,7 +51,16 @@ impl Training {
         let mut result = None;
         let response = idempotency::transact(db, key.as_ref(), now, async |tx| {
             let city = r.city.trim();
-            let (row, session) = app::place(tx, db, &self.headquarters, &learner, &program_id, city, now).await?;
+            let (row, session) = app::place(
+                tx,
+                db,
+                &self.headquarters,
+                &learner,
+                &ProgramId::from(&program_id),
+                city,
+                now,
+            )
+            .await?;
             result = Some(row.status.0);
             Ok(AutoEnrollResponse {
                 enrollment: Some(convert::enrollment(row)),
@@ -70,7 +80,7 @@ impl Training {
         let db = self.db.get()?;
         let now = self.clock.now();
         let id = r.enrollment_id.trim();
-        let found = enrollments::get(db, id)
+        let found = enrollments::get(db, &EnrollmentId::from(id))
             .await?
             .ok_or_else(|| Error::not_found("enrollment", id))?;
         let response = idempotency::transact(db, None, now, async |tx| {
@@ -97,7 +107,7 @@ impl Training {
         let key = Key::of(&principal.subject, "RecordAssessment", &r.idempotency_key, r)?;
         let db = self.db.get()?;
         let now = self.clock.now();
-        let program = catalog::program(db, &program_id)
+        let program = catalog::program(db, &ProgramId::from(&program_id))
             .await?
             .ok_or_else(|| Error::not_found("program", &program_id))?;
         let track = Track::try_from(r.track).ok().filter(|t| program.tracks.0.contains(t));
@@ -105,7 +115,7 @@ impl Training {
             return Err(Error::invalid("track", "not a track of this programme"));
         };
         let response = idempotency::transact(db, key.as_ref(), now, async |tx| {
-            let cert = app::assessment(tx, &learner, &program_id, track, r.score, now).await?;
+            let cert = app::assessment(tx, &learner, &ProgramId::from(&program_id), track, r.score, now).await?;
             Ok(RecordAssessmentResponse {
                 program_completed: cert.is_some(),
                 certificate: cert.as_ref().map(convert::certificate).transpose()?,
@@ -124,7 +134,7 @@ impl Training {
         let now = self.clock.now();
         let mut result = None;
         let response = idempotency::transact(self.db.get()?, key.as_ref(), now, async |tx| {
-            let row = app::enroll(tx, r.session_id.trim(), &learner, now).await?;
+            let row = app::enroll(tx, &SessionId::from(r.session_id.trim()), &learner, now).await?;
             result = Some(row.status.0);
             Ok(EnrollResponse {
                 enrollment: Some(convert::enrollment(row)),
@@ -145,7 +155,7 @@ impl Training {
         let db = self.db.get()?;
         let now = self.clock.now();
         let id = r.enrollment_id.trim();
-        let found = enrollments::get(db, id)
+        let found = enrollments::get(db, &EnrollmentId::from(id))
             .await?
             .ok_or_else(|| Error::not_found("enrollment", id))?;
         principal.may_act_for_learner(&found.learner_id)?;
@@ -163,7 +173,7 @@ impl Training {
     async fn get_enrollment(&self, request: Request<GetEnrollmentRequest>) -> Result<GetEnrollmentResponse, Error> {
         let principal = Principal::of(&request)?;
         let id = request.get_ref().enrollment_id.trim();
-        let row = enrollments::get(self.db.get()?, id)
+        let row = enrollments::get(self.db.get()?, &EnrollmentId::from(id))
             .await?
             .ok_or_else(|| Error::not_found("enrollment", id))?;
         principal.may_act_for_learner(&row.learner_id)?;

@@ -1,6 +1,7 @@
 //! `SessionService`: scheduling, reading, listing and cancelling sessions;
 //! the writes are `crate::app::sessions`.
 
+use crate::domain::ids::SessionId;
 use tiejun_platform::{auth::Principal, clock, error::Error, idempotency, paging::Page};
 use tiejun_proto::training::v1::{
     CancelSessionRequest, CancelSessionResponse, GetSessionRequest, GetSessionResponse, ListSessionsRequest,
@@ -51,7 +52,7 @@ impl Training {
     async fn get_session(&self, request: Request<GetSessionRequest>) -> Result<GetSessionResponse, Error> {
         let id = request.get_ref().session_id.trim();
         let db = self.db.get()?;
-        let row = sessions::get(db, id)
+        let row = sessions::get(db, &SessionId::from(id))
             .await?
             .ok_or_else(|| Error::not_found("session", id))?;
         Ok(GetSessionResponse {
@@ -65,7 +66,7 @@ impl Training {
         let status = tiejun_platform::stored::filter::<SessionStatus>("status", r.status)?;
         let filter = sessions::SessionFilter {
             city: r.city.trim().to_owned(),
-            program_id: r.program_id.trim().to_owned(),
+            program_id: r.program_id.trim().to_owned().into(),
             status: status.to_owned(),
             from: clock::instant("starts_from", r.starts_from.as_ref())?,
             to: clock::instant("starts_to", r.starts_to.as_ref())?,
@@ -85,7 +86,7 @@ impl Training {
         let id = r.session_id.trim();
         let now = self.clock.now();
         idempotency::transact(self.db.get()?, None, now, async |tx| {
-            let c = app::cancel(tx, now, id, &reason).await?;
+            let c = app::cancel(tx, now, &SessionId::from(id), &reason).await?;
             Ok(CancelSessionResponse {
                 session: Some(convert::session(c.session)),
                 enrollments_cancelled: i32::try_from(c.enrollments).unwrap_or(i32::MAX),

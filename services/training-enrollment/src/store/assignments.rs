@@ -1,5 +1,6 @@
 //! Assignments: who must complete which programme, by when.
 
+use crate::domain::ids::{AccountId, AssignmentId, LearnerId, ProgramId};
 use chrono::{DateTime, Utc};
 use tiejun_platform::stored::Named;
 use tiejun_platform::{
@@ -14,17 +15,17 @@ use tiejun_proto::training::v1::AssignmentSource;
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct AssignmentRow {
     /// Id.
-    pub assignment_id: String,
+    pub assignment_id: AssignmentId,
     /// Learner.
-    pub learner_id: String,
+    pub learner_id: LearnerId,
     /// Programme.
-    pub program_id: String,
+    pub program_id: ProgramId,
     /// Manual, RepHired or CustomerActivated.
     pub source: Named<AssignmentSource>,
     /// Learner's city.
     pub city: String,
     /// Billing account (customer assignments).
-    pub account_id: Option<String>,
+    pub account_id: Option<AccountId>,
     /// Assigned.
     pub assigned_at: DateTime<Utc>,
     /// Due.
@@ -40,15 +41,15 @@ const COLUMNS: &str =
 #[derive(Debug, Clone)]
 pub struct NewAssignment<'a> {
     /// Learner.
-    pub learner_id: &'a str,
+    pub learner_id: &'a LearnerId,
     /// Programme.
-    pub program_id: &'a str,
+    pub program_id: &'a ProgramId,
     /// Why.
     pub source: AssignmentSource,
     /// City.
     pub city: &'a str,
     /// Account.
-    pub account_id: Option<&'a str>,
+    pub account_id: Option<&'a AccountId>,
     /// Due.
     pub due_at: DateTime<Utc>,
 }
@@ -78,7 +79,11 @@ pub async fn assign(tx: &mut Tx, a: &NewAssignment<'_>, now: DateTime<Utc>) -> R
 }
 
 /// The assignment of a learner to a programme, inside a transaction.
-pub async fn get_in(tx: &mut Tx, learner_id: &str, program_id: &str) -> Result<Option<AssignmentRow>, Error> {
+pub async fn get_in(
+    tx: &mut Tx,
+    learner_id: &LearnerId,
+    program_id: &ProgramId,
+) -> Result<Option<AssignmentRow>, Error> {
     let sql = format!("SELECT {COLUMNS} FROM assignments WHERE learner_id = $1 AND program_id = $2");
     Ok(on_tx!(tx, |c| sqlx::query_as(sqlx::AssertSqlSafe(sql))
         .bind(learner_id)
@@ -88,7 +93,12 @@ pub async fn get_in(tx: &mut Tx, learner_id: &str, program_id: &str) -> Result<O
 }
 
 /// Marks an assignment completed.
-pub async fn complete(tx: &mut Tx, learner_id: &str, program_id: &str, now: DateTime<Utc>) -> Result<(), Error> {
+pub async fn complete(
+    tx: &mut Tx,
+    learner_id: &LearnerId,
+    program_id: &ProgramId,
+    now: DateTime<Utc>,
+) -> Result<(), Error> {
     on_tx!(tx, |c| sqlx::query(
         "UPDATE assignments SET completed_at = $3 WHERE learner_id = $1 AND program_id = $2 AND completed_at IS NULL"
     )
@@ -117,7 +127,7 @@ pub async fn list(db: &Database, learner_id: &str, program_id: &str, page: &Page
 }
 
 /// Every assignment not completed by `at`, optionally for one programme.
-pub async fn incomplete(db: &Database, program_id: &str) -> Result<Vec<AssignmentRow>, Error> {
+pub async fn incomplete(db: &Database, program_id: &ProgramId) -> Result<Vec<AssignmentRow>, Error> {
     let sql = format!(
         "SELECT {COLUMNS} FROM assignments WHERE completed_at IS NULL AND ($1 = '' OR program_id = $1) \
          ORDER BY due_at, assignment_id"

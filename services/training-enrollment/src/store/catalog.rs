@@ -1,5 +1,6 @@
 //! Programmes and courses.
 
+use crate::domain::ids::{CourseId, ProgramId};
 use chrono::{DateTime, Utc};
 use tiejun_platform::stored::{Named, NamedList};
 use tiejun_platform::{
@@ -16,7 +17,7 @@ use crate::domain::program::{NewCourse, NewProgram};
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct ProgramRow {
     /// Id.
-    pub program_id: String,
+    pub program_id: ProgramId,
     /// Name.
     pub name: String,
     /// Employees or customers.
@@ -43,7 +44,7 @@ pub struct ProgramRow {
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct CourseRow {
     /// Id.
-    pub course_id: String,
+    pub course_id: CourseId,
     /// Name.
     pub name: String,
     /// The track it teaches.
@@ -99,7 +100,7 @@ pub async fn create_program(tx: &mut Tx, p: &NewProgram, now: DateTime<Utc>) -> 
 }
 
 /// One programme.
-pub async fn program(db: &Database, program_id: &str) -> Result<Option<ProgramRow>, Error> {
+pub async fn program(db: &Database, program_id: &ProgramId) -> Result<Option<ProgramRow>, Error> {
     let sql = format!("SELECT {PROGRAM_COLUMNS} FROM programs WHERE program_id = $1");
     Ok(on_pool!(db, |p| sqlx::query_as(sqlx::AssertSqlSafe(sql))
         .bind(program_id)
@@ -164,7 +165,7 @@ pub async fn courses(db: &Database, track: &str, page: &Page) -> Result<Vec<Cour
 }
 
 /// One programme, inside a transaction.
-pub async fn program_in(tx: &mut Tx, program_id: &str) -> Result<Option<ProgramRow>, Error> {
+pub async fn program_in(tx: &mut Tx, program_id: &ProgramId) -> Result<Option<ProgramRow>, Error> {
     let sql = format!("SELECT {PROGRAM_COLUMNS} FROM programs WHERE program_id = $1");
     Ok(on_tx!(tx, |c| sqlx::query_as(sqlx::AssertSqlSafe(sql))
         .bind(program_id)

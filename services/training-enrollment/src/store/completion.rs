@@ -2,6 +2,7 @@
 //! certificate issued when everything is done. Every change locks the
 //! learner's `progress` row first, so concurrent scores make one certificate.
 
+use crate::domain::ids::{CertificateId, LearnerId, ProgramId};
 use chrono::{DateTime, Utc};
 use tiejun_platform::stored::Named;
 use tiejun_platform::{
@@ -15,11 +16,11 @@ use tiejun_proto::training::v1::Track;
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct CertificateRow {
     /// Verifiable id.
-    pub certificate_id: String,
+    pub certificate_id: CertificateId,
     /// Learner.
-    pub learner_id: String,
+    pub learner_id: LearnerId,
     /// Programme.
-    pub program_id: String,
+    pub program_id: ProgramId,
     /// Issued.
     pub issued_at: DateTime<Utc>,
     /// Valid until (None: forever).
@@ -32,7 +33,7 @@ const CERT_COLUMNS: &str = "certificate_id, learner_id, program_id, issued_at, v
 
 /// Locks (creating if needed) the learner's progress on a programme; returns
 /// when they attended a session of it.
-pub async fn lock(tx: &mut Tx, learner_id: &str, program_id: &str) -> Result<Option<DateTime<Utc>>, Error> {
+pub async fn lock(tx: &mut Tx, learner_id: &LearnerId, program_id: &ProgramId) -> Result<Option<DateTime<Utc>>, Error> {
     on_tx!(tx, |c| sqlx::query(
         "INSERT INTO progress (learner_id, program_id) VALUES ($1, $2) ON CONFLICT (learner_id, program_id) DO NOTHING"
     )
@@ -55,7 +56,12 @@ pub async fn lock(tx: &mut Tx, learner_id: &str, program_id: &str) -> Result<Opt
 }
 
 /// Records that the learner attended a session of the programme.
-pub async fn attended(tx: &mut Tx, learner_id: &str, program_id: &str, at: DateTime<Utc>) -> Result<(), Error> {
+pub async fn attended(
+    tx: &mut Tx,
+    learner_id: &LearnerId,
+    program_id: &ProgramId,
+    at: DateTime<Utc>,
+) -> Result<(), Error> {
     on_tx!(tx, |c| sqlx::query(
         "UPDATE progress SET attended_at = $3 WHERE learner_id = $1 AND program_id = $2 AND attended_at IS NULL"
     )
@@ -71,8 +77,8 @@ pub async fn attended(tx: &mut Tx, learner_id: &str, program_id: &str, at: DateT
 /// Records a track's score (the latest counts).
 pub async fn score(
     tx: &mut Tx,
-    learner_id: &str,
-    program_id: &str,
+    learner_id: &LearnerId,
+    program_id: &ProgramId,
     track: Track,
     score: i32,
     now: DateTime<Utc>,
@@ -95,7 +101,11 @@ pub async fn score(
 }
 
 /// The learner's scores on a programme, by track.
-pub async fn scores(tx: &mut Tx, learner_id: &str, program_id: &str) -> Result<Vec<(Named<Track>, i32)>, Error> {
+pub async fn scores(
+    tx: &mut Tx,
+    learner_id: &LearnerId,
+    program_id: &ProgramId,
+) -> Result<Vec<(Named<Track>, i32)>, Error> {
     Ok(on_tx!(tx, |c| sqlx::query_as(
         "SELECT track, score FROM scores WHERE learner_id = $1 AND program_id = $2"
     )
@@ -108,8 +118,8 @@ pub async fn scores(tx: &mut Tx, learner_id: &str, program_id: &str) -> Result<V
 /// The certificate valid at `at`, inside a transaction.
 pub async fn valid_in(
     tx: &mut Tx,
-    learner_id: &str,
-    program_id: &str,
+    learner_id: &LearnerId,
+    program_id: &ProgramId,
     at: DateTime<Utc>,
 ) -> Result<Option<CertificateRow>, Error> {
     let sql = format!(
@@ -127,8 +137,8 @@ pub async fn valid_in(
 /// The certificate valid at `at`.
 pub async fn valid(
     db: &Database,
-    learner_id: &str,
-    program_id: &str,
+    learner_id: &LearnerId,
+    program_id: &ProgramId,
     at: DateTime<Utc>,
 ) -> Result<Option<CertificateRow>, Error> {
     let sql = format!(
@@ -172,7 +182,7 @@ pub async fn issue(tx: &mut Tx, cert: &CertificateRow) -> Result<(), Error> {
 }
 
 /// One certificate.
-pub async fn certificate(db: &Database, id: &str) -> Result<Option<CertificateRow>, Error> {
+pub async fn certificate(db: &Database, id: &CertificateId) -> Result<Option<CertificateRow>, Error> {
     let sql = format!("SELECT {CERT_COLUMNS} FROM certificates WHERE certificate_id = $1");
     Ok(on_pool!(db, |p| sqlx::query_as(sqlx::AssertSqlSafe(sql))
         .bind(id)
@@ -181,7 +191,7 @@ pub async fn certificate(db: &Database, id: &str) -> Result<Option<CertificateRo
 }
 
 /// A learner's certificates, newest first.
-pub async fn certificates(db: &Database, learner_id: &str) -> Result<Vec<CertificateRow>, Error> {
+pub async fn certificates(db: &Database, learner_id: &LearnerId) -> Result<Vec<CertificateRow>, Error> {
     let sql = format!("SELECT {CERT_COLUMNS} FROM certificates WHERE learner_id = $1 ORDER BY issued_at DESC");
     Ok(on_pool!(db, |p| sqlx::query_as(sqlx::AssertSqlSafe(sql))
         .bind(learner_id)

@@ -1,5 +1,6 @@
 //! Enrollments and the waitlist.
 
+use crate::domain::ids::{EnrollmentId, LearnerId, SessionId};
 use chrono::{DateTime, Utc};
 use tiejun_platform::stored::Named;
 use tiejun_platform::{
@@ -14,11 +15,11 @@ use tiejun_proto::training::v1::EnrollmentStatus;
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct EnrollmentRow {
     /// Id.
-    pub enrollment_id: String,
+    pub enrollment_id: EnrollmentId,
     /// Session.
-    pub session_id: String,
+    pub session_id: SessionId,
     /// Learner.
-    pub learner_id: String,
+    pub learner_id: LearnerId,
     /// Status.
     pub status: Named<EnrollmentStatus>,
     /// Waitlist number (WAITLISTED only).
@@ -46,7 +47,11 @@ macro_rules! select {
 }
 
 /// The learner's active (ENROLLED or WAITLISTED) enrollment in a session.
-pub async fn active(tx: &mut Tx, session_id: &str, learner_id: &str) -> Result<Option<EnrollmentRow>, Error> {
+pub async fn active(
+    tx: &mut Tx,
+    session_id: &SessionId,
+    learner_id: &LearnerId,
+) -> Result<Option<EnrollmentRow>, Error> {
     Ok(on_tx!(tx, |c| sqlx::query_as(select!(
         "WHERE e.session_id = $1 AND e.learner_id = $2 AND e.status IN ('ENROLLED', 'WAITLISTED')"
     ))
@@ -59,9 +64,9 @@ pub async fn active(tx: &mut Tx, session_id: &str, learner_id: &str) -> Result<O
 /// Records an enrollment: ENROLLED, or WAITLISTED with its number.
 pub async fn insert(
     tx: &mut Tx,
-    id: &str,
-    session_id: &str,
-    learner_id: &str,
+    id: &EnrollmentId,
+    session_id: &SessionId,
+    learner_id: &LearnerId,
     waitlist_seq: Option<i32>,
     now: DateTime<Utc>,
 ) -> Result<EnrollmentRow, Error> {
@@ -89,7 +94,7 @@ pub async fn insert(
 }
 
 /// One enrollment, inside a transaction.
-pub async fn get_in(tx: &mut Tx, id: &str) -> Result<Option<EnrollmentRow>, Error> {
+pub async fn get_in(tx: &mut Tx, id: &EnrollmentId) -> Result<Option<EnrollmentRow>, Error> {
     Ok(on_tx!(tx, |c| sqlx::query_as(select!("WHERE e.enrollment_id = $1"))
         .bind(id)
         .fetch_optional(c)
@@ -97,7 +102,7 @@ pub async fn get_in(tx: &mut Tx, id: &str) -> Result<Option<EnrollmentRow>, Erro
 }
 
 /// One enrollment.
-pub async fn get(db: &Database, id: &str) -> Result<Option<EnrollmentRow>, Error> {
+pub async fn get(db: &Database, id: &EnrollmentId) -> Result<Option<EnrollmentRow>, Error> {
     Ok(on_pool!(db, |p| sqlx::query_as(select!("WHERE e.enrollment_id = $1"))
         .bind(id)
         .fetch_optional(p)
@@ -107,7 +112,7 @@ pub async fn get(db: &Database, id: &str) -> Result<Option<EnrollmentRow>, Error
 /// Sets a status (and reason), from the status it had.
 pub async fn set_status(
     tx: &mut Tx,
-    id: &str,
+    id: &EnrollmentId,
     from: EnrollmentStatus,
     to: EnrollmentStatus,
     reason: &str,
@@ -134,7 +139,7 @@ pub async fn set_status(
 }
 
 /// Moves a waitlisted learner into a seat.
-pub async fn promote(tx: &mut Tx, id: &str, now: DateTime<Utc>) -> Result<(), Error> {
+pub async fn promote(tx: &mut Tx, id: &EnrollmentId, now: DateTime<Utc>) -> Result<(), Error> {
     on_tx!(tx, |c| sqlx::query(
         "UPDATE enrollments SET status = 'ENROLLED', promoted_at = $2, updated_at = $2 \
          WHERE enrollment_id = $1 AND status = 'WAITLISTED'"
@@ -148,7 +153,7 @@ pub async fn promote(tx: &mut Tx, id: &str, now: DateTime<Utc>) -> Result<(), Er
 }
 
 /// The waitlist of a session, oldest first.
-pub async fn waitlist(tx: &mut Tx, session_id: &str) -> Result<Vec<EnrollmentRow>, Error> {
+pub async fn waitlist(tx: &mut Tx, session_id: &SessionId) -> Result<Vec<EnrollmentRow>, Error> {
     Ok(on_tx!(tx, |c| sqlx::query_as(select!(
         "WHERE e.session_id = $1 AND e.status = 'WAITLISTED' ORDER BY e.waitlist_seq"
     ))
@@ -159,7 +164,7 @@ pub async fn waitlist(tx: &mut Tx, session_id: &str) -> Result<Vec<EnrollmentRow
 
 /// Whether the learner holds a seat in another session teaching the same
 /// programme or course (then they no longer need this one).
-pub async fn seated_elsewhere(tx: &mut Tx, session_id: &str, learner_id: &str) -> Result<bool, Error> {
+pub async fn seated_elsewhere(tx: &mut Tx, session_id: &SessionId, learner_id: &LearnerId) -> Result<bool, Error> {
     let n: i64 = on_tx!(tx, |c| sqlx::query_scalar(
         "SELECT count(*) FROM enrollments e JOIN sessions s ON s.session_id = e.session_id \
          JOIN sessions mine ON mine.session_id = $1 \
@@ -174,7 +179,7 @@ pub async fn seated_elsewhere(tx: &mut Tx, session_id: &str, learner_id: &str) -
 }
 
 /// Cancels every active enrollment of a session; returns how many.
-pub async fn cancel_all(tx: &mut Tx, session_id: &str, reason: &str, now: DateTime<Utc>) -> Result<u64, Error> {
+pub async fn cancel_all(tx: &mut Tx, session_id: &SessionId, reason: &str, now: DateTime<Utc>) -> Result<u64, Error> {
     Ok(on_tx!(tx, |c| sqlx::query(
         "UPDATE enrollments SET status = 'CANCELLED', cancel_reason = $2, updated_at = $3 \
          WHERE session_id = $1 AND status IN ('ENROLLED', 'WAITLISTED')"

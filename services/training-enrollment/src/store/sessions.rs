@@ -1,5 +1,6 @@
 //! Sessions.
 
+use crate::domain::ids::{CourseId, ProgramId, SessionId};
 use chrono::{DateTime, Utc};
 use tiejun_platform::stored::Named;
 use tiejun_platform::{
@@ -16,11 +17,11 @@ use crate::domain::session::NewSession;
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct SessionRow {
     /// Id.
-    pub session_id: String,
+    pub session_id: SessionId,
     /// Programme.
-    pub program_id: Option<String>,
+    pub program_id: Option<ProgramId>,
     /// Course.
-    pub course_id: Option<String>,
+    pub course_id: Option<CourseId>,
     /// City.
     pub city: String,
     /// Venue.
@@ -58,10 +59,10 @@ macro_rules! select {
 }
 
 /// Schedules a session; its programme or course must exist.
-pub async fn create(tx: &mut Tx, id: &str, s: &NewSession, now: DateTime<Utc>) -> Result<(), Error> {
+pub async fn create(tx: &mut Tx, id: &SessionId, s: &NewSession, now: DateTime<Utc>) -> Result<(), Error> {
     let (table, key, value) = match (&s.program_id, &s.course_id) {
-        (Some(p), _) => ("programs", "program_id", p),
-        (_, Some(c)) => ("courses", "course_id", c),
+        (Some(p), _) => ("programs", "program_id", p.as_str()),
+        (_, Some(c)) => ("courses", "course_id", c.as_str()),
         _ => {
             return Err(Error::invalid(
                 "session.program_id",
@@ -106,7 +107,7 @@ pub async fn create(tx: &mut Tx, id: &str, s: &NewSession, now: DateTime<Utc>) -
 }
 
 /// One session.
-pub async fn get(db: &Database, id: &str) -> Result<Option<SessionRow>, Error> {
+pub async fn get(db: &Database, id: &SessionId) -> Result<Option<SessionRow>, Error> {
     Ok(on_pool!(db, |p| sqlx::query_as(select!("WHERE s.session_id = $1"))
         .bind(id)
         .fetch_optional(p)
@@ -118,7 +119,7 @@ pub async fn get(db: &Database, id: &str) -> Result<Option<SessionRow>, Error> {
 /// statement, not `locked!` on the read: the read counts the waitlist in a
 /// subquery, which must see what the transaction that held the lock
 /// committed, not the snapshot taken before waiting for it.
-pub async fn lock(tx: &mut Tx, id: &str) -> Result<Option<SessionRow>, Error> {
+pub async fn lock(tx: &mut Tx, id: &SessionId) -> Result<Option<SessionRow>, Error> {
     if let Tx::Postgres(pg) = tx {
         sqlx::query("SELECT 1 FROM sessions WHERE session_id = $1 FOR UPDATE")
             .bind(id)
@@ -138,7 +139,7 @@ pub struct SessionFilter {
     /// City.
     pub city: String,
     /// Programme.
-    pub program_id: String,
+    pub program_id: ProgramId,
     /// Status name.
     pub status: String,
     /// Starting at or after.
@@ -166,7 +167,7 @@ pub async fn list(db: &Database, f: &SessionFilter, page: &Page) -> Result<Vec<S
 }
 
 /// Takes a seat if one is left.
-pub async fn take_seat(tx: &mut Tx, id: &str) -> Result<bool, Error> {
+pub async fn take_seat(tx: &mut Tx, id: &SessionId) -> Result<bool, Error> {
     let n = on_tx!(tx, |c| sqlx::query(
         "UPDATE sessions SET seats_taken = seats_taken + 1 WHERE session_id = $1 AND seats_taken < capacity"
     )
@@ -178,7 +179,7 @@ pub async fn take_seat(tx: &mut Tx, id: &str) -> Result<bool, Error> {
 }
 
 /// Gives a seat back.
-pub async fn free_seat(tx: &mut Tx, id: &str) -> Result<(), Error> {
+pub async fn free_seat(tx: &mut Tx, id: &SessionId) -> Result<(), Error> {
     on_tx!(tx, |c| sqlx::query(
         "UPDATE sessions SET seats_taken = seats_taken - 1 WHERE session_id = $1"
     )
@@ -190,7 +191,7 @@ pub async fn free_seat(tx: &mut Tx, id: &str) -> Result<(), Error> {
 }
 
 /// The next waitlist number of a session.
-pub async fn next_waitlist_seq(tx: &mut Tx, id: &str) -> Result<i32, Error> {
+pub async fn next_waitlist_seq(tx: &mut Tx, id: &SessionId) -> Result<i32, Error> {
     Ok(on_tx!(tx, |c| sqlx::query_scalar(
         "UPDATE sessions SET waitlist_next = waitlist_next + 1 WHERE session_id = $1 RETURNING waitlist_next"
     )
@@ -200,7 +201,7 @@ pub async fn next_waitlist_seq(tx: &mut Tx, id: &str) -> Result<i32, Error> {
 }
 
 /// Marks a session cancelled and frees every seat.
-pub async fn cancel(tx: &mut Tx, id: &str) -> Result<(), Error> {
+pub async fn cancel(tx: &mut Tx, id: &SessionId) -> Result<(), Error> {
     on_tx!(tx, |c| sqlx::query(
         "UPDATE sessions SET status = 'CANCELLED', seats_taken = 0 WHERE session_id = $1"
     )
@@ -212,7 +213,7 @@ pub async fn cancel(tx: &mut Tx, id: &str) -> Result<(), Error> {
 }
 
 /// Upcoming open sessions of a programme (enrolment still open at `now`), by start.
-pub async fn upcoming(db: &Database, program_id: &str, now: DateTime<Utc>) -> Result<Vec<SessionRow>, Error> {
+pub async fn upcoming(db: &Database, program_id: &ProgramId, now: DateTime<Utc>) -> Result<Vec<SessionRow>, Error> {
     Ok(on_pool!(db, |p| sqlx::query_as(select!(
         "WHERE s.program_id = $1 AND s.status = 'SCHEDULED' AND s.enrollment_deadline >= $2 \
          ORDER BY s.starts_at, s.session_id"
