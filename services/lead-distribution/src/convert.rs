@@ -88,7 +88,7 @@ pub fn feed_event(person_id: &PersonId, row: FeedRow) -> Option<WatchRepEventsRe
             let still_theirs = row.lead.owner_person_id.as_deref() == Some(person_id);
             let mut lead = lead(row.lead, still_theirs);
             lead.state = LeadState::Assigned as i32;
-            lead.owner_person_id = person_id.to_owned().into();
+            lead.owner_person_id = person_id.to_string();
             lead.assigned_at = Some(to_proto(row.event_at));
             lead.next_deadline_at = row.event_deadline_at.map(to_proto);
             Event::Assigned(LeadAssigned { lead: Some(lead), rule })

@@ -187,6 +187,12 @@ impl Error {
         }
     }
 
+    /// NOT_FOUND for a typed id: the resource is the id's kind
+    /// ([`Kind::NAME`](crate::id::Kind::NAME)), so it cannot be misnamed.
+    pub fn missing<K: crate::id::Kind>(id: &crate::id::Id<K>) -> Self {
+        Self::not_found(K::NAME, id.as_str())
+    }
+
     /// The gRPC code this error maps to.
     pub fn code(&self) -> Code {
         match self {

@@ -11,7 +11,9 @@
 //! row (sqlx decodes it as TEXT on both backends, as `String`), or minted
 //! with [`Id::mint`] (a UUIDv7, ordered by creation). Its text comes back
 //! out with [`Id::as_str`], [`Display`](std::fmt::Display) or
-//! `String::from`, for an answer, a log field or an event.
+//! `String::from`, for an answer, a log field or an event. An id that names
+//! nothing is [`Error::missing`](crate::Error::missing): NOT_FOUND under its
+//! kind's [`Kind::NAME`], so the resource cannot be misnamed.
 
 use std::{borrow::Borrow, fmt, hash, marker::PhantomData};
 
@@ -34,9 +36,12 @@ pub trait Kind {
 ///     Person => PersonId, "person";
 /// }
 /// fn lead_name(id: &LeadId) -> String {
-///     format!("{} {id}", id.kind())
+///     format!("lead {id}")
 /// }
 /// assert_eq!(lead_name(&LeadId::from("L-1")), "lead L-1");
+/// // A typed id names its resource in NOT_FOUND by its kind.
+/// let missing = tiejun_platform::Error::missing(&LeadId::from("L-9"));
+/// assert_eq!(missing.to_string(), "lead not found: L-9");
 /// ```
 ///
 /// A person's id, or text, is not a lead's:
@@ -89,13 +94,6 @@ impl<K> Id<K> {
     /// The id's text.
     pub fn as_str(&self) -> &str {
         &self.0
-    }
-}
-
-impl<K: Kind> Id<K> {
-    /// What the id names (`lead`), for an error naming the resource.
-    pub fn kind(&self) -> &'static str {
-        K::NAME
     }
 }
 
@@ -311,18 +309,26 @@ mod tests {
     }
 
     #[test]
-    fn an_id_is_its_text_and_names_its_kind() {
+    fn an_id_is_its_text() {
         let id: Id<Lead> = Id::from("L-1");
         assert_eq!(id.as_str(), "L-1");
         assert_eq!(id.to_string(), "L-1");
         assert_eq!(format!("{id:?}"), "\"L-1\"");
-        assert_eq!(id.kind(), "lead");
         assert_eq!(String::from(id.clone()), "L-1");
         assert_eq!(serde_json::to_string(&id).expect("serialises"), "\"L-1\"");
         let back: Id<Lead> = serde_json::from_str("\"L-1\"").expect("deserialises");
         assert_eq!(back, id);
         let set: HashSet<Id<Lead>> = [id].into_iter().collect();
         assert!(set.contains("L-1"), "looked up by its text");
+    }
+
+    #[test]
+    fn a_missing_id_is_not_found_under_its_kind() {
+        let err = crate::Error::missing(&Id::<Lead>::from("L-9"));
+        assert!(
+            matches!(&err, crate::Error::NotFound { resource: "lead", id } if id == "L-9"),
+            "{err:?}"
+        );
     }
 
     #[test]

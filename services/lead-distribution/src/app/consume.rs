@@ -77,8 +77,8 @@ pub async fn renewal(tx: &mut Tx, now: DateTime<Utc>, due: &RenewalDue) -> Resul
     // Billing validated the phone when the account was made; keep it as sent if our rules differ.
     let phone = Phone::parse(&due.phone).map_or_else(|_| due.phone.trim().to_owned(), |p| p.as_str().to_owned());
     // The seller, share, before the lead (the lock order).
-    let seller = due.sold_by_person_id.trim();
-    let active = reps::lock_to_assign(tx, &PersonId::from(seller))
+    let seller = PersonId::from(due.sold_by_person_id.trim());
+    let active = reps::lock_to_assign(tx, &seller)
         .await?
         .is_some_and(|rep| rep.status == RepStatus::Active);
     let lead_id = LeadId::mint();
@@ -103,7 +103,7 @@ pub async fn renewal(tx: &mut Tx, now: DateTime<Utc>, due: &RenewalDue) -> Resul
     let reason = format!("renewal of subscription {} sold by this rep", renewal.subscription_id);
     let assignment = Assignment {
         lead_id: &lead_id,
-        person_id: &PersonId::from(seller),
+        person_id: &seller,
         business_day: &day,
         rule: TransitionRule::Renewal,
         reason: &reason,

@@ -73,7 +73,7 @@ pub async fn run(tx: &mut Tx, now: DateTime<Utc>, principal: &Principal, input: 
     let kept = rows
         .iter()
         .find(|r| r.lead_id == input.lead_id)
-        .ok_or_else(|| Error::not_found("lead", &input.lead_id))?;
+        .ok_or_else(|| Error::missing(&input.lead_id))?;
     access::own_held(principal, kept.owner_person_id.as_ref())?;
     if kept.state != LeadState::Assigned {
         return Err(Error::precondition(

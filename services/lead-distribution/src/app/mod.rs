@@ -84,9 +84,7 @@ pub fn business_day(now: chrono::DateTime<chrono::Utc>) -> String {
 
 /// The lead, locked, or NOT_FOUND.
 pub(crate) async fn lock_lead(tx: &mut Tx, lead_id: &LeadId) -> Result<LeadRow, Error> {
-    leads::lock(tx, lead_id)
-        .await?
-        .ok_or_else(|| Error::not_found("lead", lead_id))
+    leads::lock(tx, lead_id).await?.ok_or_else(|| Error::missing(lead_id))
 }
 
 /// A team-limited manager may act on a held lead only if its owner is in
@@ -97,6 +95,6 @@ pub(crate) async fn owner_in_managed_team(tx: &mut Tx, principal: &Principal, ow
     }
     let team = rep_rows::team_of(tx, owner)
         .await?
-        .ok_or_else(|| Error::not_found("rep", owner))?;
+        .ok_or_else(|| Error::missing(owner))?;
     access::may_manage(principal, &team)
 }

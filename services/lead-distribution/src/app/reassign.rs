@@ -29,9 +29,7 @@ pub async fn run(
     let day = super::business_day(now);
     // The new owner, share; the lead; their day; (in release) the old
     // owner's private pool.
-    let rep = reps::lock_to_assign(tx, to)
-        .await?
-        .ok_or_else(|| Error::not_found("rep", to))?;
+    let rep = reps::lock_to_assign(tx, to).await?.ok_or_else(|| Error::missing(to))?;
     if rep.status != RepStatus::Active {
         return Err(Error::precondition("REP_NOT_ACTIVE", "leads go to ACTIVE reps only"));
     }

@@ -53,7 +53,7 @@ pub async fn register(tx: &mut Tx, now: DateTime<Utc>, principal: &Principal, ne
 async fn lock_managed(tx: &mut Tx, principal: &Principal, person_id: &PersonId) -> Result<RepRow, Error> {
     let rep = reps::lock_for_change(tx, person_id)
         .await?
-        .ok_or_else(|| Error::not_found("rep", person_id))?;
+        .ok_or_else(|| Error::missing(person_id))?;
     access::may_manage(principal, &rep.team)?;
     Ok(rep)
 }
@@ -69,7 +69,7 @@ pub async fn set_quota(
     lock_managed(tx, principal, person_id).await?;
     reps::set_quota(tx, person_id, quota, now)
         .await?
-        .ok_or_else(|| Error::not_found("rep", person_id))
+        .ok_or_else(|| Error::missing(person_id))
 }
 
 /// Moves a rep to `to` if they are in one of `from` (already `to`: no

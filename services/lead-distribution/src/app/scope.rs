@@ -13,18 +13,18 @@ use crate::{domain::access, store::reps};
 /// The caller may name rep `person_id` (an empty name is the handler's to
 /// refuse); a rep who does not exist is left to the use case (NOT_FOUND, or
 /// a registration).
-pub async fn person(db: &Database, principal: &Principal, person_id: &PersonId) -> Result<(), Error> {
-    let person_id = person_id.trim();
-    if person_id.is_empty() {
-        return Ok(());
-    }
+pub async fn person(db: &Database, principal: &Principal, person_id: &str) -> Result<(), Error> {
+    let person_id = match person_id.trim() {
+        "" => return Ok(()),
+        named => PersonId::from(named),
+    };
     if !access::is_staff(principal) && !principal.has_any(&[tiejun_platform::auth::Role::Service]) {
-        return access::may_act_as(principal, &PersonId::from(person_id));
+        return access::may_act_as(principal, &person_id);
     }
     if access::managed_team(principal).is_none() {
         return Ok(());
     }
-    match reps::get(db, &PersonId::from(person_id)).await? {
+    match reps::get(db, &person_id).await? {
         Some(rep) => access::may_manage(principal, &rep.team),
         None => Ok(()),
     }

@@ -79,8 +79,8 @@ impl ClaimRefusal {
     /// The error a caller sees, with its reason.
     pub fn error(self, person_id: &PersonId, lead_id: &LeadId) -> Error {
         match self {
-            Self::UnknownRep => Error::not_found("rep", person_id),
-            Self::UnknownLead => Error::not_found("lead", lead_id),
+            Self::UnknownRep => Error::missing(person_id),
+            Self::UnknownLead => Error::missing(lead_id),
             Self::RepNotActive => Error::precondition("REP_NOT_ACTIVE", "only ACTIVE reps claim leads"),
             Self::NotInPool => Error::precondition("LEAD_NOT_IN_POOL", "the lead is no longer in the pool"),
             Self::InCooldown => Error::precondition(

@@ -202,7 +202,7 @@ impl Leads {
         let db = self.db.get()?;
         let row = leads::get(db, &lead_id)
             .await?
-            .ok_or_else(|| Error::not_found("lead", &lead_id))?;
+            .ok_or_else(|| Error::missing(&lead_id))?;
         let members = self.team_members(db, principal).await?;
         let reveal = access::reveal(
             principal,
@@ -219,7 +219,7 @@ impl Leads {
         let principal = Principal::of(&request)?;
         let r = request.get_ref();
         let db = self.db.get()?;
-        scope::person(db, principal, &PersonId::from(&r.owner_person_id)).await?;
+        scope::person(db, principal, &r.owner_person_id).await?;
         let page = Page::parse(r.page_size, &r.page_token)?;
         let state = LeadState::try_from(r.state).map_err(|_| Error::invalid("state", "unknown state"))?;
         let kind = LeadKind::try_from(r.kind).map_err(|_| Error::invalid("kind", "unknown kind"))?;
@@ -241,14 +241,14 @@ impl Leads {
             } else {
                 state.stored().to_owned()
             },
-            owner_person_id: owner.into(),
+            owner_person_id: owner,
             city: r.city.trim().to_owned(),
             kind: if kind == LeadKind::Unspecified {
                 String::new()
             } else {
                 kind.stored().to_owned()
             },
-            account_id: r.account_id.trim().to_owned().into(),
+            account_id: r.account_id.trim().to_owned(),
         };
         let members = self.team_members(db, principal).await?;
         let mut rows = leads::list(db, &filter, &page).await?;
@@ -412,7 +412,7 @@ impl Leads {
     async fn reassign_lead(&self, request: Request<ReassignLeadRequest>) -> Result<ReassignLeadResponse, Error> {
         let principal = Principal::of(&request)?;
         let r = request.get_ref();
-        scope::person(self.db.get()?, principal, &PersonId::from(&r.to_person_id)).await?;
+        scope::person(self.db.get()?, principal, &r.to_person_id).await?;
         let lead_id = release::lead_id(&r.lead_id)?;
         let reason = release::reason("reason", &r.reason)?;
         let to = person_id(&r.to_person_id).map_err(|e| Error::invalid("to_person_id", e))?;
@@ -470,13 +470,11 @@ impl Leads {
         let principal = Principal::of(&request)?;
         let run_id = match request.get_ref().run_id.trim() {
             "" => return Err(Error::invalid("run_id", "is required")),
-            id => id.to_owned(),
+            id => RunId::from(id),
         };
         let db = self.db.get()?;
-        let row = runs::get(db, &RunId::from(&run_id))
-            .await?
-            .ok_or_else(|| Error::not_found("distribution run", &run_id))?;
-        let mut shares = runs::shares(db, &RunId::from(&run_id)).await?;
+        let row = runs::get(db, &run_id).await?.ok_or_else(|| Error::missing(&run_id))?;
+        let mut shares = runs::shares(db, &run_id).await?;
         if let Some(team) = access::managed_team(principal) {
             shares.retain(|s| s.team == team);
         }
@@ -493,16 +491,16 @@ impl Leads {
         let r = request.get_ref();
         let page = Page::parse(r.page_size, &r.page_token)?;
         let db = self.db.get()?;
-        let lead_id = r.lead_id.trim();
-        let row = leads::get(db, &LeadId::from(lead_id))
+        let lead_id = LeadId::from(r.lead_id.trim());
+        let row = leads::get(db, &lead_id)
             .await?
-            .ok_or_else(|| Error::not_found("lead", lead_id))?;
+            .ok_or_else(|| Error::missing(&lead_id))?;
         if !access::is_staff(principal) && row.owner_person_id != Some(access::own_rep_id(principal)?) {
             return Err(Error::PermissionDenied(
                 "only the owner and staff see a lead's history".into(),
             ));
         }
-        let mut rows = history::list(db, &LeadId::from(lead_id), &page).await?;
+        let mut rows = history::list(db, &lead_id, &page).await?;
         let next_page_token = page.finish(&mut rows);
         Ok(ListLeadHistoryResponse {
             entries: rows.into_iter().map(convert::history).collect(),

@@ -1,7 +1,6 @@
 //! `tiejun.leads.v1.ReportService`: rep and team figures over a date range,
 //! and the evening daily report.
 
-use crate::domain::ids::PersonId;
 use chrono::NaiveDate;
 use tiejun_platform::{
     auth::Principal,
@@ -40,9 +39,9 @@ fn range(from: &str, to: &str) -> Result<(String, String), Error> {
     Ok((from.to_string(), to.to_string()))
 }
 
-fn message(person_id: &PersonId, t: &stats::Tally) -> RepStats {
+fn message(person_id: &str, t: &stats::Tally) -> RepStats {
     RepStats {
-        person_id: person_id.to_owned().into(),
+        person_id: person_id.to_owned(),
         received: t.received,
         followed_up_in_time: t.followed_up_in_time,
         followed_up_in_time_bp: stats::basis_points(t.followed_up_in_time, t.received),
@@ -66,7 +65,7 @@ impl Leads {
         let principal = Principal::of(&request)?;
         let r = request.get_ref();
         let db = self.db.get()?;
-        crate::app::scope::person(db, principal, &PersonId::from(&r.person_id)).await?;
+        crate::app::scope::person(db, principal, &r.person_id).await?;
         let person_id = crate::domain::rep::person_id(&r.person_id).map_err(|e| Error::invalid("person_id", e))?;
         let (from, to) = range(&r.from_day, &r.to_day)?;
         let rows = reports::assignments(db, Some(&person_id), None, &from, &to).await?;
@@ -106,7 +105,7 @@ impl Leads {
             })
             .collect();
         Ok(GetTeamStatsResponse {
-            total: Some(message(&PersonId::from(""), &total)),
+            total: Some(message("", &total)),
             reps,
         })
     }
@@ -141,9 +140,7 @@ impl Leads {
         let db = self.db.get()?;
         let now = self.clock.now();
         let mut tx = db.begin().await?;
-        let team = reps::team_of(&mut tx, &me)
-            .await?
-            .ok_or_else(|| Error::not_found("rep", &me))?;
+        let team = reps::team_of(&mut tx, &me).await?.ok_or_else(|| Error::missing(&me))?;
         let report = DailyReport {
             person_id: me.to_string(),
             business_day: day.to_string(),

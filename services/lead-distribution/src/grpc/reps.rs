@@ -39,7 +39,7 @@ impl Leads {
     async fn change_status(
         &self,
         principal: &Principal,
-        person_id: &PersonId,
+        person_id: &str,
         from: &[RepStatus],
         to: RepStatus,
         reason: &str,
@@ -78,7 +78,7 @@ impl Leads {
         let r = request.get_ref();
         let db = self.db.get()?;
         scope::team(principal, &r.team)?;
-        scope::person(db, principal, &PersonId::from(&r.person_id)).await?;
+        scope::person(db, principal, &r.person_id).await?;
         let new = NewRep::parse(r)?;
         let now = self.now();
         let mut tx = db.begin().await?;
@@ -92,11 +92,11 @@ impl Leads {
     async fn get_rep(&self, request: Request<GetRepRequest>) -> Result<GetRepResponse, Error> {
         let principal = Principal::of(&request)?;
         let db = self.db.get()?;
-        scope::person(db, principal, &PersonId::from(&request.get_ref().person_id)).await?;
+        scope::person(db, principal, &request.get_ref().person_id).await?;
         let person_id = parse_person_id(&request.get_ref().person_id)?;
         let row = reps::get(db, &person_id)
             .await?
-            .ok_or_else(|| Error::not_found("rep", &person_id))?;
+            .ok_or_else(|| Error::missing(&person_id))?;
         access::may_manage(principal, &row.team)?;
         Ok(GetRepResponse {
             rep: Some(self.rep_message(db, row).await?),
@@ -142,7 +142,7 @@ impl Leads {
         let principal = Principal::of(&request)?;
         let r = request.get_ref();
         let db = self.db.get()?;
-        scope::person(db, principal, &PersonId::from(&r.person_id)).await?;
+        scope::person(db, principal, &r.person_id).await?;
         let person_id = parse_person_id(&r.person_id)?;
         let quota = rules::quota(r.daily_quota).map_err(|v| Error::InvalidArgument(vec![v]))?;
         let now = self.now();
@@ -163,7 +163,7 @@ impl Leads {
         let rep = self
             .change_status(
                 Principal::of(&request)?,
-                &PersonId::from(&r.person_id),
+                &r.person_id,
                 &[RepStatus::Onboarding],
                 RepStatus::Active,
                 reason,
@@ -174,7 +174,7 @@ impl Leads {
 
     async fn suspend_rep(&self, request: Request<SuspendRepRequest>) -> Result<SuspendRepResponse, Error> {
         let r = request.get_ref();
-        scope::person(self.db.get()?, Principal::of(&request)?, &PersonId::from(&r.person_id)).await?;
+        scope::person(self.db.get()?, Principal::of(&request)?, &r.person_id).await?;
         let to = match SuspensionKind::try_from(r.kind) {
             Ok(SuspensionKind::Paused) => RepStatus::Paused,
             Ok(SuspensionKind::OnLeave) => RepStatus::OnLeave,
@@ -183,7 +183,7 @@ impl Leads {
         let rep = self
             .change_status(
                 Principal::of(&request)?,
-                &PersonId::from(&r.person_id),
+                &r.person_id,
                 allowed_from(to),
                 to,
                 r.reason.trim(),
@@ -197,7 +197,7 @@ impl Leads {
         let rep = self
             .change_status(
                 Principal::of(&request)?,
-                &PersonId::from(&r.person_id),
+                &r.person_id,
                 &[RepStatus::Paused, RepStatus::OnLeave],
                 RepStatus::Active,
                 "resumed",
@@ -210,7 +210,7 @@ impl Leads {
         let principal = Principal::of(&request)?;
         let r = request.get_ref();
         let db = self.db.get()?;
-        scope::person(db, principal, &PersonId::from(&r.person_id)).await?;
+        scope::person(db, principal, &r.person_id).await?;
         let person_id = parse_person_id(&r.person_id)?;
         let now = self.now();
         let mut tx = db.begin().await?;

@@ -35,7 +35,7 @@ impl Leads {
         r: &WatchRepEventsRequest,
     ) -> Result<BoxStream<WatchRepEventsResponse>, Error> {
         let db = self.db.get()?.clone();
-        crate::app::scope::person(&db, principal, &PersonId::from(&r.person_id)).await?;
+        crate::app::scope::person(&db, principal, &r.person_id).await?;
         let person_id = crate::domain::rep::person_id(&r.person_id).map_err(|e| Error::invalid("person_id", e))?;
         let (mut after, first) = match r.after_sequence {
             None => (feed::head(&db).await?.newest, Vec::new()),

@@ -277,13 +277,13 @@ pub struct LeadFilter {
     /// State name.
     pub state: String,
     /// Owner.
-    pub owner_person_id: PersonId,
+    pub owner_person_id: String,
     /// City.
     pub city: String,
     /// Kind name.
     pub kind: String,
     /// The billing account (converted into, or renewing).
-    pub account_id: AccountId,
+    pub account_id: String,
 }
 
 /// Leads in distribution order (pool priority, score, age), one page plus one row.

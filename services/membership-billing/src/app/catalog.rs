@@ -117,7 +117,7 @@ pub async fn change_plan_price(
 async fn latest(tx: &mut Tx, plan_id: &PlanId) -> Result<PlanRow, Error> {
     catalog::latest_in(tx, plan_id)
         .await?
-        .ok_or_else(|| Error::not_found("plan", plan_id))
+        .ok_or_else(|| Error::missing(plan_id))
 }
 
 /// The implicit free plan: every FREE feature, at no price, forever.

@@ -47,7 +47,7 @@ pub async fn check(
         .ok_or_else(|| Error::not_found("feature", feature))?;
     accounts::get(db, account_id)
         .await?
-        .ok_or_else(|| Error::not_found("account", account_id))?;
+        .ok_or_else(|| Error::missing(account_id))?;
     if tier == FeatureTier::Free {
         return Ok(Some(FREE));
     }
@@ -60,7 +60,7 @@ pub async fn check(
 pub async fn list(db: &Database, account_id: &AccountId, now: DateTime<Utc>) -> Result<Vec<(String, Grant)>, Error> {
     accounts::get(db, account_id)
         .await?
-        .ok_or_else(|| Error::not_found("account", account_id))?;
+        .ok_or_else(|| Error::missing(account_id))?;
     let mut grants: Vec<(String, Grant)> = catalog::free_features(db)
         .await?
         .into_iter()

@@ -102,7 +102,7 @@ async fn renewal_of(tx: &mut Tx, s: &SubscriptionRow) -> Result<(Option<RenewalR
 async fn account_of(tx: &mut Tx, s: &SubscriptionRow) -> Result<AccountRow, Error> {
     accounts::get_in(tx, &s.account_id)
         .await?
-        .ok_or_else(|| Error::not_found("account", &s.account_id))
+        .ok_or_else(|| Error::missing(&s.account_id))
 }
 
 /// The subscription's next term, `[start, end)`, in its account's zone.
@@ -122,7 +122,7 @@ async fn notify(tx: &mut Tx, s: &SubscriptionRow, now: DateTime<Utc>) -> Result<
     let plan = renewal::quoted_plan(&s.plan_id, s.pending_plan_id.as_ref());
     let quote = catalog::latest_in(tx, plan)
         .await?
-        .ok_or_else(|| Error::not_found("plan", plan))?;
+        .ok_or_else(|| Error::missing(plan))?;
     let account = account_of(tx, s).await?;
     let invoice_id = InvoiceId::mint();
     let notice = Notice {

@@ -60,7 +60,7 @@ pub async fn subscribe(
 ) -> Result<(SubscriptionRow, InvoiceRow), Error> {
     let account = accounts::get_in(tx, new.account_id)
         .await?
-        .ok_or_else(|| Error::not_found("account", new.account_id))?;
+        .ok_or_else(|| Error::missing(new.account_id))?;
     if acting_rep(principal) && account.sold_by_person_id.as_deref() != principal.rep_id.as_deref() {
         return Err(Error::PermissionDenied(
             "a rep subscribes only the accounts they sold".into(),
@@ -68,7 +68,7 @@ pub async fn subscribe(
     }
     let plan = catalog::latest_in(tx, new.plan_id)
         .await?
-        .ok_or_else(|| Error::not_found("plan", new.plan_id))?;
+        .ok_or_else(|| Error::missing(new.plan_id))?;
     let s = SubscriptionRow {
         subscription_id: SubscriptionId::mint(),
         account_id: account.account_id,
@@ -146,7 +146,7 @@ pub struct Paid {
 pub async fn record_payment(tx: &mut Tx, now: DateTime<Utc>, p: &NewPayment<'_>) -> Result<Paid, Error> {
     let inv = subscriptions::lock_invoice(tx, p.invoice_id)
         .await?
-        .ok_or_else(|| Error::not_found("invoice", p.invoice_id))?;
+        .ok_or_else(|| Error::missing(p.invoice_id))?;
     let open = Open {
         kind: inv.kind.0,
         status: inv.status.0,
@@ -170,7 +170,7 @@ pub async fn record_payment(tx: &mut Tx, now: DateTime<Utc>, p: &NewPayment<'_>)
     }
     let invoice = subscriptions::lock_invoice(tx, p.invoice_id)
         .await?
-        .ok_or_else(|| Error::not_found("invoice", p.invoice_id))?;
+        .ok_or_else(|| Error::missing(p.invoice_id))?;
     let subscription = subscriptions::subscription_in(tx, &invoice.subscription_id).await?;
     Ok(Paid {
         payment,
@@ -184,10 +184,10 @@ pub async fn record_payment(tx: &mut Tx, now: DateTime<Utc>, p: &NewPayment<'_>)
 async fn activate(tx: &mut Tx, subscription_id: &SubscriptionId, now: DateTime<Utc>) -> Result<(), Error> {
     let sub = subscriptions::subscription_in(tx, subscription_id)
         .await?
-        .ok_or_else(|| Error::not_found("subscription", subscription_id))?;
+        .ok_or_else(|| Error::missing(subscription_id))?;
     let account = accounts::get_in(tx, &sub.account_id)
         .await?
-        .ok_or_else(|| Error::not_found("account", &sub.account_id))?;
+        .ok_or_else(|| Error::missing(&sub.account_id))?;
     let zone = account::zone(&account.account_id, &account.time_zone)?;
     let anchor = period::anchor(now, zone);
     let (start, end) = period::instants(anchor, sub.period_months as u32, 0, zone);
@@ -217,7 +217,7 @@ async fn activate(tx: &mut Tx, subscription_id: &SubscriptionId, now: DateTime<U
 async fn subscription(tx: &mut Tx, id: &SubscriptionId) -> Result<SubscriptionRow, Error> {
     subscriptions::subscription_in(tx, id)
         .await?
-        .ok_or_else(|| Error::not_found("subscription", id))
+        .ok_or_else(|| Error::missing(id))
 }
 
 /// Only an ACTIVE subscription changes plan or is cancelled.
@@ -241,7 +241,7 @@ pub async fn change_plan(
 ) -> Result<(SubscriptionRow, Option<InvoiceRow>), Error> {
     let target = catalog::latest_in(tx, plan_id)
         .await?
-        .ok_or_else(|| Error::not_found("plan", plan_id))?;
+        .ok_or_else(|| Error::missing(plan_id))?;
     let sub = subscription(tx, id).await?;
     ensure_active(&sub)?;
     if target.plan_id == sub.plan_id {
@@ -261,7 +261,7 @@ pub async fn change_plan(
         Direction::UpgradeNow => {
             let account = accounts::get_in(tx, &sub.account_id)
                 .await?
-                .ok_or_else(|| Error::not_found("account", &sub.account_id))?;
+                .ok_or_else(|| Error::missing(&sub.account_id))?;
             let zone = account::zone(&account.account_id, &account.time_zone)?;
             let (Some(start), Some(end)) = (sub.period_start, sub.period_end) else {
                 return Err(Error::internal(format!(

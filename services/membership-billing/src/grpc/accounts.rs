@@ -2,7 +2,7 @@
 //! leads (`app::accounts`). An account-scoped token (`account_id`) reads
 //! only its own account; contact data is masked by `convert::account`.
 
-use crate::domain::ids::{AccountId, LeadId, PersonId};
+use crate::domain::ids::AccountId;
 use tiejun_platform::{
     auth::Principal,
     error::Error,
@@ -80,11 +80,11 @@ impl Billing {
 
     async fn get_account(&self, request: Request<GetAccountRequest>) -> Result<GetAccountResponse, Error> {
         let principal = Principal::of(&request)?;
-        let id = request.get_ref().account_id.trim();
-        principal.may_act_for_account(id)?;
-        let row = accounts::get(self.db.get()?, &AccountId::from(id))
+        let id = AccountId::from(request.get_ref().account_id.trim());
+        principal.may_act_for_account(&id)?;
+        let row = accounts::get(self.db.get()?, &id)
             .await?
-            .ok_or_else(|| Error::not_found("account", id))?;
+            .ok_or_else(|| Error::missing(&id))?;
         Ok(GetAccountResponse {
             account: Some(convert::account(row, principal)),
         })
@@ -96,8 +96,8 @@ impl Billing {
         let page = Page::parse(r.page_size, &r.page_token)?;
         let filter = accounts::AccountFilter {
             kind: filter::<AccountKind>("kind", r.kind)?,
-            sold_by: &PersonId::from(r.sold_by_person_id.trim()),
-            lead_id: &LeadId::from(r.lead_id.trim()),
+            sold_by: r.sold_by_person_id.trim(),
+            lead_id: r.lead_id.trim(),
         };
         let mut rows = accounts::list(self.db.get()?, &filter, &page).await?;
         let next_page_token = page.finish(&mut rows);

@@ -144,13 +144,13 @@ impl Billing {
     async fn get_plan(&self, request: Request<GetPlanRequest>) -> Result<GetPlanResponse, Error> {
         let r = request.get_ref();
         let db = self.db.get()?;
-        let id = r.plan_id.trim();
+        let id = PlanId::from(r.plan_id.trim());
         let plan = if id == FREE_PLAN {
             app::free_plan(db).await?
         } else {
-            let row = catalog::get_plan(db, &PlanId::from(id), r.version.max(0))
+            let row = catalog::get_plan(db, &id, r.version.max(0))
                 .await?
-                .ok_or_else(|| Error::not_found("plan", id))?;
+                .ok_or_else(|| Error::missing(&id))?;
             convert::plan(row)
         };
         Ok(GetPlanResponse { plan: Some(plan) })

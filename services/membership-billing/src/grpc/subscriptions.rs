@@ -80,10 +80,10 @@ impl Billing {
         request: Request<GetSubscriptionRequest>,
     ) -> Result<GetSubscriptionResponse, Error> {
         let principal = Principal::of(&request)?;
-        let id = request.get_ref().subscription_id.trim();
-        let row = subscriptions::subscription(self.db.get()?, &SubscriptionId::from(id))
+        let id = SubscriptionId::from(request.get_ref().subscription_id.trim());
+        let row = subscriptions::subscription(self.db.get()?, &id)
             .await?
-            .ok_or_else(|| Error::not_found("subscription", id))?;
+            .ok_or_else(|| Error::missing(&id))?;
         principal.may_act_for_account(&row.account_id)?;
         Ok(GetSubscriptionResponse {
             subscription: Some(convert::subscription(row)),
@@ -228,11 +228,11 @@ impl Billing {
 
     async fn get_invoice(&self, request: Request<GetInvoiceRequest>) -> Result<GetInvoiceResponse, Error> {
         let principal = Principal::of(&request)?;
-        let id = request.get_ref().invoice_id.trim();
+        let id = InvoiceId::from(request.get_ref().invoice_id.trim());
         let db = self.db.get()?;
-        let row = subscriptions::invoice(db, &InvoiceId::from(id))
+        let row = subscriptions::invoice(db, &id)
             .await?
-            .ok_or_else(|| Error::not_found("invoice", id))?;
+            .ok_or_else(|| Error::missing(&id))?;
         principal.may_act_for_account(&row.account_id)?;
         let payments = subscriptions::payments(db, &InvoiceId::from(id)).await?;
         Ok(GetInvoiceResponse {

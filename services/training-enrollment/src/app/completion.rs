@@ -33,7 +33,7 @@ pub async fn if_done(
     }
     let program = catalog::program_in(tx, program_id)
         .await?
-        .ok_or_else(|| Error::not_found("program", program_id))?;
+        .ok_or_else(|| Error::missing(program_id))?;
     let scores = completion::scores(tx, learner_id, program_id).await?;
     let mut passed = Vec::new();
     for track in &program.tracks.0 {
@@ -53,8 +53,8 @@ pub async fn if_done(
     completion::issue(tx, &cert).await?;
     assignments::complete(tx, learner_id, program_id, now).await?;
     let event = ProgramCompleted {
-        person_id: learner_id.to_owned().into(),
-        program_id: program_id.to_owned().into(),
+        person_id: learner_id.to_string(),
+        program_id: program_id.to_string(),
         employee_onboarding: program.employee_onboarding,
         certificate_id: cert.certificate_id.to_string(),
         completed_at: Some(to_proto(now)),

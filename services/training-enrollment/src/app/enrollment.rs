@@ -50,7 +50,7 @@ pub async fn enroll(
 ) -> Result<EnrollmentRow, Error> {
     let session = sessions::lock(tx, session_id)
         .await?
-        .ok_or_else(|| Error::not_found("session", session_id))?;
+        .ok_or_else(|| Error::missing(session_id))?;
     if session.status != SessionStatus::Scheduled {
         return Err(Error::precondition(
             "SESSION_NOT_OPEN",
@@ -108,7 +108,7 @@ pub async fn place(
     let row = enroll(tx, &chosen.session_id, learner, now).await?;
     let session = sessions::lock(tx, &chosen.session_id)
         .await?
-        .ok_or_else(|| Error::not_found("session", &chosen.session_id))?;
+        .ok_or_else(|| Error::missing(&chosen.session_id))?;
     Ok((row, session))
 }
 
@@ -130,7 +130,7 @@ pub async fn cancel(tx: &mut Tx, found: &EnrollmentRow, reason: &str, now: DateT
     // The session first: every change to its seats queues on its row.
     let session = sessions::lock(tx, &found.session_id)
         .await?
-        .ok_or_else(|| Error::not_found("session", &found.session_id))?;
+        .ok_or_else(|| Error::missing(&found.session_id))?;
     let row = enrollment(tx, id).await?;
     let from = row.status.0;
     if from == EnrollmentStatus::Cancelled {
@@ -181,9 +181,7 @@ pub async fn cancel(tx: &mut Tx, found: &EnrollmentRow, reason: &str, now: DateT
 }
 
 async fn enrollment(tx: &mut Tx, id: &EnrollmentId) -> Result<EnrollmentRow, Error> {
-    enrollments::get_in(tx, id)
-        .await?
-        .ok_or_else(|| Error::not_found("enrollment", id))
+    enrollments::get_in(tx, id).await?.ok_or_else(|| Error::missing(id))
 }
 
 /// Records whether the learner of enrolment `found` attended its session
@@ -197,7 +195,7 @@ pub async fn attendance(
     let id = &found.enrollment_id;
     let session = sessions::lock(tx, &found.session_id)
         .await?
-        .ok_or_else(|| Error::not_found("session", &found.session_id))?;
+        .ok_or_else(|| Error::missing(&found.session_id))?;
     if now < session.starts_at {
         return Err(Error::precondition(
             "SESSION_NOT_STARTED",

@@ -47,7 +47,5 @@ pub async fn cancel(tx: &mut Tx, now: DateTime<Utc>, id: &SessionId, reason: &st
 }
 
 async fn locked(tx: &mut Tx, id: &SessionId) -> Result<SessionRow, Error> {
-    sessions::lock(tx, id)
-        .await?
-        .ok_or_else(|| Error::not_found("session", id))
+    sessions::lock(tx, id).await?.ok_or_else(|| Error::missing(id))
 }

@@ -47,19 +47,19 @@ impl Training {
     async fn assign_program(&self, request: Request<AssignProgramRequest>) -> Result<AssignProgramResponse, Error> {
         let r = request.get_ref();
         let learner = learner_id(&r.learner_id).map_err(|e| Error::invalid("learner_id", e))?;
-        let program_id = key(&r.program_id).map_err(|e| Error::invalid("program_id", e))?;
+        let program_id = ProgramId::from(key(&r.program_id).map_err(|e| Error::invalid("program_id", e))?);
         let city = text(&r.city, 0, 50).map_err(|e| Error::invalid("city", e))?;
         let due_at = clock::instant("due_at", r.due_at.as_ref())?;
         let db = self.db.get()?;
         let now = self.clock.now();
-        let program = catalog::program(db, &ProgramId::from(&program_id))
+        let program = catalog::program(db, &program_id)
             .await?
-            .ok_or_else(|| Error::not_found("program", &program_id))?;
+            .ok_or_else(|| Error::missing(&program_id))?;
         let due_at = assignment::due_at(due_at, program.due_within_days, now)?;
         let mut tx = db.begin().await?;
         let assignment = NewAssignment {
             learner_id: &learner,
-            program_id: &ProgramId::from(&program_id),
+            program_id: &program_id,
             source: AssignmentSource::Manual,
             city: &city,
             account_id: None,
@@ -137,11 +137,11 @@ impl Training {
         &self,
         request: Request<VerifyCertificateRequest>,
     ) -> Result<VerifyCertificateResponse, Error> {
-        let id = request.get_ref().certificate_id.trim();
+        let id = CertificateId::from(request.get_ref().certificate_id.trim());
         let db = self.db.get()?;
-        let row = completion::certificate(db, &CertificateId::from(id))
+        let row = completion::certificate(db, &id)
             .await?
-            .ok_or_else(|| Error::not_found("certificate", id))?;
+            .ok_or_else(|| Error::missing(&id))?;
         let now = self.clock.now();
         let valid = row.issued_at <= now && row.valid_until.is_none_or(|v| v > now);
         Ok(VerifyCertificateResponse {

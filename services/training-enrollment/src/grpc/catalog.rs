@@ -39,18 +39,16 @@ impl Training {
         tx.commit().await?;
         let row = catalog::program(db, &new.program_id)
             .await?
-            .ok_or_else(|| Error::not_found("program", &new.program_id))?;
+            .ok_or_else(|| Error::missing(&new.program_id))?;
         Ok(CreateProgramResponse {
             program: Some(convert::program(row)),
         })
     }
 
     async fn get_program(&self, request: Request<GetProgramRequest>) -> Result<GetProgramResponse, Error> {
-        let id = request.get_ref().program_id.trim();
+        let id = ProgramId::from(request.get_ref().program_id.trim());
         let db = self.db.get()?;
-        let row = catalog::program(db, &ProgramId::from(id))
-            .await?
-            .ok_or_else(|| Error::not_found("program", id))?;
+        let row = catalog::program(db, &id).await?.ok_or_else(|| Error::missing(&id))?;
         Ok(GetProgramResponse {
             program: Some(convert::program(row)),
         })

@@ -79,10 +79,8 @@ impl Training {
         let r = request.get_ref();
         let db = self.db.get()?;
         let now = self.clock.now();
-        let id = r.enrollment_id.trim();
-        let found = enrollments::get(db, &EnrollmentId::from(id))
-            .await?
-            .ok_or_else(|| Error::not_found("enrollment", id))?;
+        let id = EnrollmentId::from(r.enrollment_id.trim());
+        let found = enrollments::get(db, &id).await?.ok_or_else(|| Error::missing(&id))?;
         let response = idempotency::transact(db, None, now, async |tx| {
             let row = app::attendance(tx, &found, r.attended, now).await?;
             Ok(RecordAttendanceResponse {
@@ -100,22 +98,22 @@ impl Training {
         let principal = Principal::of(&request)?;
         let r = request.get_ref();
         let learner = learner_id(&r.learner_id).map_err(|e| Error::invalid("learner_id", e))?;
-        let program_id = key(&r.program_id).map_err(|e| Error::invalid("program_id", e))?;
+        let program_id = ProgramId::from(key(&r.program_id).map_err(|e| Error::invalid("program_id", e))?);
         if !(0..=100).contains(&r.score) {
             return Err(Error::invalid("score", "must be between 0 and 100"));
         }
         let key = Key::of(&principal.subject, "RecordAssessment", &r.idempotency_key, r)?;
         let db = self.db.get()?;
         let now = self.clock.now();
-        let program = catalog::program(db, &ProgramId::from(&program_id))
+        let program = catalog::program(db, &program_id)
             .await?
-            .ok_or_else(|| Error::not_found("program", &program_id))?;
+            .ok_or_else(|| Error::missing(&program_id))?;
         let track = Track::try_from(r.track).ok().filter(|t| program.tracks.0.contains(t));
         let Some(track) = track else {
             return Err(Error::invalid("track", "not a track of this programme"));
         };
         let response = idempotency::transact(db, key.as_ref(), now, async |tx| {
-            let cert = app::assessment(tx, &learner, &ProgramId::from(&program_id), track, r.score, now).await?;
+            let cert = app::assessment(tx, &learner, &program_id, track, r.score, now).await?;
             Ok(RecordAssessmentResponse {
                 program_completed: cert.is_some(),
                 certificate: cert.as_ref().map(convert::certificate).transpose()?,
@@ -154,10 +152,8 @@ impl Training {
         let reason = text(&r.reason, 0, 500).map_err(|e| Error::invalid("reason", e))?;
         let db = self.db.get()?;
         let now = self.clock.now();
-        let id = r.enrollment_id.trim();
-        let found = enrollments::get(db, &EnrollmentId::from(id))
-            .await?
-            .ok_or_else(|| Error::not_found("enrollment", id))?;
+        let id = EnrollmentId::from(r.enrollment_id.trim());
+        let found = enrollments::get(db, &id).await?.ok_or_else(|| Error::missing(&id))?;
         principal.may_act_for_learner(&found.learner_id)?;
         let response = idempotency::transact(db, None, now, async |tx| {
             let cancelled = app::cancel(tx, &found, &reason, now).await?;
@@ -172,10 +168,10 @@ impl Training {
 
     async fn get_enrollment(&self, request: Request<GetEnrollmentRequest>) -> Result<GetEnrollmentResponse, Error> {
         let principal = Principal::of(&request)?;
-        let id = request.get_ref().enrollment_id.trim();
-        let row = enrollments::get(self.db.get()?, &EnrollmentId::from(id))
+        let id = EnrollmentId::from(request.get_ref().enrollment_id.trim());
+        let row = enrollments::get(self.db.get()?, &id)
             .await?
-            .ok_or_else(|| Error::not_found("enrollment", id))?;
+            .ok_or_else(|| Error::missing(&id))?;
         principal.may_act_for_learner(&row.learner_id)?;
         Ok(GetEnrollmentResponse {
             enrollment: Some(convert::enrollment(row)),

@@ -50,11 +50,9 @@ impl Training {
     }
 
     async fn get_session(&self, request: Request<GetSessionRequest>) -> Result<GetSessionResponse, Error> {
-        let id = request.get_ref().session_id.trim();
+        let id = SessionId::from(request.get_ref().session_id.trim());
         let db = self.db.get()?;
-        let row = sessions::get(db, &SessionId::from(id))
-            .await?
-            .ok_or_else(|| Error::not_found("session", id))?;
+        let row = sessions::get(db, &id).await?.ok_or_else(|| Error::missing(&id))?;
         Ok(GetSessionResponse {
             session: Some(convert::session(row)),
         })
@@ -66,7 +64,7 @@ impl Training {
         let status = tiejun_platform::stored::filter::<SessionStatus>("status", r.status)?;
         let filter = sessions::SessionFilter {
             city: r.city.trim().to_owned(),
-            program_id: r.program_id.trim().to_owned().into(),
+            program_id: r.program_id.trim().to_owned(),
             status: status.to_owned(),
             from: clock::instant("starts_from", r.starts_from.as_ref())?,
             to: clock::instant("starts_to", r.starts_to.as_ref())?,

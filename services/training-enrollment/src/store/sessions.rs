@@ -139,7 +139,7 @@ pub struct SessionFilter {
     /// City.
     pub city: String,
     /// Programme.
-    pub program_id: ProgramId,
+    pub program_id: String,
     /// Status name.
     pub status: String,
     /// Starting at or after.
