@@ -15,7 +15,7 @@ use tiejun_platform::{
     auth::{Allowed, Policy},
     config::ServerArgs,
     deadline::parse_grpc_timeout,
-    server::{self, Readiness, ServerSpec},
+    server::{self, CallLimits, Readiness, ServerSpec},
 };
 use tiejun_proto::bench::v1::{
     CollectRequest, CollectResponse, ConverseRequest, ConverseResponse, EchoRequest, EchoResponse, ExpandRequest,
@@ -200,6 +200,7 @@ pub async fn start_on(listener: TcpListener, tune: impl FnOnce(&mut ServerArgs))
         ),
         readiness: Readiness::Immediate,
         edge: None,
+        limits: CallLimits::new(args.concurrency_limit),
     };
     let echo = Echo::default();
     let seen = echo.seen.clone();

@@ -55,10 +55,13 @@ pub fn echo_backend_dns(name: &str) -> BackendSpec {
 }
 
 /// Test defaults: fast probes and lookups, no rate limit (one test token
-/// makes thousands of calls; the limit has its own test).
+/// makes thousands of calls; the limit has its own test), and two workers
+/// whatever the machine's CPUs, so that every gateway test meets calls
+/// spread over workers as production does.
 pub fn fast_tuning() -> GatewayTuning {
     GatewayTuning {
         rate_limit: 0,
+        workers: 2,
         probe_interval: Duration::from_millis(100),
         dns_refresh: Duration::from_millis(100),
         ..GatewayTuning::default()

@@ -49,7 +49,7 @@ pub struct Shared {
     /// One pool per backend, indexed as in the route table.
     pub pools: Vec<Arc<Pool>>,
     /// Per-principal limits.
-    pub limits: RateLimit,
+    pub limits: Arc<RateLimit>,
     /// Retries of safe calls.
     pub retry: RetryPolicy,
     /// The largest request message the gateway accepts.

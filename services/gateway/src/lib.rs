@@ -19,15 +19,12 @@ mod retry;
 mod route;
 mod target;
 pub mod web;
+pub mod worker;
 
 use std::{sync::Arc, time::Duration};
 
 use anyhow::Context as _;
-use tiejun_platform::{
-    auth::JwtKeys,
-    config::ServerArgs,
-    server::{self, Readiness, ServerSpec},
-};
+use tiejun_platform::{auth::JwtKeys, config::ServerArgs, server::CallLimits};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
@@ -93,6 +90,11 @@ pub struct GatewayTuning {
     /// any. None by default: a browser page on another origin is refused.
     #[arg(long = "cors-allow-origin", env = "TIEJUN_CORS_ALLOW_ORIGINS", value_delimiter = ',')]
     pub cors_allow_origins: Vec<String>,
+    /// Threads that accept and forward calls, each with its own connections
+    /// to every backend endpoint (as nginx's `worker_processes`); 0: one
+    /// per CPU the process may use (its cgroup's CPU limit, in Kubernetes).
+    #[arg(long, env = "TIEJUN_GATEWAY_WORKERS", default_value_t = 0)]
+    pub workers: usize,
 }
 
 fn humantime_duration(s: &str) -> Result<Duration, String> {
@@ -109,6 +111,7 @@ impl Default for GatewayTuning {
             dns_refresh: Duration::from_secs(5),
             connect_timeout: Duration::from_secs(1),
             cors_allow_origins: Vec::new(),
+            workers: 0,
         }
     }
 }
@@ -139,71 +142,55 @@ pub fn services() -> Vec<String> {
 }
 
 /// Runs the gateway on `listener` until `shutdown`, exactly as `tiejun serve
-/// gateway` does.
+/// gateway` does: its workers (see [`worker`]) serve the connections the
+/// listener accepts, each on a thread of its own, and share the process's
+/// rate limits and limits on calls in progress. When one worker fails the
+/// others stop, and the first failure is the answer.
 pub async fn run(settings: GatewaySettings, listener: TcpListener, shutdown: CancellationToken) -> anyhow::Result<()> {
     let tuning = &settings.tuning;
-    let packages: Vec<String> = settings.backends.iter().map(|b| b.package.clone()).collect();
-    let connect = ConnectSettings {
-        connect_timeout: tuning.connect_timeout,
+    let process = worker::ProcessWide {
+        limits: Arc::new(RateLimit::new(tuning.rate_limit, tuning.rate_burst)),
+        calls: CallLimits::new(settings.server.concurrency_limit),
+        edge: web::edge(&tuning.cors_allow_origins, settings.server.max_message_bytes)?,
     };
-    let probes = ProbeSettings {
-        probe_interval: tuning.probe_interval,
-        dns_refresh: tuning.dns_refresh,
-    };
-    // Stops the probes and housekeeping when the server stops, whatever the reason.
-    let background = shutdown.child_token();
-    let (statuses, watched) = tokio::sync::watch::channel(Default::default());
-    let mut pools = Vec::new();
-    let mut tasks = tokio::task::JoinSet::new();
-    for backend in &settings.backends {
-        let uris = match &backend.target {
-            Target::Static(uris) => uris.clone(),
-            Target::Dns { .. } => Vec::new(),
-        };
-        let pool = Arc::new(Pool::new(&backend.package, &uris, connect));
-        let mut names = tiejun_proto::service_names(&backend.package);
-        names.push(backend.package.clone());
-        tasks.spawn(probe::watch_backend(
-            pool.clone(),
-            backend.target.clone(),
-            settings.resolver.clone(),
-            probes,
-            statuses.clone(),
-            names,
-            background.clone(),
-        ));
-        pools.push(pool);
+    let workers = worker::count(tuning.workers);
+    let local = listener.local_addr().context("the gateway's listener")?;
+    // Stops every worker when one fails, without cancelling the caller's token.
+    let stop = shutdown.child_token();
+    let mut hands = Vec::new();
+    let mut running = tokio::task::JoinSet::new();
+    for index in 0..workers {
+        let (hand, done) = worker::spawn(index, settings.clone(), process.clone(), local, stop.clone())
+            .inspect_err(|_| stop.cancel())?;
+        hands.push(hand);
+        running.spawn(async move {
+            done.await.unwrap_or_else(|_| {
+                Err(anyhow::anyhow!(
+                    "gateway worker {index} ended without an answer (a panic)"
+                ))
+            })
+        });
     }
-    let shared = Arc::new(forward::Shared {
-        routes: route::RouteTable::new(&packages),
-        pools,
-        limits: RateLimit::new(tuning.rate_limit, tuning.rate_burst),
-        retry: retry::RetryPolicy::new(tuning.retries),
-        max_message_bytes: settings.server.max_message_bytes,
-    });
-    tasks.spawn(forget_idle_principals(shared.clone(), background.clone()));
-    let spec = ServerSpec {
-        name: "gateway",
-        services: services_of(&packages),
-        policy: None,
-        readiness: Readiness::Follow(watched),
-        edge: Some(web::edge(
-            &tuning.cors_allow_origins,
-            settings.server.max_message_bytes,
-        )?),
-    };
-    let routes = Forwarder::new(shared).into_routes();
-    let served = server::serve(spec, &settings.server, settings.keys, routes, listener, shutdown).await;
-    background.cancel();
-    tasks.shutdown().await;
-    served
+    let acceptor = tokio::spawn(worker::accept(listener, hands));
+    let housekeeping = tokio::spawn(forget_idle_principals(process.limits.clone(), stop.clone()));
+    tracing::info!(workers, "gateway workers started");
+    let mut first_failure = None;
+    while let Some(ended) = running.join_next().await {
+        if let Err(err) = ended.context("gateway worker")? {
+            stop.cancel();
+            first_failure.get_or_insert(err);
+        }
+    }
+    acceptor.abort();
+    housekeeping.abort();
+    first_failure.map_or(Ok(()), Err)
 }
 
-async fn forget_idle_principals(shared: Arc<forward::Shared>, shutdown: CancellationToken) {
+async fn forget_idle_principals(limits: Arc<RateLimit>, shutdown: CancellationToken) {
     loop {
         tokio::select! {
             () = shutdown.cancelled() => return,
-            () = tokio::time::sleep(FORGET_IDLE_EVERY) => shared.limits.forget_idle(),
+            () = tokio::time::sleep(FORGET_IDLE_EVERY) => limits.forget_idle(),
         }
     }
 }

@@ -16,7 +16,7 @@ use tonic_health::{ServingStatus, server::HealthReporter};
 
 pub use hard_stop::{HardStopLayer, HardStopService};
 pub use readiness::Readiness;
-pub use shed::{ShareLayer, ShareService, ShedLayer, ShedService};
+pub use shed::{CallLimits, ShareLayer, ShareService, ShedLayer, ShedService};
 
 use crate::{
     auth::{AuthLayer, JwtKeys, Policy},
@@ -31,11 +31,6 @@ const REFLECTION_SERVICES: [&str; 2] = [
     "grpc.reflection.v1.ServerReflection",
     "grpc.reflection.v1alpha.ServerReflection",
 ];
-
-/// One caller (a token's subject) may hold at most this fraction of the
-/// calls in progress (`--concurrency-limit`); one connection at most
-/// `--max-concurrent-streams` of them.
-const SHARE_OF_CALLS: usize = 4;
 
 /// After the drain timeout, how long ended calls get to flush before the
 /// server task is dropped.
@@ -81,6 +76,10 @@ pub struct ServerSpec {
     /// gateway's gRPC-Web, Connect and CORS); the server then also accepts
     /// HTTP/1.1.
     pub edge: Option<Edge>,
+    /// The process's limits on calls in progress
+    /// ([`CallLimits::new`]`(args.concurrency_limit)`, or one set shared
+    /// by several servers in one process).
+    pub limits: CallLimits,
 }
 
 /// A server's health: every advertised service and `""` move together.
@@ -142,6 +141,50 @@ impl Health {
     }
 }
 
+/// Where a server's connections come from.
+#[derive(Debug)]
+pub enum Incoming {
+    /// It accepts them itself.
+    Listener(TcpListener),
+    /// Another task accepts them on `local` and hands them over (each of the
+    /// gateway's workers); they are served until the sender is gone or the
+    /// server stops.
+    Handed {
+        /// The address they were accepted on, for the logs.
+        local: std::net::SocketAddr,
+        /// The accepted connections, in non-blocking mode.
+        connections: tokio::sync::mpsc::Receiver<std::net::TcpStream>,
+    },
+}
+
+impl From<TcpListener> for Incoming {
+    fn from(listener: TcpListener) -> Self {
+        Self::Listener(listener)
+    }
+}
+
+/// Accepted connections, with Nagle's algorithm off, as a server takes them.
+type Connections = std::pin::Pin<Box<dyn futures::Stream<Item = std::io::Result<tokio::net::TcpStream>> + Send>>;
+
+impl Incoming {
+    fn into_parts(self) -> anyhow::Result<(std::net::SocketAddr, Connections)> {
+        use futures::StreamExt as _;
+        match self {
+            Self::Listener(listener) => {
+                let local = listener.local_addr().context("listener address")?;
+                Ok((local, Box::pin(TcpIncoming::from(listener).with_nodelay(Some(true)))))
+            }
+            Self::Handed { local, connections } => {
+                let streams = tokio_stream::wrappers::ReceiverStream::new(connections).map(|stream| {
+                    stream.set_nodelay(true)?;
+                    tokio::net::TcpStream::from_std(stream)
+                });
+                Ok((local, Box::pin(streams)))
+            }
+        }
+    }
+}
+
 /// Serves `routes` (the service's own gRPC services) on `listener` until
 /// `shutdown` is cancelled, then drains: health goes NOT_SERVING, new calls
 /// are still accepted for `drain_delay`, then the listener closes and
@@ -151,10 +194,10 @@ pub async fn serve(
     args: &ServerArgs,
     keys: JwtKeys,
     routes: Routes,
-    listener: TcpListener,
+    listener: impl Into<Incoming>,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
-    let local = listener.local_addr().context("listener address")?;
+    let (local, incoming) = listener.into().into_parts()?;
     let (reporter, health_service) = tonic_health::server::health_reporter();
     let health = Health {
         reporter,
@@ -189,16 +232,15 @@ pub async fn serve(
     let name = spec.name;
     let known = crate::calls::Calls::for_services(&spec.services);
     let (traced, deadlines) = (known.clone(), known.clone());
-    let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let hard_stop = CancellationToken::new();
     let layers = tower::ServiceBuilder::new()
         .layer(RedLayer::new(name, known))
         .layer(HardStopLayer::new(hard_stop.clone()))
         .layer(DeadlineLayer::new(args.default_deadline, deadlines))
-        .layer(ShedLayer::new(args.concurrency_limit))
+        .layer(spec.limits.shed.clone())
         .layer(auth)
-        .layer(ShareLayer::new(args.concurrency_limit / SHARE_OF_CALLS));
+        .layer(spec.limits.share.clone());
     let builder = tonic::transport::Server::builder()
         .accept_http1(spec.edge.is_some())
         .max_concurrent_streams(args.max_concurrent_streams)
@@ -346,6 +388,7 @@ async fn serve_service(
             cell,
         },
         edge: None,
+        limits: CallLimits::new(settings.server.concurrency_limit),
     };
     serve(spec, &settings.server, settings.keys, routes, listener, shutdown).await
 }

@@ -25,6 +25,11 @@ use tower::{Layer, Service};
 
 use crate::{auth::Principal, error::Error};
 
+/// One caller (a token's subject) may hold at most this fraction of the
+/// calls in progress (`--concurrency-limit`); one connection at most
+/// `--max-concurrent-streams` of them.
+const SHARE_OF_CALLS: usize = 4;
+
 /// How long a shed client is told to wait.
 const RETRY_AFTER: Duration = Duration::from_millis(100);
 
@@ -40,6 +45,26 @@ fn shed<ResBody: Default>(message: String) -> Response<ResBody> {
     }
     .into();
     status.into_http::<ResBody>()
+}
+
+/// Both limits of one process, made once: a server's own, or shared by
+/// every worker of the gateway so that `--concurrency-limit` stays the
+/// process's however many threads accept its calls.
+#[derive(Debug, Clone)]
+pub struct CallLimits {
+    pub(super) shed: ShedLayer,
+    pub(super) share: ShareLayer,
+}
+
+impl CallLimits {
+    /// At most `concurrency_limit` calls at once in the process, a quarter
+    /// of them per caller.
+    pub fn new(concurrency_limit: usize) -> Self {
+        Self {
+            shed: ShedLayer::new(concurrency_limit),
+            share: ShareLayer::new(concurrency_limit / SHARE_OF_CALLS),
+        }
+    }
 }
 
 /// The process-wide limit (see the module documentation).
