@@ -10,6 +10,8 @@
 //! backend's endpoints (power of two choices on calls in flight), ejecting
 //! endpoints that fail and probing them back. It serves its own health (per
 //! backend) and reflection over the merged descriptor set of every service.
+//! It runs as workers, one thread each, that do all of a call's work
+//! ([`worker`]).
 
 mod forward;
 mod limit;

@@ -3,7 +3,8 @@
 //!
 //! Each endpoint has its own HTTP/2 connection, so balancing per request
 //! spreads calls over every pod instead of pinning a client's connection to
-//! one of them.
+//! one of them. Every gateway worker has pools of its own (`crate::worker`),
+//! so its calls, counts and ejections are that worker's.
 
 use std::{
     sync::{
