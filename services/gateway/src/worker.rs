@@ -28,7 +28,14 @@ use tokio::{
 use tokio_util::sync::CancellationToken;
 
 use crate::{
-    ConnectSettings, GatewaySettings, Pool, ProbeSettings, RateLimit, Target, forward, probe, retry, route, services_of,
+    forward::{Forwarder, Shared},
+    limit::RateLimit,
+    pool::{ConnectSettings, Pool},
+    probe::{ProbeSettings, watch_backend},
+    retry::RetryPolicy,
+    route::RouteTable,
+    settings::{GatewaySettings, services_of},
+    target::Target,
 };
 
 /// What every worker of one gateway process shares.
@@ -149,7 +156,7 @@ async fn serve(
         let pool = Arc::new(Pool::new(&backend.package, &uris, connect));
         let mut names = tiejun_proto::service_names(&backend.package);
         names.push(backend.package.clone());
-        tasks.spawn(probe::watch_backend(
+        tasks.spawn(watch_backend(
             pool.clone(),
             backend.target.clone(),
             settings.resolver.clone(),
@@ -160,11 +167,11 @@ async fn serve(
         ));
         pools.push(pool);
     }
-    let shared = Arc::new(forward::Shared {
-        routes: route::RouteTable::new(&packages),
+    let shared = Arc::new(Shared {
+        routes: RouteTable::new(&packages),
         pools,
         limits: process.limits,
-        retry: retry::RetryPolicy::new(tuning.retries),
+        retry: RetryPolicy::new(tuning.retries),
         max_message_bytes: settings.server.max_message_bytes,
     });
     let spec = ServerSpec {
@@ -175,7 +182,7 @@ async fn serve(
         edge: Some(process.edge),
         limits: process.calls,
     };
-    let routes = forward::Forwarder::new(shared).into_routes();
+    let routes = Forwarder::new(shared).into_routes();
     let served = server::serve(spec, &settings.server, settings.keys, routes, incoming, shutdown).await;
     background.cancel();
     tasks.shutdown().await;
