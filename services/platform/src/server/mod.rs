@@ -4,6 +4,7 @@
 
 mod hard_stop;
 pub mod readiness;
+mod reflection;
 mod shed;
 
 use std::time::Duration;
@@ -25,12 +26,6 @@ use crate::{
     deadline::DeadlineLayer,
     metrics::RedLayer,
 };
-
-/// The health service name of the reflection services, advertised with them.
-const REFLECTION_SERVICES: [&str; 2] = [
-    "grpc.reflection.v1.ServerReflection",
-    "grpc.reflection.v1alpha.ServerReflection",
-];
 
 /// After the drain timeout, how long ended calls get to flush before the
 /// server task is dropped.
@@ -215,15 +210,11 @@ pub async fn serve(
         .set_service_status(HEALTH_SERVICE, ServingStatus::Serving)
         .await;
 
-    let reflection = reflection_builder(&spec.services);
+    let (reflection_v1, reflection_v1alpha) = reflection::services(&spec.services)?;
     let routes = routes
         .add_service(health_service)
-        .add_service(reflection.build_v1().context("building reflection v1")?)
-        .add_service(
-            reflection_builder(&spec.services)
-                .build_v1alpha()
-                .context("building reflection v1alpha")?,
-        );
+        .add_service(reflection_v1)
+        .add_service(reflection_v1alpha);
 
     let auth = match spec.policy {
         Some(policy) => AuthLayer::new(keys, policy),
@@ -434,19 +425,4 @@ macro_rules! limited {
     ($server:expr, $max:expr) => {
         $server.max_decoding_message_size($max).max_encoding_message_size($max)
     };
-}
-
-fn reflection_builder(services: &[String]) -> tonic_reflection::server::Builder<'static> {
-    let mut builder = tonic_reflection::server::Builder::configure()
-        .register_encoded_file_descriptor_set(tiejun_proto::FILE_DESCRIPTOR_SET)
-        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-        .register_encoded_file_descriptor_set(tonic_types::pb::FILE_DESCRIPTOR_SET)
-        .with_service_name(HEALTH_SERVICE);
-    for name in REFLECTION_SERVICES {
-        builder = builder.with_service_name(name);
-    }
-    for service in services {
-        builder = builder.with_service_name(service.clone());
-    }
-    builder
 }
