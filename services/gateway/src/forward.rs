@@ -45,7 +45,7 @@ const FRAME_HEADER: usize = 5;
 #[derive(Debug)]
 pub struct Shared {
     /// Paths to backends.
-    pub routes: RouteTable,
+    pub routes: Arc<RouteTable>,
     /// One pool per backend, indexed as in the route table.
     pub pools: Vec<Arc<Pool>>,
     /// Per-principal limits.

@@ -48,7 +48,9 @@ const FORGET_IDLE_EVERY: Duration = Duration::from_secs(60);
 /// others stop, and the first failure is the answer.
 pub async fn run(settings: GatewaySettings, listener: TcpListener, shutdown: CancellationToken) -> anyhow::Result<()> {
     let tuning = &settings.tuning;
+    let packages: Vec<String> = settings.backends.iter().map(|b| b.package.clone()).collect();
     let process = worker::ProcessWide {
+        routes: Arc::new(route::RouteTable::new(&packages)),
         limits: Arc::new(RateLimit::new(tuning.rate_limit, tuning.rate_burst)),
         calls: CallLimits::new(settings.server.concurrency_limit),
         edge: web::edge(&tuning.cors_allow_origins, settings.server.max_message_bytes)?,

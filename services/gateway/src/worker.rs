@@ -15,7 +15,7 @@
 //! What the process has once, the workers share ([`ProcessWide`]): each
 //! caller's rate limit and the limits on calls in progress, so that
 //! `--rate-limit` and `--concurrency-limit` mean the same with any number of
-//! workers.
+//! workers, and what is read from the descriptors at start (the routes).
 
 use std::{net::SocketAddr, net::TcpStream, sync::Arc, time::Duration};
 
@@ -41,6 +41,8 @@ use crate::{
 /// What every worker of one gateway process shares.
 #[derive(Debug, Clone)]
 pub struct ProcessWide {
+    /// Paths to backends, read from the descriptors once.
+    pub routes: Arc<RouteTable>,
     /// Each principal's calls a second.
     pub limits: Arc<RateLimit>,
     /// Calls in progress, in the whole process and per caller.
@@ -168,7 +170,7 @@ async fn serve(
         pools.push(pool);
     }
     let shared = Arc::new(Shared {
-        routes: RouteTable::new(&packages),
+        routes: process.routes,
         pools,
         limits: process.limits,
         retry: RetryPolicy::new(tuning.retries),
