@@ -1,10 +1,13 @@
 //! Load shedding: calls over the concurrency limit are refused at once with
-//! RESOURCE_EXHAUSTED and a RetryInfo delay.
+//! RESOURCE_EXHAUSTED and a RetryInfo delay, on a service port and on the
+//! gateway, whose limit is the whole process's however many workers carry
+//! the calls.
 
 use std::time::Duration;
 
+use tiejun_platform::auth::TokenSpec;
 use tiejun_proto::bench::v1::{EchoRequest, echo_service_client::EchoServiceClient};
-use tiejun_tests::{authed, echo, token, wait_serving};
+use tiejun_tests::{authed, echo, gateway, keys, token, wait_serving};
 use tonic::Code;
 use tonic_types::StatusExt as _;
 
@@ -41,4 +44,49 @@ async fn calls_over_the_concurrency_limit_are_shed_with_retry_info() {
     }
     assert!(ok <= 2, "{ok} calls ran at once with a limit of 2");
     assert!(ok >= 1 && shed >= 6, "ok {ok}, shed {shed}");
+}
+
+/// Callers, each with its own connection, so the gateway's acceptor deals
+/// them to both of its workers, and each its own subject, so the per-caller
+/// share (a quarter of the limit) refuses none of them.
+const CALLERS: usize = 8;
+
+#[tokio::test]
+async fn the_gateways_limit_is_the_whole_process_across_its_workers() {
+    let backend = echo::start(|_| {}).await;
+    // A quarter of 4 is one call per caller: each caller makes one.
+    let gw = gateway::tuned_in_front_of(&[backend.addr], gateway::fast_tuning(), |a| a.concurrency_limit = 4).await;
+    assert!(wait_serving(gw.addr, Duration::from_secs(10)).await);
+    let mut calls = Vec::new();
+    for caller in 0..CALLERS {
+        let mut client = EchoServiceClient::new(gw.channel().await);
+        let token = keys()
+            .mint(&TokenSpec::new(
+                &format!("caller-{caller}"),
+                &[],
+                Duration::from_secs(600),
+            ))
+            .expect("minting");
+        let request = authed(
+            EchoRequest {
+                payload: vec![1],
+                delay: Some(Duration::from_secs(2).try_into().expect("duration")),
+            },
+            &token,
+        );
+        calls.push(tokio::spawn(async move { client.echo(request).await }));
+    }
+    let mut ok = 0;
+    for call in calls {
+        match call.await.expect("task") {
+            Ok(_) => ok += 1,
+            Err(status) => {
+                assert_eq!(status.code(), Code::ResourceExhausted, "{status:?}");
+                assert!(status.get_details_retry_info().is_some(), "shed without RetryInfo");
+            }
+        }
+    }
+    // With a limit per worker, two workers would run up to 8.
+    assert!(ok <= 4, "{ok} calls ran at once through the gateway with a limit of 4");
+    assert!(ok >= 1, "every call was shed");
 }
