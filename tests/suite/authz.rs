@@ -120,6 +120,19 @@ fn the_role_lists_are_read_with_scope_notes_dropped() {
     assert_eq!(roles_in("No list here."), None);
 }
 
+/// Each service's policy has a rule for every RPC that service serves (its
+/// package's and the platform's it carries), read from the descriptors.
+#[test]
+fn every_rpc_each_service_serves_has_a_rule_in_its_policy() {
+    for svc in Svc::ALL {
+        let missing = svc.policy().missing_rules(&svc.services());
+        assert!(
+            missing.is_empty(),
+            "{svc:?}: RPCs without an access policy: {missing:?}"
+        );
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_rpc_answers_every_role_as_its_contract_documents() {
     let rpcs = documented();

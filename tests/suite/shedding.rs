@@ -62,7 +62,7 @@ async fn the_gateways_limit_is_the_whole_process_across_its_workers() {
         let mut client = EchoServiceClient::new(gw.channel().await);
         let token = keys()
             .mint(&TokenSpec::new(
-                &format!("caller-{caller}"),
+                format!("caller-{caller}"),
                 &[],
                 Duration::from_secs(600),
             ))

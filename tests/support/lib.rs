@@ -94,6 +94,15 @@ impl Svc {
         }
     }
 
+    /// The service's access policy.
+    pub fn policy(self) -> tiejun_platform::auth::Policy {
+        match self {
+            Svc::Leads => tiejun_leads::policy(),
+            Svc::Billing => tiejun_billing::policy(),
+            Svc::Training => tiejun_training::policy(),
+        }
+    }
+
     /// The migrations of the service.
     pub fn migrations(self) -> &'static tiejun_platform::db::Migrations {
         match self {

@@ -76,12 +76,3 @@ pub fn policy() -> Policy {
             ],
         )
 }
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn every_rpc_served_has_a_policy() {
-        let missing = super::policy().missing_rules(&crate::services());
-        assert!(missing.is_empty(), "RPCs without an access policy: {missing:?}");
-    }
-}
