@@ -239,6 +239,31 @@ async fn a_team_managers_token_acts_on_that_team_only(db: TestDatabase) {
             .code(),
         Code::PermissionDenied
     );
+    // Releasing, converting and closing a held lead: the same rule.
+    let release = |i: usize| ReleaseLeadRequest {
+        lead_id: leads[i].clone(),
+        reason: "x".into(),
+    };
+    let convert = ConvertLeadRequest {
+        lead_id: leads[1].clone(),
+        ..Default::default()
+    };
+    let close = CloseLeadRequest {
+        lead_id: leads[1].clone(),
+        reason: "x".into(),
+    };
+    let refused = [
+        c.release_lead(authed(release(1), &manager)).await.map(drop),
+        c.convert_lead(authed(convert, &manager)).await.map(drop),
+        c.close_lead(authed(close, &manager)).await.map(drop),
+    ];
+    for (rpc, answer) in ["release", "convert", "close"].iter().zip(refused) {
+        let code = answer.err().map(|status| status.code());
+        assert_eq!(code, Some(Code::PermissionDenied), "{rpc} of another team's lead");
+    }
+    c.release_lead(authed(release(0), &manager))
+        .await
+        .expect("releasing a lead of the manager's own team");
 
     let mut reports = ReportServiceClient::new(f.channel().await);
     let team = |t: &str| tiejun_proto::leads::v1::GetTeamStatsRequest {

@@ -87,6 +87,15 @@ pub(crate) async fn lock_lead(tx: &mut Tx, lead_id: &LeadId) -> Result<LeadRow, 
     leads::lock(tx, lead_id).await?.ok_or_else(|| Error::missing(lead_id))
 }
 
+/// The owner of a held `lead`, when the caller may act on it: its owner
+/// themself, or staff for them (a team-limited manager only within their
+/// team). The one rule for releasing, converting and closing a held lead.
+pub(crate) async fn owner_for_caller(tx: &mut Tx, principal: &Principal, lead: &LeadRow) -> Result<PersonId, Error> {
+    let owner = access::owner_or_staff(principal, lead.owner_person_id.as_ref())?;
+    owner_in_managed_team(tx, principal, &owner).await?;
+    Ok(owner)
+}
+
 /// A team-limited manager may act on a held lead only if its owner is in
 /// their team (a rep's team never changes, so it is read without a lock).
 pub(crate) async fn owner_in_managed_team(tx: &mut Tx, principal: &Principal, owner: &PersonId) -> Result<(), Error> {

@@ -8,7 +8,7 @@ use tiejun_platform::{auth::Principal, db::Tx, error::Error};
 use tiejun_proto::leads::v1::TransitionRule;
 
 use crate::{
-    domain::{access, lead::text},
+    domain::lead::text,
     store::{
         leads::LeadRow,
         transitions::{self, Release},
@@ -37,8 +37,7 @@ pub async fn run(
     reason: &str,
 ) -> Result<LeadRow, Error> {
     let lead = super::lock_lead(tx, lead_id).await?;
-    let owner = access::owner_or_staff(principal, lead.owner_person_id.as_ref())?;
-    super::owner_in_managed_team(tx, principal, &owner).await?;
+    super::owner_for_caller(tx, principal, &lead).await?;
     let release = Release {
         lead: &lead,
         rule: TransitionRule::Release,

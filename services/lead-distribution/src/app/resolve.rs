@@ -29,8 +29,7 @@ pub async fn convert(
     notes: &str,
 ) -> Result<LeadRow, Error> {
     let lead = super::lock_lead(tx, lead_id).await?;
-    let owner = access::owner_or_staff(principal, lead.owner_person_id.as_ref())?;
-    super::owner_in_managed_team(tx, principal, &owner).await?;
+    let owner = super::owner_for_caller(tx, principal, &lead).await?;
     let resolution = Resolution {
         lead: &lead,
         to: LeadState::Converted,
@@ -68,8 +67,7 @@ pub async fn close(
         LeadState::Pool if access::is_staff(principal) => {}
         LeadState::Pool => return Err(Error::PermissionDenied("only staff close a pool lead".into())),
         LeadState::Assigned | LeadState::Private => {
-            let owner = access::owner_or_staff(principal, lead.owner_person_id.as_ref())?;
-            super::owner_in_managed_team(tx, principal, &owner).await?;
+            super::owner_for_caller(tx, principal, &lead).await?;
         }
         _ => {
             return Err(Error::precondition(
