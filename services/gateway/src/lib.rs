@@ -89,10 +89,9 @@ pub async fn run(settings: GatewaySettings, listener: TcpListener, shutdown: Can
 }
 
 async fn forget_idle_principals(limits: Arc<RateLimit>, shutdown: CancellationToken) {
-    loop {
-        tokio::select! {
-            () = shutdown.cancelled() => return,
-            () = tokio::time::sleep(FORGET_IDLE_EVERY) => limits.forget_idle(),
-        }
-    }
+    tiejun_platform::shutdown::every(FORGET_IDLE_EVERY, &shutdown, || {
+        limits.forget_idle();
+        std::future::ready(())
+    })
+    .await;
 }

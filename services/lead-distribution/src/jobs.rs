@@ -9,7 +9,7 @@
 //! `WatchRepEvents` once numbered, so it must run wherever watchers might.
 
 use chrono::Timelike as _;
-use tiejun_platform::{clock::DEFAULT_ZONE, config::JobArgs, error::Error};
+use tiejun_platform::{clock::DEFAULT_ZONE, config::JobArgs, error::Error, shutdown::every};
 use tokio_util::sync::CancellationToken;
 
 use crate::{
@@ -24,15 +24,13 @@ pub async fn run(leads: Leads, args: JobArgs, shutdown: CancellationToken) {
     if !args.enabled {
         return;
     }
-    loop {
-        tokio::select! {
-            () = shutdown.cancelled() => return,
-            () = tokio::time::sleep(args.interval) => {}
-        }
-        if let Err(err) = tick(&leads).await {
+    let leads = &leads;
+    every(args.interval, &shutdown, || async move {
+        if let Err(err) = tick(leads).await {
             tracing::warn!(error = %err, "background job failed; retrying next tick");
         }
-    }
+    })
+    .await;
 }
 
 /// How often the feed's numbering looks for committed, unnumbered events.
@@ -41,15 +39,13 @@ const NUMBER_EVERY: std::time::Duration = std::time::Duration::from_millis(100);
 /// Numbers the feed's new events every [`NUMBER_EVERY`] until `shutdown`
 /// (`store::feed::number`).
 pub async fn number_feed(leads: Leads, shutdown: CancellationToken) {
-    loop {
-        tokio::select! {
-            () = shutdown.cancelled() => return,
-            () = tokio::time::sleep(NUMBER_EVERY) => {}
-        }
-        if let Err(err) = number_waiting(&leads).await {
+    let leads = &leads;
+    every(NUMBER_EVERY, &shutdown, || async move {
+        if let Err(err) = number_waiting(leads).await {
             tracing::warn!(error = %err, "numbering the reps' feed failed; retrying");
         }
-    }
+    })
+    .await;
 }
 
 async fn number_waiting(leads: &Leads) -> Result<(), Error> {

@@ -2,7 +2,7 @@
 //! ahead, period ends, grace ends). Replicas sharing a PostgreSQL database
 //! take turns on the cycle's job lock.
 
-use tiejun_platform::config::JobArgs;
+use tiejun_platform::{config::JobArgs, shutdown::every};
 use tokio_util::sync::CancellationToken;
 
 use crate::{domain::renewal::CycleOutcome, grpc::Billing};
@@ -12,11 +12,8 @@ pub async fn run(billing: Billing, args: JobArgs, shutdown: CancellationToken) {
     if !args.enabled {
         return;
     }
-    loop {
-        tokio::select! {
-            () = shutdown.cancelled() => return,
-            () = tokio::time::sleep(args.interval) => {}
-        }
+    let billing = &billing;
+    every(args.interval, &shutdown, || async move {
         match billing.renewal_cycle().await {
             Ok(out) if out != CycleOutcome::default() => {
                 tracing::info!(
@@ -30,5 +27,6 @@ pub async fn run(billing: Billing, args: JobArgs, shutdown: CancellationToken) {
             Ok(_) => {}
             Err(err) => tracing::warn!(error = %err, "renewal cycle failed; retrying next tick"),
         }
-    }
+    })
+    .await;
 }

@@ -115,6 +115,15 @@ pub async fn scores(
     .await?))
 }
 
+/// A learner's certificate for a programme (`$1`, `$2`) valid at `$3`:
+/// issued by then and not yet expired, the latest issued.
+fn valid_at_sql() -> String {
+    format!(
+        "SELECT {CERT_COLUMNS} FROM certificates WHERE learner_id = $1 AND program_id = $2 AND issued_at <= $3 \
+         AND (valid_until IS NULL OR valid_until > $3) ORDER BY issued_at DESC LIMIT 1"
+    )
+}
+
 /// The certificate valid at `at`, inside a transaction.
 pub async fn valid_in(
     tx: &mut Tx,
@@ -122,10 +131,7 @@ pub async fn valid_in(
     program_id: &ProgramId,
     at: DateTime<Utc>,
 ) -> Result<Option<CertificateRow>, Error> {
-    let sql = format!(
-        "SELECT {CERT_COLUMNS} FROM certificates WHERE learner_id = $1 AND program_id = $2 AND issued_at <= $3 \
-         AND (valid_until IS NULL OR valid_until > $3) ORDER BY issued_at DESC LIMIT 1"
-    );
+    let sql = valid_at_sql();
     Ok(on_tx!(tx, |c| sqlx::query_as(sqlx::AssertSqlSafe(sql))
         .bind(learner_id)
         .bind(program_id)
@@ -141,10 +147,7 @@ pub async fn valid(
     program_id: &ProgramId,
     at: DateTime<Utc>,
 ) -> Result<Option<CertificateRow>, Error> {
-    let sql = format!(
-        "SELECT {CERT_COLUMNS} FROM certificates WHERE learner_id = $1 AND program_id = $2 AND issued_at <= $3 \
-         AND (valid_until IS NULL OR valid_until > $3) ORDER BY issued_at DESC LIMIT 1"
-    );
+    let sql = valid_at_sql();
     Ok(on_pool!(db, |p| sqlx::query_as(sqlx::AssertSqlSafe(sql))
         .bind(learner_id)
         .bind(program_id)
