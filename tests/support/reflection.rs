@@ -4,59 +4,50 @@ use std::net::SocketAddr;
 
 use tonic_reflection::pb::{v1, v1alpha};
 
-/// The services listed by reflection v1 at `addr`.
-pub async fn list_v1(addr: SocketAddr) -> Vec<String> {
-    use v1::{
-        ServerReflectionRequest, server_reflection_client::ServerReflectionClient,
-        server_reflection_request::MessageRequest, server_reflection_response::MessageResponse,
+/// A function listing the services at an address over one version of
+/// reflection: the two versions' types are alike but distinct.
+macro_rules! list_over {
+    ($(#[$doc:meta])* $name:ident, $version:ident) => {
+        $(#[$doc])*
+        pub async fn $name(addr: SocketAddr) -> Vec<String> {
+            use $version::{
+                ServerReflectionRequest, server_reflection_client::ServerReflectionClient,
+                server_reflection_request::MessageRequest, server_reflection_response::MessageResponse,
+            };
+            let version = stringify!($version);
+            let mut client = ServerReflectionClient::new(crate::channel(addr).await);
+            let request = ServerReflectionRequest {
+                host: String::new(),
+                message_request: Some(MessageRequest::ListServices(String::new())),
+            };
+            let mut stream = client
+                .server_reflection_info(tokio_stream::iter([request]))
+                .await
+                .unwrap_or_else(|e| panic!("reflection {version}: {e:?}"))
+                .into_inner();
+            let response = stream
+                .message()
+                .await
+                .unwrap_or_else(|e| panic!("reflection {version} answer: {e:?}"))
+                .expect("one response");
+            match response.message_response {
+                Some(MessageResponse::ListServicesResponse(list)) => list.service.into_iter().map(|s| s.name).collect(),
+                other => panic!("unexpected reflection {version} answer: {other:?}"),
+            }
+        }
     };
-    let mut client = ServerReflectionClient::new(crate::channel(addr).await);
-    let request = ServerReflectionRequest {
-        host: String::new(),
-        message_request: Some(MessageRequest::ListServices(String::new())),
-    };
-    let mut stream = client
-        .server_reflection_info(tokio_stream::iter([request]))
-        .await
-        .expect("reflection v1")
-        .into_inner();
-    let response = stream
-        .message()
-        .await
-        .expect("reflection v1 answer")
-        .expect("one response");
-    match response.message_response {
-        Some(MessageResponse::ListServicesResponse(list)) => list.service.into_iter().map(|s| s.name).collect(),
-        other => panic!("unexpected reflection v1 answer: {other:?}"),
-    }
 }
 
-/// The services listed by reflection v1alpha at `addr`.
-pub async fn list_v1alpha(addr: SocketAddr) -> Vec<String> {
-    use v1alpha::{
-        ServerReflectionRequest, server_reflection_client::ServerReflectionClient,
-        server_reflection_request::MessageRequest, server_reflection_response::MessageResponse,
-    };
-    let mut client = ServerReflectionClient::new(crate::channel(addr).await);
-    let request = ServerReflectionRequest {
-        host: String::new(),
-        message_request: Some(MessageRequest::ListServices(String::new())),
-    };
-    let mut stream = client
-        .server_reflection_info(tokio_stream::iter([request]))
-        .await
-        .expect("reflection v1alpha")
-        .into_inner();
-    let response = stream
-        .message()
-        .await
-        .expect("reflection v1alpha answer")
-        .expect("one response");
-    match response.message_response {
-        Some(MessageResponse::ListServicesResponse(list)) => list.service.into_iter().map(|s| s.name).collect(),
-        other => panic!("unexpected reflection v1alpha answer: {other:?}"),
-    }
-}
+list_over!(
+    /// The services listed by reflection v1 at `addr`.
+    list_v1,
+    v1
+);
+list_over!(
+    /// The services listed by reflection v1alpha at `addr`.
+    list_v1alpha,
+    v1alpha
+);
 
 /// True when reflection v1alpha can resolve `symbol` to its file (so
 /// `grpcurl describe` and the decoding of error details work).
