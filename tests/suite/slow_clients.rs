@@ -11,9 +11,8 @@ use std::{
     time::{Duration, Instant},
 };
 
-use tiejun_platform::auth::{Role, TokenSpec};
 use tiejun_proto::bench::v1::{EchoRequest, echo_service_client::EchoServiceClient};
-use tiejun_tests::{authed, echo, gateway, health, keys, wait_serving};
+use tiejun_tests::{authed, echo, gateway, health, token_of, wait_serving};
 use tonic::Code;
 use tonic_health::pb::health_check_response::ServingStatus;
 
@@ -23,12 +22,6 @@ const DEADLINE: Duration = Duration::from_secs(2);
 /// `--concurrency-limit` left at its default (1024), of which one caller
 /// may hold a quarter.
 const SHARE: usize = 1024 / 4;
-
-fn token_of(subject: &str, roles: &[Role]) -> String {
-    keys()
-        .mint(&TokenSpec::new(subject, roles, Duration::from_secs(3600)))
-        .expect("minting")
-}
 
 /// One attacker stream's end: its gRPC code and when it came.
 type Ending = (Code, Duration);

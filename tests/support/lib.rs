@@ -57,8 +57,14 @@ pub fn every_role_token(subject: &str) -> String {
 
 /// A token for `roles`, valid for an hour.
 pub fn token(roles: &[Role]) -> String {
+    token_of("test", roles)
+}
+
+/// A token of `subject` (one caller, as the per-caller limits count them)
+/// for `roles`, valid for an hour.
+pub fn token_of(subject: &str, roles: &[Role]) -> String {
     keys()
-        .mint(&TokenSpec::new("test", roles, Duration::from_secs(3600)))
+        .mint(&TokenSpec::new(subject, roles, Duration::from_secs(3600)))
         .expect("minting a test token")
 }
 
