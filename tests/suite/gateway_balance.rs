@@ -211,3 +211,116 @@ async fn the_gateway_is_serving_while_each_backend_has_a_healthy_endpoint() {
     let (_again, _) = echo_on(&addr.to_string()).await;
     assert!(tiejun_tests::wait_serving(gw.addr, Duration::from_secs(5)).await);
 }
+
+/// A backend whose health says NOT_SERVING to its first check and SERVING
+/// to every later one: two workers probing it once each see it differently.
+#[derive(Debug, Default)]
+struct FirstCheckDown {
+    checks: Arc<AtomicU64>,
+}
+
+#[tonic::async_trait]
+impl tonic_health::pb::health_server::Health for FirstCheckDown {
+    async fn check(
+        &self,
+        _: tonic::Request<tonic_health::pb::HealthCheckRequest>,
+    ) -> Result<tonic::Response<tonic_health::pb::HealthCheckResponse>, tonic::Status> {
+        let status = if self.checks.fetch_add(1, Ordering::SeqCst) == 0 {
+            ServingStatus::NotServing
+        } else {
+            ServingStatus::Serving
+        };
+        Ok(tonic::Response::new(tonic_health::pb::HealthCheckResponse {
+            status: status.into(),
+        }))
+    }
+
+    type WatchStream = tokio_stream::Empty<Result<tonic_health::pb::HealthCheckResponse, tonic::Status>>;
+
+    async fn watch(
+        &self,
+        _: tonic::Request<tonic_health::pb::HealthCheckRequest>,
+    ) -> Result<tonic::Response<Self::WatchStream>, tonic::Status> {
+        Err(tonic::Status::unimplemented("not probed"))
+    }
+}
+
+/// Probes far apart (each bounded to 2 s), so that what the first probes
+/// found stands for the whole test.
+fn one_probe_each() -> tiejun_gateway::GatewayTuning {
+    tiejun_gateway::GatewayTuning {
+        probe_interval: Duration::from_secs(60),
+        ..fast_tuning()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_worker_answers_a_health_check_for_the_whole_process() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let backend = listener.local_addr().expect("addr");
+    let health_service = FirstCheckDown::default();
+    let checks = health_service.checks.clone();
+    tokio::spawn(
+        tonic::transport::Server::builder()
+            .add_service(tonic_health::pb::health_server::HealthServer::new(health_service))
+            .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener)),
+    );
+    let gw = gateway::tuned_in_front_of(&[backend], one_probe_each(), |_| {}).await;
+    assert!(
+        eventually(Duration::from_secs(10), || checks.load(Ordering::SeqCst) >= 2).await,
+        "both workers probed the backend"
+    );
+
+    // Connections are dealt to the two workers in turn: four checks, two on each.
+    let mut answers = Vec::new();
+    for _ in 0..4 {
+        answers.push(health(gw.addr, "").await);
+    }
+    assert_eq!(
+        answers,
+        [Some(ServingStatus::NotServing); 4],
+        "one worker found the backend down, so the process is not serving, on either worker"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_gateway_is_not_serving_before_every_backend_was_probed() {
+    let (echo, _seen) = echo_on("127.0.0.1:0").await;
+    // A backend that takes connections and never answers: its first probe
+    // takes the whole 2 s it is allowed.
+    let silent = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let silent_addr = silent.local_addr().expect("addr");
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((stream, _)) = silent.accept().await {
+            held.push(stream);
+        }
+    });
+    let backends = vec![
+        gateway::echo_backend(&[echo.addr]),
+        tiejun_gateway::BackendSpec::parse("tiejun.leads.v1", &[format!("http://{silent_addr}")]).expect("valid"),
+    ];
+    let gw = gateway::start(
+        backends,
+        one_probe_each(),
+        Arc::new(tiejun_gateway::SystemResolver),
+        |_| {},
+    )
+    .await;
+
+    let mut echo_seen_up = false;
+    let watched = async {
+        loop {
+            let whole = health(gw.addr, "").await;
+            assert_ne!(
+                whole,
+                Some(ServingStatus::Serving),
+                "SERVING while the leads backend was still being probed"
+            );
+            echo_seen_up |= health(gw.addr, gateway::ECHO_PACKAGE).await == Some(ServingStatus::Serving);
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    };
+    let _ = tokio::time::timeout(Duration::from_millis(1500), watched).await;
+    assert!(echo_seen_up, "the echo backend was found up meanwhile");
+}

@@ -49,13 +49,15 @@ const FORGET_IDLE_EVERY: Duration = Duration::from_secs(60);
 pub async fn run(settings: GatewaySettings, listener: TcpListener, shutdown: CancellationToken) -> anyhow::Result<()> {
     let tuning = &settings.tuning;
     let packages: Vec<String> = settings.backends.iter().map(|b| b.package.clone()).collect();
+    let workers = worker::count(tuning.workers);
+    let names: Vec<String> = packages.iter().flat_map(|p| worker::health_names(p)).collect();
     let process = worker::ProcessWide {
         routes: Arc::new(route::RouteTable::new(&packages)),
         limits: Arc::new(RateLimit::new(tuning.rate_limit, tuning.rate_burst)),
         calls: CallLimits::new(settings.server.concurrency_limit),
         edge: web::edge(&tuning.cors_allow_origins, settings.server.max_message_bytes)?,
+        statuses: Arc::new(probe::Statuses::new(workers, &names)),
     };
-    let workers = worker::count(tuning.workers);
     let local = listener.local_addr().context("the gateway's listener")?;
     // Stops every worker when one fails, without cancelling the caller's token.
     let stop = shutdown.child_token();

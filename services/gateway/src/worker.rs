@@ -15,7 +15,9 @@
 //! What the process has once, the workers share ([`ProcessWide`]): each
 //! caller's rate limit and the limits on calls in progress, so that
 //! `--rate-limit` and `--concurrency-limit` mean the same with any number of
-//! workers, and what is read from the descriptors at start (the routes).
+//! workers; what is read from the descriptors at start (the routes); and
+//! the health it reports, which every worker's probes feed, so that a
+//! health check says the same on whichever worker it lands.
 
 use std::{net::SocketAddr, net::TcpStream, sync::Arc, time::Duration};
 
@@ -31,7 +33,7 @@ use crate::{
     forward::{Forwarder, Shared},
     limit::RateLimit,
     pool::{ConnectSettings, Pool},
-    probe::{ProbeSettings, watch_backend},
+    probe::{ProbeSettings, Report, Statuses, watch_backend},
     retry::RetryPolicy,
     route::RouteTable,
     settings::{GatewaySettings, services_of},
@@ -49,6 +51,8 @@ pub struct ProcessWide {
     pub calls: CallLimits,
     /// gRPC-Web, Connect and CORS in front of every worker's server.
     pub edge: Edge,
+    /// The health every worker's server reports: the process's.
+    pub statuses: Arc<Statuses>,
 }
 
 /// How many workers `requested` (`--workers`) means: 0 is one per CPU the
@@ -121,16 +125,25 @@ pub fn spawn(
                 .enable_all()
                 .build()
                 .context("a gateway worker's runtime")
-                .and_then(|runtime| runtime.block_on(serve(settings, process, incoming, shutdown)));
+                .and_then(|runtime| runtime.block_on(serve(index, settings, process, incoming, shutdown)));
             let _ = answer.send(served);
         })
         .with_context(|| format!("starting gateway worker {index}"))?;
     Ok((hand, done))
 }
 
-/// One worker: its backend pools and their probes, and a server over the
-/// forwarder, until `shutdown`.
+/// The names the gateway reports health under for a backend: its package
+/// and each of its services.
+pub fn health_names(package: &str) -> Vec<String> {
+    let mut names = tiejun_proto::service_names(package);
+    names.push(package.to_owned());
+    names
+}
+
+/// Worker `index`: its backend pools and their probes, and a server over
+/// the forwarder, until `shutdown`.
 async fn serve(
+    index: usize,
     settings: GatewaySettings,
     process: ProcessWide,
     incoming: Incoming,
@@ -147,7 +160,6 @@ async fn serve(
     };
     // Stops the probes when the server stops, whatever the reason.
     let background = shutdown.child_token();
-    let (statuses, watched) = tokio::sync::watch::channel(Default::default());
     let mut pools = Vec::new();
     let mut tasks = tokio::task::JoinSet::new();
     for backend in &settings.backends {
@@ -156,15 +168,17 @@ async fn serve(
             Target::Dns { .. } => Vec::new(),
         };
         let pool = Arc::new(Pool::new(&backend.package, &uris, connect));
-        let mut names = tiejun_proto::service_names(&backend.package);
-        names.push(backend.package.clone());
+        let report = Report {
+            statuses: process.statuses.clone(),
+            worker: index,
+            names: health_names(&backend.package),
+        };
         tasks.spawn(watch_backend(
             pool.clone(),
             backend.target.clone(),
             settings.resolver.clone(),
             probes,
-            statuses.clone(),
-            names,
+            report,
             background.clone(),
         ));
         pools.push(pool);
@@ -180,7 +194,7 @@ async fn serve(
         name: "gateway",
         services: services_of(&packages),
         policy: None,
-        readiness: Readiness::Follow(watched),
+        readiness: Readiness::Follow(process.statuses.watch()),
         edge: Some(process.edge),
         limits: process.calls,
     };
