@@ -63,6 +63,18 @@ pub enum Meaning {
     Invariant,
 }
 
+impl Meaning {
+    /// A bound on the request's `field`, told as `rule`.
+    pub const fn field(field: &'static str, rule: &'static str) -> Self {
+        Self::Field { field, rule }
+    }
+
+    /// A business rule: `ErrorInfo.reason` `reason`, the caller told `message`.
+    pub const fn rule(reason: &'static str, message: &'static str) -> Self {
+        Self::Rule { reason, message }
+    }
+}
+
 /// One constraint of a schema.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Constraint {

@@ -26,14 +26,15 @@ use std::{
     time::Duration,
 };
 
+use crate::{
+    calls::Calls,
+    layer::{Around, BoxFuture, Inner, answer},
+};
 use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, Request, Response};
 use http_body::Frame;
 use tokio::time::{Instant, Sleep};
 use tonic::body::Body;
-use tower::{Layer, Service};
-
-use crate::calls::Calls;
 
 /// The request header carrying the caller's remaining time.
 pub const GRPC_TIMEOUT: &str = "grpc-timeout";
@@ -95,12 +96,12 @@ pub struct CallDeadline(pub Option<Instant>);
 
 /// See the module documentation.
 #[derive(Debug, Clone)]
-pub struct DeadlineLayer {
+pub struct Deadlines {
     default: Duration,
     calls: Calls,
 }
 
-impl DeadlineLayer {
+impl Deadlines {
     /// Holds the calls of `calls` to their deadline, `default` where the
     /// caller gives none.
     pub fn new(default: Duration, calls: Calls) -> Self {
@@ -108,54 +109,27 @@ impl DeadlineLayer {
     }
 }
 
-impl<S> Layer<S> for DeadlineLayer {
-    type Service = DeadlineService<S>;
-
-    fn layer(&self, inner: S) -> Self::Service {
-        DeadlineService {
-            inner,
-            default: self.default,
-            calls: self.calls.clone(),
-        }
-    }
-}
-
-/// The service made by [`DeadlineLayer`].
-#[derive(Debug, Clone)]
-pub struct DeadlineService<S> {
-    inner: S,
-    default: Duration,
-    calls: Calls,
-}
-
 /// The answer to a malformed `grpc-timeout`.
 fn malformed() -> tonic::Status {
     crate::error::Error::invalid(GRPC_TIMEOUT, "must be 1 to 8 digits and a unit (H, M, S, m, u or n)").into()
 }
 
-impl<S, ResBody> Service<Request<Body>> for DeadlineService<S>
+impl<S, ResBody> Around<S, Request<Body>> for Deadlines
 where
-    S: Service<Request<Body>, Response = Response<ResBody>> + Clone + Send + 'static,
-    S::Future: Send + 'static,
-    S::Error: Send + 'static,
+    S: Inner<Body, Response = Response<ResBody>>,
     ResBody: http_body::Body<Data = Bytes> + Send + 'static,
     ResBody::Error: Into<tonic::codegen::StdError>,
 {
     type Response = Response<Body>;
     type Error = S::Error;
-    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Self::Error>> + Send>>;
 
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        self.inner.poll_ready(cx)
-    }
-
-    fn call(&mut self, mut req: Request<Body>) -> Self::Future {
+    fn around(&self, mut req: Request<Body>, mut inner: S) -> BoxFuture<Result<Self::Response, S::Error>> {
         let now = Instant::now();
         let caller = match req.headers().get(GRPC_TIMEOUT) {
             None => None,
             Some(value) => match value.to_str().ok().and_then(parse_grpc_timeout) {
                 Some(timeout) => Some(now + timeout),
-                None => return Box::pin(std::future::ready(Ok(malformed().into_http()))),
+                None => return answer(malformed().into_http()),
             },
         };
         let kind = self.calls.kind(req.uri().path());
@@ -166,8 +140,6 @@ where
             req = req.map(|body| Body::new(BodyDeadline::new(body, body_by)));
         }
         let deadline = deadline.map(|d| d.checked_sub(EARLY_BY).unwrap_or(d));
-        let clone = self.inner.clone();
-        let mut inner = std::mem::replace(&mut self.inner, clone);
         Box::pin(async move {
             let Some(deadline) = deadline else {
                 return inner.call(req).await.map(|r| r.map(Body::new));

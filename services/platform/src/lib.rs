@@ -15,6 +15,7 @@ pub mod files;
 pub mod id;
 pub mod idempotency;
 pub mod inbox;
+pub mod layer;
 pub mod metrics;
 pub mod outbox;
 pub mod paging;

@@ -19,7 +19,6 @@
 //! paths cannot grow the series (or put an e-mail on `/metrics`).
 
 use std::{
-    future::Future,
     net::SocketAddr,
     pin::Pin,
     task::{Context, Poll},
@@ -34,7 +33,8 @@ use opentelemetry::{KeyValue, metrics::Histogram};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tonic::body::Body;
-use tower::{Layer, Service};
+
+use crate::layer::{Around, BoxFuture, Inner};
 
 pub use crate::calls::{Calls, OTHER};
 
@@ -124,12 +124,12 @@ pub async fn serve(listener: TcpListener, registry: Registry, shutdown: Cancella
 /// Records `rpc.server.duration` for every call (see the module
 /// documentation), and ends the call's SERVER span with its status.
 #[derive(Debug, Clone)]
-pub struct RedLayer {
+pub struct Red {
     duration: Histogram<f64>,
     known: Calls,
 }
 
-impl RedLayer {
+impl Red {
     /// Instruments on `component`'s meter, labelling the `known` paths by
     /// name and the rest `_OTHER`.
     pub fn new(component: &'static str, known: Calls) -> Self {
@@ -140,26 +140,6 @@ impl RedLayer {
             .build();
         Self { duration, known }
     }
-}
-
-impl<S> Layer<S> for RedLayer {
-    type Service = RedService<S>;
-
-    fn layer(&self, inner: S) -> Self::Service {
-        RedService {
-            inner,
-            duration: self.duration.clone(),
-            known: self.known.clone(),
-        }
-    }
-}
-
-/// The service made by [`RedLayer`].
-#[derive(Debug, Clone)]
-pub struct RedService<S> {
-    inner: S,
-    duration: Histogram<f64>,
-    known: Calls,
 }
 
 /// What is known of a call when it ends.
@@ -194,24 +174,17 @@ fn status_of(headers: &HeaderMap) -> Option<i64> {
     headers.get("grpc-status")?.to_str().ok()?.parse().ok()
 }
 
-impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for RedService<S>
+impl<S, ReqBody, ResBody> Around<S, Request<ReqBody>> for Red
 where
-    S: Service<Request<ReqBody>, Response = Response<ResBody>> + Clone + Send + 'static,
-    S::Future: Send + 'static,
-    S::Error: Send + 'static,
+    S: Inner<ReqBody, Response = Response<ResBody>>,
     ReqBody: Send + 'static,
     ResBody: http_body::Body<Data = Bytes> + Send + 'static,
     ResBody::Error: Into<tonic::codegen::StdError>,
 {
     type Response = Response<Body>;
     type Error = S::Error;
-    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Self::Error>> + Send>>;
 
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        self.inner.poll_ready(cx)
-    }
-
-    fn call(&mut self, req: Request<ReqBody>) -> Self::Future {
+    fn around(&self, req: Request<ReqBody>, mut inner: S) -> BoxFuture<Result<Self::Response, S::Error>> {
         let (service, method) = self.known.label_values(req.uri().path());
         let mut call = Call {
             span: tracing::Span::none(),
@@ -227,8 +200,6 @@ where
                 .unwrap_or(crate::calls::Protocol::Grpc)
                 .as_str(),
         };
-        let clone = self.inner.clone();
-        let mut inner = std::mem::replace(&mut self.inner, clone);
         Box::pin(async move {
             // tonic enters the call's span while polling this future: the
             // span is kept until the call ends, trailers and all.

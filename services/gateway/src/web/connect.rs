@@ -17,12 +17,7 @@
 //! RFC 3339 timestamps, 64-bit integers as strings); an unknown field is
 //! INVALID_ARGUMENT. Compressed messages are refused UNIMPLEMENTED.
 
-use std::{
-    future::Future,
-    pin::Pin,
-    sync::Arc,
-    task::{Context, Poll},
-};
+use std::sync::Arc;
 
 use base64::Engine as _;
 use bytes::{Buf as _, BufMut as _, Bytes, BytesMut};
@@ -31,9 +26,12 @@ use http_body::Frame;
 use http_body_util::{BodyExt as _, Full, Limited, StreamBody};
 use prost::Message as _;
 use prost_reflect::{DeserializeOptions, DynamicMessage, MessageDescriptor, SerializeOptions};
-use tiejun_platform::error::FieldViolation;
+use tiejun_platform::{
+    error::FieldViolation,
+    layer::{Around, BoxFuture},
+};
 use tonic::{Code, Status, body::Body};
-use tower::{BoxError, Layer, Service};
+use tower::{BoxError, Service};
 
 use super::schema::Schema;
 
@@ -108,12 +106,12 @@ fn query_param(query: &str, key: &str) -> Option<String> {
 
 /// See the module documentation.
 #[derive(Debug, Clone)]
-pub struct ConnectLayer {
+pub struct Connect {
     schema: Arc<Schema>,
     max_message_bytes: usize,
 }
 
-impl ConnectLayer {
+impl Connect {
     /// Connect in front of a gRPC service; messages up to `max_message_bytes`.
     pub fn new(schema: Arc<Schema>, max_message_bytes: usize) -> Self {
         Self {
@@ -123,43 +121,16 @@ impl ConnectLayer {
     }
 }
 
-impl<S> Layer<S> for ConnectLayer {
-    type Service = ConnectService<S>;
-
-    fn layer(&self, inner: S) -> Self::Service {
-        ConnectService {
-            inner,
-            schema: self.schema.clone(),
-            max_message_bytes: self.max_message_bytes,
-        }
-    }
-}
-
-/// The service made by [`ConnectLayer`].
-#[derive(Debug, Clone)]
-pub struct ConnectService<S> {
-    inner: S,
-    schema: Arc<Schema>,
-    max_message_bytes: usize,
-}
-
-impl<S> Service<Request<Body>> for ConnectService<S>
+impl<S> Around<S, Request<Body>> for Connect
 where
-    S: Service<Request<Body>, Response = Response<Body>> + Clone + Send + 'static,
+    S: Service<Request<Body>, Response = Response<Body>> + Send + 'static,
     S::Future: Send + 'static,
     S::Error: Into<BoxError> + Send + 'static,
 {
     type Response = Response<Body>;
     type Error = BoxError;
-    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Self::Error>> + Send>>;
 
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        self.inner.poll_ready(cx).map_err(Into::into)
-    }
-
-    fn call(&mut self, req: Request<Body>) -> Self::Future {
-        let clone = self.inner.clone();
-        let mut inner = std::mem::replace(&mut self.inner, clone);
+    fn around(&self, req: Request<Body>, mut inner: S) -> BoxFuture<Result<Self::Response, BoxError>> {
         let Some(shape) = shape(&req) else {
             return Box::pin(async move { inner.call(req).await.map_err(Into::into) });
         };

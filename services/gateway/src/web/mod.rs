@@ -16,12 +16,13 @@ use anyhow::Context as _;
 use http::{HeaderName, HeaderValue, Method};
 use tiejun_platform::{
     calls::Protocol,
+    layer::AroundLayer,
     server::{Edge, HttpService},
 };
 use tower::ServiceExt as _;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
-pub use connect::{ConnectLayer, code_name, http_status};
+pub use connect::{Connect, code_name, http_status};
 pub use schema::Schema;
 
 /// Request headers a browser may send across origins.
@@ -53,7 +54,7 @@ pub fn edge(cors_origins: &[String], max_message_bytes: usize) -> anyhow::Result
                 req
             })
             .option_layer(cors.clone())
-            .layer(ConnectLayer::new(schema.clone(), max_message_bytes))
+            .layer(AroundLayer::new(Connect::new(schema.clone(), max_message_bytes)))
             .layer(tonic_web::GrpcWebLayer::new())
             .service(grpc.clone());
         HttpService::new(Split {

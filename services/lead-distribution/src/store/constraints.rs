@@ -4,7 +4,7 @@
 
 use tiejun_platform::constraint::{
     Constraint,
-    Meaning::{Duplicate, Field, Invariant, Race, Rule},
+    Meaning::{self, Duplicate, Invariant, Race},
 };
 
 /// Every unique, CHECK and foreign-key constraint of `migrations/`.
@@ -14,10 +14,7 @@ pub const CONSTRAINTS: &[Constraint] = &[
     Constraint::check(
         "reps_daily_quota_check",
         "daily_quota BETWEEN 30 AND 50",
-        Field {
-            field: "daily_quota",
-            rule: "must be between 30 and 50",
-        },
+        Meaning::field("daily_quota", "must be between 30 and 50"),
     ),
     Constraint::check(
         "reps_status_check",
@@ -31,10 +28,7 @@ pub const CONSTRAINTS: &[Constraint] = &[
     Constraint::check(
         "leads_score_check",
         "score BETWEEN 0 AND 100",
-        Field {
-            field: "score",
-            rule: "must be between 0 and 100",
-        },
+        Meaning::field("score", "must be between 0 and 100"),
     ),
     Constraint::check(
         "leads_state_check",
@@ -52,19 +46,16 @@ pub const CONSTRAINTS: &[Constraint] = &[
     Constraint::check("rep_days_distributed_check", "distributed >= 0", Invariant),
     Constraint::named_check(
         "rep_days_claim_limit",
-        Rule {
-            reason: "DAILY_CLAIM_LIMIT",
-            message: "the day's claim limit is reached",
-        },
+        Meaning::rule("DAILY_CLAIM_LIMIT", "the day's claim limit is reached"),
     ),
     Constraint::foreign_key("rep_days_person_id_fkey"),
     Constraint::unique("private_pools_pkey", "private_pools.person_id", Race),
     Constraint::named_check(
         "private_pools_cap",
-        Rule {
-            reason: "PRIVATE_POOL_FULL",
-            message: "the private pool is at its cap: release a lead to keep this one",
-        },
+        Meaning::rule(
+            "PRIVATE_POOL_FULL",
+            "the private pool is at its cap: release a lead to keep this one",
+        ),
     ),
     Constraint::foreign_key("private_pools_person_id_fkey"),
     // ownership, history, follow-ups, cooldowns
@@ -109,26 +100,17 @@ pub const CONSTRAINTS: &[Constraint] = &[
     Constraint::check(
         "daily_reports_calls_check",
         "calls >= 0",
-        Field {
-            field: "calls",
-            rule: "must not be negative",
-        },
+        Meaning::field("calls", "must not be negative"),
     ),
     Constraint::check(
         "daily_reports_visits_check",
         "visits >= 0",
-        Field {
-            field: "visits",
-            rule: "must not be negative",
-        },
+        Meaning::field("visits", "must not be negative"),
     ),
     Constraint::check(
         "daily_reports_deals_check",
         "deals >= 0",
-        Field {
-            field: "deals",
-            rule: "must not be negative",
-        },
+        Meaning::field("deals", "must not be negative"),
     ),
     Constraint::foreign_key("daily_reports_person_id_fkey"),
 ];

@@ -4,24 +4,18 @@
 
 use tiejun_platform::constraint::{
     Constraint,
-    Meaning::{Duplicate, Field, Invariant, Race, Rule},
+    Meaning::{self, Duplicate, Invariant, Race},
 };
 
 use crate::domain::catalog::FREE_FOREVER;
 
 /// Both `plans` and `subscriptions` read `price_minor > 0` (SQLite reports
 /// the expression only); a subscription copies its plan's price.
-const POSITIVE_PRICE: tiejun_platform::constraint::Meaning = Field {
-    field: "price.amount_minor",
-    rule: "must be a positive number of minor units",
-};
+const POSITIVE_PRICE: Meaning = Meaning::field("price.amount_minor", "must be a positive number of minor units");
 
 /// Both `invoices` and `payments` read `amount_minor > 0`; an invoice's
 /// amount comes from a plan's positive price, a payment's from the caller.
-const POSITIVE_AMOUNT: tiejun_platform::constraint::Meaning = Field {
-    field: "amount.amount_minor",
-    rule: "must be a positive number of minor units",
-};
+const POSITIVE_AMOUNT: Meaning = Meaning::field("amount.amount_minor", "must be a positive number of minor units");
 
 /// Every unique, CHECK and foreign-key constraint of `migrations/`.
 pub const CONSTRAINTS: &[Constraint] = &[
@@ -34,18 +28,15 @@ pub const CONSTRAINTS: &[Constraint] = &[
     Constraint::check(
         "plans_currency_check",
         "length(currency) = 3",
-        Field {
-            field: "price.currency",
-            rule: "must be an ISO 4217 code such as CNY",
-        },
+        Meaning::field("price.currency", "must be an ISO 4217 code such as CNY"),
     ),
     Constraint::check("plans_period_check", "period IN ('MONTHLY', 'ANNUAL')", Invariant),
     Constraint::named_check(
         "plans_free_is_implicit",
-        Rule {
-            reason: FREE_FOREVER,
-            message: "the free plan is implicit: it always holds every free feature",
-        },
+        Meaning::rule(
+            FREE_FOREVER,
+            "the free plan is implicit: it always holds every free feature",
+        ),
     ),
     Constraint::unique(
         "plan_features_pkey",
@@ -100,10 +91,7 @@ pub const CONSTRAINTS: &[Constraint] = &[
     Constraint::check("invoices_amount_minor_check", "amount_minor > 0", POSITIVE_AMOUNT),
     Constraint::named_check(
         "invoices_never_overpaid",
-        Rule {
-            reason: "OVERPAYMENT",
-            message: "more than is still due",
-        },
+        Meaning::rule("OVERPAYMENT", "more than is still due"),
     ),
     Constraint::foreign_key("invoices_subscription_id_fkey"),
     Constraint::unique("payments_pkey", "payments.payment_id", Invariant),

@@ -1,18 +1,12 @@
 //! The tower layer in front of every gRPC server: verifies the bearer token,
 //! applies the policy, and puts the [`Principal`] on the request.
 
-use std::{
-    future::Future,
-    pin::Pin,
-    sync::Arc,
-    task::{Context, Poll},
-};
+use std::sync::Arc;
 
-use http::{Request, Response};
-use tower::{Layer, Service};
+use http::Request;
 
 use super::{JwtKeys, Policy, Principal};
-use crate::error::Error;
+use crate::{error::Error, layer::Gate};
 
 /// Paths that need no token: health checks and reflection.
 const EXEMPT_PREFIXES: &[&str] = &[
@@ -35,11 +29,11 @@ struct State {
 /// Authenticates every call except health and reflection; with a policy, also
 /// authorises it. Failures are answered here: the service never sees them.
 #[derive(Debug, Clone)]
-pub struct AuthLayer {
+pub struct Auth {
     state: Arc<State>,
 }
 
-impl AuthLayer {
+impl Auth {
     /// Authentication and authorisation by `policy`.
     pub fn new(keys: JwtKeys, policy: Policy) -> Self {
         Self {
@@ -56,24 +50,6 @@ impl AuthLayer {
             state: Arc::new(State { keys, policy: None }),
         }
     }
-}
-
-impl<S> Layer<S> for AuthLayer {
-    type Service = AuthService<S>;
-
-    fn layer(&self, inner: S) -> Self::Service {
-        AuthService {
-            inner,
-            state: self.state.clone(),
-        }
-    }
-}
-
-/// The service made by [`AuthLayer`].
-#[derive(Debug, Clone)]
-pub struct AuthService<S> {
-    inner: S,
-    state: Arc<State>,
 }
 
 impl State {
@@ -102,38 +78,22 @@ impl State {
     }
 }
 
-impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for AuthService<S>
-where
-    S: Service<Request<ReqBody>, Response = Response<ResBody>> + Clone + Send + 'static,
-    S::Future: Send + 'static,
-    S::Error: Send + 'static,
-    ReqBody: Send + 'static,
-    ResBody: Default + Send + 'static,
-{
-    type Response = S::Response;
-    type Error = S::Error;
-    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Self::Error>> + Send>>;
+impl Gate for Auth {
+    type Held = ();
 
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        self.inner.poll_ready(cx)
-    }
-
-    fn call(&mut self, mut req: Request<ReqBody>) -> Self::Future {
-        if !is_exempt(req.uri().path()) {
-            match self.state.authorize(&req) {
-                Ok(principal) => {
-                    req.extensions_mut().insert(principal);
-                }
-                Err(err) => {
-                    tracing::debug!(path = req.uri().path(), code = ?err.code(), "refused at auth");
-                    let status: tonic::Status = err.into();
-                    return Box::pin(std::future::ready(Ok(status.into_http::<ResBody>())));
-                }
+    fn admit<B>(&self, req: &mut Request<B>) -> Result<(), tonic::Status> {
+        if is_exempt(req.uri().path()) {
+            return Ok(());
+        }
+        match self.state.authorize(req) {
+            Ok(principal) => {
+                req.extensions_mut().insert(principal);
+                Ok(())
+            }
+            Err(err) => {
+                tracing::debug!(path = req.uri().path(), code = ?err.code(), "refused at auth");
+                Err(err.into())
             }
         }
-        // The clone is the one that was not polled ready; call the ready one.
-        let clone = self.inner.clone();
-        let mut inner = std::mem::replace(&mut self.inner, clone);
-        Box::pin(inner.call(req))
     }
 }

@@ -6,7 +6,7 @@ mod layer;
 mod policy;
 
 pub use jwt::{Claims, JwtKeys, MIN_SECRET_LEN, TokenSpec};
-pub use layer::{AuthLayer, AuthService, is_exempt};
+pub use layer::{Auth, is_exempt};
 pub use policy::{Allowed, Policy, Scope};
 
 use crate::error::Error;
@@ -80,7 +80,7 @@ impl std::str::FromStr for Role {
     }
 }
 
-/// The authenticated caller, put on every request's extensions by [`AuthLayer`].
+/// The authenticated caller, put on every request's extensions by [`Auth`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Principal {
     /// The token's subject.
@@ -138,7 +138,7 @@ impl Principal {
         self.roles.iter().any(|r| roles.contains(r))
     }
 
-    /// The principal of a request that passed [`AuthLayer`].
+    /// The principal of a request that passed [`Auth`].
     pub fn of<T>(request: &tonic::Request<T>) -> Result<&Principal, Error> {
         request
             .extensions()

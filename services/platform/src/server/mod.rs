@@ -15,16 +15,17 @@ use tokio_util::sync::CancellationToken;
 use tonic::{service::Routes, transport::server::TcpIncoming};
 use tonic_health::{ServingStatus, server::HealthReporter};
 
-pub use hard_stop::{HardStopLayer, HardStopService};
+pub use hard_stop::HardStop;
 pub use readiness::Readiness;
-pub use shed::{CallLimits, ShareLayer, ShareService, ShedLayer, ShedService};
+pub use shed::{CallLimits, ShareOfCalls, Shed};
 
 use crate::{
-    auth::{AuthLayer, JwtKeys, Policy},
+    auth::{Auth, JwtKeys, Policy},
     config::{ServerArgs, ServiceSettings},
     db::{DbCell, Migrations},
-    deadline::DeadlineLayer,
-    metrics::RedLayer,
+    deadline::Deadlines,
+    layer::AroundLayer,
+    metrics::Red,
 };
 
 /// After the drain timeout, how long ended calls get to flush before the
@@ -217,8 +218,8 @@ pub async fn serve(
         .add_service(reflection_v1alpha);
 
     let auth = match spec.policy {
-        Some(policy) => AuthLayer::new(keys, policy),
-        None => AuthLayer::authenticate_only(keys),
+        Some(policy) => Auth::new(keys, policy),
+        None => Auth::authenticate_only(keys),
     };
     let name = spec.name;
     let known = crate::calls::Calls::for_services(&spec.services);
@@ -226,11 +227,11 @@ pub async fn serve(
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let hard_stop = CancellationToken::new();
     let layers = tower::ServiceBuilder::new()
-        .layer(RedLayer::new(name, known))
-        .layer(HardStopLayer::new(hard_stop.clone()))
-        .layer(DeadlineLayer::new(args.default_deadline, deadlines))
+        .layer(AroundLayer::new(Red::new(name, known)))
+        .layer(AroundLayer::new(HardStop::new(hard_stop.clone())))
+        .layer(AroundLayer::new(Deadlines::new(args.default_deadline, deadlines)))
         .layer(spec.limits.shed.clone())
-        .layer(auth)
+        .layer(crate::layer::gate(auth))
         .layer(spec.limits.share.clone());
     let builder = tonic::transport::Server::builder()
         .accept_http1(spec.edge.is_some())

@@ -1,9 +1,9 @@
 //! Limits on calls in progress, answered at once with RESOURCE_EXHAUSTED
 //! and a `RetryInfo` delay instead of queueing (load shedding):
 //!
-//! - [`ShedLayer`]: the whole process (`--concurrency-limit`); health checks
+//! - [`Shed`]: the whole process (`--concurrency-limit`); health checks
 //!   are never shed, so a probe answers however busy the server is;
-//! - [`ShareLayer`]: one caller (a token's subject) holds at most a share of
+//! - [`ShareOfCalls`]: one caller (a token's subject) holds at most a share of
 //!   that, so one token cannot take every place while others wait.
 //!
 //! A place is held until the handler returns its response head, which for a
@@ -12,18 +12,18 @@
 
 use std::{
     collections::HashMap,
-    future::Future,
-    pin::Pin,
     sync::{Arc, Mutex},
-    task::{Context, Poll},
     time::Duration,
 };
 
-use http::{Request, Response};
-use tokio::sync::Semaphore;
-use tower::{Layer, Service};
+use http::Request;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-use crate::{auth::Principal, error::Error};
+use crate::{
+    auth::Principal,
+    error::Error,
+    layer::{AroundLayer, Gate, Gated, gate},
+};
 
 /// One caller (a token's subject) may hold at most this fraction of the
 /// calls in progress (`--concurrency-limit`); one connection at most
@@ -38,13 +38,12 @@ fn is_health(path: &str) -> bool {
     path.starts_with("/grpc.health.v1.Health/")
 }
 
-fn shed<ResBody: Default>(message: String) -> Response<ResBody> {
-    let status: tonic::Status = Error::ResourceExhausted {
+fn shed(message: String) -> tonic::Status {
+    Error::ResourceExhausted {
         message,
         retry_after: RETRY_AFTER,
     }
-    .into();
-    status.into_http::<ResBody>()
+    .into()
 }
 
 /// Both limits of one process, made once: a server's own, or shared by
@@ -52,8 +51,8 @@ fn shed<ResBody: Default>(message: String) -> Response<ResBody> {
 /// process's however many threads accept its calls.
 #[derive(Debug, Clone)]
 pub struct CallLimits {
-    pub(super) shed: ShedLayer,
-    pub(super) share: ShareLayer,
+    pub(super) shed: AroundLayer<Gated<Shed>>,
+    pub(super) share: AroundLayer<Gated<ShareOfCalls>>,
 }
 
 impl CallLimits {
@@ -61,19 +60,19 @@ impl CallLimits {
     /// of them per caller.
     pub fn new(concurrency_limit: usize) -> Self {
         Self {
-            shed: ShedLayer::new(concurrency_limit),
-            share: ShareLayer::new(concurrency_limit / SHARE_OF_CALLS),
+            shed: gate(Shed::new(concurrency_limit)),
+            share: gate(ShareOfCalls::new(concurrency_limit / SHARE_OF_CALLS)),
         }
     }
 }
 
 /// The process-wide limit (see the module documentation).
 #[derive(Debug, Clone)]
-pub struct ShedLayer {
+pub struct Shed {
     permits: Arc<Semaphore>,
 }
 
-impl ShedLayer {
+impl Shed {
     /// At most `limit` calls at once in this process.
     pub fn new(limit: usize) -> Self {
         Self {
@@ -82,65 +81,23 @@ impl ShedLayer {
     }
 }
 
-impl<S> Layer<S> for ShedLayer {
-    type Service = ShedService<S>;
+impl Gate for Shed {
+    type Held = Option<OwnedSemaphorePermit>;
 
-    fn layer(&self, inner: S) -> Self::Service {
-        ShedService {
-            inner,
-            permits: self.permits.clone(),
+    fn admit<B>(&self, req: &mut Request<B>) -> Result<Self::Held, tonic::Status> {
+        if is_health(req.uri().path()) {
+            return Ok(None);
         }
-    }
-}
-
-/// The service made by [`ShedLayer`].
-#[derive(Debug, Clone)]
-pub struct ShedService<S> {
-    inner: S,
-    permits: Arc<Semaphore>,
-}
-
-impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for ShedService<S>
-where
-    S: Service<Request<ReqBody>, Response = Response<ResBody>> + Clone + Send + 'static,
-    S::Future: Send + 'static,
-    S::Error: Send + 'static,
-    ReqBody: Send + 'static,
-    ResBody: Default + Send + 'static,
-{
-    type Response = S::Response;
-    type Error = S::Error;
-    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Self::Error>> + Send>>;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        self.inner.poll_ready(cx)
-    }
-
-    fn call(&mut self, req: Request<ReqBody>) -> Self::Future {
-        let permit = if is_health(req.uri().path()) {
-            None
-        } else {
-            match self.permits.clone().try_acquire_owned() {
-                Ok(permit) => Some(permit),
-                Err(_) => {
-                    let response = shed("server overloaded; retry later".into());
-                    return Box::pin(std::future::ready(Ok(response)));
-                }
-            }
-        };
-        let clone = self.inner.clone();
-        let mut inner = std::mem::replace(&mut self.inner, clone);
-        Box::pin(async move {
-            let response = inner.call(req).await;
-            drop(permit);
-            response
-        })
+        match self.permits.clone().try_acquire_owned() {
+            Ok(permit) => Ok(Some(permit)),
+            Err(_) => Err(shed("server overloaded; retry later".into())),
+        }
     }
 }
 
 /// The per-caller limit (see the module documentation).
 #[derive(Debug, Clone)]
-pub struct ShareLayer {
+pub struct ShareOfCalls {
     share: Arc<Share>,
 }
 
@@ -151,7 +108,7 @@ struct Share {
     held: Mutex<HashMap<String, usize>>,
 }
 
-impl ShareLayer {
+impl ShareOfCalls {
     /// At most `limit` calls at once per caller.
     pub fn new(limit: usize) -> Self {
         Self {
@@ -163,26 +120,8 @@ impl ShareLayer {
     }
 }
 
-impl<S> Layer<S> for ShareLayer {
-    type Service = ShareService<S>;
-
-    fn layer(&self, inner: S) -> Self::Service {
-        ShareService {
-            inner,
-            share: self.share.clone(),
-        }
-    }
-}
-
-/// The service made by [`ShareLayer`].
-#[derive(Debug, Clone)]
-pub struct ShareService<S> {
-    inner: S,
-    share: Arc<Share>,
-}
-
 /// One place of one caller, given back when dropped.
-struct Place {
+pub struct Place {
     share: Arc<Share>,
     caller: String,
 }
@@ -218,45 +157,22 @@ impl Drop for Place {
     }
 }
 
-impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for ShareService<S>
-where
-    S: Service<Request<ReqBody>, Response = Response<ResBody>> + Clone + Send + 'static,
-    S::Future: Send + 'static,
-    S::Error: Send + 'static,
-    ReqBody: Send + 'static,
-    ResBody: Default + Send + 'static,
-{
-    type Response = S::Response;
-    type Error = S::Error;
-    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Self::Error>> + Send>>;
+impl Gate for ShareOfCalls {
+    type Held = Option<Place>;
 
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        self.inner.poll_ready(cx)
-    }
-
-    fn call(&mut self, req: Request<ReqBody>) -> Self::Future {
+    fn admit<B>(&self, req: &mut Request<B>) -> Result<Self::Held, tonic::Status> {
         // Health and reflection carry no principal: they are not a caller's.
-        let place = match req.extensions().get::<Principal>() {
-            None => None,
-            Some(principal) => match self.share.take(&principal.subject) {
-                Some(place) => Some(place),
-                None => {
-                    let response = shed(format!(
-                        "{} has {} calls in progress, its most at once; retry later",
-                        crate::error::clip_for_echo(&principal.subject),
-                        self.share.limit
-                    ));
-                    return Box::pin(std::future::ready(Ok(response)));
-                }
-            },
+        let Some(principal) = req.extensions().get::<Principal>() else {
+            return Ok(None);
         };
-        let clone = self.inner.clone();
-        let mut inner = std::mem::replace(&mut self.inner, clone);
-        Box::pin(async move {
-            let response = inner.call(req).await;
-            drop(place);
-            response
-        })
+        match self.share.take(&principal.subject) {
+            Some(place) => Ok(Some(place)),
+            None => Err(shed(format!(
+                "{} has {} calls in progress, its most at once; retry later",
+                crate::error::clip_for_echo(&principal.subject),
+                self.share.limit
+            ))),
+        }
     }
 }
 
@@ -266,7 +182,7 @@ mod tests {
 
     #[test]
     fn a_caller_holds_at_most_its_share_and_gets_places_back() {
-        let share = ShareLayer::new(2).share;
+        let share = ShareOfCalls::new(2).share;
         let (a, b) = (share.take("a"), share.take("a"));
         assert!(a.is_some() && b.is_some());
         assert!(share.take("a").is_none(), "a third place for a");

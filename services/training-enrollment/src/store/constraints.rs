@@ -4,7 +4,7 @@
 
 use tiejun_platform::constraint::{
     Constraint,
-    Meaning::{Duplicate, Field, Invariant, Race},
+    Meaning::{self, Duplicate, Invariant, Race},
 };
 
 /// Every unique, CHECK and foreign-key constraint of `migrations/`.
@@ -24,45 +24,30 @@ pub const CONSTRAINTS: &[Constraint] = &[
     Constraint::check(
         "programs_passing_score_check",
         "passing_score BETWEEN 0 AND 100",
-        Field {
-            field: "program.passing_score",
-            rule: "must be between 1 and 100",
-        },
+        Meaning::field("program.passing_score", "must be between 1 and 100"),
     ),
     Constraint::check(
         "programs_due_within_days_check",
         "due_within_days BETWEEN 1 AND 3650",
-        Field {
-            field: "program.due_within_days",
-            rule: "must be between 1 and 3650",
-        },
+        Meaning::field("program.due_within_days", "must be between 1 and 3650"),
     ),
     Constraint::check(
         "programs_validity_days_check",
         "validity_days BETWEEN 0 AND 36500",
-        Field {
-            field: "program.validity_days",
-            rule: "must be between 0 (forever) and 36500",
-        },
+        Meaning::field("program.validity_days", "must be between 0 (forever) and 36500"),
     ),
     Constraint::unique("courses_pkey", "courses.course_id", Duplicate("course")),
     Constraint::check(
         "courses_hours_check",
         "hours BETWEEN 1 AND 1000",
-        Field {
-            field: "course.hours",
-            rule: "must be between 1 and 1000",
-        },
+        Meaning::field("course.hours", "must be between 1 and 1000"),
     ),
     // sessions and enrolments
     Constraint::unique("sessions_pkey", "sessions.session_id", Invariant),
     Constraint::check(
         "sessions_capacity_check",
         "capacity BETWEEN 1 AND 10000",
-        Field {
-            field: "session.capacity",
-            rule: "must be between 1 and 10000",
-        },
+        Meaning::field("session.capacity", "must be between 1 and 10000"),
     ),
     Constraint::check(
         "sessions_status_check",
@@ -73,17 +58,11 @@ pub const CONSTRAINTS: &[Constraint] = &[
     Constraint::named_check("sessions_seats_within_capacity", Race),
     Constraint::named_check(
         "sessions_teaches_one_thing",
-        Field {
-            field: "session.program_id",
-            rule: "a session teaches one programme or one course",
-        },
+        Meaning::field("session.program_id", "a session teaches one programme or one course"),
     ),
     Constraint::named_check(
         "sessions_ends_after_start",
-        Field {
-            field: "session.ends_at",
-            rule: "must be after the start",
-        },
+        Meaning::field("session.ends_at", "must be after the start"),
     ),
     Constraint::foreign_key("sessions_program_id_fkey"),
     Constraint::foreign_key("sessions_course_id_fkey"),
@@ -124,10 +103,7 @@ pub const CONSTRAINTS: &[Constraint] = &[
     Constraint::check(
         "scores_score_check",
         "score BETWEEN 0 AND 100",
-        Field {
-            field: "score",
-            rule: "must be between 0 and 100",
-        },
+        Meaning::field("score", "must be between 0 and 100"),
     ),
     Constraint::unique("certificates_pkey", "certificates.certificate_id", Invariant),
     Constraint::foreign_key("certificates_program_id_fkey"),
