@@ -54,7 +54,7 @@ async fn the_leads_schema_upgrades_a_populated_database(db: TestDatabase) {
     let database = Database::connect(&db.url, &PoolSettings::default())
         .await
         .expect("connect");
-    let migrations = &tiejun_leads::MIGRATIONS;
+    let migrations = tiejun_leads::SERVICE.migrations;
     let statements: [&str; 9] = [
         "INSERT INTO reps (person_id, name, team, city, daily_quota, status, hired_at, updated_at, private_count) \
          VALUES ('U1', 'Rep U1', 'T', '杭州', 40, 'ACTIVE', '2026-03-02 01:00:00+00:00', '2026-03-02 01:00:00+00:00', 2)",

@@ -94,9 +94,9 @@ impl Svc {
     /// The services' gRPC names as the server advertises them.
     pub fn services(self) -> Vec<String> {
         match self {
-            Svc::Leads => tiejun_leads::services(),
-            Svc::Billing => tiejun_billing::services(),
-            Svc::Training => tiejun_training::services(),
+            Svc::Leads => tiejun_leads::SERVICE.services(),
+            Svc::Billing => tiejun_billing::SERVICE.services(),
+            Svc::Training => tiejun_training::SERVICE.services(),
         }
     }
 
@@ -112,9 +112,9 @@ impl Svc {
     /// The migrations of the service.
     pub fn migrations(self) -> &'static tiejun_platform::db::Migrations {
         match self {
-            Svc::Leads => &tiejun_leads::MIGRATIONS,
-            Svc::Billing => &tiejun_billing::MIGRATIONS,
-            Svc::Training => &tiejun_training::MIGRATIONS,
+            Svc::Leads => tiejun_leads::SERVICE.migrations,
+            Svc::Billing => tiejun_billing::SERVICE.migrations,
+            Svc::Training => tiejun_training::SERVICE.migrations,
         }
     }
 }

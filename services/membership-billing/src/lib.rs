@@ -18,41 +18,17 @@ pub mod store;
 
 use tiejun_platform::{
     config::ServiceSettings,
-    db::{Migrations, Shared},
-    server::{self, Started, StorageService},
+    server::{self, Started},
 };
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 pub use policy::policy;
 
-/// The proto package this service owns.
-pub const PACKAGE: &str = "tiejun.billing.v1";
-
-/// The schema, per backend: this service's migrations and the platform's
-/// shared tables at their places in its history.
-pub static MIGRATIONS: Migrations = Migrations {
-    postgres: sqlx::migrate!("./migrations/postgres"),
-    sqlite: sqlx::migrate!("./migrations/sqlite"),
-    shared: &[
-        (1, Shared::IdempotencyKeys),
-        (7, Shared::EventDelivery),
-        (8, Shared::EventReplayTrace),
-    ],
-    constraints: store::constraints::CONSTRAINTS,
-};
-
-/// This service, as the shared serve entry runs it.
-pub static SERVICE: StorageService = StorageService {
+tiejun_platform::storage_service! {
     name: "billing",
-    package: PACKAGE,
-    policy,
-    migrations: &MIGRATIONS,
-};
-
-/// Every gRPC service this server answers (its package and the event consumer).
-pub fn services() -> Vec<String> {
-    SERVICE.services()
+    package: "tiejun.billing.v1",
+    shared: [(1, IdempotencyKeys), (7, EventDelivery), (8, EventReplayTrace)],
 }
 
 /// Runs the service on `listener` until `shutdown`, exactly as `tiejun serve

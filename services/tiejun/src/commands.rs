@@ -126,9 +126,9 @@ pub async fn migrate(service: ServiceName, database: DatabaseArgs) -> anyhow::Re
     }
     let db = Database::connect(&database.database_url, &database.pool()).await?;
     let migrations = match service {
-        ServiceName::Leads => &tiejun_leads::MIGRATIONS,
-        ServiceName::Billing => &tiejun_billing::MIGRATIONS,
-        ServiceName::Training => &tiejun_training::MIGRATIONS,
+        ServiceName::Leads => tiejun_leads::SERVICE.migrations,
+        ServiceName::Billing => tiejun_billing::SERVICE.migrations,
+        ServiceName::Training => tiejun_training::SERVICE.migrations,
     };
     db.migrate(migrations).await?;
     println!("{} schema up to date ({})", service.as_str(), db.backend().as_str());

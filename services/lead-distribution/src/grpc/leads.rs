@@ -139,14 +139,13 @@ impl Leads {
         let new = NewLead::parse(input, "lead.")?;
         let key = Key::of(&principal.subject, "CreateLead", &r.idempotency_key, r)?;
         let now = self.now();
-        let response = idempotency::transact(self.db.get()?, key.as_ref(), now, async |tx| {
+        idempotency::transact(self.db.get()?, key.as_ref(), now, async |tx| {
             let row = app::intake::create(tx, now, &principal.subject, &new).await?;
             Ok(CreateLeadResponse {
                 lead: Some(convert::lead(row, false)),
             })
         })
-        .await?;
-        Ok(response)
+        .await
     }
 
     async fn import_leads(
@@ -307,15 +306,14 @@ impl Leads {
         let lead_id = release::lead_id(&r.lead_id)?;
         let key = Key::of(&me, "ClaimLead", &r.idempotency_key, r)?;
         let now = self.now();
-        let response = idempotency::write(self.db.get()?, key.as_ref(), now, async |w| {
+        idempotency::write(self.db.get()?, key.as_ref(), now, async |w| {
             let claimed = app::claim::run(w, now, principal, &lead_id).await?;
             Ok(ClaimLeadResponse {
                 lead: Some(convert::lead(claimed.lead, true)),
                 claims_left_today: claimed.claims_left,
             })
         })
-        .await?;
-        Ok(response)
+        .await
     }
 
     async fn record_follow_up(&self, request: Request<RecordFollowUpRequest>) -> Result<RecordFollowUpResponse, Error> {
@@ -333,14 +331,13 @@ impl Leads {
             notes: text(&r.notes, 0, 2000).map_err(|e| Error::invalid("notes", e))?,
             occurred_at: clock::instant("occurred_at", r.occurred_at.as_ref())?.unwrap_or(now),
         };
-        let response = idempotency::transact(self.db.get()?, None, now, async |tx| {
+        idempotency::transact(self.db.get()?, None, now, async |tx| {
             let row = follow_up::run(tx, now, principal, &input).await?;
             Ok(RecordFollowUpResponse {
                 lead: Some(convert::lead(row, true)),
             })
         })
-        .await?;
-        Ok(response)
+        .await
     }
 
     async fn keep_private(&self, request: Request<KeepPrivateRequest>) -> Result<KeepPrivateResponse, Error> {
@@ -348,7 +345,7 @@ impl Leads {
         let r = request.get_ref();
         let input = keep_private::Input::parse(&r.lead_id, &r.release_lead_ids, &r.release_reason)?;
         let now = self.now();
-        let response = idempotency::transact(self.db.get()?, None, now, async |tx| {
+        idempotency::transact(self.db.get()?, None, now, async |tx| {
             let kept = keep_private::run(tx, now, principal, &input).await?;
             Ok(KeepPrivateResponse {
                 lead: Some(convert::lead(kept.lead, true)),
@@ -356,8 +353,7 @@ impl Leads {
                 private_pool_size: kept.pool_size,
             })
         })
-        .await?;
-        Ok(response)
+        .await
     }
 
     async fn release_lead(&self, request: Request<ReleaseLeadRequest>) -> Result<ReleaseLeadResponse, Error> {
@@ -366,14 +362,13 @@ impl Leads {
         let lead_id = release::lead_id(&r.lead_id)?;
         let reason = release::reason("reason", &r.reason)?;
         let now = self.now();
-        let response = idempotency::transact(self.db.get()?, None, now, async |tx| {
+        idempotency::transact(self.db.get()?, None, now, async |tx| {
             let row = release::run(tx, now, principal, &lead_id, &reason).await?;
             Ok(ReleaseLeadResponse {
                 lead: Some(convert::lead(row, false)),
             })
         })
-        .await?;
-        Ok(response)
+        .await
     }
 
     async fn convert_lead(&self, request: Request<ConvertLeadRequest>) -> Result<ConvertLeadResponse, Error> {
@@ -383,14 +378,13 @@ impl Leads {
         let notes = text(&r.notes, 0, 2000).map_err(|e| Error::invalid("notes", e))?;
         let key = Key::of(&principal.subject, "ConvertLead", &r.idempotency_key, r)?;
         let now = self.now();
-        let response = idempotency::transact(self.db.get()?, key.as_ref(), now, async |tx| {
+        idempotency::transact(self.db.get()?, key.as_ref(), now, async |tx| {
             let row = app::resolve::convert(tx, now, principal, &lead_id, &notes).await?;
             Ok(ConvertLeadResponse {
                 lead: Some(convert::lead(row, true)),
             })
         })
-        .await?;
-        Ok(response)
+        .await
     }
 
     async fn close_lead(&self, request: Request<CloseLeadRequest>) -> Result<CloseLeadResponse, Error> {
@@ -399,14 +393,13 @@ impl Leads {
         let lead_id = release::lead_id(&r.lead_id)?;
         let reason = release::reason("reason", &r.reason)?;
         let now = self.now();
-        let response = idempotency::transact(self.db.get()?, None, now, async |tx| {
+        idempotency::transact(self.db.get()?, None, now, async |tx| {
             let row = app::resolve::close(tx, now, principal, &lead_id, &reason).await?;
             Ok(CloseLeadResponse {
                 lead: Some(convert::lead(row, true)),
             })
         })
-        .await?;
-        Ok(response)
+        .await
     }
 
     async fn reassign_lead(&self, request: Request<ReassignLeadRequest>) -> Result<ReassignLeadResponse, Error> {
@@ -417,14 +410,13 @@ impl Leads {
         let reason = release::reason("reason", &r.reason)?;
         let to = person_id(&r.to_person_id).map_err(|e| Error::invalid("to_person_id", e))?;
         let now = self.now();
-        let response = idempotency::transact(self.db.get()?, None, now, async |tx| {
+        idempotency::transact(self.db.get()?, None, now, async |tx| {
             let row = app::reassign::run(tx, now, principal, &lead_id, &to, &reason).await?;
             Ok(ReassignLeadResponse {
                 lead: Some(convert::lead(row, true)),
             })
         })
-        .await?;
-        Ok(response)
+        .await
     }
 
     async fn run_reclaim_sweep(
@@ -433,7 +425,7 @@ impl Leads {
     ) -> Result<RunReclaimSweepResponse, Error> {
         let principal = Principal::of(&request)?;
         let now = self.now();
-        let response = idempotency::transact(self.db.get()?, None, now, async |tx| {
+        idempotency::transact(self.db.get()?, None, now, async |tx| {
             let s = app::sweep::run(tx, now, &principal.subject, &self.instance).await?;
             Ok(RunReclaimSweepResponse {
                 warnings_sent: s.warnings_sent,
@@ -443,8 +435,7 @@ impl Leads {
                 leads_reassigned_same_city: s.leads_same_city,
             })
         })
-        .await?;
-        Ok(response)
+        .await
     }
 
     async fn list_distribution_runs(

@@ -48,14 +48,13 @@ impl Billing {
         )?;
         let key = Key::of(&principal.subject, "RegisterMember", &r.idempotency_key, r)?;
         let now = self.now();
-        let response = idempotency::transact(self.db.get()?, key.as_ref(), now, async |tx| {
+        idempotency::transact(self.db.get()?, key.as_ref(), now, async |tx| {
             let row = app::register(tx, now, &details).await?;
             Ok(RegisterMemberResponse {
                 account: Some(convert::account(row, principal)),
             })
         })
-        .await?;
-        Ok(response)
+        .await
     }
 
     async fn create_account_from_lead(
@@ -67,15 +66,14 @@ impl Billing {
         let lead = Converted::parse(("lead_id", &r.lead_id), ("sold_by_person_id", &r.sold_by_person_id))?;
         let details = MemberDetails::parse(&r.company_name, &r.contact_name, &r.phone, &r.email, &r.city, "")?;
         let now = self.now();
-        let response = idempotency::transact(self.db.get()?, None, now, async |tx| {
+        idempotency::transact(self.db.get()?, None, now, async |tx| {
             let (row, created) = app::from_lead(tx, now, &lead, &details).await?;
             Ok(CreateAccountFromLeadResponse {
                 account: Some(convert::account(row, principal)),
                 created,
             })
         })
-        .await?;
-        Ok(response)
+        .await
     }
 
     async fn get_account(&self, request: Request<GetAccountRequest>) -> Result<GetAccountResponse, Error> {

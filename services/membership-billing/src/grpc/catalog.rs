@@ -61,14 +61,13 @@ impl Billing {
             },
         };
         let now = self.now();
-        let row = idempotency::transact(self.db.get()?, None, now, async |tx| {
+        idempotency::transact(self.db.get()?, None, now, async |tx| {
             let row = app::create_feature(tx, now, &new).await?;
             Ok(CreateFeatureResponse {
                 feature: Some(convert::feature(row)),
             })
         })
-        .await?;
-        Ok(row)
+        .await
     }
 
     async fn update_feature(&self, request: Request<UpdateFeatureRequest>) -> Result<UpdateFeatureResponse, Error> {
@@ -113,14 +112,13 @@ impl Billing {
     async fn create_plan(&self, request: Request<CreatePlanRequest>) -> Result<CreatePlanResponse, Error> {
         let new = NewPlan::parse(request.get_ref())?;
         let now = self.now();
-        let response = idempotency::transact(self.db.get()?, None, now, async |tx| {
+        idempotency::transact(self.db.get()?, None, now, async |tx| {
             let row = app::create_plan(tx, now, &new).await?;
             Ok(CreatePlanResponse {
                 plan: Some(convert::plan(row)),
             })
         })
-        .await?;
-        Ok(response)
+        .await
     }
 
     async fn change_plan_price(
@@ -131,14 +129,13 @@ impl Billing {
         let id = key("plan_id", &r.plan_id).map_err(invalid)?;
         let price = Price::parse("price", r.price.as_ref()).map_err(invalid)?;
         let now = self.now();
-        let response = idempotency::transact(self.db.get()?, None, now, async |tx| {
+        idempotency::transact(self.db.get()?, None, now, async |tx| {
             let row = app::change_plan_price(tx, now, &PlanId::from(&id), price).await?;
             Ok(ChangePlanPriceResponse {
                 plan: Some(convert::plan(row)),
             })
         })
-        .await?;
-        Ok(response)
+        .await
     }
 
     async fn get_plan(&self, request: Request<GetPlanRequest>) -> Result<GetPlanResponse, Error> {

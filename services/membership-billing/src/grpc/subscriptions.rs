@@ -64,15 +64,14 @@ impl Billing {
             sold_by: sold_by.as_ref(),
         };
         let now = self.now();
-        let response = idempotency::transact(self.db.get()?, key.as_ref(), now, async |tx| {
+        idempotency::transact(self.db.get()?, key.as_ref(), now, async |tx| {
             let (s, inv) = app::subscribe(tx, now, principal, &new).await?;
             Ok(SubscribeResponse {
                 subscription: Some(convert::subscription(s)),
                 invoice: Some(convert::invoice(inv)),
             })
         })
-        .await?;
-        Ok(response)
+        .await
     }
 
     async fn get_subscription(

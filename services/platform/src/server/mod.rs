@@ -322,6 +322,47 @@ impl StorageService {
     }
 }
 
+/// Declares a storage-backed service crate's `PACKAGE` (the proto package
+/// it owns) and its `SERVICE` ([`StorageService`]), by the layout every
+/// service follows: its policy is `policy::policy`, its constraint table
+/// `store::constraints::CONSTRAINTS`, its own migrations are in
+/// `migrations/{postgres,sqlite}`, and `shared` places the platform's
+/// shared tables ([`Shared`](crate::db::Shared)) at the versions they hold
+/// in its history.
+///
+/// ```text
+/// tiejun_platform::storage_service! {
+///     name: "leads",
+///     package: "tiejun.leads.v1",
+///     shared: [(1, IdempotencyKeys), (4, EventDelivery), (6, EventReplayTrace)],
+/// }
+/// ```
+#[macro_export]
+macro_rules! storage_service {
+    (
+        name: $name:literal,
+        package: $package:literal,
+        shared: [$(($version:literal, $shared:ident)),* $(,)?] $(,)?
+    ) => {
+        /// The proto package this service owns.
+        pub const PACKAGE: &str = $package;
+
+        /// This service, as the shared serve entry runs it: its name, proto
+        /// package, policy and schema (`tiejun_platform::storage_service!`).
+        pub static SERVICE: $crate::server::StorageService = $crate::server::StorageService {
+            name: $name,
+            package: PACKAGE,
+            policy: policy::policy,
+            migrations: &$crate::db::Migrations {
+                postgres: ::sqlx::migrate!("./migrations/postgres"),
+                sqlite: ::sqlx::migrate!("./migrations/sqlite"),
+                shared: &[$(($version, $crate::db::Shared::$shared)),*],
+                constraints: store::constraints::CONSTRAINTS,
+            },
+        };
+    };
+}
+
 /// What a service's own start hands the shared entry ([`run_service`]).
 #[derive(Debug)]
 pub struct Started {

@@ -81,14 +81,13 @@ impl Training {
         let now = self.clock.now();
         let id = EnrollmentId::from(r.enrollment_id.trim());
         let found = enrollments::get(db, &id).await?.ok_or_else(|| Error::missing(&id))?;
-        let response = idempotency::transact(db, None, now, async |tx| {
+        idempotency::transact(db, None, now, async |tx| {
             let row = app::attendance(tx, &found, r.attended, now).await?;
             Ok(RecordAttendanceResponse {
                 enrollment: Some(convert::enrollment(row)),
             })
         })
-        .await?;
-        Ok(response)
+        .await
     }
 
     async fn record_assessment(
@@ -112,15 +111,14 @@ impl Training {
         let Some(track) = track else {
             return Err(Error::invalid("track", "not a track of this programme"));
         };
-        let response = idempotency::transact(db, key.as_ref(), now, async |tx| {
+        idempotency::transact(db, key.as_ref(), now, async |tx| {
             let cert = app::assessment(tx, &learner, &program_id, track, r.score, now).await?;
             Ok(RecordAssessmentResponse {
                 program_completed: cert.is_some(),
                 certificate: cert.as_ref().map(convert::certificate).transpose()?,
             })
         })
-        .await?;
-        Ok(response)
+        .await
     }
 
     async fn enroll(&self, request: Request<EnrollRequest>) -> Result<EnrollResponse, Error> {
@@ -155,15 +153,14 @@ impl Training {
         let id = EnrollmentId::from(r.enrollment_id.trim());
         let found = enrollments::get(db, &id).await?.ok_or_else(|| Error::missing(&id))?;
         principal.may_act_for_learner(&found.learner_id)?;
-        let response = idempotency::transact(db, None, now, async |tx| {
+        idempotency::transact(db, None, now, async |tx| {
             let cancelled = app::cancel(tx, &found, &reason, now).await?;
             Ok(CancelEnrollmentResponse {
                 enrollment: Some(convert::enrollment(cancelled.enrollment)),
                 promoted: cancelled.promoted.map(convert::enrollment),
             })
         })
-        .await?;
-        Ok(response)
+        .await
     }
 
     async fn get_enrollment(&self, request: Request<GetEnrollmentRequest>) -> Result<GetEnrollmentResponse, Error> {
