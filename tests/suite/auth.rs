@@ -49,12 +49,7 @@ async fn missing_expired_and_wrongly_signed_tokens_are_unauthenticated() {
             sub: "x".into(),
             roles: vec!["admin".into()],
             exp: now() - 600,
-            iat: None,
-            nbf: None,
-            rep_id: None,
-            account_id: None,
-            learner_id: None,
-            team: None,
+            ..Default::default()
         })
         .expect("encode");
     assert_eq!(

@@ -202,10 +202,7 @@ fn claims(exp_from_now: i64, nbf_from_now: Option<i64>) -> Claims {
         exp: (now + exp_from_now) as u64,
         iat: None,
         nbf: nbf_from_now.map(|d| (now + d) as u64),
-        rep_id: None,
-        account_id: None,
-        learner_id: None,
-        team: None,
+        ..Default::default()
     }
 }
 

@@ -7,8 +7,7 @@ use chrono::Duration as Span;
 use tiejun_platform::{both_backends, db::Database, on_pool_raw, testing::TestDatabase};
 use tiejun_proto::leads::v1::{
     DistributionTrigger, GetDistributionRunRequest, KeepPrivateRequest, LeadState, ListDistributionRunsRequest,
-    ListLeadHistoryRequest, ListLeadsRequest, RunDistributionRequest, TransitionRule,
-    lead_service_client::LeadServiceClient,
+    ListLeadsRequest, RunDistributionRequest, TransitionRule, lead_service_client::LeadServiceClient,
 };
 use tiejun_tests::{
     authed,
@@ -16,7 +15,7 @@ use tiejun_tests::{
 };
 use tonic::Code;
 
-use super::{claim, distribute, ids, manager_of};
+use super::{claim, distribute, history, ids, manager_of};
 
 fn refs(v: &[String]) -> Vec<&str> {
     v.iter().map(String::as_str).collect()
@@ -80,20 +79,7 @@ async fn ten_reps_with_quota_40_each_get_exactly_40_and_the_best_leads_spread_ev
     assert_ne!(rotations.first(), rotations.last(), "rotation differs between days");
 
     // Each assignment says why.
-    let history = f
-        .leads()
-        .await
-        .list_lead_history(authed(
-            ListLeadHistoryRequest {
-                lead_id: leads[0].clone(),
-                ..Default::default()
-            },
-            &admin(),
-        ))
-        .await
-        .expect("history")
-        .into_inner()
-        .entries;
+    let history = history(&f, &leads[0]).await;
     let dealt = history
         .iter()
         .find(|e| e.rule() == TransitionRule::Distribution)
@@ -338,18 +324,7 @@ async fn a_distribution_run_reads_back_for_an_audit(db: TestDatabase) {
     let order: Vec<&str> = run.shares.iter().map(|s| s.person_id.as_str()).collect();
     assert_eq!(order, run.rotation.iter().map(String::as_str).collect::<Vec<_>>());
     // Who ran it is who the history names.
-    let history = c
-        .list_lead_history(authed(
-            ListLeadHistoryRequest {
-                lead_id: leads[0].clone(),
-                ..Default::default()
-            },
-            &admin(),
-        ))
-        .await
-        .expect("history")
-        .into_inner()
-        .entries;
+    let history = history(&f, &leads[0]).await;
     assert_eq!(history.last().map(|e| e.actor.as_str()), Some("test"));
 
     // Newest first, paginated, by day.

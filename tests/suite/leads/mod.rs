@@ -11,9 +11,9 @@
 use std::time::Duration;
 
 use tiejun_proto::leads::v1::{
-    ClaimLeadRequest, CreateLeadRequest, FollowUpKind, GetLeadRequest, LeadInput, ListLeadHistoryRequest,
-    RecordFollowUpRequest, RegisterRepRequest, RunDistributionRequest, RunReclaimSweepRequest, TransitionRule,
-    lead_service_client::LeadServiceClient,
+    ClaimLeadRequest, CreateLeadRequest, FollowUpKind, GetLeadRequest, LeadHistoryEntry, LeadInput,
+    ListLeadHistoryRequest, RecordFollowUpRequest, RegisterRepRequest, RunDistributionRequest, RunReclaimSweepRequest,
+    TransitionRule, lead_service_client::LeadServiceClient,
 };
 use tiejun_tests::{
     authed,
@@ -91,7 +91,8 @@ pub(super) async fn claim(
         .map(|r| r.into_inner().claims_left_today)
 }
 
-pub(super) async fn history_rules(f: &LeadsFixture, lead_id: &str) -> Vec<TransitionRule> {
+/// A lead's history as an admin reads it, oldest first.
+pub(super) async fn history(f: &LeadsFixture, lead_id: &str) -> Vec<LeadHistoryEntry> {
     let request = ListLeadHistoryRequest {
         lead_id: lead_id.into(),
         ..Default::default()
@@ -102,7 +103,11 @@ pub(super) async fn history_rules(f: &LeadsFixture, lead_id: &str) -> Vec<Transi
         .list_lead_history(authed(request, &admin()))
         .await
         .expect("history");
-    history.into_inner().entries.iter().map(|e| e.rule()).collect()
+    history.into_inner().entries
+}
+
+pub(super) async fn history_rules(f: &LeadsFixture, lead_id: &str) -> Vec<TransitionRule> {
+    history(f, lead_id).await.iter().map(|e| e.rule()).collect()
 }
 
 pub(super) async fn follow_up(f: &LeadsFixture, person: &str, lead_id: &str, kind: FollowUpKind) {

@@ -3,8 +3,8 @@
 
 use tiejun_platform::{both_backends, testing::TestDatabase};
 use tiejun_proto::leads::v1::{
-    ActivateRepRequest, DepartRepRequest, GetRepRequest, ListLeadHistoryRequest, RepStatus, ResumeRepRequest,
-    SetRepQuotaRequest, SuspendRepRequest, SuspensionKind, TransitionRule,
+    ActivateRepRequest, DepartRepRequest, GetRepRequest, RepStatus, ResumeRepRequest, SetRepQuotaRequest,
+    SuspendRepRequest, SuspensionKind, TransitionRule,
 };
 use tiejun_tests::{
     authed,
@@ -13,7 +13,15 @@ use tiejun_tests::{
 use tonic::Code;
 use tonic_types::StatusExt as _;
 
-use super::{create, register};
+use super::{create, history, register};
+
+fn suspension(person_id: &str, kind: SuspensionKind, reason: &str) -> SuspendRepRequest {
+    SuspendRepRequest {
+        person_id: person_id.into(),
+        kind: kind as i32,
+        reason: reason.into(),
+    }
+}
 
 async fn rep_lifecycle_follows_the_status_machine(db: TestDatabase) {
     let f = LeadsFixture::start(db).await;
@@ -52,14 +60,7 @@ async fn rep_lifecycle_follows_the_status_machine(db: TestDatabase) {
 
     // Onboarding reps cannot be paused; activation works once.
     let paused = reps
-        .suspend_rep(authed(
-            SuspendRepRequest {
-                person_id: "E1001".into(),
-                kind: SuspensionKind::Paused as i32,
-                reason: "x".into(),
-            },
-            &admin(),
-        ))
+        .suspend_rep(authed(suspension("E1001", SuspensionKind::Paused, "x"), &admin()))
         .await
         .expect_err("onboarding rep paused");
     assert_eq!(paused.code(), Code::FailedPrecondition);
@@ -82,14 +83,7 @@ async fn rep_lifecycle_follows_the_status_machine(db: TestDatabase) {
         .expect("rep");
     assert_eq!(active.status(), RepStatus::Active);
     let on_leave = reps
-        .suspend_rep(authed(
-            SuspendRepRequest {
-                person_id: "E1001".into(),
-                kind: SuspensionKind::OnLeave as i32,
-                reason: "leave".into(),
-            },
-            &admin(),
-        ))
+        .suspend_rep(authed(suspension("E1001", SuspensionKind::OnLeave, "leave"), &admin()))
         .await
         .expect("leave")
         .into_inner();
@@ -194,18 +188,7 @@ async fn departure_returns_every_held_lead_to_the_pool_with_history(db: TestData
             .await,
         0
     );
-    let history = leads
-        .list_lead_history(authed(
-            ListLeadHistoryRequest {
-                lead_id: ids[0].clone(),
-                ..Default::default()
-            },
-            &admin(),
-        ))
-        .await
-        .expect("history")
-        .into_inner()
-        .entries;
+    let history = history(&f, &ids[0]).await;
     let rules: Vec<_> = history.iter().map(|e| e.rule()).collect();
     assert_eq!(rules, [TransitionRule::Intake, TransitionRule::OwnerDeparted]);
     assert_eq!(history[1].from_owner_person_id, "E9");

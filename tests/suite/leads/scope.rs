@@ -101,42 +101,34 @@ async fn a_rep_touching_another_reps_lead_is_refused(db: TestDatabase) {
         kind: FollowUpKind::Call as i32,
         ..Default::default()
     };
-    assert_eq!(
-        c.record_follow_up(authed(follow, &n)).await.expect_err("follow").code(),
-        Code::PermissionDenied
-    );
     let keep = KeepPrivateRequest {
         lead_id: id.clone(),
         ..Default::default()
     };
-    assert_eq!(
-        c.keep_private(authed(keep, &n)).await.expect_err("keep").code(),
-        Code::PermissionDenied
-    );
-    let release = ReleaseLeadRequest {
-        lead_id: id.clone(),
-        reason: "x".into(),
-    };
-    assert_eq!(
-        c.release_lead(authed(release, &n)).await.expect_err("release").code(),
-        Code::PermissionDenied
-    );
     let convert = ConvertLeadRequest {
         lead_id: id.clone(),
         ..Default::default()
     };
-    assert_eq!(
-        c.convert_lead(authed(convert, &n)).await.expect_err("convert").code(),
-        Code::PermissionDenied
-    );
-    let close = CloseLeadRequest {
+    let reason = "x".to_owned();
+    let release = ReleaseLeadRequest {
         lead_id: id.clone(),
-        reason: "x".into(),
+        reason: reason.clone(),
     };
-    assert_eq!(
-        c.close_lead(authed(close, &n)).await.expect_err("close").code(),
-        Code::PermissionDenied
-    );
+    let close = CloseLeadRequest { lead_id: id, reason };
+    let refused = [
+        ("RecordFollowUp", c.record_follow_up(authed(follow, &n)).await.err()),
+        ("KeepPrivate", c.keep_private(authed(keep, &n)).await.err()),
+        ("ReleaseLead", c.release_lead(authed(release, &n)).await.err()),
+        ("ConvertLead", c.convert_lead(authed(convert, &n)).await.err()),
+        ("CloseLead", c.close_lead(authed(close, &n)).await.err()),
+    ];
+    for (rpc, status) in refused {
+        assert_eq!(
+            status.map(|s| s.code()),
+            Some(Code::PermissionDenied),
+            "{rpc} on another rep's lead"
+        );
+    }
     // Not an ACTIVE rep: no claims.
     f.reps()
         .await

@@ -18,8 +18,8 @@ use serde::{Deserialize, Serialize};
 use super::{Principal, Role};
 use crate::error::Error;
 
-/// The claims of a tiejun token.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+/// The claims of a tiejun token (the default: no subject, no role, expired).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Claims {
     /// Subject: who the caller is.
     pub sub: String,
@@ -242,12 +242,7 @@ mod tests {
             sub: "x".into(),
             roles: vec!["admin".into()],
             exp: now_secs() - 120,
-            iat: None,
-            nbf: None,
-            rep_id: None,
-            account_id: None,
-            learner_id: None,
-            team: None,
+            ..Default::default()
         };
         let err = keys()
             .verify(&keys().encode(&claims).expect("encode"))
@@ -266,10 +261,7 @@ mod tests {
             exp: now_secs() + 3600,
             iat: None,
             nbf: Some(now_secs() + 600),
-            rep_id: None,
-            account_id: None,
-            learner_id: None,
-            team: None,
+            ..Default::default()
         };
         assert!(keys().verify(&keys().encode(&claims).expect("encode")).is_err());
     }
@@ -353,12 +345,7 @@ mod tests {
             sub: "x".into(),
             roles: vec!["root".into(), "trainer".into()],
             exp: now_secs() + 60,
-            iat: None,
-            nbf: None,
-            rep_id: None,
-            account_id: None,
-            learner_id: None,
-            team: None,
+            ..Default::default()
         };
         let p = keys().verify(&keys().encode(&claims).expect("encode")).expect("verify");
         assert_eq!(p.roles, vec![Role::Trainer]);
