@@ -215,20 +215,8 @@ mod tests {
     fn each_meaning_answers_its_code() {
         let cases = [
             (Meaning::Duplicate("rep"), Code::AlreadyExists),
-            (
-                Meaning::Rule {
-                    reason: "PRIVATE_POOL_FULL",
-                    message: "full",
-                },
-                Code::FailedPrecondition,
-            ),
-            (
-                Meaning::Field {
-                    field: "lead.score",
-                    rule: "0 to 100",
-                },
-                Code::InvalidArgument,
-            ),
+            (Meaning::rule("PRIVATE_POOL_FULL", "full"), Code::FailedPrecondition),
+            (Meaning::field("lead.score", "0 to 100"), Code::InvalidArgument),
             (Meaning::Race, Code::Aborted),
             (Meaning::Invariant, Code::Internal),
         ];

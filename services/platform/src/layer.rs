@@ -61,11 +61,6 @@ impl<A> AroundLayer<A> {
     pub fn new(around: A) -> Self {
         Self { around }
     }
-
-    /// What the layer does, and the state it keeps.
-    pub fn around(&self) -> &A {
-        &self.around
-    }
 }
 
 impl<A: Clone, S> Layer<S> for AroundLayer<A> {

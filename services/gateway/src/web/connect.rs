@@ -28,7 +28,7 @@ use prost::Message as _;
 use prost_reflect::{DeserializeOptions, DynamicMessage, MessageDescriptor, SerializeOptions};
 use tiejun_platform::{
     error::FieldViolation,
-    layer::{Around, BoxFuture},
+    layer::{Around, BoxFuture, Inner},
 };
 use tonic::{Code, Status, body::Body};
 use tower::{BoxError, Service};
@@ -123,9 +123,8 @@ impl Connect {
 
 impl<S> Around<S, Request<Body>> for Connect
 where
-    S: Service<Request<Body>, Response = Response<Body>> + Send + 'static,
-    S::Future: Send + 'static,
-    S::Error: Into<BoxError> + Send + 'static,
+    S: Inner<Body, Response = Response<Body>>,
+    S::Error: Into<BoxError>,
 {
     type Response = Response<Body>;
     type Error = BoxError;

@@ -24,7 +24,7 @@ use crate::{
     config::{ServerArgs, ServiceSettings},
     db::{DbCell, Migrations},
     deadline::Deadlines,
-    layer::AroundLayer,
+    layer::{AroundLayer, gate},
     metrics::Red,
 };
 
@@ -231,7 +231,7 @@ pub async fn serve(
         .layer(AroundLayer::new(HardStop::new(hard_stop.clone())))
         .layer(AroundLayer::new(Deadlines::new(args.default_deadline, deadlines)))
         .layer(spec.limits.shed.clone())
-        .layer(crate::layer::gate(auth))
+        .layer(gate(auth))
         .layer(spec.limits.share.clone());
     let builder = tonic::transport::Server::builder()
         .accept_http1(spec.edge.is_some())
