@@ -24,9 +24,8 @@ use tiejun_proto::{
     },
     training::v1::{
         Audience, CreateProgramRequest, EnrollmentStatus, ListAssignmentsRequest, ListEnrollmentsRequest, Program,
-        RecordAssessmentRequest, RecordAttendanceRequest, ScheduleSessionRequest, Session, Track,
-        assignment_service_client::AssignmentServiceClient, enrollment_service_client::EnrollmentServiceClient,
-        program_service_client::ProgramServiceClient, session_service_client::SessionServiceClient,
+        RecordAssessmentRequest, Session, Track, assignment_service_client::AssignmentServiceClient,
+        enrollment_service_client::EnrollmentServiceClient, program_service_client::ProgramServiceClient,
     },
 };
 use tiejun_tests::{
@@ -35,7 +34,7 @@ use tiejun_tests::{
     connected::{Connected, eventually},
     leads::{lead_input, registration, rep_token},
     token,
-    training::trainer,
+    training::{attend, schedule, trainer},
 };
 use tonic::transport::Channel;
 
@@ -74,7 +73,6 @@ async fn training_catalog(channel: &Channel, now: chrono::DateTime<chrono::Utc>)
             .expect("program");
     }
     let starts = now + Span::days(3);
-    let mut sessions = SessionServiceClient::new(channel.clone());
     for (program, at) in [
         ("employee_onboarding", starts),
         ("customer_onboarding", now + Span::days(20)),
@@ -88,16 +86,7 @@ async fn training_catalog(channel: &Channel, now: chrono::DateTime<chrono::Utc>)
             capacity: 20,
             ..Default::default()
         };
-        sessions
-            .schedule_session(authed(
-                ScheduleSessionRequest {
-                    session: Some(session),
-                    idempotency_key: String::new(),
-                },
-                &trainer(),
-            ))
-            .await
-            .expect("session");
+        schedule(channel, session).await;
     }
     starts
 }
@@ -153,17 +142,8 @@ async fn journey(db: TestDatabase) {
 
     // They attend and pass every track: a certificate, and they become ACTIVE.
     suite.clock.set(onboarding_starts + Span::hours(1));
+    attend(&channel, &enrollment.enrollment_id).await;
     let mut enrollments = EnrollmentServiceClient::new(channel.clone());
-    enrollments
-        .record_attendance(authed(
-            RecordAttendanceRequest {
-                enrollment_id: enrollment.enrollment_id,
-                attended: true,
-            },
-            &trainer(),
-        ))
-        .await
-        .expect("attended");
     for track in [Track::CultureValues, Track::ProductKnowledge, Track::SalesSkills] {
         enrollments
             .record_assessment(authed(

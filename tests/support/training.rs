@@ -10,8 +10,8 @@ use tiejun_platform::{
     testing::TestDatabase,
 };
 use tiejun_proto::training::v1::{
-    Audience, CreateProgramRequest, EnrollRequest, Program, ScheduleSessionRequest, Session, Track,
-    enrollment_service_client::EnrollmentServiceClient, program_service_client::ProgramServiceClient,
+    Audience, CreateProgramRequest, EnrollRequest, Program, RecordAttendanceRequest, ScheduleSessionRequest, Session,
+    Track, enrollment_service_client::EnrollmentServiceClient, program_service_client::ProgramServiceClient,
     session_service_client::SessionServiceClient,
 };
 use tonic::transport::Channel;
@@ -41,6 +41,32 @@ pub fn learner(id: &str) -> String {
     let mut spec = TokenSpec::new(id, &[], Duration::from_secs(3600 * 24 * 30));
     spec.learner_id = Some(id.to_owned());
     keys().mint(&spec).expect("mint")
+}
+
+/// Schedules `session` on the training service behind `channel` (with a
+/// trainer's token); its id.
+pub async fn schedule(channel: &Channel, session: Session) -> String {
+    let request = ScheduleSessionRequest {
+        session: Some(session),
+        idempotency_key: String::new(),
+    };
+    let response = SessionServiceClient::new(channel.clone())
+        .schedule_session(authed(request, &trainer()))
+        .await
+        .expect("schedule");
+    response.into_inner().session.expect("session").session_id
+}
+
+/// Records that the learner of `enrollment_id` attended (with a trainer's token).
+pub async fn attend(channel: &Channel, enrollment_id: &str) {
+    let request = RecordAttendanceRequest {
+        enrollment_id: enrollment_id.into(),
+        attended: true,
+    };
+    EnrollmentServiceClient::new(channel.clone())
+        .record_attendance(authed(request, &trainer()))
+        .await
+        .expect("attended");
 }
 
 impl TrainingFixture {
@@ -79,6 +105,11 @@ impl TrainingFixture {
             employee_onboarding: true,
             ..Default::default()
         };
+        self.program(program).await;
+    }
+
+    /// Creates `program` (with a trainer's token).
+    pub async fn program(&self, program: Program) {
         self.programs()
             .await
             .create_program(authed(CreateProgramRequest { program: Some(program) }, &trainer()))
@@ -98,17 +129,7 @@ impl TrainingFixture {
             capacity,
             ..Default::default()
         };
-        let request = ScheduleSessionRequest {
-            session: Some(session),
-            idempotency_key: String::new(),
-        };
-        let response = self
-            .sessions()
-            .await
-            .schedule_session(authed(request, &trainer()))
-            .await
-            .expect("schedule");
-        response.into_inner().session.expect("session").session_id
+        schedule(&self.channel, session).await
     }
 
     /// Enrols `learner_id` (with a trainer's token).

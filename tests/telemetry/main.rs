@@ -231,7 +231,7 @@ async fn the_consumers_span_continues_the_producers_trace_and_deliveries_are_mea
 /// A session of the onboarding programme in Hangzhou, a week after the
 /// suite's clock.
 async fn onboarding_session(suite: &Connected) {
-    use tiejun_proto::training::v1::{ScheduleSessionRequest, Session, session_service_client::SessionServiceClient};
+    use tiejun_proto::training::v1::Session;
     let starts = tiejun_tests::leads::monday_morning() + chrono::Duration::days(7);
     let session = Session {
         program_id: "employee_onboarding".into(),
@@ -242,16 +242,7 @@ async fn onboarding_session(suite: &Connected) {
         capacity: 10,
         ..Default::default()
     };
-    SessionServiceClient::new(suite.channel().await)
-        .schedule_session(authed(
-            ScheduleSessionRequest {
-                session: Some(session),
-                idempotency_key: String::new(),
-            },
-            &tiejun_tests::training::trainer(),
-        ))
-        .await
-        .expect("session");
+    tiejun_tests::training::schedule(&suite.channel().await, session).await;
 }
 
 async fn get_metrics(addr: std::net::SocketAddr) -> String {

@@ -32,19 +32,20 @@ pub fn money(amount_minor: i64, currency: &str) -> Option<Money> {
 pub fn account(row: AccountRow, principal: &Principal) -> Account {
     let own = principal.account_id.as_deref() == Some(row.account_id.as_str());
     let reveal = own || principal.has_any(REVEAL);
+    let d = row.details;
     Account {
         kind: if row.first_paid_at.is_some() {
             AccountKind::Customer
         } else {
             AccountKind::User
         } as i32,
-        phone: if reveal { row.phone } else { pii::mask_phone(&row.phone) },
-        email: if reveal { row.email } else { pii::mask_email(&row.email) },
+        phone: if reveal { d.phone } else { pii::mask_phone(&d.phone) },
+        email: if reveal { d.email } else { pii::mask_email(&d.email) },
         account_id: row.account_id.into(),
-        company_name: row.company_name,
-        contact_name: row.contact_name,
-        city: row.city,
-        time_zone: row.time_zone,
+        company_name: d.company_name,
+        contact_name: d.contact_name,
+        city: d.city,
+        time_zone: d.time_zone,
         lead_id: row.lead_id.unwrap_or_default().into(),
         sold_by_person_id: row.sold_by_person_id.unwrap_or_default().into(),
         created_at: Some(to_proto(row.created_at)),

@@ -15,7 +15,7 @@ use sha2::{Digest as _, Sha256};
 use crate::{
     db::{Database, Tx, Writer},
     error::Error,
-    on_tx,
+    execute, on_tx,
 };
 
 /// The outcome of claiming a key.
@@ -131,17 +131,17 @@ pub async fn claim<R: Message + Default>(
     hash: &str,
     now: DateTime<Utc>,
 ) -> Result<Claim<R>, Error> {
-    let inserted = on_tx!(tx, |c| sqlx::query(
-        "INSERT INTO idempotency_keys (scope, key, request_hash, created_at) VALUES ($1, $2, $3, $4) \
-         ON CONFLICT (scope, key) DO NOTHING",
-    )
-    .bind(scope)
-    .bind(key)
-    .bind(hash)
-    .bind(now)
-    .execute(c)
-    .await?
-    .rows_affected());
+    let inserted = execute!(
+        tx,
+        sqlx::query(
+            "INSERT INTO idempotency_keys (scope, key, request_hash, created_at) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (scope, key) DO NOTHING",
+        )
+        .bind(scope)
+        .bind(key)
+        .bind(hash)
+        .bind(now)
+    )?;
     if inserted == 1 {
         return Ok(Claim::Fresh);
     }
@@ -162,14 +162,12 @@ pub async fn claim<R: Message + Default>(
 
 /// Stores the response of a [`Claim::Fresh`] key (same transaction).
 pub async fn record(tx: &mut Tx, scope: &str, key: &str, response: &impl Message) -> Result<(), Error> {
-    on_tx!(tx, |c| sqlx::query(
-        "UPDATE idempotency_keys SET response = $3 WHERE scope = $1 AND key = $2"
-    )
-    .bind(scope)
-    .bind(key)
-    .bind(response.encode_to_vec())
-    .execute(c)
-    .await
-    .map(drop))?;
+    execute!(
+        tx,
+        sqlx::query("UPDATE idempotency_keys SET response = $3 WHERE scope = $1 AND key = $2")
+            .bind(scope)
+            .bind(key)
+            .bind(response.encode_to_vec())
+    )?;
     Ok(())
 }

@@ -11,7 +11,7 @@ use chrono::{DateTime, Utc};
 use prost::Message as _;
 use tiejun_proto::events::v1::{EventEnvelope, event_envelope::Payload};
 
-use crate::{db::Tx, error::Error, on_tx, telemetry};
+use crate::{db::Tx, error::Error, execute, telemetry};
 
 /// The event type name stored beside the payload (for operators and routing).
 pub fn event_type(payload: &Payload) -> &'static str {
@@ -47,17 +47,18 @@ pub async fn append(
         payload: Some(payload),
     };
     let insert = async {
-        on_tx!(tx, |c| sqlx::query(
-            "INSERT INTO outbox (event_id, subject, event_type, payload, created_at) VALUES ($1, $2, $3, $4, $5)"
+        execute!(
+            tx,
+            sqlx::query(
+                "INSERT INTO outbox (event_id, subject, event_type, payload, created_at) \
+                 VALUES ($1, $2, $3, $4, $5)"
+            )
+            .bind(&event_id)
+            .bind(subject)
+            .bind(kind)
+            .bind(envelope.encode_to_vec())
+            .bind(now)
         )
-        .bind(&event_id)
-        .bind(subject)
-        .bind(kind)
-        .bind(envelope.encode_to_vec())
-        .bind(now)
-        .execute(c)
-        .await
-        .map(drop))
     };
     tracing::Instrument::instrument(insert, publish).await?;
     Ok(event_id)

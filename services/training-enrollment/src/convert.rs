@@ -58,21 +58,22 @@ pub fn course(r: CourseRow) -> Course {
 
 /// A session.
 pub fn session(r: SessionRow) -> Session {
+    let plan = r.plan;
     Session {
         status: r.status.0 as i32,
         session_id: r.session_id.into(),
-        program_id: r.program_id.unwrap_or_default().into(),
-        course_id: r.course_id.unwrap_or_default().into(),
-        city: r.city,
-        venue: r.venue,
-        time_zone: r.time_zone,
-        starts_at: Some(to_proto(r.starts_at)),
-        ends_at: Some(to_proto(r.ends_at)),
-        capacity: r.capacity,
+        program_id: plan.program_id.unwrap_or_default().into(),
+        course_id: plan.course_id.unwrap_or_default().into(),
+        city: plan.city,
+        venue: plan.venue,
+        time_zone: plan.time_zone,
+        starts_at: Some(to_proto(plan.starts_at)),
+        ends_at: Some(to_proto(plan.ends_at)),
+        capacity: plan.capacity,
         seats_taken: r.seats_taken,
         waitlisted: i32::try_from(r.waitlisted).unwrap_or(i32::MAX),
-        enrollment_deadline: Some(to_proto(r.enrollment_deadline)),
-        cancellation_deadline: Some(to_proto(r.cancellation_deadline)),
+        enrollment_deadline: Some(to_proto(plan.enrollment_deadline)),
+        cancellation_deadline: Some(to_proto(plan.cancellation_deadline)),
     }
 }
 

@@ -6,7 +6,7 @@ use tiejun_platform::{both_backends, testing::TestDatabase};
 use tiejun_proto::training::v1::enrollment_service_client::EnrollmentServiceClient;
 use tiejun_tests::{
     authed,
-    training::{TrainingFixture, learner, trainer},
+    training::{TrainingFixture, attend, learner, schedule, trainer},
 };
 
 async fn complete(
@@ -45,27 +45,25 @@ async fn complete(
 
 async fn attendance_and_passing_scores_issue_exactly_one_certificate(db: TestDatabase) {
     use tiejun_proto::training::v1::{
-        CheckRequirementRequest, RecordAttendanceRequest, VerifyCertificateRequest,
-        assignment_service_client::AssignmentServiceClient, certificate_service_client::CertificateServiceClient,
+        CheckRequirementRequest, VerifyCertificateRequest, assignment_service_client::AssignmentServiceClient,
+        certificate_service_client::CertificateServiceClient,
     };
     let f = TrainingFixture::start(db).await;
     f.onboarding().await;
     let session = f.session("Hangzhou", 2, 10).await;
     let seat = f.enroll(&session, "R1").await.expect("enrol").enrollment_id;
-    let mut assignments = AssignmentServiceClient::new(f.server.channel().await);
-    let check = |at: Option<prost_types::Timestamp>| CheckRequirementRequest {
-        person_id: "R1".into(),
-        program_id: "employee_onboarding".into(),
-        at,
+    let assignments = AssignmentServiceClient::new(f.server.channel().await);
+    let requirement = async |at: Option<prost_types::Timestamp>| {
+        let request = CheckRequirementRequest {
+            person_id: "R1".into(),
+            program_id: "employee_onboarding".into(),
+            at,
+        };
+        let mut client = assignments.clone();
+        let response = client.check_requirement(authed(request, &trainer())).await;
+        response.expect("check").into_inner()
     };
-    assert!(
-        !assignments
-            .check_requirement(authed(check(None), &trainer()))
-            .await
-            .expect("check")
-            .into_inner()
-            .satisfied
-    );
+    assert!(!requirement(None).await.satisfied);
 
     // Scores before attendance complete nothing; one failing track completes nothing.
     assert!(
@@ -75,17 +73,7 @@ async fn attendance_and_passing_scores_issue_exactly_one_certificate(db: TestDat
             .all(|r| !r.program_completed)
     );
     f.clock.advance(Span::days(2) + Span::hours(1));
-    f.enrollments()
-        .await
-        .record_attendance(authed(
-            RecordAttendanceRequest {
-                enrollment_id: seat,
-                attended: true,
-            },
-            &trainer(),
-        ))
-        .await
-        .expect("attended");
+    attend(&f.channel, &seat).await;
     // All three tracks scored at once, concurrently: one certificate, not three.
     let done = complete(&f, "R1", [90, 75, 80]).await;
     let certificates: Vec<_> = done.iter().filter_map(|r| r.certificate.clone()).collect();
@@ -116,23 +104,12 @@ async fn attendance_and_passing_scores_issue_exactly_one_certificate(db: TestDat
         .into_inner();
     assert!(verified.valid);
     assert_eq!(verified.certificate.expect("certificate").learner_id, "R1");
-    let satisfied = assignments
-        .check_requirement(authed(check(None), &trainer()))
-        .await
-        .expect("check")
-        .into_inner();
+    let satisfied = requirement(None).await;
     assert!(satisfied.satisfied);
     assert_eq!(satisfied.certificate_id, id);
     // Before completion it was not satisfied.
     let before = Some(tiejun_platform::clock::to_proto(tiejun_tests::leads::monday_morning()));
-    assert!(
-        !assignments
-            .check_requirement(authed(check(before), &trainer()))
-            .await
-            .expect("check")
-            .into_inner()
-            .satisfied
-    );
+    assert!(!requirement(before).await.satisfied);
 }
 
 both_backends!(
@@ -142,8 +119,7 @@ both_backends!(
 
 async fn a_completion_lapses_after_its_validity(db: TestDatabase) {
     use tiejun_proto::training::v1::{
-        Audience, CheckRequirementRequest, CreateProgramRequest, EnrollRequest, Program, RecordAssessmentRequest,
-        RecordAttendanceRequest, ScheduleSessionRequest, Session, Track,
+        Audience, CheckRequirementRequest, Program, RecordAssessmentRequest, Session, Track,
         assignment_service_client::AssignmentServiceClient,
     };
     let f = TrainingFixture::start(db).await;
@@ -155,11 +131,7 @@ async fn a_completion_lapses_after_its_validity(db: TestDatabase) {
         validity_days: 365,
         ..Default::default()
     };
-    f.programs()
-        .await
-        .create_program(authed(CreateProgramRequest { program: Some(program) }, &trainer()))
-        .await
-        .expect("program");
+    f.program(program).await;
     let starts = tiejun_tests::leads::monday_morning() + Span::days(1);
     let session = Session {
         program_id: "export_compliance".into(),
@@ -169,51 +141,10 @@ async fn a_completion_lapses_after_its_validity(db: TestDatabase) {
         capacity: 5,
         ..Default::default()
     };
-    let session = f
-        .sessions()
-        .await
-        .schedule_session(authed(
-            ScheduleSessionRequest {
-                session: Some(session),
-                idempotency_key: String::new(),
-            },
-            &trainer(),
-        ))
-        .await
-        .expect("schedule")
-        .into_inner()
-        .session
-        .expect("s")
-        .session_id;
-    let seat = f
-        .enrollments()
-        .await
-        .enroll(authed(
-            EnrollRequest {
-                session_id: session,
-                learner_id: "C1".into(),
-                idempotency_key: String::new(),
-            },
-            &trainer(),
-        ))
-        .await
-        .expect("enrol")
-        .into_inner()
-        .enrollment
-        .expect("e")
-        .enrollment_id;
+    let session = schedule(&f.channel, session).await;
+    let seat = f.enroll(&session, "C1").await.expect("enrol").enrollment_id;
     f.clock.advance(Span::days(1) + Span::hours(1));
-    f.enrollments()
-        .await
-        .record_attendance(authed(
-            RecordAttendanceRequest {
-                enrollment_id: seat,
-                attended: true,
-            },
-            &trainer(),
-        ))
-        .await
-        .expect("attend");
+    attend(&f.channel, &seat).await;
     let scored = f
         .enrollments()
         .await

@@ -8,19 +8,19 @@ use crate::domain::ids::{PersonId, RunId};
 use tiejun_platform::{
     db::{Database, Tx},
     error::Error,
-    locked, on_pool, on_tx,
+    execute, locked, on_pool, on_tx,
 };
 
 /// Makes sure every ACTIVE rep has a row for `day`, in person_id order.
 pub async fn ensure_active(tx: &mut Tx, day: &str) -> Result<(), Error> {
-    on_tx!(tx, |c| sqlx::query(
-        "INSERT INTO rep_days (person_id, business_day) SELECT person_id, $1 FROM reps WHERE status = 'ACTIVE' \
-         ORDER BY person_id ON CONFLICT (person_id, business_day) DO NOTHING"
-    )
-    .bind(day)
-    .execute(c)
-    .await
-    .map(drop))?;
+    execute!(
+        tx,
+        sqlx::query(
+            "INSERT INTO rep_days (person_id, business_day) SELECT person_id, $1 FROM reps WHERE status = 'ACTIVE' \
+             ORDER BY person_id ON CONFLICT (person_id, business_day) DO NOTHING"
+        )
+        .bind(day)
+    )?;
     Ok(())
 }
 
@@ -64,30 +64,28 @@ pub async fn lock_one(tx: &mut Tx, person_id: &PersonId, day: &str) -> Result<(i
 
 /// Adds `n` leads given to a rep (not claimed) on `day`; the row is locked.
 pub async fn add_given(tx: &mut Tx, person_id: &PersonId, day: &str, n: i32) -> Result<(), Error> {
-    on_tx!(tx, |c| sqlx::query(
-        "UPDATE rep_days SET distributed = distributed + $3 WHERE person_id = $1 AND business_day = $2"
-    )
-    .bind(person_id)
-    .bind(day)
-    .bind(n)
-    .execute(c)
-    .await
-    .map(drop))?;
+    execute!(
+        tx,
+        sqlx::query("UPDATE rep_days SET distributed = distributed + $3 WHERE person_id = $1 AND business_day = $2")
+            .bind(person_id)
+            .bind(day)
+            .bind(n)
+    )?;
     Ok(())
 }
 
 /// Adds what distribution run `run_id` gave each rep on `day`; the rows are locked.
 pub async fn add_given_by_run(tx: &mut Tx, run_id: &RunId, day: &str) -> Result<(), Error> {
-    on_tx!(tx, |c| sqlx::query(
-        "UPDATE rep_days SET distributed = distributed + g.n FROM \
-         (SELECT person_id, COUNT(*) AS n FROM assignments WHERE distribution_run_id = $1 GROUP BY person_id) AS g \
-         WHERE rep_days.person_id = g.person_id AND rep_days.business_day = $2"
-    )
-    .bind(run_id)
-    .bind(day)
-    .execute(c)
-    .await
-    .map(drop))?;
+    execute!(
+        tx,
+        sqlx::query(
+            "UPDATE rep_days SET distributed = distributed + g.n FROM \
+             (SELECT person_id, COUNT(*) AS n FROM assignments WHERE distribution_run_id = $1 GROUP BY person_id) AS g \
+             WHERE rep_days.person_id = g.person_id AND rep_days.business_day = $2"
+        )
+        .bind(run_id)
+        .bind(day)
+    )?;
     Ok(())
 }
 

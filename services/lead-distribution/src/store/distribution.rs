@@ -12,7 +12,7 @@ use rand::Rng as _;
 use tiejun_platform::{
     db::{Backend, Tx},
     error::Error,
-    locked, on_tx,
+    execute, locked, on_tx,
 };
 use tiejun_proto::leads::v1::{DistributionTrigger, TransitionRule};
 
@@ -133,13 +133,7 @@ pub async fn apply(
         ),
         "WHERE leads.lead_id = v->>1 AND leads.state = 'POOL'"
     );
-    let moved = on_tx!(tx, |c| sqlx::query(sql)
-        .bind(&rows)
-        .bind(now)
-        .bind(deadline)
-        .execute(c)
-        .await?
-        .rows_affected());
+    let moved = execute!(tx, sqlx::query(sql).bind(&rows).bind(now).bind(deadline))?;
     if moved != deals.len() as u64 {
         return Err(Error::Aborted("pool leads changed during distribution; retry".into()));
     }
@@ -152,16 +146,16 @@ pub async fn apply(
          THEN ', same city' ELSE ', any city' END, $5 FROM",
         ""
     );
-    on_tx!(tx, |c| sqlx::query(sql)
-        .bind(&rows)
-        .bind(day)
-        .bind(TransitionRule::Distribution.stored())
-        .bind(run_id)
-        .bind(now)
-        .execute(c)
-        .await
-        .map(drop))?;
-    on_tx!(tx, |c| sqlx::query(concat!(
+    execute!(
+        tx,
+        sqlx::query(sql)
+            .bind(&rows)
+            .bind(day)
+            .bind(TransitionRule::Distribution.stored())
+            .bind(run_id)
+            .bind(now)
+    )?;
+    execute!(tx, sqlx::query(concat!(
         "INSERT INTO lead_history (lead_id, sequence, occurred_at, actor, from_state, to_state, from_owner, to_owner, \
          rule, reason, distribution_run_id, rotation_position) SELECT a.lead_id, ",
         next_sequence!("a.lead_id"),
@@ -170,21 +164,18 @@ pub async fn apply(
     ))
     .bind(run_id)
     .bind(now)
-    .bind(actor)
-    .execute(c)
-    .await
-    .map(drop))?;
-    on_tx!(tx, |c| sqlx::query(
-        "INSERT INTO rep_events (person_id, kind, lead_id, rule, deadline_at, created_at) \
-         SELECT a.person_id, 'ASSIGNED', a.lead_id, a.rule, $2, $3 FROM assignments a \
-         WHERE a.distribution_run_id = $1 ORDER BY a.round, a.rotation_position"
-    )
-    .bind(run_id)
-    .bind(deadline)
-    .bind(now)
-    .execute(c)
-    .await
-    .map(drop))?;
+    .bind(actor))?;
+    execute!(
+        tx,
+        sqlx::query(
+            "INSERT INTO rep_events (person_id, kind, lead_id, rule, deadline_at, created_at) \
+             SELECT a.person_id, 'ASSIGNED', a.lead_id, a.rule, $2, $3 FROM assignments a \
+             WHERE a.distribution_run_id = $1 ORDER BY a.round, a.rotation_position"
+        )
+        .bind(run_id)
+        .bind(deadline)
+        .bind(now)
+    )?;
     super::days::add_given_by_run(tx, run_id, day).await
 }
 
@@ -217,23 +208,23 @@ pub struct RunRecord<'a> {
 
 /// Records a finished run.
 pub async fn record(tx: &mut Tx, r: &RunRecord<'_>) -> Result<(), Error> {
-    on_tx!(tx, |c| sqlx::query(
-        "INSERT INTO distribution_runs (run_id, business_day, trigger, rotation, leads_assigned, reps_served, \
-         reps_short, started_at, finished_at, ran_by, same_city) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
-    )
-    .bind(r.run_id)
-    .bind(r.day)
-    .bind(r.trigger.stored())
-    .bind(r.rotation.iter().map(PersonId::as_str).collect::<Vec<_>>().join(","))
-    .bind(r.leads_assigned)
-    .bind(r.reps_served)
-    .bind(r.reps_short)
-    .bind(r.started_at)
-    .bind(r.finished_at)
-    .bind(r.ran_by)
-    .bind(r.same_city)
-    .execute(c)
-    .await
-    .map(drop))?;
+    execute!(
+        tx,
+        sqlx::query(
+            "INSERT INTO distribution_runs (run_id, business_day, trigger, rotation, leads_assigned, reps_served, \
+             reps_short, started_at, finished_at, ran_by, same_city) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
+        )
+        .bind(r.run_id)
+        .bind(r.day)
+        .bind(r.trigger.stored())
+        .bind(r.rotation.iter().map(PersonId::as_str).collect::<Vec<_>>().join(","))
+        .bind(r.leads_assigned)
+        .bind(r.reps_served)
+        .bind(r.reps_short)
+        .bind(r.started_at)
+        .bind(r.finished_at)
+        .bind(r.ran_by)
+        .bind(r.same_city)
+    )?;
     Ok(())
 }

@@ -15,7 +15,7 @@ use chrono::{DateTime, Utc};
 use tiejun_platform::{
     db::{Database, JobKey, Tx},
     error::Error,
-    on_pool, on_tx,
+    execute, on_pool, on_tx,
 };
 use tiejun_proto::leads::v1::TransitionRule;
 
@@ -54,20 +54,19 @@ pub async fn push(
     deadline_at: Option<DateTime<Utc>>,
     now: DateTime<Utc>,
 ) -> Result<(), Error> {
-    on_tx!(tx, |c| {
+    execute!(
+        tx,
         sqlx::query(
-        "INSERT INTO rep_events (person_id, kind, lead_id, rule, deadline_at, created_at) VALUES ($1, $2, $3, $4, $5, $6)"
-    )
-    .bind(person_id)
-    .bind(kind.stored())
-    .bind(lead_id)
-    .bind(rule.stored())
-    .bind(deadline_at)
-    .bind(now)
-    .execute(c)
-    .await
-    .map(drop)
-    })?;
+            "INSERT INTO rep_events (person_id, kind, lead_id, rule, deadline_at, created_at) VALUES ($1, $2, $3, \
+             $4, $5, $6)"
+        )
+        .bind(person_id)
+        .bind(kind.stored())
+        .bind(lead_id)
+        .bind(rule.stored())
+        .bind(deadline_at)
+        .bind(now)
+    )?;
     Ok(())
 }
 
@@ -100,23 +99,23 @@ pub async fn number(tx: &mut Tx) -> Result<u64, Error> {
     let top: i64 = on_tx!(tx, |c| sqlx::query_scalar("SELECT top FROM rep_feed WHERE one = 1")
         .fetch_one(c)
         .await?);
-    let numbered = on_tx!(tx, |c| sqlx::query(
-        "UPDATE rep_events SET seq = $1 + n.rank FROM \
-         (SELECT id, ROW_NUMBER() OVER (ORDER BY id) AS rank FROM rep_events WHERE seq IS NULL \
-          ORDER BY id LIMIT $2) AS n \
-         WHERE rep_events.id = n.id"
-    )
-    .bind(top)
-    .bind(NUMBER_AT_MOST)
-    .execute(c)
-    .await?
-    .rows_affected());
+    let numbered = execute!(
+        tx,
+        sqlx::query(
+            "UPDATE rep_events SET seq = $1 + n.rank FROM \
+             (SELECT id, ROW_NUMBER() OVER (ORDER BY id) AS rank FROM rep_events WHERE seq IS NULL \
+             ORDER BY id LIMIT $2) AS n \
+             WHERE rep_events.id = n.id"
+        )
+        .bind(top)
+        .bind(NUMBER_AT_MOST)
+    )?;
     if numbered > 0 {
-        on_tx!(tx, |c| sqlx::query("UPDATE rep_feed SET top = top + $1 WHERE one = 1")
-            .bind(i64::try_from(numbered).unwrap_or(i64::MAX))
-            .execute(c)
-            .await
-            .map(drop))?;
+        execute!(
+            tx,
+            sqlx::query("UPDATE rep_feed SET top = top + $1 WHERE one = 1")
+                .bind(i64::try_from(numbered).unwrap_or(i64::MAX))
+        )?;
     }
     Ok(numbered)
 }
@@ -183,15 +182,15 @@ pub async fn since(db: &Database, person_id: &PersonId, after: i64) -> Result<Ve
 /// found by reading the oldest events only, so the numbers kept stay
 /// consecutive. Unnumbered events are never pruned.
 pub async fn prune(tx: &mut Tx, before: DateTime<Utc>) -> Result<u64, Error> {
-    Ok(on_tx!(tx, |c| sqlx::query(
-        "DELETE FROM rep_events WHERE seq < COALESCE( \
-         (SELECT seq FROM rep_events WHERE created_at >= $1 AND seq IS NOT NULL ORDER BY seq LIMIT 1), \
-         (SELECT top + 1 FROM rep_feed WHERE one = 1))"
-    )
-    .bind(before)
-    .execute(c)
-    .await?
-    .rows_affected()))
+    Ok(execute!(
+        tx,
+        sqlx::query(
+            "DELETE FROM rep_events WHERE seq < COALESCE( \
+             (SELECT seq FROM rep_events WHERE created_at >= $1 AND seq IS NOT NULL ORDER BY seq LIMIT 1), \
+             (SELECT top + 1 FROM rep_feed WHERE one = 1))"
+        )
+        .bind(before)
+    )?)
 }
 
 #[cfg(test)]

@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use tiejun_platform::{
     db::{Database, Tx},
     error::Error,
-    on_pool, on_tx,
+    execute, on_pool,
     paging::Page,
 };
 use tiejun_proto::leads::v1::{LeadState, TransitionRule};
@@ -74,21 +74,21 @@ pub async fn append(tx: &mut Tx, t: &Transition<'_>, now: DateTime<Utc>) -> Resu
         next_sequence!("$1"),
         ", $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
     );
-    on_tx!(tx, |c| sqlx::query(SQL)
-        .bind(t.lead_id)
-        .bind(now)
-        .bind(t.actor)
-        .bind(t.from_state.map(LeadState::stored))
-        .bind(t.to_state.stored())
-        .bind(t.from_owner)
-        .bind(t.to_owner)
-        .bind(t.rule.stored())
-        .bind(t.reason)
-        .bind(t.run_id)
-        .bind(t.position)
-        .execute(c)
-        .await
-        .map(drop))?;
+    execute!(
+        tx,
+        sqlx::query(SQL)
+            .bind(t.lead_id)
+            .bind(now)
+            .bind(t.actor)
+            .bind(t.from_state.map(LeadState::stored))
+            .bind(t.to_state.stored())
+            .bind(t.from_owner)
+            .bind(t.to_owner)
+            .bind(t.rule.stored())
+            .bind(t.reason)
+            .bind(t.run_id)
+            .bind(t.position)
+    )?;
     Ok(())
 }
 

@@ -6,7 +6,7 @@ use tiejun_platform::stored::Named;
 use tiejun_platform::{
     db::{Database, Tx},
     error::Error,
-    locked, on_pool, on_tx,
+    execute, locked, on_pool, on_tx,
     paging::Page,
 };
 use tiejun_proto::leads::v1::{LeadKind, LeadState};
@@ -198,15 +198,13 @@ pub async fn insert_new_business(
     .bind(now)
     .fetch_one(c)
     .await?);
-    let keyed = on_tx!(tx, |c| sqlx::query(
-        "INSERT INTO lead_keys (lead_id, phone, company_key) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING"
-    )
-    .bind(lead_id)
-    .bind(lead.phone.as_str())
-    .bind(lead.company.key())
-    .execute(c)
-    .await?
-    .rows_affected());
+    let keyed = execute!(
+        tx,
+        sqlx::query("INSERT INTO lead_keys (lead_id, phone, company_key) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING")
+            .bind(lead_id)
+            .bind(lead.phone.as_str())
+            .bind(lead.company.key())
+    )?;
     Ok((keyed == 1).then_some(row))
 }
 

@@ -6,7 +6,7 @@ use crate::domain::ids::PersonId;
 use tiejun_platform::{
     db::{Database, Tx},
     error::{Error, violated_check},
-    on_pool, on_tx,
+    execute, on_pool, on_tx,
 };
 
 use crate::domain::private_pool::PoolFull;
@@ -32,30 +32,28 @@ pub async fn add(tx: &mut Tx, person_id: &PersonId, delta: i32) -> Result<(), Er
     // found, so a decrease (of a pool that exists: it holds the lead being
     // given back) is a plain update.
     let result = if delta < 0 {
-        on_tx!(tx, |c| sqlx::query(
-            "UPDATE private_pools SET size = size + $2 WHERE person_id = $1"
+        execute!(
+            tx,
+            sqlx::query("UPDATE private_pools SET size = size + $2 WHERE person_id = $1")
+                .bind(person_id)
+                .bind(delta)
         )
-        .bind(person_id)
-        .bind(delta)
-        .execute(c)
-        .await
-        .map(drop))
     } else {
-        on_tx!(tx, |c| sqlx::query(
-            "INSERT INTO private_pools (person_id, size) VALUES ($1, $2) ON CONFLICT (person_id) \
-             DO UPDATE SET size = private_pools.size + $2"
+        execute!(
+            tx,
+            sqlx::query(
+                "INSERT INTO private_pools (person_id, size) VALUES ($1, $2) ON CONFLICT (person_id) \
+                 DO UPDATE SET size = private_pools.size + $2"
+            )
+            .bind(person_id)
+            .bind(delta)
         )
-        .bind(person_id)
-        .bind(delta)
-        .execute(c)
-        .await
-        .map(drop))
     };
     match result {
         Err(err) if delta > 0 && violated_check(&err).as_deref() == Some(CAP) => {
             Err(PoolFull { release_more: delta }.error())
         }
-        other => Ok(other?),
+        other => Ok(other.map(drop)?),
     }
 }
 

@@ -6,7 +6,7 @@ use tiejun_platform::{
     clock::to_proto,
     db::{Database, Tx},
     error::Error,
-    on_pool, on_tx,
+    execute, on_pool,
     paging::Page,
 };
 use tiejun_proto::leads::v1::DailyReport;
@@ -52,23 +52,23 @@ pub async fn assignments(
 
 /// Stores a rep's report for a day, replacing an earlier one.
 pub async fn upsert_daily(tx: &mut Tx, r: &DailyReport, now: DateTime<Utc>) -> Result<(), Error> {
-    on_tx!(tx, |c| sqlx::query(
-        "INSERT INTO daily_reports (person_id, business_day, team, calls, visits, deals, summary, submitted_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (person_id, business_day) DO UPDATE SET \
-         team = excluded.team, calls = excluded.calls, visits = excluded.visits, deals = excluded.deals, \
-         summary = excluded.summary, submitted_at = excluded.submitted_at"
-    )
-    .bind(&r.person_id)
-    .bind(&r.business_day)
-    .bind(&r.team)
-    .bind(r.calls)
-    .bind(r.visits)
-    .bind(r.deals)
-    .bind(&r.summary)
-    .bind(now)
-    .execute(c)
-    .await
-    .map(drop))?;
+    execute!(
+        tx,
+        sqlx::query(
+            "INSERT INTO daily_reports (person_id, business_day, team, calls, visits, deals, summary, submitted_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (person_id, business_day) DO UPDATE SET \
+             team = excluded.team, calls = excluded.calls, visits = excluded.visits, deals = excluded.deals, \
+             summary = excluded.summary, submitted_at = excluded.submitted_at"
+        )
+        .bind(&r.person_id)
+        .bind(&r.business_day)
+        .bind(&r.team)
+        .bind(r.calls)
+        .bind(r.visits)
+        .bind(r.deals)
+        .bind(&r.summary)
+        .bind(now)
+    )?;
     Ok(())
 }
 

@@ -3,7 +3,7 @@
 //! locked without waiting, and the sweep's housekeeping.
 
 use chrono::{DateTime, Utc};
-use tiejun_platform::{db::Tx, error::Error, locked, on_tx};
+use tiejun_platform::{db::Tx, error::Error, execute, locked, on_tx};
 
 use super::leads::{LeadRow, lead_columns};
 
@@ -63,7 +63,7 @@ pub async fn forget_cooldowns(tx: &mut Tx, now: DateTime<Utc>) -> Result<(), Err
         "FOR UPDATE SKIP LOCKED",
         ")"
     );
-    on_tx!(tx, |c| sqlx::query(sql).bind(now).execute(c).await.map(drop))?;
+    execute!(tx, sqlx::query(sql).bind(now))?;
     Ok(())
 }
 
@@ -76,16 +76,16 @@ pub async fn record_run(
     started: DateTime<Utc>,
     finished: DateTime<Utc>,
 ) -> Result<(), Error> {
-    on_tx!(tx, |c| sqlx::query(
-        "INSERT INTO job_runs (job, run_id, instance, started_at, finished_at) VALUES ($1, $2, $3, $4, $5)"
-    )
-    .bind(job)
-    .bind(uuid::Uuid::now_v7().to_string())
-    .bind(instance)
-    .bind(started)
-    .bind(finished)
-    .execute(c)
-    .await
-    .map(drop))?;
+    execute!(
+        tx,
+        sqlx::query(
+            "INSERT INTO job_runs (job, run_id, instance, started_at, finished_at) VALUES ($1, $2, $3, $4, $5)"
+        )
+        .bind(job)
+        .bind(uuid::Uuid::now_v7().to_string())
+        .bind(instance)
+        .bind(started)
+        .bind(finished)
+    )?;
     Ok(())
 }

@@ -9,7 +9,7 @@
 use crate::domain::ids::{AssignmentId, LeadId, PersonId};
 use chrono::{DateTime, Utc};
 use tiejun_platform::stored::Stored as _;
-use tiejun_platform::{db::Tx, error::Error, on_tx};
+use tiejun_platform::{db::Tx, error::Error, execute, on_tx};
 use tiejun_proto::leads::v1::{FollowUpKind, LeadState, TransitionRule};
 
 use super::{
@@ -99,20 +99,20 @@ pub async fn assign(tx: &mut Tx, a: &Assignment<'_>, now: DateTime<Utc>) -> Resu
         .fetch_optional(c)
         .await?);
     let row = row.ok_or_else(|| Error::precondition("LEAD_NOT_IN_POOL", "the lead is no longer in the pool"))?;
-    on_tx!(tx, |c| sqlx::query(
-        "INSERT INTO assignments (assignment_id, lead_id, person_id, business_day, rule, reason, assigned_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7)"
-    )
-    .bind(&assignment_id)
-    .bind(&row.lead_id)
-    .bind(a.person_id)
-    .bind(a.business_day)
-    .bind(a.rule.stored())
-    .bind(a.reason)
-    .bind(now)
-    .execute(c)
-    .await
-    .map(drop))?;
+    execute!(
+        tx,
+        sqlx::query(
+            "INSERT INTO assignments (assignment_id, lead_id, person_id, business_day, rule, reason, assigned_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7)"
+        )
+        .bind(&assignment_id)
+        .bind(&row.lead_id)
+        .bind(a.person_id)
+        .bind(a.business_day)
+        .bind(a.rule.stored())
+        .bind(a.reason)
+        .bind(now)
+    )?;
     let transition = Transition {
         lead_id: &row.lead_id,
         actor: a.actor,
@@ -145,15 +145,13 @@ async fn end_assignment(
     outcome: TransitionRule,
     now: DateTime<Utc>,
 ) -> Result<(), Error> {
-    on_tx!(tx, |c| sqlx::query(
-        "UPDATE assignments SET ended_at = $2, outcome = $3 WHERE lead_id = $1 AND ended_at IS NULL"
-    )
-    .bind(lead_id)
-    .bind(now)
-    .bind(outcome.stored())
-    .execute(c)
-    .await
-    .map(drop))?;
+    execute!(
+        tx,
+        sqlx::query("UPDATE assignments SET ended_at = $2, outcome = $3 WHERE lead_id = $1 AND ended_at IS NULL")
+            .bind(lead_id)
+            .bind(now)
+            .bind(outcome.stored())
+    )?;
     Ok(())
 }
 
@@ -204,16 +202,16 @@ pub async fn release(tx: &mut Tx, r: &Release<'_>, now: DateTime<Utc>) -> Result
         private_pools::add(tx, owner, -1).await?;
     }
     if r.cooldown {
-        on_tx!(tx, |c| sqlx::query(
-            "INSERT INTO lead_cooldowns (lead_id, person_id, until) VALUES ($1, $2, $3) \
-             ON CONFLICT (lead_id, person_id) DO UPDATE SET until = excluded.until"
-        )
-        .bind(&row.lead_id)
-        .bind(owner)
-        .bind(now + COOLDOWN)
-        .execute(c)
-        .await
-        .map(drop))?;
+        execute!(
+            tx,
+            sqlx::query(
+                "INSERT INTO lead_cooldowns (lead_id, person_id, until) VALUES ($1, $2, $3) \
+                 ON CONFLICT (lead_id, person_id) DO UPDATE SET until = excluded.until"
+            )
+            .bind(&row.lead_id)
+            .bind(owner)
+            .bind(now + COOLDOWN)
+        )?;
     }
     let transition = Transition {
         lead_id: &row.lead_id,
@@ -347,20 +345,20 @@ pub struct FollowUp<'a> {
 /// lead's row as it is now.
 pub async fn follow_up(tx: &mut Tx, f: &FollowUp<'_>, now: DateTime<Utc>) -> Result<LeadRow, Error> {
     let owner = f.lead.owner_person_id.as_ref().unwrap_or_default();
-    on_tx!(tx, |c| sqlx::query(
-        "INSERT INTO follow_ups (follow_up_id, lead_id, person_id, kind, occurred_at, notes, recorded_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7)"
-    )
-    .bind(uuid::Uuid::now_v7().to_string())
-    .bind(&f.lead.lead_id)
-    .bind(owner)
-    .bind(f.kind.stored())
-    .bind(f.occurred_at)
-    .bind(f.notes)
-    .bind(now)
-    .execute(c)
-    .await
-    .map(drop))?;
+    execute!(
+        tx,
+        sqlx::query(
+            "INSERT INTO follow_ups (follow_up_id, lead_id, person_id, kind, occurred_at, notes, recorded_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7)"
+        )
+        .bind(uuid::Uuid::now_v7().to_string())
+        .bind(&f.lead.lead_id)
+        .bind(owner)
+        .bind(f.kind.stored())
+        .bind(f.occurred_at)
+        .bind(f.notes)
+        .bind(now)
+    )?;
     let current = f.lead.state.0;
     let mut row = f.lead.clone();
     if qualifies(f.kind) {
@@ -378,15 +376,15 @@ pub async fn follow_up(tx: &mut Tx, f: &FollowUp<'_>, now: DateTime<Utc>) -> Res
             .bind(now)
             .fetch_one(c)
             .await?);
-        on_tx!(tx, |c| sqlx::query(
-            "UPDATE assignments SET first_follow_up_at = $2 WHERE lead_id = $1 AND ended_at IS NULL \
-             AND (first_follow_up_at IS NULL OR first_follow_up_at > $2)"
-        )
-        .bind(&f.lead.lead_id)
-        .bind(f.occurred_at)
-        .execute(c)
-        .await
-        .map(drop))?;
+        execute!(
+            tx,
+            sqlx::query(
+                "UPDATE assignments SET first_follow_up_at = $2 WHERE lead_id = $1 AND ended_at IS NULL \
+                 AND (first_follow_up_at IS NULL OR first_follow_up_at > $2)"
+            )
+            .bind(&f.lead.lead_id)
+            .bind(f.occurred_at)
+        )?;
     }
     let transition = Transition {
         lead_id: &f.lead.lead_id,

@@ -111,7 +111,7 @@ fn next_term(s: &SubscriptionRow, account: &AccountRow) -> Result<(DateTime<Utc>
         renewals::anchor(s)?,
         s.period_months as u32,
         (s.period_index + 1) as u32,
-        account::zone(&account.account_id, &account.time_zone)?,
+        account::zone(&account.account_id, &account.details.time_zone)?,
     ))
 }
 
@@ -141,10 +141,10 @@ async fn notify(tx: &mut Tx, s: &SubscriptionRow, now: DateTime<Utc>) -> Result<
         subscription_id: s.subscription_id.to_string(),
         account_id: s.account_id.to_string(),
         sold_by_person_id: s.sold_by_person_id.clone().unwrap_or_default().into(),
-        company_name: account.company_name,
-        contact_name: account.contact_name,
-        phone: account.phone,
-        city: account.city,
+        company_name: account.details.company_name,
+        contact_name: account.details.contact_name,
+        phone: account.details.phone,
+        city: account.details.city,
         period_end: s.period_end.map(to_proto),
         quoted_amount_minor: quote.price_minor,
         currency: quote.currency,

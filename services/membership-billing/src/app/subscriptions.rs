@@ -188,7 +188,7 @@ async fn activate(tx: &mut Tx, subscription_id: &SubscriptionId, now: DateTime<U
     let account = accounts::get_in(tx, &sub.account_id)
         .await?
         .ok_or_else(|| Error::missing(&sub.account_id))?;
-    let zone = account::zone(&account.account_id, &account.time_zone)?;
+    let zone = account::zone(&account.account_id, &account.details.time_zone)?;
     let anchor = period::anchor(now, zone);
     let (start, end) = period::instants(anchor, sub.period_months as u32, 0, zone);
     subscriptions::activate(tx, subscription_id, &anchor.to_string(), start, end).await?;
@@ -196,8 +196,8 @@ async fn activate(tx: &mut Tx, subscription_id: &SubscriptionId, now: DateTime<U
         let event = CustomerActivated {
             account_id: account.account_id.to_string(),
             contact_person_id: account.contact_person_id.into(),
-            contact_name: account.contact_name,
-            city: account.city,
+            contact_name: account.details.contact_name,
+            city: account.details.city,
             plan_id: sub.plan_id.into(),
             activated_at: Some(tiejun_platform::clock::to_proto(now)),
         };
@@ -262,7 +262,7 @@ pub async fn change_plan(
             let account = accounts::get_in(tx, &sub.account_id)
                 .await?
                 .ok_or_else(|| Error::missing(&sub.account_id))?;
-            let zone = account::zone(&account.account_id, &account.time_zone)?;
+            let zone = account::zone(&account.account_id, &account.details.time_zone)?;
             let (Some(start), Some(end)) = (sub.period_start, sub.period_end) else {
                 return Err(Error::internal(format!(
                     "corrupt row: active subscription {id} without a period"

@@ -7,8 +7,10 @@ use tiejun_platform::error::{Error, FieldViolation};
 /// The default zone of an account.
 pub const DEFAULT_TIME_ZONE: &str = "Asia/Shanghai";
 
-/// Validated member details.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Validated member details: what a registration gives, and the columns of
+/// an account row that hold it (`store::accounts::AccountRow` reads them
+/// flattened).
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct MemberDetails {
     /// Company.
     pub company_name: String,

@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use tiejun_platform::{
     db::{Database, Tx},
     error::Error,
-    on_pool, on_tx,
+    execute, on_pool, on_tx,
     paging::Page,
 };
 
@@ -16,18 +16,9 @@ use crate::domain::account::MemberDetails;
 pub struct AccountRow {
     /// Id.
     pub account_id: AccountId,
-    /// Company.
-    pub company_name: String,
-    /// Contact.
-    pub contact_name: String,
-    /// Phone.
-    pub phone: String,
-    /// E-mail.
-    pub email: String,
-    /// City.
-    pub city: String,
-    /// Zone.
-    pub time_zone: String,
+    /// Company, contact, phone, e-mail, city and zone.
+    #[sqlx(flatten)]
+    pub details: MemberDetails,
     /// The converted lead, if any.
     pub lead_id: Option<LeadId>,
     /// The rep who sold it, if any.
@@ -52,25 +43,25 @@ pub async fn insert(
     sold_by: Option<&PersonId>,
     now: DateTime<Utc>,
 ) -> Result<bool, Error> {
-    let n = on_tx!(tx, |c| sqlx::query(
-        "INSERT INTO accounts (account_id, company_name, contact_name, phone, email, city, time_zone, lead_id, \
-         sold_by_person_id, contact_person_id, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) \
-         ON CONFLICT (lead_id) WHERE lead_id IS NOT NULL DO NOTHING"
-    )
-    .bind(id)
-    .bind(&d.company_name)
-    .bind(&d.contact_name)
-    .bind(&d.phone)
-    .bind(&d.email)
-    .bind(&d.city)
-    .bind(&d.time_zone)
-    .bind(lead_id)
-    .bind(sold_by)
-    .bind(format!("contact-{id}"))
-    .bind(now)
-    .execute(c)
-    .await?
-    .rows_affected());
+    let n = execute!(
+        tx,
+        sqlx::query(
+            "INSERT INTO accounts (account_id, company_name, contact_name, phone, email, city, time_zone, lead_id, \
+             sold_by_person_id, contact_person_id, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) \
+             ON CONFLICT (lead_id) WHERE lead_id IS NOT NULL DO NOTHING"
+        )
+        .bind(id)
+        .bind(&d.company_name)
+        .bind(&d.contact_name)
+        .bind(&d.phone)
+        .bind(&d.email)
+        .bind(&d.city)
+        .bind(&d.time_zone)
+        .bind(lead_id)
+        .bind(sold_by)
+        .bind(format!("contact-{id}"))
+        .bind(now)
+    )?;
     Ok(n == 1)
 }
 

@@ -6,7 +6,7 @@ use tiejun_platform::stored::Named;
 use tiejun_platform::{
     db::{Database, Tx},
     error::{Error, on_duplicate},
-    locked, on_pool, on_tx,
+    execute, locked, on_pool, on_tx,
     paging::Page,
 };
 use tiejun_proto::billing::v1::{BillingPeriod, FeatureTier};
@@ -60,20 +60,21 @@ pub async fn create_feature(
     tier: FeatureTier,
     now: DateTime<Utc>,
 ) -> Result<(), Error> {
-    let result = on_tx!(tx, |c| {
+    let result = execute!(
+        tx,
         sqlx::query(
-        "INSERT INTO features (feature_key, name, description, tier, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $5)"
-    )
-    .bind(key)
-    .bind(name)
-    .bind(description)
-    .bind(Named(tier))
-    .bind(now)
-    .execute(c)
-    .await
-    .map(drop)
-    });
-    result.map_err(|err| on_duplicate(err, key, "a feature with this key exists"))
+            "INSERT INTO features (feature_key, name, description, tier, created_at, updated_at) VALUES ($1, $2, \
+             $3, $4, $5, $5)"
+        )
+        .bind(key)
+        .bind(name)
+        .bind(description)
+        .bind(Named(tier))
+        .bind(now)
+    );
+    result
+        .map(drop)
+        .map_err(|err| on_duplicate(err, key, "a feature with this key exists"))
 }
 
 /// One feature inside a transaction, locked on PostgreSQL.
@@ -88,17 +89,17 @@ pub async fn lock_feature(tx: &mut Tx, key: &str) -> Result<Option<FeatureRow>, 
 
 /// Updates a feature (the tier rule was checked; the trigger checks it again).
 pub async fn update_feature(tx: &mut Tx, f: &FeatureRow, now: DateTime<Utc>) -> Result<(), Error> {
-    on_tx!(tx, |c| sqlx::query(
-        "UPDATE features SET name = $2, description = $3, tier = $4, updated_at = $5 WHERE feature_key = $1"
-    )
-    .bind(&f.feature_key)
-    .bind(&f.name)
-    .bind(&f.description)
-    .bind(f.tier)
-    .bind(now)
-    .execute(c)
-    .await
-    .map(drop))?;
+    execute!(
+        tx,
+        sqlx::query(
+            "UPDATE features SET name = $2, description = $3, tier = $4, updated_at = $5 WHERE feature_key = $1"
+        )
+        .bind(&f.feature_key)
+        .bind(&f.name)
+        .bind(&f.description)
+        .bind(f.tier)
+        .bind(now)
+    )?;
     Ok(())
 }
 
@@ -134,32 +135,31 @@ pub async fn tiers(tx: &mut Tx, keys: &[String]) -> Result<Vec<(String, FeatureT
 
 /// Inserts a plan version with its features.
 pub async fn insert_plan(tx: &mut Tx, p: &NewPlan, version: i32, now: DateTime<Utc>) -> Result<(), Error> {
-    let result = on_tx!(tx, |c| {
+    let result = execute!(
+        tx,
         sqlx::query(
-        "INSERT INTO plans (plan_id, version, name, price_minor, currency, period, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)"
-    )
-    .bind(&p.plan_id)
-    .bind(version)
-    .bind(&p.name)
-    .bind(p.price.amount_minor)
-    .bind(&p.price.currency)
-    .bind(Named(p.period))
-    .bind(now)
-    .execute(c)
-    .await
-    .map(drop)
-    });
-    result.map_err(|err| on_duplicate(err, &p.plan_id, "a plan with this id exists"))?;
-    for key in &p.feature_keys {
-        on_tx!(tx, |c| sqlx::query(
-            "INSERT INTO plan_features (plan_id, version, feature_key) VALUES ($1, $2, $3)"
+            "INSERT INTO plans (plan_id, version, name, price_minor, currency, period, created_at) VALUES ($1, $2, \
+             $3, $4, $5, $6, $7)"
         )
         .bind(&p.plan_id)
         .bind(version)
-        .bind(key)
-        .execute(c)
-        .await
-        .map(drop))?;
+        .bind(&p.name)
+        .bind(p.price.amount_minor)
+        .bind(&p.price.currency)
+        .bind(Named(p.period))
+        .bind(now)
+    );
+    result
+        .map(drop)
+        .map_err(|err| on_duplicate(err, &p.plan_id, "a plan with this id exists"))?;
+    for key in &p.feature_keys {
+        execute!(
+            tx,
+            sqlx::query("INSERT INTO plan_features (plan_id, version, feature_key) VALUES ($1, $2, $3)")
+                .bind(&p.plan_id)
+                .bind(version)
+                .bind(key)
+        )?;
     }
     Ok(())
 }

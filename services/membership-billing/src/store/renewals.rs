@@ -10,7 +10,7 @@ use tiejun_platform::stored::Named;
 use tiejun_platform::{
     db::{Database, Tx},
     error::Error,
-    on_pool, on_tx,
+    execute, on_pool, on_tx,
 };
 use tiejun_proto::billing::v1::{InvoiceStatus, RenewalOutcome, SubscriptionState};
 
@@ -86,44 +86,38 @@ pub async fn set_state(
     state: SubscriptionState,
     grace_ends_at: Option<DateTime<Utc>>,
 ) -> Result<(), Error> {
-    on_tx!(tx, |c| sqlx::query(
-        "UPDATE subscriptions SET state = $2, grace_ends_at = $3 WHERE subscription_id = $1"
-    )
-    .bind(id)
-    .bind(Named(state))
-    .bind(grace_ends_at)
-    .execute(c)
-    .await
-    .map(drop))?;
+    execute!(
+        tx,
+        sqlx::query("UPDATE subscriptions SET state = $2, grace_ends_at = $3 WHERE subscription_id = $1")
+            .bind(id)
+            .bind(Named(state))
+            .bind(grace_ends_at)
+    )?;
     Ok(())
 }
 
 /// Voids an invoice that is still open.
 pub async fn void(tx: &mut Tx, invoice_id: &InvoiceId) -> Result<(), Error> {
-    on_tx!(tx, |c| sqlx::query(
-        "UPDATE invoices SET status = 'VOID' WHERE invoice_id = $1 AND status = 'OPEN'"
-    )
-    .bind(invoice_id)
-    .execute(c)
-    .await
-    .map(drop))?;
+    execute!(
+        tx,
+        sqlx::query("UPDATE invoices SET status = 'VOID' WHERE invoice_id = $1 AND status = 'OPEN'").bind(invoice_id)
+    )?;
     Ok(())
 }
 
 /// Decides a pending renewal record of the subscription's current term.
 pub async fn settle(tx: &mut Tx, s: &SubscriptionRow, outcome: RenewalOutcome, reason: &str) -> Result<(), Error> {
-    on_tx!(tx, |c| {
+    execute!(
+        tx,
         sqlx::query(
-        "UPDATE renewals SET outcome = $3, reason = $4 WHERE subscription_id = $1 AND period_index = $2 AND outcome = 'PENDING'"
-    )
-    .bind(&s.subscription_id)
-    .bind(s.period_index)
-    .bind(Named(outcome))
-    .bind(reason)
-    .execute(c)
-    .await
-    .map(drop)
-    })?;
+            "UPDATE renewals SET outcome = $3, reason = $4 WHERE subscription_id = $1 AND period_index = $2 AND \
+             outcome = 'PENDING'"
+        )
+        .bind(&s.subscription_id)
+        .bind(s.period_index)
+        .bind(Named(outcome))
+        .bind(reason)
+    )?;
     Ok(())
 }
 
@@ -135,20 +129,20 @@ pub async fn roll(
     r: &RenewalRow,
     (start, end): (DateTime<Utc>, DateTime<Utc>),
 ) -> Result<(), Error> {
-    on_tx!(tx, |c| sqlx::query(
-        "UPDATE subscriptions SET state = 'ACTIVE', period_index = $2, period_start = $3, period_end = $4, \
-         price_minor = $5, plan_version = $6, grace_ends_at = NULL, plan_id = COALESCE(pending_plan_id, plan_id), \
-         pending_plan_id = NULL WHERE subscription_id = $1"
-    )
-    .bind(&s.subscription_id)
-    .bind(s.period_index + 1)
-    .bind(start)
-    .bind(end)
-    .bind(r.quoted_price_minor)
-    .bind(r.quoted_version)
-    .execute(c)
-    .await
-    .map(drop))?;
+    execute!(
+        tx,
+        sqlx::query(
+            "UPDATE subscriptions SET state = 'ACTIVE', period_index = $2, period_start = $3, period_end = $4, \
+             price_minor = $5, plan_version = $6, grace_ends_at = NULL, plan_id = COALESCE(pending_plan_id, plan_id), \
+             pending_plan_id = NULL WHERE subscription_id = $1"
+        )
+        .bind(&s.subscription_id)
+        .bind(s.period_index + 1)
+        .bind(start)
+        .bind(end)
+        .bind(r.quoted_price_minor)
+        .bind(r.quoted_version)
+    )?;
     settle(tx, s, RenewalOutcome::Renewed, "").await
 }
 
@@ -205,47 +199,47 @@ pub struct Notice<'a> {
 /// end, and a PENDING renewal record. False when another cycle issued it.
 pub async fn issue(tx: &mut Tx, n: &Notice<'_>) -> Result<bool, Error> {
     let s = n.subscription;
-    let issued = on_tx!(tx, |c| sqlx::query(
-        "INSERT INTO invoices (invoice_id, subscription_id, account_id, kind, status, amount_minor, currency, \
-         period_index, period_start, period_end, issued_at, due_at) \
-         VALUES ($1, $2, $3, 'RENEWAL', 'OPEN', $4, $5, $6, $7, $8, $9, $10) \
-         ON CONFLICT (subscription_id, period_index) WHERE kind IN ('INITIAL', 'RENEWAL') DO NOTHING"
-    )
-    .bind(n.invoice_id)
-    .bind(&s.subscription_id)
-    .bind(&s.account_id)
-    .bind(n.price_minor)
-    .bind(n.currency)
-    .bind(s.period_index + 1)
-    .bind(n.next.0)
-    .bind(n.next.1)
-    .bind(n.now)
-    .bind(s.period_end)
-    .execute(c)
-    .await?
-    .rows_affected());
+    let issued = execute!(
+        tx,
+        sqlx::query(
+            "INSERT INTO invoices (invoice_id, subscription_id, account_id, kind, status, amount_minor, currency, \
+             period_index, period_start, period_end, issued_at, due_at) \
+             VALUES ($1, $2, $3, 'RENEWAL', 'OPEN', $4, $5, $6, $7, $8, $9, $10) \
+             ON CONFLICT (subscription_id, period_index) WHERE kind IN ('INITIAL', 'RENEWAL') DO NOTHING"
+        )
+        .bind(n.invoice_id)
+        .bind(&s.subscription_id)
+        .bind(&s.account_id)
+        .bind(n.price_minor)
+        .bind(n.currency)
+        .bind(s.period_index + 1)
+        .bind(n.next.0)
+        .bind(n.next.1)
+        .bind(n.now)
+        .bind(s.period_end)
+    )?;
     if issued == 0 {
         return Ok(false);
     }
-    on_tx!(tx, |c| sqlx::query(
-        "INSERT INTO renewals (subscription_id, period_index, account_id, sold_by_person_id, plan_id, period_end, \
-         prior_price_minor, quoted_price_minor, quoted_version, currency, outcome, invoice_id) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'PENDING', $11)"
-    )
-    .bind(&s.subscription_id)
-    .bind(s.period_index)
-    .bind(&s.account_id)
-    .bind(s.sold_by_person_id.clone().unwrap_or_default())
-    .bind(&s.plan_id)
-    .bind(s.period_end)
-    .bind(s.price_minor)
-    .bind(n.price_minor)
-    .bind(n.version)
-    .bind(n.currency)
-    .bind(n.invoice_id)
-    .execute(c)
-    .await
-    .map(drop))?;
+    execute!(
+        tx,
+        sqlx::query(
+            "INSERT INTO renewals (subscription_id, period_index, account_id, sold_by_person_id, plan_id, period_end, \
+             prior_price_minor, quoted_price_minor, quoted_version, currency, outcome, invoice_id) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'PENDING', $11)"
+        )
+        .bind(&s.subscription_id)
+        .bind(s.period_index)
+        .bind(&s.account_id)
+        .bind(s.sold_by_person_id.clone().unwrap_or_default())
+        .bind(&s.plan_id)
+        .bind(s.period_end)
+        .bind(s.price_minor)
+        .bind(n.price_minor)
+        .bind(n.version)
+        .bind(n.currency)
+        .bind(n.invoice_id)
+    )?;
     Ok(true)
 }
 

@@ -6,7 +6,7 @@ use tiejun_platform::stored::Named;
 use tiejun_platform::{
     db::{Database, Tx},
     error::{Error, on_duplicate},
-    locked, on_pool, on_tx,
+    execute, locked, on_pool, on_tx,
 };
 use tiejun_proto::billing::v1::{InvoiceKind, InvoiceStatus, SubscriptionState};
 
@@ -117,24 +117,23 @@ pub const INV: &str = inv_columns!();
 /// Creates a PENDING_PAYMENT subscription with its initial invoice; a live
 /// one for the same account and plan is ALREADY_EXISTS.
 pub async fn create(tx: &mut Tx, s: &SubscriptionRow, invoice: &InvoiceRow) -> Result<(), Error> {
-    let inserted = on_tx!(tx, |c| {
+    let inserted = execute!(
+        tx,
         sqlx::query(
-        "INSERT INTO subscriptions (subscription_id, account_id, plan_id, plan_version, price_minor, currency, \
-         period_months, state, sold_by_person_id, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, 'PENDING_PAYMENT', $8, $9)"
-    )
-    .bind(&s.subscription_id)
-    .bind(&s.account_id)
-    .bind(&s.plan_id)
-    .bind(s.plan_version)
-    .bind(s.price_minor)
-    .bind(&s.currency)
-    .bind(s.period_months)
-    .bind(&s.sold_by_person_id)
-    .bind(s.created_at)
-    .execute(c)
-    .await
-    .map(drop)
-    });
+            "INSERT INTO subscriptions (subscription_id, account_id, plan_id, plan_version, price_minor, currency, \
+             period_months, state, sold_by_person_id, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, \
+             'PENDING_PAYMENT', $8, $9)"
+        )
+        .bind(&s.subscription_id)
+        .bind(&s.account_id)
+        .bind(&s.plan_id)
+        .bind(s.plan_version)
+        .bind(s.price_minor)
+        .bind(&s.currency)
+        .bind(s.period_months)
+        .bind(&s.sold_by_person_id)
+        .bind(s.created_at)
+    );
     inserted.map_err(|err| {
         on_duplicate(
             err,
@@ -142,22 +141,22 @@ pub async fn create(tx: &mut Tx, s: &SubscriptionRow, invoice: &InvoiceRow) -> R
             "the account already has a live subscription to this plan",
         )
     })?;
-    on_tx!(tx, |c| sqlx::query(
-        "INSERT INTO invoices (invoice_id, subscription_id, account_id, kind, status, amount_minor, currency, \
-         period_index, issued_at, due_at) VALUES ($1, $2, $3, $4, 'OPEN', $5, $6, $7, $8, $9)"
-    )
-    .bind(&invoice.invoice_id)
-    .bind(&invoice.subscription_id)
-    .bind(&invoice.account_id)
-    .bind(invoice.kind)
-    .bind(invoice.amount_minor)
-    .bind(&invoice.currency)
-    .bind(invoice.period_index)
-    .bind(invoice.issued_at)
-    .bind(invoice.due_at)
-    .execute(c)
-    .await
-    .map(drop))?;
+    execute!(
+        tx,
+        sqlx::query(
+            "INSERT INTO invoices (invoice_id, subscription_id, account_id, kind, status, amount_minor, currency, \
+             period_index, issued_at, due_at) VALUES ($1, $2, $3, $4, 'OPEN', $5, $6, $7, $8, $9)"
+        )
+        .bind(&invoice.invoice_id)
+        .bind(&invoice.subscription_id)
+        .bind(&invoice.account_id)
+        .bind(invoice.kind)
+        .bind(invoice.amount_minor)
+        .bind(&invoice.currency)
+        .bind(invoice.period_index)
+        .bind(invoice.issued_at)
+        .bind(invoice.due_at)
+    )?;
     Ok(())
 }
 
@@ -211,35 +210,33 @@ pub async fn payments(db: &Database, invoice_id: &InvoiceId) -> Result<Vec<Payme
 
 /// Records a payment and adds it to its invoice (the CHECK refuses overpayment).
 pub async fn pay(tx: &mut Tx, p: &PaymentRow, key: &str, now: DateTime<Utc>) -> Result<(), Error> {
-    on_tx!(tx, |c| {
+    execute!(
+        tx,
         sqlx::query(
-        "INSERT INTO payments (payment_id, invoice_id, amount_minor, currency, method, external_reference, received_at, \
+            "INSERT INTO payments (payment_id, invoice_id, amount_minor, currency, method, external_reference, \
+             received_at, \
          idempotency_key, recorded_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
-    )
-    .bind(&p.payment_id)
-    .bind(&p.invoice_id)
-    .bind(p.amount_minor)
-    .bind(&p.currency)
-    .bind(&p.method)
-    .bind(&p.external_reference)
-    .bind(p.received_at)
-    .bind(key)
-    .bind(now)
-    .execute(c)
-    .await
-    .map(drop)
-    })?;
-    on_tx!(tx, |c| {
+        )
+        .bind(&p.payment_id)
+        .bind(&p.invoice_id)
+        .bind(p.amount_minor)
+        .bind(&p.currency)
+        .bind(&p.method)
+        .bind(&p.external_reference)
+        .bind(p.received_at)
+        .bind(key)
+        .bind(now)
+    )?;
+    execute!(
+        tx,
         sqlx::query(
-        "UPDATE invoices SET paid_minor = paid_minor + $2, status = CASE WHEN paid_minor + $2 = amount_minor THEN 'PAID' \
+            "UPDATE invoices SET paid_minor = paid_minor + $2, status = CASE WHEN paid_minor + $2 = amount_minor \
+             THEN 'PAID' \
          ELSE status END WHERE invoice_id = $1"
-    )
-    .bind(&p.invoice_id)
-    .bind(p.amount_minor)
-    .execute(c)
-    .await
-    .map(drop)
-    })?;
+        )
+        .bind(&p.invoice_id)
+        .bind(p.amount_minor)
+    )?;
     Ok(())
 }
 
@@ -251,19 +248,18 @@ pub async fn activate(
     start: DateTime<Utc>,
     end: DateTime<Utc>,
 ) -> Result<(), Error> {
-    let n = on_tx!(tx, |c| {
+    let n = execute!(
+        tx,
         sqlx::query(
-        "UPDATE subscriptions SET state = 'ACTIVE', anchor_date = $2, period_index = 0, period_start = $3, period_end = $4 \
+            "UPDATE subscriptions SET state = 'ACTIVE', anchor_date = $2, period_index = 0, period_start = $3, \
+             period_end = $4 \
          WHERE subscription_id = $1 AND state = 'PENDING_PAYMENT'"
-    )
-    .bind(id)
-    .bind(anchor)
-    .bind(start)
-    .bind(end)
-    .execute(c)
-    .await?
-    .rows_affected()
-    });
+        )
+        .bind(id)
+        .bind(anchor)
+        .bind(start)
+        .bind(end)
+    )?;
     if n == 1 {
         Ok(())
     } else {
@@ -273,14 +269,12 @@ pub async fn activate(
 
 /// Marks an account a customer from `at` if it was not yet; true when it became one now.
 pub async fn first_paid(tx: &mut Tx, account_id: &AccountId, at: DateTime<Utc>) -> Result<bool, Error> {
-    let n = on_tx!(tx, |c| sqlx::query(
-        "UPDATE accounts SET first_paid_at = $2 WHERE account_id = $1 AND first_paid_at IS NULL"
-    )
-    .bind(account_id)
-    .bind(at)
-    .execute(c)
-    .await?
-    .rows_affected());
+    let n = execute!(
+        tx,
+        sqlx::query("UPDATE accounts SET first_paid_at = $2 WHERE account_id = $1 AND first_paid_at IS NULL")
+            .bind(account_id)
+            .bind(at)
+    )?;
     Ok(n == 1)
 }
 
@@ -349,37 +343,37 @@ pub async fn at_period_end(
     pending_plan_id: Option<&PlanId>,
     cancel: bool,
 ) -> Result<(), Error> {
-    on_tx!(tx, |c| sqlx::query(
-        "UPDATE subscriptions SET pending_plan_id = $2, cancel_at_period_end = $3 WHERE subscription_id = $1"
-    )
-    .bind(id)
-    .bind(pending_plan_id)
-    .bind(cancel)
-    .execute(c)
-    .await
-    .map(drop))?;
+    execute!(
+        tx,
+        sqlx::query(
+            "UPDATE subscriptions SET pending_plan_id = $2, cancel_at_period_end = $3 WHERE subscription_id = $1"
+        )
+        .bind(id)
+        .bind(pending_plan_id)
+        .bind(cancel)
+    )?;
     Ok(())
 }
 
 /// Issues a proration invoice for an upgrade.
 pub async fn proration_invoice(tx: &mut Tx, inv: &InvoiceRow) -> Result<(), Error> {
-    on_tx!(tx, |c| sqlx::query(
-        "INSERT INTO invoices (invoice_id, subscription_id, account_id, kind, status, amount_minor, currency, \
-         period_index, period_start, period_end, issued_at, due_at) \
-         VALUES ($1, $2, $3, 'PRORATION', 'OPEN', $4, $5, $6, $7, $8, $9, $10)"
-    )
-    .bind(&inv.invoice_id)
-    .bind(&inv.subscription_id)
-    .bind(&inv.account_id)
-    .bind(inv.amount_minor)
-    .bind(&inv.currency)
-    .bind(inv.period_index)
-    .bind(inv.period_start)
-    .bind(inv.period_end)
-    .bind(inv.issued_at)
-    .bind(inv.due_at)
-    .execute(c)
-    .await
-    .map(drop))?;
+    execute!(
+        tx,
+        sqlx::query(
+            "INSERT INTO invoices (invoice_id, subscription_id, account_id, kind, status, amount_minor, currency, \
+             period_index, period_start, period_end, issued_at, due_at) \
+             VALUES ($1, $2, $3, 'PRORATION', 'OPEN', $4, $5, $6, $7, $8, $9, $10)"
+        )
+        .bind(&inv.invoice_id)
+        .bind(&inv.subscription_id)
+        .bind(&inv.account_id)
+        .bind(inv.amount_minor)
+        .bind(&inv.currency)
+        .bind(inv.period_index)
+        .bind(inv.period_start)
+        .bind(inv.period_end)
+        .bind(inv.issued_at)
+        .bind(inv.due_at)
+    )?;
     Ok(())
 }

@@ -308,6 +308,17 @@ macro_rules! on_tx {
     };
 }
 
+/// Runs one statement that returns no rows in the transaction `$tx`,
+/// whichever the backend; the number of rows it changed:
+/// `execute!(tx, sqlx::query("UPDATE … WHERE id = $1").bind(id))?`.
+/// The query is built once per backend, as in [`on_tx!`].
+#[macro_export]
+macro_rules! execute {
+    ($tx:expr, $query:expr) => {
+        $crate::on_tx!($tx, |c| $query.execute(c).await.map(|done| done.rows_affected()))
+    };
+}
+
 /// One SQL text for both backends where they differ only by PostgreSQL's
 /// row-locking clause (SQLite's `BEGIN IMMEDIATE` already holds the write
 /// lock): `locked!(tx, "SELECT … FROM reps WHERE person_id = $1", "FOR SHARE")`,

@@ -57,7 +57,7 @@ pub async fn enroll(
             format!("the session is {}", session.status),
         ));
     }
-    if now > session.enrollment_deadline {
+    if now > session.plan.enrollment_deadline {
         return Err(Error::precondition(
             "ENROLLMENT_CLOSED",
             "the enrolment deadline has passed",
@@ -98,8 +98,8 @@ pub async fn place(
     let candidates: Vec<Candidate<'_>> = upcoming
         .iter()
         .map(|s| Candidate {
-            city: &s.city,
-            has_seat: s.seats_taken < s.capacity,
+            city: &s.plan.city,
+            has_seat: s.seats_taken < s.plan.capacity,
         })
         .collect();
     let chosen = choose(&candidates, &city, hq)
@@ -145,7 +145,7 @@ pub async fn cancel(tx: &mut Tx, found: &EnrollmentRow, reason: &str, now: DateT
             format!("the enrollment is {}", row.status),
         ));
     }
-    if now > session.cancellation_deadline {
+    if now > session.plan.cancellation_deadline {
         return Err(Error::precondition(
             "CANCELLATION_CLOSED",
             "the cancellation deadline has passed",
@@ -196,7 +196,7 @@ pub async fn attendance(
     let session = sessions::lock(tx, &found.session_id)
         .await?
         .ok_or_else(|| Error::missing(&found.session_id))?;
-    if now < session.starts_at {
+    if now < session.plan.starts_at {
         return Err(Error::precondition(
             "SESSION_NOT_STARTED",
             "attendance is recorded once the session has started",
@@ -216,10 +216,10 @@ pub async fn attendance(
             ));
         }
         enrollments::set_status(tx, id, EnrollmentStatus::Enrolled, to, "", now).await?;
-        if let (true, Some(program_id)) = (attended, &session.program_id) {
+        if let (true, Some(program_id)) = (attended, &session.plan.program_id) {
             completion::lock(tx, &row.learner_id, program_id).await?;
-            completion::attended(tx, &row.learner_id, program_id, session.starts_at).await?;
-            super::completion::if_done(tx, &row.learner_id, program_id, Some(session.starts_at), now).await?;
+            completion::attended(tx, &row.learner_id, program_id, session.plan.starts_at).await?;
+            super::completion::if_done(tx, &row.learner_id, program_id, Some(session.plan.starts_at), now).await?;
         }
     }
     enrollment(tx, id).await

@@ -65,8 +65,9 @@ pub fn choose(upcoming: &[Candidate<'_>], city: &str, hq: &Headquarters) -> Opti
 /// Default cancellation deadline: this long before the start.
 pub const CANCEL_BEFORE: Duration = Duration::hours(24);
 
-/// A validated session to schedule.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A validated session to schedule, and the columns of a session row that
+/// hold it (`store::sessions::SessionRow` reads them flattened).
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct NewSession {
     /// Programme taught (or course).
     pub program_id: Option<ProgramId>,

@@ -6,7 +6,7 @@ use tiejun_platform::stored::Named;
 use tiejun_platform::{
     db::{Database, Tx},
     error::Error,
-    on_pool, on_tx,
+    execute, on_pool, on_tx,
     paging::Page,
 };
 use tiejun_proto::training::v1::AssignmentSource;
@@ -56,23 +56,22 @@ pub struct NewAssignment<'a> {
 
 /// Assigns a programme (once per learner and programme: a repeat returns the first).
 pub async fn assign(tx: &mut Tx, a: &NewAssignment<'_>, now: DateTime<Utc>) -> Result<AssignmentRow, Error> {
-    on_tx!(tx, |c| {
+    execute!(
+        tx,
         sqlx::query(
-        "INSERT INTO assignments (assignment_id, learner_id, program_id, source, city, account_id, assigned_at, due_at) \
+            "INSERT INTO assignments (assignment_id, learner_id, program_id, source, city, account_id, \
+             assigned_at, due_at) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (learner_id, program_id) DO NOTHING"
-    )
-    .bind(uuid::Uuid::now_v7().to_string())
-    .bind(a.learner_id)
-    .bind(a.program_id)
-    .bind(Named(a.source))
-    .bind(a.city)
-    .bind(a.account_id)
-    .bind(now)
-    .bind(a.due_at)
-    .execute(c)
-    .await
-    .map(drop)
-    })?;
+        )
+        .bind(uuid::Uuid::now_v7().to_string())
+        .bind(a.learner_id)
+        .bind(a.program_id)
+        .bind(Named(a.source))
+        .bind(a.city)
+        .bind(a.account_id)
+        .bind(now)
+        .bind(a.due_at)
+    )?;
     get_in(tx, a.learner_id, a.program_id)
         .await?
         .ok_or_else(|| Error::Aborted("assignment vanished; retry".into()))
@@ -99,15 +98,16 @@ pub async fn complete(
     program_id: &ProgramId,
     now: DateTime<Utc>,
 ) -> Result<(), Error> {
-    on_tx!(tx, |c| sqlx::query(
-        "UPDATE assignments SET completed_at = $3 WHERE learner_id = $1 AND program_id = $2 AND completed_at IS NULL"
-    )
-    .bind(learner_id)
-    .bind(program_id)
-    .bind(now)
-    .execute(c)
-    .await
-    .map(drop))?;
+    execute!(
+        tx,
+        sqlx::query(
+            "UPDATE assignments SET completed_at = $3 WHERE learner_id = $1 AND program_id = $2 AND completed_at \
+             IS NULL"
+        )
+        .bind(learner_id)
+        .bind(program_id)
+        .bind(now)
+    )?;
     Ok(())
 }
 

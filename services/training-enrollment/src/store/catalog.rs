@@ -6,7 +6,7 @@ use tiejun_platform::stored::{Named, NamedList};
 use tiejun_platform::{
     db::{Database, Tx},
     error::{Error, on_duplicate},
-    on_pool, on_tx,
+    execute, on_pool, on_tx,
     paging::Page,
 };
 use tiejun_proto::training::v1::{Audience, Track};
@@ -71,32 +71,31 @@ pub async fn create_program(tx: &mut Tx, p: &NewProgram, now: DateTime<Utc>) -> 
             return Err(Error::invalid("program.course_ids", format!("no course {course}")));
         }
     }
-    let result = on_tx!(tx, |c| {
+    let result = execute!(
+        tx,
         sqlx::query(
-        "INSERT INTO programs (program_id, name, audience, mandatory, tracks, passing_score, due_within_days, \
-         validity_days, course_ids, employee_onboarding, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
-    )
-    .bind(&p.program_id)
-    .bind(&p.name)
-    .bind(Named(p.audience))
-    .bind(p.mandatory)
-    .bind(NamedList(p.tracks.clone()).text())
-    .bind(p.passing_score)
-    .bind(p.due_within_days)
-    .bind(p.validity_days)
-    .bind(p.course_ids.join(","))
-    .bind(p.employee_onboarding)
-    .bind(now)
-    .execute(c)
-    .await
-    .map(drop)
-    });
+            "INSERT INTO programs (program_id, name, audience, mandatory, tracks, passing_score, due_within_days, \
+             validity_days, course_ids, employee_onboarding, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, \
+             $9, $10, $11)"
+        )
+        .bind(&p.program_id)
+        .bind(&p.name)
+        .bind(Named(p.audience))
+        .bind(p.mandatory)
+        .bind(NamedList(p.tracks.clone()).text())
+        .bind(p.passing_score)
+        .bind(p.due_within_days)
+        .bind(p.validity_days)
+        .bind(p.course_ids.join(","))
+        .bind(p.employee_onboarding)
+        .bind(now)
+    );
     let why = if p.employee_onboarding {
         "the programme exists, or another is already the employee onboarding"
     } else {
         "a programme with this id exists"
     };
-    result.map_err(|err| on_duplicate(err, &p.program_id, why))
+    result.map(drop).map_err(|err| on_duplicate(err, &p.program_id, why))
 }
 
 /// One programme.
@@ -148,7 +147,9 @@ pub async fn create_course(tx: &mut Tx, c: &NewCourse) -> Result<(), Error> {
     .execute(conn)
     .await
     .map(drop));
-    result.map_err(|err| on_duplicate(err, &c.course_id, "a course with this id exists"))
+    result
+        .map(drop)
+        .map_err(|err| on_duplicate(err, &c.course_id, "a course with this id exists"))
 }
 
 /// Courses by id, filtered by track name ('' for all), one page plus one row.

@@ -8,7 +8,7 @@ use tiejun_platform::stored::Named;
 use tiejun_platform::{
     db::{Database, Tx},
     error::Error,
-    locked, on_pool, on_tx,
+    execute, locked, on_pool, on_tx,
 };
 use tiejun_proto::training::v1::Track;
 
@@ -34,14 +34,15 @@ const CERT_COLUMNS: &str = "certificate_id, learner_id, program_id, issued_at, v
 /// Locks (creating if needed) the learner's progress on a programme; returns
 /// when they attended a session of it.
 pub async fn lock(tx: &mut Tx, learner_id: &LearnerId, program_id: &ProgramId) -> Result<Option<DateTime<Utc>>, Error> {
-    on_tx!(tx, |c| sqlx::query(
-        "INSERT INTO progress (learner_id, program_id) VALUES ($1, $2) ON CONFLICT (learner_id, program_id) DO NOTHING"
-    )
-    .bind(learner_id)
-    .bind(program_id)
-    .execute(c)
-    .await
-    .map(drop))?;
+    execute!(
+        tx,
+        sqlx::query(
+            "INSERT INTO progress (learner_id, program_id) VALUES ($1, $2) ON CONFLICT (learner_id, program_id) DO \
+             NOTHING"
+        )
+        .bind(learner_id)
+        .bind(program_id)
+    )?;
     let sql = locked!(
         tx,
         "SELECT attended_at FROM progress WHERE learner_id = $1 AND program_id = $2",
@@ -62,15 +63,15 @@ pub async fn attended(
     program_id: &ProgramId,
     at: DateTime<Utc>,
 ) -> Result<(), Error> {
-    on_tx!(tx, |c| sqlx::query(
-        "UPDATE progress SET attended_at = $3 WHERE learner_id = $1 AND program_id = $2 AND attended_at IS NULL"
-    )
-    .bind(learner_id)
-    .bind(program_id)
-    .bind(at)
-    .execute(c)
-    .await
-    .map(drop))?;
+    execute!(
+        tx,
+        sqlx::query(
+            "UPDATE progress SET attended_at = $3 WHERE learner_id = $1 AND program_id = $2 AND attended_at IS NULL"
+        )
+        .bind(learner_id)
+        .bind(program_id)
+        .bind(at)
+    )?;
     Ok(())
 }
 
@@ -83,20 +84,19 @@ pub async fn score(
     score: i32,
     now: DateTime<Utc>,
 ) -> Result<(), Error> {
-    on_tx!(tx, |c| {
+    execute!(
+        tx,
         sqlx::query(
-        "INSERT INTO scores (learner_id, program_id, track, score, recorded_at) VALUES ($1, $2, $3, $4, $5) \
-         ON CONFLICT (learner_id, program_id, track) DO UPDATE SET score = excluded.score, recorded_at = excluded.recorded_at"
-    )
-    .bind(learner_id)
-    .bind(program_id)
-    .bind(Named(track))
-    .bind(score)
-    .bind(now)
-    .execute(c)
-    .await
-    .map(drop)
-    })?;
+            "INSERT INTO scores (learner_id, program_id, track, score, recorded_at) VALUES ($1, $2, $3, $4, $5) \
+             ON CONFLICT (learner_id, program_id, track) DO UPDATE SET score = excluded.score, recorded_at = \
+             excluded.recorded_at"
+        )
+        .bind(learner_id)
+        .bind(program_id)
+        .bind(Named(track))
+        .bind(score)
+        .bind(now)
+    )?;
     Ok(())
 }
 
@@ -158,29 +158,29 @@ pub async fn valid(
 
 /// Issues a certificate and closes the progress row.
 pub async fn issue(tx: &mut Tx, cert: &CertificateRow) -> Result<(), Error> {
-    on_tx!(tx, |c| sqlx::query(
-        "INSERT INTO certificates (certificate_id, learner_id, program_id, issued_at, valid_until, scores) \
-         VALUES ($1, $2, $3, $4, $5, $6)"
-    )
-    .bind(&cert.certificate_id)
-    .bind(&cert.learner_id)
-    .bind(&cert.program_id)
-    .bind(cert.issued_at)
-    .bind(cert.valid_until)
-    .bind(&cert.scores)
-    .execute(c)
-    .await
-    .map(drop))?;
-    on_tx!(tx, |c| sqlx::query(
-        "UPDATE progress SET completed_at = $3, certificate_id = $4 WHERE learner_id = $1 AND program_id = $2"
-    )
-    .bind(&cert.learner_id)
-    .bind(&cert.program_id)
-    .bind(cert.issued_at)
-    .bind(&cert.certificate_id)
-    .execute(c)
-    .await
-    .map(drop))?;
+    execute!(
+        tx,
+        sqlx::query(
+            "INSERT INTO certificates (certificate_id, learner_id, program_id, issued_at, valid_until, scores) \
+             VALUES ($1, $2, $3, $4, $5, $6)"
+        )
+        .bind(&cert.certificate_id)
+        .bind(&cert.learner_id)
+        .bind(&cert.program_id)
+        .bind(cert.issued_at)
+        .bind(cert.valid_until)
+        .bind(&cert.scores)
+    )?;
+    execute!(
+        tx,
+        sqlx::query(
+            "UPDATE progress SET completed_at = $3, certificate_id = $4 WHERE learner_id = $1 AND program_id = $2"
+        )
+        .bind(&cert.learner_id)
+        .bind(&cert.program_id)
+        .bind(cert.issued_at)
+        .bind(&cert.certificate_id)
+    )?;
     Ok(())
 }
 

@@ -6,7 +6,7 @@ use tiejun_platform::stored::Named;
 use tiejun_platform::{
     db::{Database, Tx},
     error::Error,
-    on_pool, on_tx,
+    execute, on_pool, on_tx,
     paging::Page,
 };
 use tiejun_proto::training::v1::EnrollmentStatus;
@@ -75,19 +75,20 @@ pub async fn insert(
     } else {
         "ENROLLED"
     };
-    on_tx!(tx, |c| sqlx::query(
-        "INSERT INTO enrollments (enrollment_id, session_id, learner_id, status, waitlist_seq, created_at, updated_at) \
+    execute!(
+        tx,
+        sqlx::query(
+            "INSERT INTO enrollments (enrollment_id, session_id, learner_id, status, waitlist_seq, created_at, \
+             updated_at) \
          VALUES ($1, $2, $3, $4, $5, $6, $6)"
-    )
-    .bind(id)
-    .bind(session_id)
-    .bind(learner_id)
-    .bind(status)
-    .bind(waitlist_seq)
-    .bind(now)
-    .execute(c)
-    .await
-    .map(drop))?;
+        )
+        .bind(id)
+        .bind(session_id)
+        .bind(learner_id)
+        .bind(status)
+        .bind(waitlist_seq)
+        .bind(now)
+    )?;
     get_in(tx, id)
         .await?
         .ok_or_else(|| Error::Aborted("enrollment vanished; retry".into()))
@@ -118,19 +119,18 @@ pub async fn set_status(
     reason: &str,
     now: DateTime<Utc>,
 ) -> Result<(), Error> {
-    let n = on_tx!(tx, |c| {
+    let n = execute!(
+        tx,
         sqlx::query(
-        "UPDATE enrollments SET status = $3, cancel_reason = $4, updated_at = $5 WHERE enrollment_id = $1 AND status = $2"
-    )
-    .bind(id)
-    .bind(Named(from))
-    .bind(Named(to))
-    .bind(reason)
-    .bind(now)
-    .execute(c)
-    .await?
-    .rows_affected()
-    });
+            "UPDATE enrollments SET status = $3, cancel_reason = $4, updated_at = $5 WHERE enrollment_id = $1 AND \
+             status = $2"
+        )
+        .bind(id)
+        .bind(Named(from))
+        .bind(Named(to))
+        .bind(reason)
+        .bind(now)
+    )?;
     if n == 1 {
         Ok(())
     } else {
@@ -140,15 +140,15 @@ pub async fn set_status(
 
 /// Moves a waitlisted learner into a seat.
 pub async fn promote(tx: &mut Tx, id: &EnrollmentId, now: DateTime<Utc>) -> Result<(), Error> {
-    on_tx!(tx, |c| sqlx::query(
-        "UPDATE enrollments SET status = 'ENROLLED', promoted_at = $2, updated_at = $2 \
-         WHERE enrollment_id = $1 AND status = 'WAITLISTED'"
-    )
-    .bind(id)
-    .bind(now)
-    .execute(c)
-    .await
-    .map(drop))?;
+    execute!(
+        tx,
+        sqlx::query(
+            "UPDATE enrollments SET status = 'ENROLLED', promoted_at = $2, updated_at = $2 \
+             WHERE enrollment_id = $1 AND status = 'WAITLISTED'"
+        )
+        .bind(id)
+        .bind(now)
+    )?;
     Ok(())
 }
 
@@ -180,16 +180,16 @@ pub async fn seated_elsewhere(tx: &mut Tx, session_id: &SessionId, learner_id: &
 
 /// Cancels every active enrollment of a session; returns how many.
 pub async fn cancel_all(tx: &mut Tx, session_id: &SessionId, reason: &str, now: DateTime<Utc>) -> Result<u64, Error> {
-    Ok(on_tx!(tx, |c| sqlx::query(
-        "UPDATE enrollments SET status = 'CANCELLED', cancel_reason = $2, updated_at = $3 \
-         WHERE session_id = $1 AND status IN ('ENROLLED', 'WAITLISTED')"
-    )
-    .bind(session_id)
-    .bind(reason)
-    .bind(now)
-    .execute(c)
-    .await?
-    .rows_affected()))
+    Ok(execute!(
+        tx,
+        sqlx::query(
+            "UPDATE enrollments SET status = 'CANCELLED', cancel_reason = $2, updated_at = $3 \
+             WHERE session_id = $1 AND status IN ('ENROLLED', 'WAITLISTED')"
+        )
+        .bind(session_id)
+        .bind(reason)
+        .bind(now)
+    )?)
 }
 
 /// Enrollments of a session or a learner: seats first, then the waitlist in order.

@@ -1,12 +1,12 @@
 //! Sessions.
 
-use crate::domain::ids::{CourseId, ProgramId, SessionId};
+use crate::domain::ids::{ProgramId, SessionId};
 use chrono::{DateTime, Utc};
 use tiejun_platform::stored::Named;
 use tiejun_platform::{
     db::{Backend, Database, Tx},
     error::Error,
-    on_pool, on_tx,
+    execute, on_pool, on_tx,
     paging::Page,
 };
 use tiejun_proto::training::v1::SessionStatus;
@@ -18,28 +18,11 @@ use crate::domain::session::NewSession;
 pub struct SessionRow {
     /// Id.
     pub session_id: SessionId,
-    /// Programme.
-    pub program_id: Option<ProgramId>,
-    /// Course.
-    pub course_id: Option<CourseId>,
-    /// City.
-    pub city: String,
-    /// Venue.
-    pub venue: String,
-    /// Zone.
-    pub time_zone: String,
-    /// Start.
-    pub starts_at: DateTime<Utc>,
-    /// End.
-    pub ends_at: DateTime<Utc>,
-    /// Seats.
-    pub capacity: i32,
+    /// What was scheduled: programme or course, place, times, seats and deadlines.
+    #[sqlx(flatten)]
+    pub plan: NewSession,
     /// Seats taken.
     pub seats_taken: i32,
-    /// Enrolment deadline.
-    pub enrollment_deadline: DateTime<Utc>,
-    /// Cancellation deadline.
-    pub cancellation_deadline: DateTime<Utc>,
     /// Scheduled, cancelled or completed.
     pub status: Named<SessionStatus>,
     /// Learners waiting.
@@ -81,28 +64,27 @@ pub async fn create(tx: &mut Tx, id: &SessionId, s: &NewSession, now: DateTime<U
             format!("no such {key}: {value}"),
         ));
     }
-    on_tx!(tx, |c| {
+    execute!(
+        tx,
         sqlx::query(
-        "INSERT INTO sessions (session_id, program_id, course_id, city, venue, time_zone, starts_at, ends_at, capacity, \
+            "INSERT INTO sessions (session_id, program_id, course_id, city, venue, time_zone, starts_at, ends_at, \
+             capacity, \
          enrollment_deadline, cancellation_deadline, status, created_at) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 'SCHEDULED', $12)"
-    )
-    .bind(id)
-    .bind(&s.program_id)
-    .bind(&s.course_id)
-    .bind(&s.city)
-    .bind(&s.venue)
-    .bind(&s.time_zone)
-    .bind(s.starts_at)
-    .bind(s.ends_at)
-    .bind(s.capacity)
-    .bind(s.enrollment_deadline)
-    .bind(s.cancellation_deadline)
-    .bind(now)
-    .execute(c)
-    .await
-    .map(drop)
-    })?;
+        )
+        .bind(id)
+        .bind(&s.program_id)
+        .bind(&s.course_id)
+        .bind(&s.city)
+        .bind(&s.venue)
+        .bind(&s.time_zone)
+        .bind(s.starts_at)
+        .bind(s.ends_at)
+        .bind(s.capacity)
+        .bind(s.enrollment_deadline)
+        .bind(s.cancellation_deadline)
+        .bind(now)
+    )?;
     Ok(())
 }
 
@@ -168,25 +150,22 @@ pub async fn list(db: &Database, f: &SessionFilter, page: &Page) -> Result<Vec<S
 
 /// Takes a seat if one is left.
 pub async fn take_seat(tx: &mut Tx, id: &SessionId) -> Result<bool, Error> {
-    let n = on_tx!(tx, |c| sqlx::query(
-        "UPDATE sessions SET seats_taken = seats_taken + 1 WHERE session_id = $1 AND seats_taken < capacity"
-    )
-    .bind(id)
-    .execute(c)
-    .await?
-    .rows_affected());
+    let n = execute!(
+        tx,
+        sqlx::query(
+            "UPDATE sessions SET seats_taken = seats_taken + 1 WHERE session_id = $1 AND seats_taken < capacity"
+        )
+        .bind(id)
+    )?;
     Ok(n == 1)
 }
 
 /// Gives a seat back.
 pub async fn free_seat(tx: &mut Tx, id: &SessionId) -> Result<(), Error> {
-    on_tx!(tx, |c| sqlx::query(
-        "UPDATE sessions SET seats_taken = seats_taken - 1 WHERE session_id = $1"
-    )
-    .bind(id)
-    .execute(c)
-    .await
-    .map(drop))?;
+    execute!(
+        tx,
+        sqlx::query("UPDATE sessions SET seats_taken = seats_taken - 1 WHERE session_id = $1").bind(id)
+    )?;
     Ok(())
 }
 
@@ -202,13 +181,10 @@ pub async fn next_waitlist_seq(tx: &mut Tx, id: &SessionId) -> Result<i32, Error
 
 /// Marks a session cancelled and frees every seat.
 pub async fn cancel(tx: &mut Tx, id: &SessionId) -> Result<(), Error> {
-    on_tx!(tx, |c| sqlx::query(
-        "UPDATE sessions SET status = 'CANCELLED', seats_taken = 0 WHERE session_id = $1"
-    )
-    .bind(id)
-    .execute(c)
-    .await
-    .map(drop))?;
+    execute!(
+        tx,
+        sqlx::query("UPDATE sessions SET status = 'CANCELLED', seats_taken = 0 WHERE session_id = $1").bind(id)
+    )?;
     Ok(())
 }
 
