@@ -9,6 +9,7 @@ that stayed noise after its reruns is shown, and the goals it feeds are not
 judged."""
 import json
 import re
+import statistics
 import sys
 from pathlib import Path
 
@@ -79,7 +80,8 @@ def row(figure, value, goal="", met=None):
 
 # The compared runs (echo / direct / gateway / nginx) ran in rounds, A B C A
 # B C, so that the machine's drift falls on every side (run-suite). Each
-# figure is the mean over the rounds, each round's own value beside it.
+# figure is the median over the rounds (of three, one busy round does not
+# decide it; of two, the mean), each round's own value beside it.
 ROUNDS = sorted({int(m.group(1)) for name in runs if (m := re.search(r"-r(\d+)$", name))})
 
 
@@ -87,13 +89,13 @@ def per_round(fn):
     return [fn(f"-r{n}") for n in ROUNDS]
 
 
-def mean(values):
-    return sum(values) / len(values)
+def central(values):
+    return statistics.median(values)
 
 
 def shown(values, fmt):
     each = ", ".join(format(v, fmt) for v in values)
-    return format(mean(values), fmt) + (f" (rounds {each})" if len(values) > 1 else "")
+    return format(central(values), fmt) + (f" (rounds {each})" if len(values) > 1 else "")
 
 
 noisy = {n: why for n in ROUNDS if (why := noise(runs, f"-r{n}"))}
@@ -110,7 +112,7 @@ direct = per_round(lambda r: rate(f"entitlement-billing-flat{r}"))
 row("bare tonic echo, flat out", shown(echo, ",.0f") + "/s")
 row("CheckEntitlement direct, flat out", shown(direct, ",.0f") + "/s")
 ratio = [d / e for d, e in zip(direct, echo)]
-row("  ÷ echo", shown(ratio, ".2f"), "≥ 0.80", goal_met(mean(ratio) >= 0.8))
+row("  ÷ echo", shown(ratio, ".2f"), "≥ 0.80", goal_met(central(ratio) >= 0.8))
 
 
 def added(via, q):
@@ -125,9 +127,9 @@ for q in ("p50_ms", "p99_ms"):
         for via in ("billing", "gateway", "nginx")
     )
     if q == "p50_ms":
-        goal, ok = "≤ nginx's + 0.05 ms", mean(gw_added) <= mean(ngx_added) + 0.05
+        goal, ok = "≤ nginx's + 0.05 ms", central(gw_added) <= central(ngx_added) + 0.05
     else:
-        goal, ok = "≤ 1.0 ms", mean(gw_added) <= 1.0
+        goal, ok = "≤ 1.0 ms", central(gw_added) <= 1.0
     row(f"gateway adds at {mode}, {q[:-3]}",
         f"{shown(gw_added, '+.3f')} ms; nginx adds {shown(ngx_added, '+.3f')} ms ({latencies})",
         goal, goal_met(ok))
@@ -136,25 +138,25 @@ for n, why in noisy.items():
 
 gw = per_round(lambda r: rate(f"entitlement-gateway-flat{r}"))
 ngx = per_round(lambda r: rate(f"entitlement-nginx-flat{r}"))
-row("flat out through the gateway", f"{shown(gw, ',.0f')}/s ({mean(gw) / mean(direct):.2f} of direct)")
-row("flat out through nginx grpc_pass", f"{shown(ngx, ',.0f')}/s ({mean(ngx) / mean(direct):.2f} of direct)")
+row("flat out through the gateway", f"{shown(gw, ',.0f')}/s ({central(gw) / central(direct):.2f} of direct)")
+row("flat out through nginx grpc_pass", f"{shown(ngx, ',.0f')}/s ({central(ngx) / central(direct):.2f} of direct)")
 row("  gateway ÷ nginx, throughput", shown([g / n for g, n in zip(gw, ngx)], ".2f"), "≥ 1.00",
-    goal_met(mean(gw) / mean(ngx) >= 1.0))
+    goal_met(central(gw) / central(ngx) >= 1.0))
 gw_cpu = per_round(lambda r: cpu_per_1000(f"entitlement-gateway-flat{r}", "gateway"))
 ngx_cpu = per_round(lambda r: cpu_per_1000(f"entitlement-nginx-flat{r}", "nginx"))
 row("  CPU per 1,000 calls, gateway vs nginx workers",
-    f"{shown(gw_cpu, '.0f')} ms vs {shown(ngx_cpu, '.0f')} ms ({mean(gw_cpu) / max(mean(ngx_cpu), 1e-9):.2f})",
-    "gateway ≤ nginx", goal_met(mean(gw_cpu) <= mean(ngx_cpu)))
+    f"{shown(gw_cpu, '.0f')} ms vs {shown(ngx_cpu, '.0f')} ms ({central(gw_cpu) / max(central(ngx_cpu), 1e-9):.2f})",
+    "gateway ≤ nginx", goal_met(central(gw_cpu) <= central(ngx_cpu)))
 cj = rate("entitlement-connect-flat")
 row("flat out as Connect JSON over HTTP/1.1 through the gateway",
-    f"{cj:,.0f}/s ({cj / mean(gw):.2f} of gRPC through the gateway), "
+    f"{cj:,.0f}/s ({cj / central(gw):.2f} of gRPC through the gateway), "
     f"gateway CPU per 1,000 calls {cpu_per_1000('entitlement-connect-flat', 'gateway'):.0f} ms")
 row(f"Connect JSON at {runs['entitlement-connect-rate']['settings']['mode']}",
     f"p50 {lat('entitlement-connect-rate', 'p50_ms'):.3f} ms, p99 {lat('entitlement-connect-rate', 'p99_ms'):.3f} ms "
-    f"(gRPC through the gateway p50 {mean(per_round(lambda r: lat(f'entitlement-gateway-rate{r}', 'p50_ms'))):.3f}, "
-    f"p99 {mean(per_round(lambda r: lat(f'entitlement-gateway-rate{r}', 'p99_ms'))):.3f})")
-gw_all = mean(gw_cpu) + mean(per_round(lambda r: cpu_per_1000(f"entitlement-gateway-flat{r}", "billing")))
-ngx_all = mean(ngx_cpu) + mean(per_round(lambda r: cpu_per_1000(f"entitlement-nginx-flat{r}", "billing")))
+    f"(gRPC through the gateway p50 {central(per_round(lambda r: lat(f'entitlement-gateway-rate{r}', 'p50_ms'))):.3f}, "
+    f"p99 {central(per_round(lambda r: lat(f'entitlement-gateway-rate{r}', 'p99_ms'))):.3f})")
+gw_all = central(gw_cpu) + central(per_round(lambda r: cpu_per_1000(f"entitlement-gateway-flat{r}", "billing")))
+ngx_all = central(ngx_cpu) + central(per_round(lambda r: cpu_per_1000(f"entitlement-nginx-flat{r}", "billing")))
 row("  CPU per 1,000 calls, proxy + billing behind it, gateway vs nginx",
     f"{gw_all:.0f} ms vs {ngx_all:.0f} ms ({gw_all / max(ngx_all, 1e-9):.2f})")
 
