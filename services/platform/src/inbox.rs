@@ -6,7 +6,7 @@
 use chrono::{DateTime, Utc};
 use tiejun_proto::events::v1::{DeliverRequest, EventEnvelope, event_envelope::Payload};
 
-use crate::{db::Tx, error::Error, on_tx, outbox::event_type};
+use crate::{db::Tx, error::Error, execute, outbox::event_type};
 
 /// A delivered event, checked: an id, a producer and a payload.
 #[derive(Debug, Clone)]
@@ -43,17 +43,17 @@ impl Delivered {
 /// Records `event` as applied within `tx`; false when it already was (the
 /// caller then applies nothing and answers `duplicate`).
 pub async fn first_time(tx: &mut Tx, event: &Delivered, now: DateTime<Utc>) -> Result<bool, Error> {
-    let inserted = on_tx!(tx, |c| sqlx::query(
-        "INSERT INTO inbox (event_id, producer, event_type, applied_at) VALUES ($1, $2, $3, $4) \
-         ON CONFLICT (event_id) DO NOTHING"
-    )
-    .bind(&event.envelope.event_id)
-    .bind(&event.envelope.producer)
-    .bind(event.event_type())
-    .bind(now)
-    .execute(c)
-    .await
-    .map(|r| r.rows_affected()))?;
+    let inserted = execute!(
+        tx,
+        sqlx::query(
+            "INSERT INTO inbox (event_id, producer, event_type, applied_at) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (event_id) DO NOTHING"
+        )
+        .bind(&event.envelope.event_id)
+        .bind(&event.envelope.producer)
+        .bind(event.event_type())
+        .bind(now)
+    )?;
     Ok(inserted == 1)
 }
 

@@ -30,7 +30,7 @@ use crate::{
     db::{Database, DbCell, JobKey},
     error::Error,
     events::{EventArgs, consumer_of, retry_delay},
-    on_pool, on_tx,
+    execute, on_pool,
 };
 
 /// Events per consumer per round.
@@ -284,16 +284,16 @@ impl Relay {
         let mut tx = db.begin().await?;
         match outcome {
             Ok(()) => {
-                on_tx!(&mut tx, |c| sqlx::query(
-                    "UPDATE outbox SET state = 'DELIVERED', attempts = $2, delivered_at = $3, last_error = '' \
-                     WHERE seq = $1 AND state = 'PENDING'"
-                )
-                .bind(event.seq)
-                .bind(attempts)
-                .bind(now)
-                .execute(c)
-                .await
-                .map(drop))?;
+                execute!(
+                    &mut tx,
+                    sqlx::query(
+                        "UPDATE outbox SET state = 'DELIVERED', attempts = $2, delivered_at = $3, last_error = '' \
+                         WHERE seq = $1 AND state = 'PENDING'"
+                    )
+                    .bind(event.seq)
+                    .bind(attempts)
+                    .bind(now)
+                )?;
             }
             Err(error) => {
                 let park = u32::try_from(attempts).unwrap_or(u32::MAX) >= self.args.event_max_attempts;
@@ -308,21 +308,21 @@ impl Relay {
                 } else {
                     tracing::warn!(producer = self.producer, consumer, seq = event.seq, attempts, %error, "delivery failed; will retry");
                 }
-                on_tx!(&mut tx, |c| sqlx::query(
-                    "UPDATE outbox SET attempts = $2, last_error = $3, next_attempt_at = $4, \
-                     state = CASE WHEN $5 THEN 'PARKED' ELSE 'PENDING' END, \
-                     parked_at = CASE WHEN $5 THEN $6 ELSE NULL END \
-                     WHERE seq = $1 AND state = 'PENDING'"
-                )
-                .bind(event.seq)
-                .bind(attempts)
-                .bind(truncate(&error, 500))
-                .bind(next)
-                .bind(park)
-                .bind(now)
-                .execute(c)
-                .await
-                .map(drop))?;
+                execute!(
+                    &mut tx,
+                    sqlx::query(
+                        "UPDATE outbox SET attempts = $2, last_error = $3, next_attempt_at = $4, \
+                         state = CASE WHEN $5 THEN 'PARKED' ELSE 'PENDING' END, \
+                         parked_at = CASE WHEN $5 THEN $6 ELSE NULL END \
+                         WHERE seq = $1 AND state = 'PENDING'"
+                    )
+                    .bind(event.seq)
+                    .bind(attempts)
+                    .bind(truncate(&error, 500))
+                    .bind(next)
+                    .bind(park)
+                    .bind(now)
+                )?;
             }
         }
         tx.commit().await?;
@@ -506,15 +506,15 @@ pub async fn parked(db: &Database, limit: i64, offset: i64) -> Result<Vec<Parked
 pub async fn replay(db: &Database, event_id: Option<&str>) -> Result<u64, Error> {
     let replayed_by = crate::telemetry::current_traceparent().unwrap_or_default();
     let mut tx = db.begin().await?;
-    let done = on_tx!(&mut tx, |c| sqlx::query(
-        "UPDATE outbox SET state = 'PENDING', attempts = 0, next_attempt_at = NULL, parked_at = NULL, \
-         replayed_by = $2 WHERE state = 'PARKED' AND ($1 = '' OR event_id = $1)"
-    )
-    .bind(event_id.unwrap_or(""))
-    .bind(replayed_by)
-    .execute(c)
-    .await
-    .map(|r| r.rows_affected()))?;
+    let done = execute!(
+        &mut tx,
+        sqlx::query(
+            "UPDATE outbox SET state = 'PENDING', attempts = 0, next_attempt_at = NULL, parked_at = NULL, \
+             replayed_by = $2 WHERE state = 'PARKED' AND ($1 = '' OR event_id = $1)"
+        )
+        .bind(event_id.unwrap_or(""))
+        .bind(replayed_by)
+    )?;
     if done == 0
         && let Some(id) = event_id
     {

@@ -57,8 +57,8 @@ pub async fn push(
     execute!(
         tx,
         sqlx::query(
-            "INSERT INTO rep_events (person_id, kind, lead_id, rule, deadline_at, created_at) VALUES ($1, $2, $3, \
-             $4, $5, $6)"
+            "INSERT INTO rep_events (person_id, kind, lead_id, rule, deadline_at, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6)"
         )
         .bind(person_id)
         .bind(kind.stored())

@@ -352,13 +352,12 @@ pub async fn set_account(
     account_id: &AccountId,
     now: DateTime<Utc>,
 ) -> Result<bool, Error> {
-    Ok(on_tx!(tx, |c| sqlx::query(
-        "UPDATE leads SET account_id = $2, updated_at = $3 WHERE lead_id = $1 AND account_id IS NULL"
-    )
-    .bind(lead_id)
-    .bind(account_id)
-    .bind(now)
-    .execute(c)
-    .await
-    .map(|r| r.rows_affected() == 1))?)
+    let set = execute!(
+        tx,
+        sqlx::query("UPDATE leads SET account_id = $2, updated_at = $3 WHERE lead_id = $1 AND account_id IS NULL")
+            .bind(lead_id)
+            .bind(account_id)
+            .bind(now)
+    )?;
+    Ok(set == 1)
 }

@@ -53,7 +53,8 @@ pub async fn add(tx: &mut Tx, person_id: &PersonId, delta: i32) -> Result<(), Er
         Err(err) if delta > 0 && violated_check(&err).as_deref() == Some(CAP) => {
             Err(PoolFull { release_more: delta }.error())
         }
-        other => Ok(other.map(drop)?),
+        Err(err) => Err(err.into()),
+        Ok(_) => Ok(()),
     }
 }
 

@@ -60,21 +60,20 @@ pub async fn create_feature(
     tier: FeatureTier,
     now: DateTime<Utc>,
 ) -> Result<(), Error> {
-    let result = execute!(
+    execute!(
         tx,
         sqlx::query(
-            "INSERT INTO features (feature_key, name, description, tier, created_at, updated_at) VALUES ($1, $2, \
-             $3, $4, $5, $5)"
+            "INSERT INTO features (feature_key, name, description, tier, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $5)"
         )
         .bind(key)
         .bind(name)
         .bind(description)
         .bind(Named(tier))
         .bind(now)
-    );
-    result
-        .map(drop)
-        .map_err(|err| on_duplicate(err, key, "a feature with this key exists"))
+    )
+    .map_err(|err| on_duplicate(err, key, "a feature with this key exists"))?;
+    Ok(())
 }
 
 /// One feature inside a transaction, locked on PostgreSQL.
@@ -135,11 +134,11 @@ pub async fn tiers(tx: &mut Tx, keys: &[String]) -> Result<Vec<(String, FeatureT
 
 /// Inserts a plan version with its features.
 pub async fn insert_plan(tx: &mut Tx, p: &NewPlan, version: i32, now: DateTime<Utc>) -> Result<(), Error> {
-    let result = execute!(
+    execute!(
         tx,
         sqlx::query(
-            "INSERT INTO plans (plan_id, version, name, price_minor, currency, period, created_at) VALUES ($1, $2, \
-             $3, $4, $5, $6, $7)"
+            "INSERT INTO plans (plan_id, version, name, price_minor, currency, period, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7)"
         )
         .bind(&p.plan_id)
         .bind(version)
@@ -148,10 +147,8 @@ pub async fn insert_plan(tx: &mut Tx, p: &NewPlan, version: i32, now: DateTime<U
         .bind(&p.price.currency)
         .bind(Named(p.period))
         .bind(now)
-    );
-    result
-        .map(drop)
-        .map_err(|err| on_duplicate(err, &p.plan_id, "a plan with this id exists"))?;
+    )
+    .map_err(|err| on_duplicate(err, &p.plan_id, "a plan with this id exists"))?;
     for key in &p.feature_keys {
         execute!(
             tx,

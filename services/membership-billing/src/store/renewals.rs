@@ -110,8 +110,8 @@ pub async fn settle(tx: &mut Tx, s: &SubscriptionRow, outcome: RenewalOutcome, r
     execute!(
         tx,
         sqlx::query(
-            "UPDATE renewals SET outcome = $3, reason = $4 WHERE subscription_id = $1 AND period_index = $2 AND \
-             outcome = 'PENDING'"
+            "UPDATE renewals SET outcome = $3, reason = $4 \
+             WHERE subscription_id = $1 AND period_index = $2 AND outcome = 'PENDING'"
         )
         .bind(&s.subscription_id)
         .bind(s.period_index)

@@ -117,12 +117,12 @@ pub const INV: &str = inv_columns!();
 /// Creates a PENDING_PAYMENT subscription with its initial invoice; a live
 /// one for the same account and plan is ALREADY_EXISTS.
 pub async fn create(tx: &mut Tx, s: &SubscriptionRow, invoice: &InvoiceRow) -> Result<(), Error> {
-    let inserted = execute!(
+    execute!(
         tx,
         sqlx::query(
             "INSERT INTO subscriptions (subscription_id, account_id, plan_id, plan_version, price_minor, currency, \
-             period_months, state, sold_by_person_id, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, \
-             'PENDING_PAYMENT', $8, $9)"
+             period_months, state, sold_by_person_id, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, 'PENDING_PAYMENT', $8, $9)"
         )
         .bind(&s.subscription_id)
         .bind(&s.account_id)
@@ -133,8 +133,8 @@ pub async fn create(tx: &mut Tx, s: &SubscriptionRow, invoice: &InvoiceRow) -> R
         .bind(s.period_months)
         .bind(&s.sold_by_person_id)
         .bind(s.created_at)
-    );
-    inserted.map_err(|err| {
+    )
+    .map_err(|err| {
         on_duplicate(
             err,
             format!("{}/{}", s.account_id, s.plan_id),
@@ -214,8 +214,7 @@ pub async fn pay(tx: &mut Tx, p: &PaymentRow, key: &str, now: DateTime<Utc>) -> 
         tx,
         sqlx::query(
             "INSERT INTO payments (payment_id, invoice_id, amount_minor, currency, method, external_reference, \
-             received_at, \
-         idempotency_key, recorded_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+             received_at, idempotency_key, recorded_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
         )
         .bind(&p.payment_id)
         .bind(&p.invoice_id)
@@ -230,9 +229,9 @@ pub async fn pay(tx: &mut Tx, p: &PaymentRow, key: &str, now: DateTime<Utc>) -> 
     execute!(
         tx,
         sqlx::query(
-            "UPDATE invoices SET paid_minor = paid_minor + $2, status = CASE WHEN paid_minor + $2 = amount_minor \
-             THEN 'PAID' \
-         ELSE status END WHERE invoice_id = $1"
+            "UPDATE invoices SET paid_minor = paid_minor + $2, \
+             status = CASE WHEN paid_minor + $2 = amount_minor THEN 'PAID' ELSE status END \
+             WHERE invoice_id = $1"
         )
         .bind(&p.invoice_id)
         .bind(p.amount_minor)
@@ -251,9 +250,9 @@ pub async fn activate(
     let n = execute!(
         tx,
         sqlx::query(
-            "UPDATE subscriptions SET state = 'ACTIVE', anchor_date = $2, period_index = 0, period_start = $3, \
-             period_end = $4 \
-         WHERE subscription_id = $1 AND state = 'PENDING_PAYMENT'"
+            "UPDATE subscriptions SET state = 'ACTIVE', anchor_date = $2, period_index = 0, \
+             period_start = $3, period_end = $4 \
+             WHERE subscription_id = $1 AND state = 'PENDING_PAYMENT'"
         )
         .bind(id)
         .bind(anchor)
@@ -314,18 +313,18 @@ pub async fn switch_plan(
     version: i32,
     price_minor: i64,
 ) -> Result<(), Error> {
-    let n = on_tx!(tx, |c| sqlx::query(
-        "UPDATE subscriptions SET plan_id = $2, plan_version = $3, price_minor = $4, pending_plan_id = NULL \
-         WHERE subscription_id = $1 AND state = 'ACTIVE'"
+    let n = execute!(
+        tx,
+        sqlx::query(
+            "UPDATE subscriptions SET plan_id = $2, plan_version = $3, price_minor = $4, pending_plan_id = NULL \
+             WHERE subscription_id = $1 AND state = 'ACTIVE'"
+        )
+        .bind(id)
+        .bind(plan_id)
+        .bind(version)
+        .bind(price_minor)
     )
-    .bind(id)
-    .bind(plan_id)
-    .bind(version)
-    .bind(price_minor)
-    .execute(c)
-    .await
-    .map_err(|e| on_duplicate(e, plan_id, "the account already has this plan"))?
-    .rows_affected());
+    .map_err(|e| on_duplicate(e, plan_id, "the account already has this plan"))?;
     if n == 1 {
         Ok(())
     } else {

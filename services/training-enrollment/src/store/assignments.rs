@@ -61,7 +61,7 @@ pub async fn assign(tx: &mut Tx, a: &NewAssignment<'_>, now: DateTime<Utc>) -> R
         sqlx::query(
             "INSERT INTO assignments (assignment_id, learner_id, program_id, source, city, account_id, \
              assigned_at, due_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (learner_id, program_id) DO NOTHING"
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (learner_id, program_id) DO NOTHING"
         )
         .bind(uuid::Uuid::now_v7().to_string())
         .bind(a.learner_id)
@@ -101,8 +101,8 @@ pub async fn complete(
     execute!(
         tx,
         sqlx::query(
-            "UPDATE assignments SET completed_at = $3 WHERE learner_id = $1 AND program_id = $2 AND completed_at \
-             IS NULL"
+            "UPDATE assignments SET completed_at = $3 \
+             WHERE learner_id = $1 AND program_id = $2 AND completed_at IS NULL"
         )
         .bind(learner_id)
         .bind(program_id)

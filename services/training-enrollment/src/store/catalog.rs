@@ -71,12 +71,17 @@ pub async fn create_program(tx: &mut Tx, p: &NewProgram, now: DateTime<Utc>) -> 
             return Err(Error::invalid("program.course_ids", format!("no course {course}")));
         }
     }
-    let result = execute!(
+    let why = if p.employee_onboarding {
+        "the programme exists, or another is already the employee onboarding"
+    } else {
+        "a programme with this id exists"
+    };
+    execute!(
         tx,
         sqlx::query(
             "INSERT INTO programs (program_id, name, audience, mandatory, tracks, passing_score, due_within_days, \
-             validity_days, course_ids, employee_onboarding, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, \
-             $9, $10, $11)"
+             validity_days, course_ids, employee_onboarding, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
         )
         .bind(&p.program_id)
         .bind(&p.name)
@@ -89,13 +94,9 @@ pub async fn create_program(tx: &mut Tx, p: &NewProgram, now: DateTime<Utc>) -> 
         .bind(p.course_ids.join(","))
         .bind(p.employee_onboarding)
         .bind(now)
-    );
-    let why = if p.employee_onboarding {
-        "the programme exists, or another is already the employee onboarding"
-    } else {
-        "a programme with this id exists"
-    };
-    result.map(drop).map_err(|err| on_duplicate(err, &p.program_id, why))
+    )
+    .map_err(|err| on_duplicate(err, &p.program_id, why))?;
+    Ok(())
 }
 
 /// One programme.
@@ -136,20 +137,17 @@ pub async fn create_course(tx: &mut Tx, c: &NewCourse) -> Result<(), Error> {
             ));
         }
     }
-    let result = on_tx!(tx, |conn| sqlx::query(
-        "INSERT INTO courses (course_id, name, track, prerequisites, hours) VALUES ($1, $2, $3, $4, $5)"
+    execute!(
+        tx,
+        sqlx::query("INSERT INTO courses (course_id, name, track, prerequisites, hours) VALUES ($1, $2, $3, $4, $5)")
+            .bind(&c.course_id)
+            .bind(&c.name)
+            .bind(Named(c.track))
+            .bind(c.prerequisites.join(","))
+            .bind(c.hours)
     )
-    .bind(&c.course_id)
-    .bind(&c.name)
-    .bind(Named(c.track))
-    .bind(c.prerequisites.join(","))
-    .bind(c.hours)
-    .execute(conn)
-    .await
-    .map(drop));
-    result
-        .map(drop)
-        .map_err(|err| on_duplicate(err, &c.course_id, "a course with this id exists"))
+    .map_err(|err| on_duplicate(err, &c.course_id, "a course with this id exists"))?;
+    Ok(())
 }
 
 /// Courses by id, filtered by track name ('' for all), one page plus one row.

@@ -37,8 +37,8 @@ pub async fn lock(tx: &mut Tx, learner_id: &LearnerId, program_id: &ProgramId) -
     execute!(
         tx,
         sqlx::query(
-            "INSERT INTO progress (learner_id, program_id) VALUES ($1, $2) ON CONFLICT (learner_id, program_id) DO \
-             NOTHING"
+            "INSERT INTO progress (learner_id, program_id) VALUES ($1, $2) \
+             ON CONFLICT (learner_id, program_id) DO NOTHING"
         )
         .bind(learner_id)
         .bind(program_id)
@@ -88,8 +88,8 @@ pub async fn score(
         tx,
         sqlx::query(
             "INSERT INTO scores (learner_id, program_id, track, score, recorded_at) VALUES ($1, $2, $3, $4, $5) \
-             ON CONFLICT (learner_id, program_id, track) DO UPDATE SET score = excluded.score, recorded_at = \
-             excluded.recorded_at"
+             ON CONFLICT (learner_id, program_id, track) \
+             DO UPDATE SET score = excluded.score, recorded_at = excluded.recorded_at"
         )
         .bind(learner_id)
         .bind(program_id)

@@ -78,9 +78,9 @@ pub async fn insert(
     execute!(
         tx,
         sqlx::query(
-            "INSERT INTO enrollments (enrollment_id, session_id, learner_id, status, waitlist_seq, created_at, \
-             updated_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $6)"
+            "INSERT INTO enrollments (enrollment_id, session_id, learner_id, status, waitlist_seq, \
+             created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $6)"
         )
         .bind(id)
         .bind(session_id)
@@ -122,8 +122,8 @@ pub async fn set_status(
     let n = execute!(
         tx,
         sqlx::query(
-            "UPDATE enrollments SET status = $3, cancel_reason = $4, updated_at = $5 WHERE enrollment_id = $1 AND \
-             status = $2"
+            "UPDATE enrollments SET status = $3, cancel_reason = $4, updated_at = $5 \
+             WHERE enrollment_id = $1 AND status = $2"
         )
         .bind(id)
         .bind(Named(from))

@@ -68,9 +68,8 @@ pub async fn create(tx: &mut Tx, id: &SessionId, s: &NewSession, now: DateTime<U
         tx,
         sqlx::query(
             "INSERT INTO sessions (session_id, program_id, course_id, city, venue, time_zone, starts_at, ends_at, \
-             capacity, \
-         enrollment_deadline, cancellation_deadline, status, created_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 'SCHEDULED', $12)"
+             capacity, enrollment_deadline, cancellation_deadline, status, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 'SCHEDULED', $12)"
         )
         .bind(id)
         .bind(&s.program_id)
