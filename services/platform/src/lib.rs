@@ -21,7 +21,6 @@ pub mod outbox;
 pub mod paging;
 pub mod pii;
 pub mod relay;
-pub mod rpc;
 pub mod server;
 pub mod shutdown;
 pub mod stored;
@@ -30,3 +29,7 @@ pub mod telemetry;
 pub mod testing;
 
 pub use error::{Error, Result};
+/// The one place a handler's answer becomes tonic's: put on the `impl` block
+/// of a service's RPC handlers, it implements the named tonic trait by them
+/// (how a handler is written: `tiejun-platform-macros`).
+pub use tiejun_platform_macros::grpc_service;

@@ -8,12 +8,7 @@ use tonic::Request;
 use super::Leads;
 use crate::app::consume;
 
-tiejun_platform::grpc_service! {
-    impl EventConsumerService for Leads {
-        deliver(DeliverRequest) -> DeliverResponse;
-    }
-}
-
+#[tiejun_platform::grpc_service(EventConsumerService)]
 impl Leads {
     async fn deliver(&self, request: Request<DeliverRequest>) -> Result<DeliverResponse, Error> {
         let event = Delivered::parse(request.into_inner())?;

@@ -109,32 +109,9 @@ fn business_day_field(field: &str, raw: &str) -> Result<Option<chrono::NaiveDate
     }
 }
 
-tiejun_platform::grpc_service! {
-    impl LeadService for Leads {
-        create_lead(CreateLeadRequest) -> CreateLeadResponse;
-        import_leads(Streaming<ImportLeadsRequest>) -> ImportLeadsResponse;
-        get_lead(GetLeadRequest) -> GetLeadResponse;
-        list_leads(ListLeadsRequest) -> ListLeadsResponse;
-        run_distribution(RunDistributionRequest) -> RunDistributionResponse;
-        claim_lead(ClaimLeadRequest) -> ClaimLeadResponse;
-        record_follow_up(RecordFollowUpRequest) -> RecordFollowUpResponse;
-        keep_private(KeepPrivateRequest) -> KeepPrivateResponse;
-        release_lead(ReleaseLeadRequest) -> ReleaseLeadResponse;
-        convert_lead(ConvertLeadRequest) -> ConvertLeadResponse;
-        close_lead(CloseLeadRequest) -> CloseLeadResponse;
-        reassign_lead(ReassignLeadRequest) -> ReassignLeadResponse;
-        run_reclaim_sweep(RunReclaimSweepRequest) -> RunReclaimSweepResponse;
-        list_distribution_runs(ListDistributionRunsRequest) -> ListDistributionRunsResponse;
-        get_distribution_run(GetDistributionRunRequest) -> GetDistributionRunResponse;
-        list_lead_history(ListLeadHistoryRequest) -> ListLeadHistoryResponse;
-        watch_rep_events(WatchRepEventsRequest) -> BoxStream<WatchRepEventsResponse>;
-    }
-}
-
+#[tiejun_platform::grpc_service(LeadService)]
 impl Leads {
-    async fn create_lead(&self, request: Request<CreateLeadRequest>) -> Result<CreateLeadResponse, Error> {
-        let principal = Principal::of(&request)?;
-        let r = request.get_ref();
+    async fn create_lead(&self, principal: &Principal, r: &CreateLeadRequest) -> Result<CreateLeadResponse, Error> {
         let input = r.lead.as_ref().ok_or_else(|| Error::invalid("lead", "is required"))?;
         let new = NewLead::parse(input, "lead.")?;
         let key = Key::of(&principal.subject, "CreateLead", &r.idempotency_key, r)?;
@@ -195,9 +172,8 @@ impl Leads {
         Ok(response)
     }
 
-    async fn get_lead(&self, request: Request<GetLeadRequest>) -> Result<GetLeadResponse, Error> {
-        let principal = Principal::of(&request)?;
-        let lead_id = release::lead_id(&request.get_ref().lead_id)?;
+    async fn get_lead(&self, principal: &Principal, r: &GetLeadRequest) -> Result<GetLeadResponse, Error> {
+        let lead_id = release::lead_id(&r.lead_id)?;
         let db = self.db.get()?;
         let row = leads::get(db, &lead_id)
             .await?
@@ -214,9 +190,7 @@ impl Leads {
         })
     }
 
-    async fn list_leads(&self, request: Request<ListLeadsRequest>) -> Result<ListLeadsResponse, Error> {
-        let principal = Principal::of(&request)?;
-        let r = request.get_ref();
+    async fn list_leads(&self, principal: &Principal, r: &ListLeadsRequest) -> Result<ListLeadsResponse, Error> {
         let db = self.db.get()?;
         scope::person(db, principal, &r.owner_person_id).await?;
         let page = Page::parse(r.page_size, &r.page_token)?;
@@ -270,12 +244,12 @@ impl Leads {
 
     async fn run_distribution(
         &self,
-        request: Request<RunDistributionRequest>,
+        principal: &Principal,
+        r: &RunDistributionRequest,
     ) -> Result<RunDistributionResponse, Error> {
-        let principal = Principal::of(&request)?;
         let now = self.now();
         let today = app::business_day(now);
-        if let Some(day) = business_day_field("business_day", &request.get_ref().business_day)?
+        if let Some(day) = business_day_field("business_day", &r.business_day)?
             && day.to_string() != today
         {
             return Err(Error::invalid(
@@ -299,9 +273,7 @@ impl Leads {
         Ok(run)
     }
 
-    async fn claim_lead(&self, request: Request<ClaimLeadRequest>) -> Result<ClaimLeadResponse, Error> {
-        let principal = Principal::of(&request)?;
-        let r = request.get_ref();
+    async fn claim_lead(&self, principal: &Principal, r: &ClaimLeadRequest) -> Result<ClaimLeadResponse, Error> {
         let me = access::own_rep_id(principal)?;
         let lead_id = release::lead_id(&r.lead_id)?;
         let key = Key::of(&me, "ClaimLead", &r.idempotency_key, r)?;
@@ -316,9 +288,11 @@ impl Leads {
         .await
     }
 
-    async fn record_follow_up(&self, request: Request<RecordFollowUpRequest>) -> Result<RecordFollowUpResponse, Error> {
-        let principal = Principal::of(&request)?;
-        let r = request.get_ref();
+    async fn record_follow_up(
+        &self,
+        principal: &Principal,
+        r: &RecordFollowUpRequest,
+    ) -> Result<RecordFollowUpResponse, Error> {
         let now = self.now();
         let input = follow_up::Input {
             lead_id: release::lead_id(&r.lead_id)?,
@@ -340,9 +314,7 @@ impl Leads {
         .await
     }
 
-    async fn keep_private(&self, request: Request<KeepPrivateRequest>) -> Result<KeepPrivateResponse, Error> {
-        let principal = Principal::of(&request)?;
-        let r = request.get_ref();
+    async fn keep_private(&self, principal: &Principal, r: &KeepPrivateRequest) -> Result<KeepPrivateResponse, Error> {
         let input = keep_private::Input::parse(&r.lead_id, &r.release_lead_ids, &r.release_reason)?;
         let now = self.now();
         idempotency::transact(self.db.get()?, None, now, async |tx| {
@@ -356,9 +328,7 @@ impl Leads {
         .await
     }
 
-    async fn release_lead(&self, request: Request<ReleaseLeadRequest>) -> Result<ReleaseLeadResponse, Error> {
-        let principal = Principal::of(&request)?;
-        let r = request.get_ref();
+    async fn release_lead(&self, principal: &Principal, r: &ReleaseLeadRequest) -> Result<ReleaseLeadResponse, Error> {
         let lead_id = release::lead_id(&r.lead_id)?;
         let reason = release::reason("reason", &r.reason)?;
         let now = self.now();
@@ -371,9 +341,7 @@ impl Leads {
         .await
     }
 
-    async fn convert_lead(&self, request: Request<ConvertLeadRequest>) -> Result<ConvertLeadResponse, Error> {
-        let principal = Principal::of(&request)?;
-        let r = request.get_ref();
+    async fn convert_lead(&self, principal: &Principal, r: &ConvertLeadRequest) -> Result<ConvertLeadResponse, Error> {
         let lead_id = release::lead_id(&r.lead_id)?;
         let notes = text(&r.notes, 0, 2000).map_err(|e| Error::invalid("notes", e))?;
         let key = Key::of(&principal.subject, "ConvertLead", &r.idempotency_key, r)?;
@@ -387,9 +355,7 @@ impl Leads {
         .await
     }
 
-    async fn close_lead(&self, request: Request<CloseLeadRequest>) -> Result<CloseLeadResponse, Error> {
-        let principal = Principal::of(&request)?;
-        let r = request.get_ref();
+    async fn close_lead(&self, principal: &Principal, r: &CloseLeadRequest) -> Result<CloseLeadResponse, Error> {
         let lead_id = release::lead_id(&r.lead_id)?;
         let reason = release::reason("reason", &r.reason)?;
         let now = self.now();
@@ -402,9 +368,11 @@ impl Leads {
         .await
     }
 
-    async fn reassign_lead(&self, request: Request<ReassignLeadRequest>) -> Result<ReassignLeadResponse, Error> {
-        let principal = Principal::of(&request)?;
-        let r = request.get_ref();
+    async fn reassign_lead(
+        &self,
+        principal: &Principal,
+        r: &ReassignLeadRequest,
+    ) -> Result<ReassignLeadResponse, Error> {
         scope::person(self.db.get()?, principal, &r.to_person_id).await?;
         let lead_id = release::lead_id(&r.lead_id)?;
         let reason = release::reason("reason", &r.reason)?;
@@ -421,9 +389,9 @@ impl Leads {
 
     async fn run_reclaim_sweep(
         &self,
-        request: Request<RunReclaimSweepRequest>,
+        principal: &Principal,
+        _r: &RunReclaimSweepRequest,
     ) -> Result<RunReclaimSweepResponse, Error> {
-        let principal = Principal::of(&request)?;
         let now = self.now();
         idempotency::transact(self.db.get()?, None, now, async |tx| {
             let s = app::sweep::run(tx, now, &principal.subject, &self.instance).await?;
@@ -440,9 +408,8 @@ impl Leads {
 
     async fn list_distribution_runs(
         &self,
-        request: Request<ListDistributionRunsRequest>,
+        r: &ListDistributionRunsRequest,
     ) -> Result<ListDistributionRunsResponse, Error> {
-        let r = request.get_ref();
         let page = Page::parse(r.page_size, &r.page_token)?;
         let day = business_day_field("business_day", &r.business_day)?.map(|d| d.to_string());
         let db = self.db.get()?;
@@ -456,10 +423,10 @@ impl Leads {
 
     async fn get_distribution_run(
         &self,
-        request: Request<GetDistributionRunRequest>,
+        principal: &Principal,
+        r: &GetDistributionRunRequest,
     ) -> Result<GetDistributionRunResponse, Error> {
-        let principal = Principal::of(&request)?;
-        let run_id = match request.get_ref().run_id.trim() {
+        let run_id = match r.run_id.trim() {
             "" => return Err(Error::invalid("run_id", "is required")),
             id => RunId::from(id),
         };
@@ -476,10 +443,9 @@ impl Leads {
 
     async fn list_lead_history(
         &self,
-        request: Request<ListLeadHistoryRequest>,
+        principal: &Principal,
+        r: &ListLeadHistoryRequest,
     ) -> Result<ListLeadHistoryResponse, Error> {
-        let principal = Principal::of(&request)?;
-        let r = request.get_ref();
         let page = Page::parse(r.page_size, &r.page_token)?;
         let db = self.db.get()?;
         let lead_id = LeadId::from(r.lead_id.trim());
@@ -501,9 +467,10 @@ impl Leads {
 
     async fn watch_rep_events(
         &self,
-        request: Request<WatchRepEventsRequest>,
+        principal: &Principal,
+        r: &WatchRepEventsRequest,
     ) -> Result<BoxStream<WatchRepEventsResponse>, Error> {
-        self.watch_rpc(Principal::of(&request)?, request.get_ref()).await
+        self.watch_rpc(principal, r).await
     }
 }
 

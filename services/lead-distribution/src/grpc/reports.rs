@@ -13,7 +13,6 @@ use tiejun_proto::leads::v1::{
     ListDailyReportsRequest, ListDailyReportsResponse, RepStats, SubmitDailyReportRequest, SubmitDailyReportResponse,
     report_service_server::ReportService,
 };
-use tonic::Request;
 
 use super::Leads;
 use crate::{
@@ -51,19 +50,9 @@ fn message(person_id: &str, t: &stats::Tally) -> RepStats {
     }
 }
 
-tiejun_platform::grpc_service! {
-    impl ReportService for Leads {
-        get_rep_stats(GetRepStatsRequest) -> GetRepStatsResponse;
-        get_team_stats(GetTeamStatsRequest) -> GetTeamStatsResponse;
-        submit_daily_report(SubmitDailyReportRequest) -> SubmitDailyReportResponse;
-        list_daily_reports(ListDailyReportsRequest) -> ListDailyReportsResponse;
-    }
-}
-
+#[tiejun_platform::grpc_service(ReportService)]
 impl Leads {
-    async fn get_rep_stats(&self, request: Request<GetRepStatsRequest>) -> Result<GetRepStatsResponse, Error> {
-        let principal = Principal::of(&request)?;
-        let r = request.get_ref();
+    async fn get_rep_stats(&self, principal: &Principal, r: &GetRepStatsRequest) -> Result<GetRepStatsResponse, Error> {
         let db = self.db.get()?;
         crate::app::scope::person(db, principal, &r.person_id).await?;
         let person_id = crate::domain::rep::person_id(&r.person_id).map_err(|e| Error::invalid("person_id", e))?;
@@ -75,10 +64,13 @@ impl Leads {
         })
     }
 
-    async fn get_team_stats(&self, request: Request<GetTeamStatsRequest>) -> Result<GetTeamStatsResponse, Error> {
-        let r = request.get_ref();
+    async fn get_team_stats(
+        &self,
+        principal: &Principal,
+        r: &GetTeamStatsRequest,
+    ) -> Result<GetTeamStatsResponse, Error> {
         let team = text(&r.team, 1, 100).map_err(|e| Error::invalid("team", e))?;
-        access::may_manage(Principal::of(&request)?, &team)?;
+        access::may_manage(principal, &team)?;
         let (from, to) = range(&r.from_day, &r.to_day)?;
         let db = self.db.get()?;
         let members = reps::list(
@@ -112,10 +104,10 @@ impl Leads {
 
     async fn submit_daily_report(
         &self,
-        request: Request<SubmitDailyReportRequest>,
+        principal: &Principal,
+        r: &SubmitDailyReportRequest,
     ) -> Result<SubmitDailyReportResponse, Error> {
-        let me = access::own_rep_id(Principal::of(&request)?)?.to_owned();
-        let r = request.get_ref();
+        let me = access::own_rep_id(principal)?.to_owned();
         let today = business_day(self.clock.now(), DEFAULT_ZONE);
         let day = if r.business_day.trim().is_empty() {
             today
@@ -158,11 +150,11 @@ impl Leads {
 
     async fn list_daily_reports(
         &self,
-        request: Request<ListDailyReportsRequest>,
+        principal: &Principal,
+        r: &ListDailyReportsRequest,
     ) -> Result<ListDailyReportsResponse, Error> {
-        let r = request.get_ref();
         let team = text(&r.team, 1, 100).map_err(|e| Error::invalid("team", e))?;
-        access::may_manage(Principal::of(&request)?, &team)?;
+        access::may_manage(principal, &team)?;
         let day = day("business_day", &r.business_day)?.to_string();
         let page = Page::parse(r.page_size, &r.page_token)?;
         let db = self.db.get()?;

@@ -9,7 +9,6 @@ use tiejun_proto::leads::v1::{
     ResumeRepResponse, SetRepQuotaRequest, SetRepQuotaResponse, SuspendRepRequest, SuspendRepResponse, SuspensionKind,
     rep_service_server::RepService,
 };
-use tonic::Request;
 
 use super::Leads;
 use crate::{
@@ -59,23 +58,9 @@ fn parse_person_id(raw: &str) -> Result<PersonId, Error> {
     rules::person_id(raw).map_err(|e| Error::invalid("person_id", e))
 }
 
-tiejun_platform::grpc_service! {
-    impl RepService for Leads {
-        register_rep(RegisterRepRequest) -> RegisterRepResponse;
-        get_rep(GetRepRequest) -> GetRepResponse;
-        list_reps(ListRepsRequest) -> ListRepsResponse;
-        set_rep_quota(SetRepQuotaRequest) -> SetRepQuotaResponse;
-        activate_rep(ActivateRepRequest) -> ActivateRepResponse;
-        suspend_rep(SuspendRepRequest) -> SuspendRepResponse;
-        resume_rep(ResumeRepRequest) -> ResumeRepResponse;
-        depart_rep(DepartRepRequest) -> DepartRepResponse;
-    }
-}
-
+#[tiejun_platform::grpc_service(RepService)]
 impl Leads {
-    async fn register_rep(&self, request: Request<RegisterRepRequest>) -> Result<RegisterRepResponse, Error> {
-        let principal = Principal::of(&request)?;
-        let r = request.get_ref();
+    async fn register_rep(&self, principal: &Principal, r: &RegisterRepRequest) -> Result<RegisterRepResponse, Error> {
         let db = self.db.get()?;
         scope::team(principal, &r.team)?;
         scope::person(db, principal, &r.person_id).await?;
@@ -89,11 +74,10 @@ impl Leads {
         })
     }
 
-    async fn get_rep(&self, request: Request<GetRepRequest>) -> Result<GetRepResponse, Error> {
-        let principal = Principal::of(&request)?;
+    async fn get_rep(&self, principal: &Principal, r: &GetRepRequest) -> Result<GetRepResponse, Error> {
         let db = self.db.get()?;
-        scope::person(db, principal, &request.get_ref().person_id).await?;
-        let person_id = parse_person_id(&request.get_ref().person_id)?;
+        scope::person(db, principal, &r.person_id).await?;
+        let person_id = parse_person_id(&r.person_id)?;
         let row = reps::get(db, &person_id)
             .await?
             .ok_or_else(|| Error::missing(&person_id))?;
@@ -103,9 +87,7 @@ impl Leads {
         })
     }
 
-    async fn list_reps(&self, request: Request<ListRepsRequest>) -> Result<ListRepsResponse, Error> {
-        let principal = Principal::of(&request)?;
-        let r = request.get_ref();
+    async fn list_reps(&self, principal: &Principal, r: &ListRepsRequest) -> Result<ListRepsResponse, Error> {
         scope::team(principal, &r.team)?;
         let page = Page::parse(r.page_size, &r.page_token)?;
         let status = match RepStatus::try_from(r.status) {
@@ -138,9 +120,7 @@ impl Leads {
         })
     }
 
-    async fn set_rep_quota(&self, request: Request<SetRepQuotaRequest>) -> Result<SetRepQuotaResponse, Error> {
-        let principal = Principal::of(&request)?;
-        let r = request.get_ref();
+    async fn set_rep_quota(&self, principal: &Principal, r: &SetRepQuotaRequest) -> Result<SetRepQuotaResponse, Error> {
         let db = self.db.get()?;
         scope::person(db, principal, &r.person_id).await?;
         let person_id = parse_person_id(&r.person_id)?;
@@ -154,15 +134,14 @@ impl Leads {
         })
     }
 
-    async fn activate_rep(&self, request: Request<ActivateRepRequest>) -> Result<ActivateRepResponse, Error> {
-        let r = request.get_ref();
+    async fn activate_rep(&self, principal: &Principal, r: &ActivateRepRequest) -> Result<ActivateRepResponse, Error> {
         let reason = match r.reason.trim() {
             "" => "activated by hand",
             reason => reason,
         };
         let rep = self
             .change_status(
-                Principal::of(&request)?,
+                principal,
                 &r.person_id,
                 &[RepStatus::Onboarding],
                 RepStatus::Active,
@@ -172,31 +151,23 @@ impl Leads {
         Ok(ActivateRepResponse { rep: Some(rep) })
     }
 
-    async fn suspend_rep(&self, request: Request<SuspendRepRequest>) -> Result<SuspendRepResponse, Error> {
-        let r = request.get_ref();
-        scope::person(self.db.get()?, Principal::of(&request)?, &r.person_id).await?;
+    async fn suspend_rep(&self, principal: &Principal, r: &SuspendRepRequest) -> Result<SuspendRepResponse, Error> {
+        scope::person(self.db.get()?, principal, &r.person_id).await?;
         let to = match SuspensionKind::try_from(r.kind) {
             Ok(SuspensionKind::Paused) => RepStatus::Paused,
             Ok(SuspensionKind::OnLeave) => RepStatus::OnLeave,
             _ => return Err(Error::invalid("kind", "must be PAUSED or ON_LEAVE")),
         };
         let rep = self
-            .change_status(
-                Principal::of(&request)?,
-                &r.person_id,
-                allowed_from(to),
-                to,
-                r.reason.trim(),
-            )
+            .change_status(principal, &r.person_id, allowed_from(to), to, r.reason.trim())
             .await?;
         Ok(SuspendRepResponse { rep: Some(rep) })
     }
 
-    async fn resume_rep(&self, request: Request<ResumeRepRequest>) -> Result<ResumeRepResponse, Error> {
-        let r = request.get_ref();
+    async fn resume_rep(&self, principal: &Principal, r: &ResumeRepRequest) -> Result<ResumeRepResponse, Error> {
         let rep = self
             .change_status(
-                Principal::of(&request)?,
+                principal,
                 &r.person_id,
                 &[RepStatus::Paused, RepStatus::OnLeave],
                 RepStatus::Active,
@@ -206,9 +177,7 @@ impl Leads {
         Ok(ResumeRepResponse { rep: Some(rep) })
     }
 
-    async fn depart_rep(&self, request: Request<DepartRepRequest>) -> Result<DepartRepResponse, Error> {
-        let principal = Principal::of(&request)?;
-        let r = request.get_ref();
+    async fn depart_rep(&self, principal: &Principal, r: &DepartRepRequest) -> Result<DepartRepResponse, Error> {
         let db = self.db.get()?;
         scope::person(db, principal, &r.person_id).await?;
         let person_id = parse_person_id(&r.person_id)?;

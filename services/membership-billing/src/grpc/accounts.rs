@@ -15,7 +15,6 @@ use tiejun_proto::billing::v1::{
     ListAccountsRequest, ListAccountsResponse, RegisterMemberRequest, RegisterMemberResponse,
     account_service_server::AccountService,
 };
-use tonic::Request;
 
 use super::Billing;
 use crate::{
@@ -25,19 +24,13 @@ use crate::{
     store::accounts,
 };
 
-tiejun_platform::grpc_service! {
-    impl AccountService for Billing {
-        register_member(RegisterMemberRequest) -> RegisterMemberResponse;
-        create_account_from_lead(CreateAccountFromLeadRequest) -> CreateAccountFromLeadResponse;
-        get_account(GetAccountRequest) -> GetAccountResponse;
-        list_accounts(ListAccountsRequest) -> ListAccountsResponse;
-    }
-}
-
+#[tiejun_platform::grpc_service(AccountService)]
 impl Billing {
-    async fn register_member(&self, request: Request<RegisterMemberRequest>) -> Result<RegisterMemberResponse, Error> {
-        let principal = Principal::of(&request)?;
-        let r = request.get_ref();
+    async fn register_member(
+        &self,
+        principal: &Principal,
+        r: &RegisterMemberRequest,
+    ) -> Result<RegisterMemberResponse, Error> {
         let details = MemberDetails::parse(
             &r.company_name,
             &r.contact_name,
@@ -59,10 +52,9 @@ impl Billing {
 
     async fn create_account_from_lead(
         &self,
-        request: Request<CreateAccountFromLeadRequest>,
+        principal: &Principal,
+        r: &CreateAccountFromLeadRequest,
     ) -> Result<CreateAccountFromLeadResponse, Error> {
-        let principal = Principal::of(&request)?;
-        let r = request.get_ref();
         let lead = Converted::parse(("lead_id", &r.lead_id), ("sold_by_person_id", &r.sold_by_person_id))?;
         let details = MemberDetails::parse(&r.company_name, &r.contact_name, &r.phone, &r.email, &r.city, "")?;
         let now = self.now();
@@ -76,9 +68,8 @@ impl Billing {
         .await
     }
 
-    async fn get_account(&self, request: Request<GetAccountRequest>) -> Result<GetAccountResponse, Error> {
-        let principal = Principal::of(&request)?;
-        let id = AccountId::from(request.get_ref().account_id.trim());
+    async fn get_account(&self, principal: &Principal, r: &GetAccountRequest) -> Result<GetAccountResponse, Error> {
+        let id = AccountId::from(r.account_id.trim());
         principal.may_act_for_account(&id)?;
         let row = accounts::get(self.db.get()?, &id)
             .await?
@@ -88,9 +79,11 @@ impl Billing {
         })
     }
 
-    async fn list_accounts(&self, request: Request<ListAccountsRequest>) -> Result<ListAccountsResponse, Error> {
-        let principal = Principal::of(&request)?;
-        let r = request.get_ref();
+    async fn list_accounts(
+        &self,
+        principal: &Principal,
+        r: &ListAccountsRequest,
+    ) -> Result<ListAccountsResponse, Error> {
         let page = Page::parse(r.page_size, &r.page_token)?;
         let filter = accounts::AccountFilter {
             kind: filter::<AccountKind>("kind", r.kind)?,

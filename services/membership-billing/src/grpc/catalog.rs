@@ -14,7 +14,6 @@ use tiejun_proto::billing::v1::{
     ListPlansRequest, ListPlansResponse, UpdateFeatureRequest, UpdateFeatureResponse,
     catalog_service_server::CatalogService,
 };
-use tonic::Request;
 
 use super::Billing;
 use crate::{
@@ -36,21 +35,9 @@ fn given(s: &str) -> Option<&str> {
     Some(s.trim()).filter(|s| !s.is_empty())
 }
 
-tiejun_platform::grpc_service! {
-    impl CatalogService for Billing {
-        create_feature(CreateFeatureRequest) -> CreateFeatureResponse;
-        update_feature(UpdateFeatureRequest) -> UpdateFeatureResponse;
-        list_features(ListFeaturesRequest) -> ListFeaturesResponse;
-        create_plan(CreatePlanRequest) -> CreatePlanResponse;
-        change_plan_price(ChangePlanPriceRequest) -> ChangePlanPriceResponse;
-        get_plan(GetPlanRequest) -> GetPlanResponse;
-        list_plans(ListPlansRequest) -> ListPlansResponse;
-    }
-}
-
+#[tiejun_platform::grpc_service(CatalogService)]
 impl Billing {
-    async fn create_feature(&self, request: Request<CreateFeatureRequest>) -> Result<CreateFeatureResponse, Error> {
-        let r = request.get_ref();
+    async fn create_feature(&self, r: &CreateFeatureRequest) -> Result<CreateFeatureResponse, Error> {
         let new = NewFeature {
             key: key("feature_key", &r.feature_key).map_err(invalid)?,
             name: text("name", &r.name, 200).map_err(invalid)?,
@@ -70,8 +57,7 @@ impl Billing {
         .await
     }
 
-    async fn update_feature(&self, request: Request<UpdateFeatureRequest>) -> Result<UpdateFeatureResponse, Error> {
-        let r = request.get_ref();
+    async fn update_feature(&self, r: &UpdateFeatureRequest) -> Result<UpdateFeatureResponse, Error> {
         let k = key("feature_key", &r.feature_key).map_err(invalid)?;
         let change = FeatureChange {
             name: given(&r.name)
@@ -97,8 +83,7 @@ impl Billing {
         Ok(response)
     }
 
-    async fn list_features(&self, request: Request<ListFeaturesRequest>) -> Result<ListFeaturesResponse, Error> {
-        let r = request.get_ref();
+    async fn list_features(&self, r: &ListFeaturesRequest) -> Result<ListFeaturesResponse, Error> {
         let page = Page::parse(r.page_size, &r.page_token)?;
         let tier = filter::<FeatureTier>("tier", r.tier)?;
         let mut rows = catalog::features(self.db.get()?, tier, &page).await?;
@@ -109,8 +94,8 @@ impl Billing {
         })
     }
 
-    async fn create_plan(&self, request: Request<CreatePlanRequest>) -> Result<CreatePlanResponse, Error> {
-        let new = NewPlan::parse(request.get_ref())?;
+    async fn create_plan(&self, r: &CreatePlanRequest) -> Result<CreatePlanResponse, Error> {
+        let new = NewPlan::parse(r)?;
         let now = self.now();
         idempotency::transact(self.db.get()?, None, now, async |tx| {
             let row = app::create_plan(tx, now, &new).await?;
@@ -121,11 +106,7 @@ impl Billing {
         .await
     }
 
-    async fn change_plan_price(
-        &self,
-        request: Request<ChangePlanPriceRequest>,
-    ) -> Result<ChangePlanPriceResponse, Error> {
-        let r = request.get_ref();
+    async fn change_plan_price(&self, r: &ChangePlanPriceRequest) -> Result<ChangePlanPriceResponse, Error> {
         let id = key("plan_id", &r.plan_id).map_err(invalid)?;
         let price = Price::parse("price", r.price.as_ref()).map_err(invalid)?;
         let now = self.now();
@@ -138,8 +119,7 @@ impl Billing {
         .await
     }
 
-    async fn get_plan(&self, request: Request<GetPlanRequest>) -> Result<GetPlanResponse, Error> {
-        let r = request.get_ref();
+    async fn get_plan(&self, r: &GetPlanRequest) -> Result<GetPlanResponse, Error> {
         let db = self.db.get()?;
         let id = PlanId::from(r.plan_id.trim());
         let plan = if id == FREE_PLAN {
@@ -153,8 +133,7 @@ impl Billing {
         Ok(GetPlanResponse { plan: Some(plan) })
     }
 
-    async fn list_plans(&self, request: Request<ListPlansRequest>) -> Result<ListPlansResponse, Error> {
-        let r = request.get_ref();
+    async fn list_plans(&self, r: &ListPlansRequest) -> Result<ListPlansResponse, Error> {
         let page = Page::parse(r.page_size, &r.page_token)?;
         let db = self.db.get()?;
         let mut ids = catalog::plan_ids(db, &page).await?;

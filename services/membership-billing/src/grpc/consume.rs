@@ -17,12 +17,7 @@ use crate::{
     domain::account::MemberDetails,
 };
 
-tiejun_platform::grpc_service! {
-    impl EventConsumerService for Billing {
-        deliver(DeliverRequest) -> DeliverResponse;
-    }
-}
-
+#[tiejun_platform::grpc_service(EventConsumerService)]
 impl Billing {
     async fn deliver(&self, request: Request<DeliverRequest>) -> Result<DeliverResponse, Error> {
         let event = Delivered::parse(request.into_inner())?;

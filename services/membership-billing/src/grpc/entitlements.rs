@@ -7,7 +7,6 @@ use tiejun_proto::billing::v1::{
     CheckEntitlementRequest, CheckEntitlementResponse, Entitlement, ListEntitlementsRequest, ListEntitlementsResponse,
     entitlement_service_server::EntitlementService,
 };
-use tonic::Request;
 
 use super::Billing;
 use crate::app::entitlements::{self, Grant};
@@ -34,19 +33,14 @@ static CHECKS: std::sync::LazyLock<opentelemetry::metrics::Counter<u64>> = std::
     )
 });
 
-tiejun_platform::grpc_service! {
-    impl EntitlementService for Billing {
-        check_entitlement(CheckEntitlementRequest) -> CheckEntitlementResponse;
-        list_entitlements(ListEntitlementsRequest) -> ListEntitlementsResponse;
-    }
-}
-
+#[tiejun_platform::grpc_service(EntitlementService)]
 impl Billing {
     async fn check_entitlement(
         &self,
-        request: Request<CheckEntitlementRequest>,
+        principal: &Principal,
+        r: &CheckEntitlementRequest,
     ) -> Result<CheckEntitlementResponse, Error> {
-        let answer = self.check(request).await?;
+        let answer = self.check(principal, r).await?;
         let a = &answer;
         CHECKS.add(
             1,
@@ -60,10 +54,10 @@ impl Billing {
 
     async fn list_entitlements(
         &self,
-        request: Request<ListEntitlementsRequest>,
+        principal: &Principal,
+        r: &ListEntitlementsRequest,
     ) -> Result<ListEntitlementsResponse, Error> {
-        let principal = Principal::of(&request)?;
-        let account_id = request.get_ref().account_id.trim();
+        let account_id = r.account_id.trim();
         principal.may_act_for_account(account_id)?;
         let grants = entitlements::list(self.db.get()?, &AccountId::from(account_id), self.now()).await?;
         let entitlements = grants
@@ -79,9 +73,11 @@ impl Billing {
 }
 
 impl Billing {
-    async fn check(&self, request: Request<CheckEntitlementRequest>) -> Result<CheckEntitlementResponse, Error> {
-        let principal = Principal::of(&request)?;
-        let r = request.get_ref();
+    async fn check(
+        &self,
+        principal: &Principal,
+        r: &CheckEntitlementRequest,
+    ) -> Result<CheckEntitlementResponse, Error> {
         let account_id = r.account_id.trim();
         principal.may_act_for_account(account_id)?;
         let feature = r.feature_key.trim();

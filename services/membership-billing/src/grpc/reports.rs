@@ -10,7 +10,6 @@ use tiejun_proto::billing::v1::{
     GetConversionRateResponse, GetRenewalRateRequest, GetRenewalRateResponse, ListRenewalsRequest,
     ListRenewalsResponse, Money, RenewalGrouping, RenewalRateRow, billing_report_service_server::BillingReportService,
 };
-use tonic::Request;
 
 use super::Billing;
 use crate::{
@@ -35,18 +34,9 @@ fn window(field: &str, ts: &Option<prost_types::Timestamp>) -> Result<chrono::Da
     clock::instant(field, ts.as_ref())?.ok_or_else(|| Error::invalid(field, "is required"))
 }
 
-tiejun_platform::grpc_service! {
-    impl BillingReportService for Billing {
-        list_renewals(ListRenewalsRequest) -> ListRenewalsResponse;
-        get_conversion_rate(GetConversionRateRequest) -> GetConversionRateResponse;
-        get_annual_recurring_revenue(GetAnnualRecurringRevenueRequest) -> GetAnnualRecurringRevenueResponse;
-        get_renewal_rate(GetRenewalRateRequest) -> GetRenewalRateResponse;
-    }
-}
-
+#[tiejun_platform::grpc_service(BillingReportService)]
 impl Billing {
-    async fn list_renewals(&self, request: Request<ListRenewalsRequest>) -> Result<ListRenewalsResponse, Error> {
-        let r = request.get_ref();
+    async fn list_renewals(&self, r: &ListRenewalsRequest) -> Result<ListRenewalsResponse, Error> {
         let (from, to) = (window("from", &r.from)?, window("to", &r.to)?);
         let page = tiejun_platform::paging::Page::parse(r.page_size, &r.page_token)?;
         let db = self.db.get()?;
@@ -59,11 +49,7 @@ impl Billing {
         })
     }
 
-    async fn get_conversion_rate(
-        &self,
-        request: Request<GetConversionRateRequest>,
-    ) -> Result<GetConversionRateResponse, Error> {
-        let r = request.get_ref();
+    async fn get_conversion_rate(&self, r: &GetConversionRateRequest) -> Result<GetConversionRateResponse, Error> {
         let (from, to) = (
             window("signed_up_from", &r.signed_up_from)?,
             window("signed_up_to", &r.signed_up_to)?,
@@ -84,9 +70,9 @@ impl Billing {
 
     async fn get_annual_recurring_revenue(
         &self,
-        request: Request<GetAnnualRecurringRevenueRequest>,
+        r: &GetAnnualRecurringRevenueRequest,
     ) -> Result<GetAnnualRecurringRevenueResponse, Error> {
-        let at = clock::instant("at", request.get_ref().at.as_ref())?.unwrap_or_else(|| self.clock.now());
+        let at = clock::instant("at", r.at.as_ref())?.unwrap_or_else(|| self.clock.now());
         let db = self.db.get()?;
         let rows = reports::arr(db, at).await?;
         let subscriptions = rows.iter().map(|r| r.1).sum::<i64>();
@@ -99,9 +85,11 @@ impl Billing {
         })
     }
 
-    async fn get_renewal_rate(&self, request: Request<GetRenewalRateRequest>) -> Result<GetRenewalRateResponse, Error> {
-        let principal = Principal::of(&request)?;
-        let r = request.get_ref();
+    async fn get_renewal_rate(
+        &self,
+        principal: &Principal,
+        r: &GetRenewalRateRequest,
+    ) -> Result<GetRenewalRateResponse, Error> {
         let (from, to) = (window("from", &r.from)?, window("to", &r.to)?);
         if to <= from {
             return Err(Error::invalid("to", "must be after from"));

@@ -18,7 +18,6 @@ use tiejun_proto::billing::v1::{
     RecordPaymentRequest, RecordPaymentResponse, RunRenewalCycleRequest, RunRenewalCycleResponse, SubscribeRequest,
     SubscribeResponse, SubscriptionState, subscription_service_server::SubscriptionService,
 };
-use tonic::Request;
 
 use super::Billing;
 use crate::{
@@ -28,24 +27,9 @@ use crate::{
     store::{reports, subscriptions},
 };
 
-tiejun_platform::grpc_service! {
-    impl SubscriptionService for Billing {
-        subscribe(SubscribeRequest) -> SubscribeResponse;
-        get_subscription(GetSubscriptionRequest) -> GetSubscriptionResponse;
-        record_payment(RecordPaymentRequest) -> RecordPaymentResponse;
-        change_plan(ChangePlanRequest) -> ChangePlanResponse;
-        cancel_subscription(CancelSubscriptionRequest) -> CancelSubscriptionResponse;
-        list_subscriptions(ListSubscriptionsRequest) -> ListSubscriptionsResponse;
-        list_invoices(ListInvoicesRequest) -> ListInvoicesResponse;
-        run_renewal_cycle(RunRenewalCycleRequest) -> RunRenewalCycleResponse;
-        get_invoice(GetInvoiceRequest) -> GetInvoiceResponse;
-    }
-}
-
+#[tiejun_platform::grpc_service(SubscriptionService)]
 impl Billing {
-    async fn subscribe(&self, request: Request<SubscribeRequest>) -> Result<SubscribeResponse, Error> {
-        let principal = Principal::of(&request)?;
-        let r = request.get_ref();
+    async fn subscribe(&self, principal: &Principal, r: &SubscribeRequest) -> Result<SubscribeResponse, Error> {
         let sold_by = Some(r.sold_by_person_id.trim())
             .filter(|s| !s.is_empty())
             .map(PersonId::from);
@@ -76,10 +60,10 @@ impl Billing {
 
     async fn get_subscription(
         &self,
-        request: Request<GetSubscriptionRequest>,
+        principal: &Principal,
+        r: &GetSubscriptionRequest,
     ) -> Result<GetSubscriptionResponse, Error> {
-        let principal = Principal::of(&request)?;
-        let id = SubscriptionId::from(request.get_ref().subscription_id.trim());
+        let id = SubscriptionId::from(r.subscription_id.trim());
         let row = subscriptions::subscription(self.db.get()?, &id)
             .await?
             .ok_or_else(|| Error::missing(&id))?;
@@ -89,8 +73,7 @@ impl Billing {
         })
     }
 
-    async fn record_payment(&self, request: Request<RecordPaymentRequest>) -> Result<RecordPaymentResponse, Error> {
-        let r = request.get_ref();
+    async fn record_payment(&self, r: &RecordPaymentRequest) -> Result<RecordPaymentResponse, Error> {
         let idempotency_key = r.idempotency_key.trim();
         if idempotency_key.is_empty() {
             return Err(Error::invalid(
@@ -131,9 +114,7 @@ impl Billing {
         Ok(response)
     }
 
-    async fn change_plan(&self, request: Request<ChangePlanRequest>) -> Result<ChangePlanResponse, Error> {
-        let principal = Principal::of(&request)?;
-        let r = request.get_ref();
+    async fn change_plan(&self, principal: &Principal, r: &ChangePlanRequest) -> Result<ChangePlanResponse, Error> {
         let key = Key::of(&principal.subject, "ChangePlan", &r.idempotency_key, r)?;
         let now = self.now();
         let response = idempotency::transact(self.db.get()?, key.as_ref(), now, async |tx| {
@@ -156,10 +137,10 @@ impl Billing {
 
     async fn cancel_subscription(
         &self,
-        request: Request<CancelSubscriptionRequest>,
+        principal: &Principal,
+        r: &CancelSubscriptionRequest,
     ) -> Result<CancelSubscriptionResponse, Error> {
-        let principal = Principal::of(&request)?;
-        let id = request.get_ref().subscription_id.trim();
+        let id = r.subscription_id.trim();
         let now = self.now();
         let response = idempotency::transact(self.db.get()?, None, now, async |tx| {
             let sub = app::cancel(tx, principal, &SubscriptionId::from(id)).await?;
@@ -172,11 +153,7 @@ impl Billing {
         Ok(response)
     }
 
-    async fn list_subscriptions(
-        &self,
-        request: Request<ListSubscriptionsRequest>,
-    ) -> Result<ListSubscriptionsResponse, Error> {
-        let r = request.get_ref();
+    async fn list_subscriptions(&self, r: &ListSubscriptionsRequest) -> Result<ListSubscriptionsResponse, Error> {
         let page = Page::parse(r.page_size, &r.page_token)?;
         let state = filter::<SubscriptionState>("state", r.state)?;
         let filter = [r.account_id.trim(), r.plan_id.trim(), state, r.sold_by_person_id.trim()];
@@ -188,9 +165,11 @@ impl Billing {
         })
     }
 
-    async fn list_invoices(&self, request: Request<ListInvoicesRequest>) -> Result<ListInvoicesResponse, Error> {
-        let principal = Principal::of(&request)?;
-        let r = request.get_ref();
+    async fn list_invoices(
+        &self,
+        principal: &Principal,
+        r: &ListInvoicesRequest,
+    ) -> Result<ListInvoicesResponse, Error> {
         let page = Page::parse(r.page_size, &r.page_token)?;
         let mut account = r.account_id.trim().to_owned();
         if let Some(own) = principal.own_account()? {
@@ -211,10 +190,7 @@ impl Billing {
         })
     }
 
-    async fn run_renewal_cycle(
-        &self,
-        _request: Request<RunRenewalCycleRequest>,
-    ) -> Result<RunRenewalCycleResponse, Error> {
+    async fn run_renewal_cycle(&self, _r: &RunRenewalCycleRequest) -> Result<RunRenewalCycleResponse, Error> {
         let out = self.renewal_cycle().await?;
         Ok(RunRenewalCycleResponse {
             renewal_invoices_issued: out.notices,
@@ -225,9 +201,8 @@ impl Billing {
         })
     }
 
-    async fn get_invoice(&self, request: Request<GetInvoiceRequest>) -> Result<GetInvoiceResponse, Error> {
-        let principal = Principal::of(&request)?;
-        let id = InvoiceId::from(request.get_ref().invoice_id.trim());
+    async fn get_invoice(&self, principal: &Principal, r: &GetInvoiceRequest) -> Result<GetInvoiceResponse, Error> {
+        let id = InvoiceId::from(r.invoice_id.trim());
         let db = self.db.get()?;
         let row = subscriptions::invoice(db, &id)
             .await?

@@ -15,7 +15,6 @@ use tiejun_proto::training::v1::{
     VerifyCertificateRequest, VerifyCertificateResponse, assignment_service_server::AssignmentService,
     certificate_service_server::CertificateService, compliance_service_server::ComplianceService,
 };
-use tonic::Request;
 
 use super::Training;
 use crate::{
@@ -35,17 +34,9 @@ fn instant_or_now(
     Ok(clock::instant(field, ts.as_ref())?.unwrap_or(now))
 }
 
-tiejun_platform::grpc_service! {
-    impl AssignmentService for Training {
-        assign_program(AssignProgramRequest) -> AssignProgramResponse;
-        list_assignments(ListAssignmentsRequest) -> ListAssignmentsResponse;
-        check_requirement(CheckRequirementRequest) -> CheckRequirementResponse;
-    }
-}
-
+#[tiejun_platform::grpc_service(AssignmentService)]
 impl Training {
-    async fn assign_program(&self, request: Request<AssignProgramRequest>) -> Result<AssignProgramResponse, Error> {
-        let r = request.get_ref();
+    async fn assign_program(&self, r: &AssignProgramRequest) -> Result<AssignProgramResponse, Error> {
         let learner = learner_id(&r.learner_id).map_err(|e| Error::invalid("learner_id", e))?;
         let program_id = ProgramId::from(key(&r.program_id).map_err(|e| Error::invalid("program_id", e))?);
         let city = text(&r.city, 0, 50).map_err(|e| Error::invalid("city", e))?;
@@ -74,10 +65,9 @@ impl Training {
 
     async fn list_assignments(
         &self,
-        request: Request<ListAssignmentsRequest>,
+        principal: &Principal,
+        r: &ListAssignmentsRequest,
     ) -> Result<ListAssignmentsResponse, Error> {
-        let principal = Principal::of(&request)?;
-        let r = request.get_ref();
         let page = Page::parse(r.page_size, &r.page_token)?;
         let mut learner = r.learner_id.trim().to_owned();
         if let Some(own) = principal.own_learner()? {
@@ -104,10 +94,9 @@ impl Training {
 
     async fn check_requirement(
         &self,
-        request: Request<CheckRequirementRequest>,
+        principal: &Principal,
+        r: &CheckRequirementRequest,
     ) -> Result<CheckRequirementResponse, Error> {
-        let principal = Principal::of(&request)?;
-        let r = request.get_ref();
         let person = learner_id(&r.person_id).map_err(|e| Error::invalid("person_id", e))?;
         principal.may_act_for_learner(&person)?;
         let at = instant_or_now(&r.at, "at", self.clock.now())?;
@@ -125,19 +114,10 @@ impl Training {
     }
 }
 
-tiejun_platform::grpc_service! {
-    impl CertificateService for Training {
-        verify_certificate(VerifyCertificateRequest) -> VerifyCertificateResponse;
-        list_certificates(ListCertificatesRequest) -> ListCertificatesResponse;
-    }
-}
-
+#[tiejun_platform::grpc_service(CertificateService)]
 impl Training {
-    async fn verify_certificate(
-        &self,
-        request: Request<VerifyCertificateRequest>,
-    ) -> Result<VerifyCertificateResponse, Error> {
-        let id = CertificateId::from(request.get_ref().certificate_id.trim());
+    async fn verify_certificate(&self, r: &VerifyCertificateRequest) -> Result<VerifyCertificateResponse, Error> {
+        let id = CertificateId::from(r.certificate_id.trim());
         let db = self.db.get()?;
         let row = completion::certificate(db, &id)
             .await?
@@ -152,10 +132,9 @@ impl Training {
 
     async fn list_certificates(
         &self,
-        request: Request<ListCertificatesRequest>,
+        principal: &Principal,
+        r: &ListCertificatesRequest,
     ) -> Result<ListCertificatesResponse, Error> {
-        let principal = Principal::of(&request)?;
-        let r = request.get_ref();
         let learner = learner_id(&r.learner_id).map_err(|e| Error::invalid("learner_id", e))?;
         principal.may_act_for_learner(&learner)?;
         let page = Page::parse(r.page_size, &r.page_token)?;
@@ -174,18 +153,12 @@ impl Training {
     }
 }
 
-tiejun_platform::grpc_service! {
-    impl ComplianceService for Training {
-        get_compliance_report(GetComplianceReportRequest) -> GetComplianceReportResponse;
-    }
-}
-
+#[tiejun_platform::grpc_service(ComplianceService)]
 impl Training {
     async fn get_compliance_report(
         &self,
-        request: Request<GetComplianceReportRequest>,
+        r: &GetComplianceReportRequest,
     ) -> Result<GetComplianceReportResponse, Error> {
-        let r = request.get_ref();
         let at = instant_or_now(&r.at, "at", self.clock.now())?;
         let db = self.db.get()?;
         let mut report = GetComplianceReportResponse::default();

@@ -7,7 +7,6 @@ use tiejun_proto::training::v1::{
     GetProgramRequest, GetProgramResponse, ListCoursesRequest, ListCoursesResponse, ListProgramsRequest,
     ListProgramsResponse, Track, program_service_server::ProgramService,
 };
-use tonic::Request;
 
 use super::{Training, convert};
 use crate::{
@@ -15,20 +14,10 @@ use crate::{
     store::catalog,
 };
 
-tiejun_platform::grpc_service! {
-    impl ProgramService for Training {
-        create_program(CreateProgramRequest) -> CreateProgramResponse;
-        get_program(GetProgramRequest) -> GetProgramResponse;
-        list_programs(ListProgramsRequest) -> ListProgramsResponse;
-        create_course(CreateCourseRequest) -> CreateCourseResponse;
-        list_courses(ListCoursesRequest) -> ListCoursesResponse;
-    }
-}
-
+#[tiejun_platform::grpc_service(ProgramService)]
 impl Training {
-    async fn create_program(&self, request: Request<CreateProgramRequest>) -> Result<CreateProgramResponse, Error> {
-        let input = request
-            .get_ref()
+    async fn create_program(&self, r: &CreateProgramRequest) -> Result<CreateProgramResponse, Error> {
+        let input = r
             .program
             .as_ref()
             .ok_or_else(|| Error::invalid("program", "is required"))?;
@@ -45,8 +34,8 @@ impl Training {
         })
     }
 
-    async fn get_program(&self, request: Request<GetProgramRequest>) -> Result<GetProgramResponse, Error> {
-        let id = ProgramId::from(request.get_ref().program_id.trim());
+    async fn get_program(&self, r: &GetProgramRequest) -> Result<GetProgramResponse, Error> {
+        let id = ProgramId::from(r.program_id.trim());
         let db = self.db.get()?;
         let row = catalog::program(db, &id).await?.ok_or_else(|| Error::missing(&id))?;
         Ok(GetProgramResponse {
@@ -54,8 +43,7 @@ impl Training {
         })
     }
 
-    async fn list_programs(&self, request: Request<ListProgramsRequest>) -> Result<ListProgramsResponse, Error> {
-        let r = request.get_ref();
+    async fn list_programs(&self, r: &ListProgramsRequest) -> Result<ListProgramsResponse, Error> {
         let page = Page::parse(r.page_size, &r.page_token)?;
         let audience = tiejun_platform::stored::filter::<Audience>("audience", r.audience)?;
         let db = self.db.get()?;
@@ -67,9 +55,8 @@ impl Training {
         })
     }
 
-    async fn create_course(&self, request: Request<CreateCourseRequest>) -> Result<CreateCourseResponse, Error> {
-        let input = request
-            .get_ref()
+    async fn create_course(&self, r: &CreateCourseRequest) -> Result<CreateCourseResponse, Error> {
+        let input = r
             .course
             .as_ref()
             .ok_or_else(|| Error::invalid("course", "is required"))?;
@@ -88,8 +75,7 @@ impl Training {
         Ok(CreateCourseResponse { course: Some(course) })
     }
 
-    async fn list_courses(&self, request: Request<ListCoursesRequest>) -> Result<ListCoursesResponse, Error> {
-        let r = request.get_ref();
+    async fn list_courses(&self, r: &ListCoursesRequest) -> Result<ListCoursesResponse, Error> {
         let page = Page::parse(r.page_size, &r.page_token)?;
         let track = tiejun_platform::stored::filter::<Track>("track", r.track)?;
         let db = self.db.get()?;

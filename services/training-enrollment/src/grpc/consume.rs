@@ -20,12 +20,7 @@ use crate::app::{
     enrollment::enrolled,
 };
 
-tiejun_platform::grpc_service! {
-    impl EventConsumerService for Training {
-        deliver(DeliverRequest) -> DeliverResponse;
-    }
-}
-
+#[tiejun_platform::grpc_service(EventConsumerService)]
 impl Training {
     async fn deliver(&self, request: Request<DeliverRequest>) -> Result<DeliverResponse, Error> {
         let event = Delivered::parse(request.into_inner())?;

@@ -16,7 +16,6 @@ use tiejun_proto::training::v1::{
     ListEnrollmentsResponse, RecordAssessmentRequest, RecordAssessmentResponse, RecordAttendanceRequest,
     RecordAttendanceResponse, Track, enrollment_service_server::EnrollmentService,
 };
-use tonic::Request;
 
 use super::Training;
 use crate::{
@@ -26,22 +25,9 @@ use crate::{
     store::{catalog, enrollments},
 };
 
-tiejun_platform::grpc_service! {
-    impl EnrollmentService for Training {
-        auto_enroll(AutoEnrollRequest) -> AutoEnrollResponse;
-        record_attendance(RecordAttendanceRequest) -> RecordAttendanceResponse;
-        record_assessment(RecordAssessmentRequest) -> RecordAssessmentResponse;
-        enroll(EnrollRequest) -> EnrollResponse;
-        cancel_enrollment(CancelEnrollmentRequest) -> CancelEnrollmentResponse;
-        get_enrollment(GetEnrollmentRequest) -> GetEnrollmentResponse;
-        list_enrollments(ListEnrollmentsRequest) -> ListEnrollmentsResponse;
-    }
-}
-
+#[tiejun_platform::grpc_service(EnrollmentService)]
 impl Training {
-    async fn auto_enroll(&self, request: Request<AutoEnrollRequest>) -> Result<AutoEnrollResponse, Error> {
-        let principal = Principal::of(&request)?;
-        let r = request.get_ref();
+    async fn auto_enroll(&self, principal: &Principal, r: &AutoEnrollRequest) -> Result<AutoEnrollResponse, Error> {
         let learner = learner_id(&r.learner_id).map_err(|e| Error::invalid("learner_id", e))?;
         principal.may_act_for_learner(&learner)?;
         let program_id = key(&r.program_id).map_err(|e| Error::invalid("program_id", e))?;
@@ -72,11 +58,7 @@ impl Training {
         Ok(response)
     }
 
-    async fn record_attendance(
-        &self,
-        request: Request<RecordAttendanceRequest>,
-    ) -> Result<RecordAttendanceResponse, Error> {
-        let r = request.get_ref();
+    async fn record_attendance(&self, r: &RecordAttendanceRequest) -> Result<RecordAttendanceResponse, Error> {
         let db = self.db.get()?;
         let now = self.clock.now();
         let id = EnrollmentId::from(r.enrollment_id.trim());
@@ -92,10 +74,9 @@ impl Training {
 
     async fn record_assessment(
         &self,
-        request: Request<RecordAssessmentRequest>,
+        principal: &Principal,
+        r: &RecordAssessmentRequest,
     ) -> Result<RecordAssessmentResponse, Error> {
-        let principal = Principal::of(&request)?;
-        let r = request.get_ref();
         let learner = learner_id(&r.learner_id).map_err(|e| Error::invalid("learner_id", e))?;
         let program_id = ProgramId::from(key(&r.program_id).map_err(|e| Error::invalid("program_id", e))?);
         if !(0..=100).contains(&r.score) {
@@ -121,9 +102,7 @@ impl Training {
         .await
     }
 
-    async fn enroll(&self, request: Request<EnrollRequest>) -> Result<EnrollResponse, Error> {
-        let principal = Principal::of(&request)?;
-        let r = request.get_ref();
+    async fn enroll(&self, principal: &Principal, r: &EnrollRequest) -> Result<EnrollResponse, Error> {
         let learner = learner_id(&r.learner_id).map_err(|e| Error::invalid("learner_id", e))?;
         principal.may_act_for_learner(&learner)?;
         let key = Key::of(&principal.subject, "Enroll", &r.idempotency_key, r)?;
@@ -143,10 +122,9 @@ impl Training {
 
     async fn cancel_enrollment(
         &self,
-        request: Request<CancelEnrollmentRequest>,
+        principal: &Principal,
+        r: &CancelEnrollmentRequest,
     ) -> Result<CancelEnrollmentResponse, Error> {
-        let principal = Principal::of(&request)?;
-        let r = request.get_ref();
         let reason = text(&r.reason, 0, 500).map_err(|e| Error::invalid("reason", e))?;
         let db = self.db.get()?;
         let now = self.clock.now();
@@ -163,9 +141,12 @@ impl Training {
         .await
     }
 
-    async fn get_enrollment(&self, request: Request<GetEnrollmentRequest>) -> Result<GetEnrollmentResponse, Error> {
-        let principal = Principal::of(&request)?;
-        let id = EnrollmentId::from(request.get_ref().enrollment_id.trim());
+    async fn get_enrollment(
+        &self,
+        principal: &Principal,
+        r: &GetEnrollmentRequest,
+    ) -> Result<GetEnrollmentResponse, Error> {
+        let id = EnrollmentId::from(r.enrollment_id.trim());
         let row = enrollments::get(self.db.get()?, &id)
             .await?
             .ok_or_else(|| Error::missing(&id))?;
@@ -177,10 +158,9 @@ impl Training {
 
     async fn list_enrollments(
         &self,
-        request: Request<ListEnrollmentsRequest>,
+        principal: &Principal,
+        r: &ListEnrollmentsRequest,
     ) -> Result<ListEnrollmentsResponse, Error> {
-        let principal = Principal::of(&request)?;
-        let r = request.get_ref();
         let page = Page::parse(r.page_size, &r.page_token)?;
         let status = filter::<EnrollmentStatus>("status", r.status)?;
         let mut learner = r.learner_id.trim().to_owned();

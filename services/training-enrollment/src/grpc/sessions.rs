@@ -8,7 +8,6 @@ use tiejun_proto::training::v1::{
     ListSessionsResponse, ScheduleSessionRequest, ScheduleSessionResponse, SessionStatus,
     session_service_server::SessionService,
 };
-use tonic::Request;
 
 use super::{Training, convert};
 use crate::{
@@ -17,22 +16,13 @@ use crate::{
     store::sessions,
 };
 
-tiejun_platform::grpc_service! {
-    impl SessionService for Training {
-        schedule_session(ScheduleSessionRequest) -> ScheduleSessionResponse;
-        get_session(GetSessionRequest) -> GetSessionResponse;
-        list_sessions(ListSessionsRequest) -> ListSessionsResponse;
-        cancel_session(CancelSessionRequest) -> CancelSessionResponse;
-    }
-}
-
+#[tiejun_platform::grpc_service(SessionService)]
 impl Training {
     async fn schedule_session(
         &self,
-        request: Request<ScheduleSessionRequest>,
+        principal: &Principal,
+        r: &ScheduleSessionRequest,
     ) -> Result<ScheduleSessionResponse, Error> {
-        let principal = Principal::of(&request)?;
-        let r = request.get_ref();
         let input = r
             .session
             .as_ref()
@@ -49,8 +39,8 @@ impl Training {
         .await
     }
 
-    async fn get_session(&self, request: Request<GetSessionRequest>) -> Result<GetSessionResponse, Error> {
-        let id = SessionId::from(request.get_ref().session_id.trim());
+    async fn get_session(&self, r: &GetSessionRequest) -> Result<GetSessionResponse, Error> {
+        let id = SessionId::from(r.session_id.trim());
         let db = self.db.get()?;
         let row = sessions::get(db, &id).await?.ok_or_else(|| Error::missing(&id))?;
         Ok(GetSessionResponse {
@@ -58,8 +48,7 @@ impl Training {
         })
     }
 
-    async fn list_sessions(&self, request: Request<ListSessionsRequest>) -> Result<ListSessionsResponse, Error> {
-        let r = request.get_ref();
+    async fn list_sessions(&self, r: &ListSessionsRequest) -> Result<ListSessionsResponse, Error> {
         let page = Page::parse(r.page_size, &r.page_token)?;
         let status = tiejun_platform::stored::filter::<SessionStatus>("status", r.status)?;
         let filter = sessions::SessionFilter {
@@ -78,8 +67,7 @@ impl Training {
         })
     }
 
-    async fn cancel_session(&self, request: Request<CancelSessionRequest>) -> Result<CancelSessionResponse, Error> {
-        let r = request.get_ref();
+    async fn cancel_session(&self, r: &CancelSessionRequest) -> Result<CancelSessionResponse, Error> {
         let reason = text(&r.reason, 1, 500).map_err(|e| Error::invalid("reason", e))?;
         let id = r.session_id.trim();
         let now = self.clock.now();
