@@ -178,6 +178,7 @@ fn matches(entry: &Constraint, found: &Found, backend: Backend) -> bool {
         }
 }
 
+#[both_backends]
 async fn every_constraint_of_every_schema_has_one_meaning(db: TestDatabase) {
     let backend = db.backend;
     for svc in Svc::ALL {
@@ -224,8 +225,6 @@ async fn every_constraint_of_every_schema_has_one_meaning(db: TestDatabase) {
     }
 }
 
-both_backends!(all_mapped, every_constraint_of_every_schema_has_one_meaning);
-
 /// Where the three services' tables (and [`SHARED`]) use the same name or
 /// the same SQLite form, they mean the same: one process may run all three,
 /// and SQLite's messages do not say which table they come from.
@@ -259,6 +258,7 @@ async fn run(database: &Database, sql: &str) -> Result<(), sqlx::Error> {
 /// Real violations of each kind, on this backend, become their entries'
 /// codes through `From<sqlx::Error>`: the parsing of SQLite's messages and
 /// PostgreSQL's constraint names is exercised, not assumed.
+#[both_backends]
 async fn violations_answer_their_constraints_code(db: TestDatabase) {
     let database = Database::connect(&db.url, &PoolSettings::default())
         .await
@@ -309,5 +309,3 @@ async fn violations_answer_their_constraints_code(db: TestDatabase) {
     }
     database.close().await;
 }
-
-both_backends!(violations, violations_answer_their_constraints_code);

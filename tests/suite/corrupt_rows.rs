@@ -86,6 +86,7 @@ fn assert_internal<T: std::fmt::Debug>(what: &str, answer: Result<T, tonic::Stat
     );
 }
 
+#[both_backends]
 async fn billing_rows_with_a_state_no_release_wrote_fail(db: TestDatabase) {
     let billing = BillingFixture::start(db, None).await;
     billing.catalog(&[("pro", 1_000)]).await;
@@ -126,8 +127,7 @@ async fn billing_rows_with_a_state_no_release_wrote_fail(db: TestDatabase) {
     assert_internal("GetPlan", catalog.get_plan(authed(get, &billing_admin())).await);
 }
 
-both_backends!(billing_corrupt_rows, billing_rows_with_a_state_no_release_wrote_fail);
-
+#[both_backends]
 async fn training_rows_with_a_state_no_release_wrote_fail(db: TestDatabase) {
     let training = TrainingFixture::start(db).await;
     training.onboarding().await;
@@ -157,8 +157,7 @@ async fn training_rows_with_a_state_no_release_wrote_fail(db: TestDatabase) {
     assert_internal("ListSessions", sessions.list_sessions(authed(list, &trainer())).await);
 }
 
-both_backends!(training_corrupt_rows, training_rows_with_a_state_no_release_wrote_fail);
-
+#[both_backends]
 async fn lead_rows_with_a_state_no_release_wrote_fail(db: TestDatabase) {
     let leads = LeadsFixture::start(db).await;
     let lead = leads.import(vec![lead_input(1, "杭州", 50)]).await.remove(0);
@@ -173,5 +172,3 @@ async fn lead_rows_with_a_state_no_release_wrote_fail(db: TestDatabase) {
     };
     assert_internal("ListLeads", client.list_leads(authed(list, &admin())).await);
 }
-
-both_backends!(leads_corrupt_rows, lead_rows_with_a_state_no_release_wrote_fail);

@@ -54,6 +54,7 @@ fn patient() -> EventArgs {
     }
 }
 
+#[both_backends]
 async fn consumer_down_while_events_are_produced(db: TestDatabase) {
     let mut suite = Connected::start_with(db, patient()).await;
     onboarding_programme(&suite).await;
@@ -64,11 +65,7 @@ async fn consumer_down_while_events_are_produced(db: TestDatabase) {
     applied_once(&suite, 5).await;
 }
 
-both_backends!(
-    events_produced_while_the_consumer_is_down_are_all_applied_once_after_it_returns,
-    consumer_down_while_events_are_produced
-);
-
+#[both_backends]
 async fn producer_dies_before_delivery(db: TestDatabase) {
     let mut suite = Connected::start_with(db, patient()).await;
     onboarding_programme(&suite).await;
@@ -87,11 +84,7 @@ async fn producer_dies_before_delivery(db: TestDatabase) {
     applied_once(&suite, 3).await;
 }
 
-both_backends!(
-    events_committed_before_the_producer_died_are_delivered_after_its_restart,
-    producer_dies_before_delivery
-);
-
+#[both_backends]
 async fn delivered_twice(db: TestDatabase) {
     let suite = Connected::start(db).await;
     onboarding_programme(&suite).await;
@@ -132,8 +125,7 @@ async fn delivered_twice(db: TestDatabase) {
     assert_eq!(count(url, "SELECT count(*) FROM inbox").await, 1);
 }
 
-both_backends!(an_event_delivered_twice_is_applied_once, delivered_twice);
-
+#[both_backends]
 async fn poison_parked_then_replayed(db: TestDatabase) {
     // No onboarding programme yet: training refuses RepHired until there is one.
     let suite = Connected::start(db).await;
@@ -191,11 +183,6 @@ async fn poison_parked_then_replayed(db: TestDatabase) {
         .expect_err("nothing parked any more");
     assert_eq!(none.code(), tonic::Code::NotFound);
 }
-
-both_backends!(
-    a_poison_event_is_parked_after_its_attempts_and_replay_delivers_it_after_the_fix,
-    poison_parked_then_replayed
-);
 
 /// A consumer that records, per event, how many deliveries were in flight
 /// at once, and how many deliveries overlapped at all.

@@ -92,8 +92,9 @@ async fn the_suite_comes_up_and_the_gateway_routes_authenticates_and_reflects() 
     let unknown = entitlements
         .check_entitlement(authed(CheckEntitlementRequest::default(), &suite.token))
         .await
-        .expect_err("no such feature");
-    assert_eq!(unknown.code(), Code::NotFound, "{unknown:?}");
+        .expect_err("names no account");
+    assert_eq!(unknown.code(), Code::InvalidArgument, "{unknown:?}");
+    assert_eq!(unknown.message(), "account_id: is required");
 
     down(stop, suite).await;
 }

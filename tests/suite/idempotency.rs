@@ -39,6 +39,7 @@ async fn open(db: &TestDatabase) -> Database {
     database
 }
 
+#[both_backends]
 async fn same_key_same_request_replays_the_first_response(db: TestDatabase) {
     let database = open(&db).await;
     let first = EchoResponse {
@@ -59,6 +60,7 @@ async fn same_key_same_request_replays_the_first_response(db: TestDatabase) {
     );
 }
 
+#[both_backends]
 async fn same_key_different_request_is_refused(db: TestDatabase) {
     let database = open(&db).await;
     let response = EchoResponse::default();
@@ -67,6 +69,7 @@ async fn same_key_different_request_is_refused(db: TestDatabase) {
     assert!(matches!(err, Error::IdempotencyKeyReused), "{err:?}");
 }
 
+#[both_backends]
 async fn twenty_concurrent_retries_make_one_effect(db: TestDatabase) {
     let database = Arc::new(open(&db).await);
     let response = EchoResponse {
@@ -89,7 +92,3 @@ async fn twenty_concurrent_retries_make_one_effect(db: TestDatabase) {
     }
     assert_eq!(fresh, 1, "exactly one attempt did the work");
 }
-
-both_backends!(replay, same_key_same_request_replays_the_first_response);
-both_backends!(reuse, same_key_different_request_is_refused);
-both_backends!(concurrent_retries, twenty_concurrent_retries_make_one_effect);

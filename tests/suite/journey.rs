@@ -125,6 +125,7 @@ async fn account_sold_by(channel: &Channel, rep: &str) -> Option<Account> {
         .next()
 }
 
+#[both_backends]
 async fn journey(db: TestDatabase) {
     let suite = Connected::start(db).await;
     let channel = suite.channel().await;
@@ -437,5 +438,3 @@ async fn journey(db: TestDatabase) {
         "{row:?}"
     );
 }
-
-both_backends!(journey_from_hire_to_renewal_through_the_gateway, journey);

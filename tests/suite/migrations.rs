@@ -7,6 +7,7 @@ use tiejun_platform::{
 };
 use tiejun_tests::Svc;
 
+#[both_backends]
 async fn migrations_apply_from_empty_twice(db: TestDatabase) {
     for svc in Svc::ALL {
         // A fresh database per service, as in production.
@@ -44,12 +45,11 @@ async fn migrations_apply_from_empty_twice(db: TestDatabase) {
     }
 }
 
-both_backends!(migrate_twice, migrations_apply_from_empty_twice);
-
 /// lead-distribution's migration 0005 moves data: the private pools out of
 /// `reps`, the duplicate keys out of `leads`, the ownership periods and the
 /// history into tables without foreign keys (rebuilt on SQLite). A database
 /// at 0004 with rows in it comes out whole, its rules still enforced.
+#[both_backends]
 async fn the_leads_schema_upgrades_a_populated_database(db: TestDatabase) {
     let database = Database::connect(&db.url, &PoolSettings::default())
         .await
@@ -139,8 +139,6 @@ async fn the_leads_schema_upgrades_a_populated_database(db: TestDatabase) {
     refused("INSERT INTO lead_keys (lead_id, phone, company_key) VALUES ('L3', '13800000001', 'other')").await;
     refused("UPDATE private_pools SET size = 31").await;
 }
-
-both_backends!(leads_0005_upgrade, the_leads_schema_upgrades_a_populated_database);
 
 /// What every deployed database recorded: service, backend, version and the
 /// SHA-384 of the migration's SQL. sqlx refuses to start a service whose

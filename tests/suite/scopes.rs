@@ -42,6 +42,7 @@ fn refused<T: std::fmt::Debug>(answer: Result<T, tonic::Status>, what: &str) {
     assert_eq!(status.code(), Code::PermissionDenied, "{what}: {status:?}");
 }
 
+#[tiejun_platform::both_backends]
 async fn an_account_token_acts_only_for_its_own_account(db: TestDatabase) {
     let f = BillingFixture::start(db, None).await;
     f.catalog(&[("trustpass", 2980)]).await;
@@ -142,6 +143,7 @@ async fn an_account_token_acts_only_for_its_own_account(db: TestDatabase) {
     assert!(!after.cancel_at_period_end, "another's subscription is unchanged");
 }
 
+#[tiejun_platform::both_backends]
 async fn a_learner_token_acts_only_for_its_own_learner(db: TestDatabase) {
     let f = TrainingFixture::start(db).await;
     f.onboarding().await;
@@ -225,6 +227,3 @@ async fn a_learner_token_acts_only_for_its_own_learner(db: TestDatabase) {
         .expect("enrollment");
     assert_eq!(after.status, theirs.status, "another's enrollment is unchanged");
 }
-
-tiejun_platform::both_backends!(account_scope, an_account_token_acts_only_for_its_own_account);
-tiejun_platform::both_backends!(learner_scope, a_learner_token_acts_only_for_its_own_learner);

@@ -199,6 +199,7 @@ fn with_instant(message: &DynamicMessage, path: &str, (seconds, nanos): (i64, i3
     message
 }
 
+#[tiejun_platform::both_backends]
 async fn every_instant_outside_the_range_is_invalid_argument_naming_its_field(db: TestDatabase) {
     let pool = pool();
     let suite = Connected::start(db).await;
@@ -289,8 +290,3 @@ async fn every_instant_outside_the_range_is_invalid_argument_naming_its_field(db
         "{checked} refusals checked; 18 fields a caller sets × 4 values when written"
     );
 }
-
-tiejun_platform::both_backends!(
-    outside_the_range,
-    every_instant_outside_the_range_is_invalid_argument_naming_its_field
-);

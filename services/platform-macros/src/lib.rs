@@ -26,13 +26,17 @@
 //! Every method of the block must be an RPC of the trait (helpers go in
 //! another `impl` block), and every RPC of the trait must be in the block:
 //! the compiler refuses either mistake.
+//!
+//! `#[both_backends]`, re-exported as `tiejun_platform::testing::both_backends`:
+//! a test body `async fn(db: TestDatabase)` run once on SQLite and once on
+//! PostgreSQL, as the tests `<body>::sqlite` and `<body>::postgres`.
 
 use proc_macro::TokenStream;
 use proc_macro2::TokenStream as Tokens;
 use quote::quote;
 use syn::{
-    FnArg, GenericArgument, ImplItem, ImplItemFn, ItemImpl, Path, PathArguments, ReturnType, Type, parse_macro_input,
-    spanned::Spanned as _,
+    FnArg, GenericArgument, ImplItem, ImplItemFn, ItemFn, ItemImpl, Path, PathArguments, ReturnType, Type,
+    parse_macro_input, spanned::Spanned as _,
 };
 
 /// Implements the tonic service trait named in the attribute by the RPC
@@ -73,6 +77,47 @@ fn expand(service: &Path, block: &ItemImpl) -> syn::Result<Tokens> {
             #(#methods)*
         }
     })
+}
+
+/// Runs the test body it is on, `async fn name(db: TestDatabase)`, once on
+/// each backend: it adds a module of the body's name holding the tests
+/// `sqlite` (a fresh file) and `postgres` (a fresh database of the test
+/// cluster; skipped when there is none, unless `TIEJUN_TEST_POSTGRES=require`).
+#[proc_macro_attribute]
+pub fn both_backends(attr: TokenStream, item: TokenStream) -> TokenStream {
+    let body = parse_macro_input!(item as ItemFn);
+    if !attr.is_empty() {
+        return syn::Error::new(Tokens::from(attr).span(), "#[both_backends] takes no arguments")
+            .into_compile_error()
+            .into();
+    }
+    if body.sig.asyncness.is_none() || body.sig.inputs.len() != 1 {
+        return syn::Error::new(
+            body.sig.span(),
+            "#[both_backends] goes on an async fn(db: TestDatabase)",
+        )
+        .into_compile_error()
+        .into();
+    }
+    let name = &body.sig.ident;
+    quote! {
+        #body
+
+        mod #name {
+            #[::tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn sqlite() {
+                super::#name(::tiejun_platform::testing::TestDatabase::sqlite()).await;
+            }
+
+            #[::tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn postgres() {
+                if let Some(db) = ::tiejun_platform::testing::TestDatabase::postgres().await {
+                    super::#name(db).await;
+                }
+            }
+        }
+    }
+    .into()
 }
 
 /// The trait's method for one handler.

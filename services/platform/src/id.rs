@@ -7,7 +7,8 @@
 //! mistake.
 //!
 //! An [`Id`] is made at the edge: parsed from a request by the service's own
-//! rule for that kind (an employee number's characters, say), read from a
+//! rule for that kind (an employee number's characters, say) or, where any
+//! text may name it, [`Id::required`] (trimmed, not empty), read from a
 //! row (sqlx decodes it as TEXT on both backends, as `String`), or minted
 //! with [`Id::mint`] (a UUIDv7, ordered by creation). Its text comes back
 //! out with [`Id::as_str`], [`Display`](std::fmt::Display) or
@@ -82,6 +83,15 @@ macro_rules! id_kinds {
     )*};
 }
 
+/// The text of an id or key a request names in `field`, trimmed, without
+/// copying it (the hot path's form of [`Id::required`]).
+pub fn required<'a>(field: &str, raw: &'a str) -> Result<&'a str, crate::Error> {
+    match raw.trim() {
+        "" => Err(crate::Error::invalid(field, "is required")),
+        text => Ok(text),
+    }
+}
+
 /// The id of a `K`: its text, typed by what it names.
 pub struct Id<K>(String, PhantomData<fn() -> K>);
 
@@ -89,6 +99,13 @@ impl<K> Id<K> {
     /// A fresh id: a UUIDv7, so ids sort by creation.
     pub fn mint() -> Self {
         Self::from(uuid::Uuid::now_v7().to_string())
+    }
+
+    /// The id a request names in `field`: trimmed; INVALID_ARGUMENT naming
+    /// the field when it is empty, so a call about nothing is refused as such
+    /// rather than answered NOT_FOUND.
+    pub fn required(field: &str, raw: &str) -> Result<Self, crate::Error> {
+        required(field, raw).map(Self::from)
     }
 
     /// The id's text.

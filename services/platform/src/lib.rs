@@ -29,6 +29,10 @@ pub mod telemetry;
 pub mod testing;
 
 pub use error::{Error, Result};
+/// One test per backend from an `async fn(db: TestDatabase)`: the tests
+/// `<body>::sqlite` and `<body>::postgres`.
+#[cfg(feature = "testing")]
+pub use tiejun_platform_macros::both_backends;
 /// The one place a handler's answer becomes tonic's: put on the `impl` block
 /// of a service's RPC handlers, it implements the named tonic trait by them
 /// (how a handler is written: `tiejun-platform-macros`).

@@ -6,6 +6,7 @@ use tiejun_platform::{auth::Role, both_backends, testing::TestDatabase};
 use tiejun_tests::{Svc, authed, billing::billing_admin, start_service, token, wait_serving};
 use tonic::Code;
 
+#[both_backends]
 async fn members_register_free_and_a_converted_lead_makes_one_account(db: TestDatabase) {
     use tiejun_proto::billing::v1::{
         AccountKind, CreateAccountFromLeadRequest, GetAccountRequest, RegisterMemberRequest,
@@ -103,5 +104,3 @@ async fn members_register_free_and_a_converted_lead_makes_one_account(db: TestDa
         "138****5678"
     );
 }
-
-both_backends!(accounts, members_register_free_and_a_converted_lead_makes_one_account);

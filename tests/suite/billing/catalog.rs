@@ -25,6 +25,7 @@ fn free_forever(status: tonic::Status) {
     );
 }
 
+#[both_backends]
 async fn what_is_free_stays_free_from_every_angle(db: TestDatabase) {
     let f = BillingFixture::start(db, None).await;
     let mut c = CatalogServiceClient::new(f.channel.clone());
@@ -140,8 +141,7 @@ async fn what_is_free_stays_free_from_every_angle(db: TestDatabase) {
     );
 }
 
-both_backends!(free_forever_rule, what_is_free_stays_free_from_every_angle);
-
+#[both_backends]
 async fn a_price_change_makes_a_new_version_and_keeps_the_old_one(db: TestDatabase) {
     let f = BillingFixture::start(db, None).await;
     let mut c = CatalogServiceClient::new(f.channel.clone());
@@ -221,10 +221,9 @@ async fn a_price_change_makes_a_new_version_and_keeps_the_old_one(db: TestDataba
     assert_eq!(denied.code(), Code::PermissionDenied);
 }
 
-both_backends!(plan_versions, a_price_change_makes_a_new_version_and_keeps_the_old_one);
-
 /// Every create of the catalog whose key is taken names the row that has it
 /// (features, plans; subscriptions in the purchase test).
+#[both_backends]
 async fn a_duplicate_in_the_catalog_names_the_row_that_exists(db: TestDatabase) {
     let f = BillingFixture::start(db, None).await;
     let mut c = CatalogServiceClient::new(f.channel.clone());
@@ -253,5 +252,3 @@ async fn a_duplicate_in_the_catalog_names_the_row_that_exists(db: TestDatabase) 
     let status = c.create_plan(authed(plan, &billing_admin())).await.expect_err("taken");
     names_the_existing(status, "china_supplier");
 }
-
-both_backends!(catalog_duplicates, a_duplicate_in_the_catalog_names_the_row_that_exists);

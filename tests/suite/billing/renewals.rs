@@ -11,6 +11,7 @@ use tiejun_tests::{
     token,
 };
 
+#[both_backends]
 async fn a_renewal_book_gives_exact_rates_per_rep(db: TestDatabase) {
     use chrono::Duration as Span;
     use tiejun_platform::clock::to_proto;
@@ -199,8 +200,7 @@ async fn a_renewal_book_gives_exact_rates_per_rep(db: TestDatabase) {
     assert_eq!(reps, [("E1", 50, 39, 9, 7800, 2307), ("E2", 50, 39, 9, 7800, 2307)]);
 }
 
-both_backends!(renewal_book, a_renewal_book_gives_exact_rates_per_rep);
-
+#[both_backends]
 async fn the_renewal_cycle_runs_by_itself(db: TestDatabase) {
     use chrono::Duration as Span;
 
@@ -230,5 +230,3 @@ async fn the_renewal_cycle_runs_by_itself(db: TestDatabase) {
     tokio::time::sleep(Duration::from_millis(400)).await;
     assert_eq!(renewal_invoices().await, 1, "once, however many ticks");
 }
-
-both_backends!(renewal_job, the_renewal_cycle_runs_by_itself);

@@ -9,6 +9,7 @@ use tiejun_tests::{
 };
 use tonic::Code;
 
+#[both_backends]
 async fn conversion_arr_and_listings_count_what_was_sold(db: TestDatabase) {
     use chrono::Duration as Span;
     use tiejun_platform::clock::to_proto;
@@ -106,5 +107,3 @@ async fn conversion_arr_and_listings_count_what_was_sold(db: TestDatabase) {
         Code::PermissionDenied
     );
 }
-
-both_backends!(reports, conversion_arr_and_listings_count_what_was_sold);

@@ -14,6 +14,7 @@ use tonic_types::StatusExt as _;
 
 use super::names_the_existing;
 
+#[both_backends]
 async fn a_member_subscribes_pays_once_and_gets_the_plans_features(db: TestDatabase) {
     use tiejun_proto::billing::v1::{
         AccountKind, CheckEntitlementRequest, EntitlementSource, GetAccountRequest, InvoiceStatus,
@@ -217,8 +218,7 @@ async fn a_member_subscribes_pays_once_and_gets_the_plans_features(db: TestDatab
     );
 }
 
-both_backends!(purchase, a_member_subscribes_pays_once_and_gets_the_plans_features);
-
+#[both_backends]
 async fn upgrades_prorate_to_the_fen_and_downgrades_and_cancellations_wait_for_the_end(db: TestDatabase) {
     use chrono::Duration as Span;
 
@@ -373,8 +373,3 @@ async fn upgrades_prorate_to_the_fen_and_downgrades_and_cancellations_wait_for_t
         "ended"
     );
 }
-
-both_backends!(
-    plan_changes,
-    upgrades_prorate_to_the_fen_and_downgrades_and_cancellations_wait_for_the_end
-);

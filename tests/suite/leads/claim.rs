@@ -47,6 +47,7 @@ async fn exec(f: &LeadsFixture, sql: &'static str, args: &[&str]) {
     });
 }
 
+#[both_backends]
 async fn the_database_and_the_domain_agree_on_every_claim(db: TestDatabase) {
     let f = LeadsFixture::start(db).await;
     f.active_reps(&["OWNER"], 40).await;
@@ -142,8 +143,7 @@ async fn the_database_and_the_domain_agree_on_every_claim(db: TestDatabase) {
     );
 }
 
-both_backends!(claim_rule, the_database_and_the_domain_agree_on_every_claim);
-
+#[both_backends]
 async fn claims_stop_at_10_a_day_and_at_the_quota(db: TestDatabase) {
     let f = LeadsFixture::start(db).await;
     f.active_reps(&["Q1", "Q2"], 30).await;
@@ -186,5 +186,3 @@ async fn claims_stop_at_10_a_day_and_at_the_quota(db: TestDatabase) {
         "DAILY_QUOTA_EXHAUSTED"
     );
 }
-
-both_backends!(claim_limits, claims_stop_at_10_a_day_and_at_the_quota);

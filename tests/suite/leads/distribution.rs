@@ -36,6 +36,7 @@ async fn scheduled_runs(f: &LeadsFixture) -> i64 {
         .await
 }
 
+#[both_backends]
 async fn ten_reps_with_quota_40_each_get_exactly_40_and_the_best_leads_spread_evenly(db: TestDatabase) {
     let f = LeadsFixture::start(db).await;
     let reps = ids("E", 10);
@@ -88,11 +89,7 @@ async fn ten_reps_with_quota_40_each_get_exactly_40_and_the_best_leads_spread_ev
     assert!(dealt.reason.starts_with("round 1"), "{}", dealt.reason);
 }
 
-both_backends!(
-    fair_distribution,
-    ten_reps_with_quota_40_each_get_exactly_40_and_the_best_leads_spread_evenly
-);
-
+#[both_backends]
 async fn quotas_and_single_ownership_hold_under_50_concurrent_clients(db: TestDatabase) {
     let f = LeadsFixture::start(db).await;
     let reps = ids("C", 10);
@@ -203,11 +200,7 @@ async fn quotas_and_single_ownership_hold_under_50_concurrent_clients(db: TestDa
     }
 }
 
-both_backends!(
-    concurrency,
-    quotas_and_single_ownership_hold_under_50_concurrent_clients
-);
-
+#[both_backends]
 async fn the_distribution_runs_by_itself_once_after_8_in_the_morning(db: TestDatabase) {
     use tiejun_platform::clock::ManualClock;
     // 07:58 in Shanghai, jobs ticking every 100 ms.
@@ -255,11 +248,7 @@ async fn the_distribution_runs_by_itself_once_after_8_in_the_morning(db: TestDat
     );
 }
 
-both_backends!(
-    scheduled_distribution,
-    the_distribution_runs_by_itself_once_after_8_in_the_morning
-);
-
+#[both_backends]
 async fn a_distribution_run_reads_back_for_an_audit(db: TestDatabase) {
     let f = LeadsFixture::start(db).await;
     f.active_reps(&["H0", "H1", "H2"], 30).await;
@@ -395,5 +384,3 @@ async fn a_distribution_run_reads_back_for_an_audit(db: TestDatabase) {
         .expect_err("rep");
     assert_eq!(rep.code(), Code::PermissionDenied);
 }
-
-both_backends!(run_audit, a_distribution_run_reads_back_for_an_audit);

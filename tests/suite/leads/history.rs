@@ -14,6 +14,7 @@ use tonic::Code;
 
 use super::{create, distribute, follow_up, history_rules, lead};
 
+#[both_backends]
 async fn history_is_append_only_in_the_database(db: TestDatabase) {
     let f = LeadsFixture::start(db).await;
     let mut leads = f.leads().await;
@@ -38,8 +39,7 @@ async fn history_is_append_only_in_the_database(db: TestDatabase) {
     assert!(delete.is_err(), "history rows can be deleted");
 }
 
-both_backends!(append_only_history, history_is_append_only_in_the_database);
-
+#[both_backends]
 async fn a_leads_whole_life_is_in_its_history_and_in_the_figures(db: TestDatabase) {
     let f = LeadsFixture::start(db).await;
     f.active_reps(&["H", "K"], 30).await;
@@ -164,5 +164,3 @@ async fn a_leads_whole_life_is_in_its_history_and_in_the_figures(db: TestDatabas
         .expect_err("another's stats");
     assert_eq!(denied.code(), Code::PermissionDenied);
 }
-
-both_backends!(whole_life, a_leads_whole_life_is_in_its_history_and_in_the_figures);

@@ -14,6 +14,7 @@ use tonic_types::StatusExt as _;
 
 use super::{create, input, register};
 
+#[both_backends]
 async fn duplicates_are_refused_for_every_normalisation(db: TestDatabase) {
     let f = LeadsFixture::start(db).await;
     let mut leads = f.leads().await;
@@ -56,8 +57,7 @@ async fn duplicates_are_refused_for_every_normalisation(db: TestDatabase) {
     );
 }
 
-both_backends!(duplicate_detection, duplicates_are_refused_for_every_normalisation);
-
+#[both_backends]
 async fn pool_leads_are_masked_until_assigned(db: TestDatabase) {
     let f = LeadsFixture::start(db).await;
     let mut leads = f.leads().await;
@@ -107,8 +107,7 @@ async fn pool_leads_are_masked_until_assigned(db: TestDatabase) {
     );
 }
 
-both_backends!(masking, pool_leads_are_masked_until_assigned);
-
+#[both_backends]
 async fn import_reports_every_row_and_a_bad_row_aborts_nothing(db: TestDatabase) {
     let f = LeadsFixture::start(db).await;
     let mut leads = f.leads().await;
@@ -173,8 +172,7 @@ async fn import_reports_every_row_and_a_bad_row_aborts_nothing(db: TestDatabase)
     );
 }
 
-both_backends!(import, import_reports_every_row_and_a_bad_row_aborts_nothing);
-
+#[both_backends]
 async fn create_lead_is_idempotent_on_its_key(db: TestDatabase) {
     let f = LeadsFixture::start(db).await;
     let mut leads = f.leads().await;
@@ -203,8 +201,7 @@ async fn create_lead_is_idempotent_on_its_key(db: TestDatabase) {
     );
 }
 
-both_backends!(idempotent_intake, create_lead_is_idempotent_on_its_key);
-
+#[both_backends]
 async fn concurrent_intake_of_one_company_creates_it_once(db: TestDatabase) {
     let f = LeadsFixture::start(db).await;
     let channel = f.channel().await;
@@ -225,5 +222,3 @@ async fn concurrent_intake_of_one_company_creates_it_once(db: TestDatabase) {
     }
     assert_eq!((created, duplicates), (1, 19));
 }
-
-both_backends!(concurrent_intake, concurrent_intake_of_one_company_creates_it_once);

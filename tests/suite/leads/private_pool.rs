@@ -16,6 +16,7 @@ use tonic_types::StatusExt as _;
 
 use super::{claim, distribute, follow_up, history_rules, lead, sweep};
 
+#[both_backends]
 async fn private_leads_need_weekly_follow_up_and_leave_after_60_days(db: TestDatabase) {
     let f = LeadsFixture::start(db).await;
     f.active_reps(&["P"], 30).await;
@@ -63,11 +64,7 @@ async fn private_leads_need_weekly_follow_up_and_leave_after_60_days(db: TestDat
     );
 }
 
-both_backends!(
-    private_deadlines,
-    private_leads_need_weekly_follow_up_and_leave_after_60_days
-);
-
+#[both_backends]
 async fn the_private_pool_swaps_one_in_one_out_and_never_exceeds_30(db: TestDatabase) {
     let f = LeadsFixture::start(db).await;
     f.active_reps(&["S"], 50).await;
@@ -159,8 +156,3 @@ async fn the_private_pool_swaps_one_in_one_out_and_never_exceeds_30(db: TestData
         30
     );
 }
-
-both_backends!(
-    private_pool_cap,
-    the_private_pool_swaps_one_in_one_out_and_never_exceeds_30
-);

@@ -17,6 +17,7 @@ use tonic_types::StatusExt as _;
 
 use super::{claim, follow_up, history_rules, lead, sweep};
 
+#[both_backends]
 async fn reclaims_a_lead_not_followed_up_within_48h_and_hands_it_to_a_colleague(db: TestDatabase) {
     let f = LeadsFixture::start(db).await;
     f.active_reps(&["A", "B"], 30).await;
@@ -82,11 +83,7 @@ async fn reclaims_a_lead_not_followed_up_within_48h_and_hands_it_to_a_colleague(
     );
 }
 
-both_backends!(
-    reclaim_after_48h,
-    reclaims_a_lead_not_followed_up_within_48h_and_hands_it_to_a_colleague
-);
-
+#[both_backends]
 async fn a_sweep_hands_each_citys_leads_to_that_city_before_any_other(db: TestDatabase) {
     let f = LeadsFixture::start(db).await;
     // L holds three leads, one of Shanghai (no rep there), one of Hangzhou,
@@ -150,11 +147,7 @@ async fn a_sweep_hands_each_citys_leads_to_that_city_before_any_other(db: TestDa
     );
 }
 
-both_backends!(
-    same_city_handover,
-    a_sweep_hands_each_citys_leads_to_that_city_before_any_other
-);
-
+#[both_backends]
 async fn two_instances_on_one_database_never_sweep_at_the_same_time(db: TestDatabase) {
     let f = LeadsFixture::start(db).await;
     let second =
@@ -197,8 +190,3 @@ async fn two_instances_on_one_database_never_sweep_at_the_same_time(db: TestData
         );
     }
 }
-
-both_backends!(
-    one_sweep_at_a_time,
-    two_instances_on_one_database_never_sweep_at_the_same_time
-);

@@ -9,6 +9,7 @@ use tiejun_tests::{
     leads::{LeadsFixture, admin, rep_token},
 };
 
+#[both_backends]
 async fn daily_reports_are_listed_with_who_is_missing(db: TestDatabase) {
     let f = LeadsFixture::start(db).await;
     f.active_reps(&["R1", "R2"], 30).await;
@@ -49,5 +50,3 @@ async fn daily_reports_are_listed_with_who_is_missing(db: TestDatabase) {
         .await
         .expect("quota");
 }
-
-both_backends!(daily_reports, daily_reports_are_listed_with_who_is_missing);

@@ -23,6 +23,7 @@ fn suspension(person_id: &str, kind: SuspensionKind, reason: &str) -> SuspendRep
     }
 }
 
+#[both_backends]
 async fn rep_lifecycle_follows_the_status_machine(db: TestDatabase) {
     let f = LeadsFixture::start(db).await;
     let mut reps = f.reps().await;
@@ -139,8 +140,7 @@ async fn rep_lifecycle_follows_the_status_machine(db: TestDatabase) {
     assert_eq!(missing.code(), Code::NotFound);
 }
 
-both_backends!(rep_lifecycle, rep_lifecycle_follows_the_status_machine);
-
+#[both_backends]
 async fn departure_returns_every_held_lead_to_the_pool_with_history(db: TestDatabase) {
     let f = LeadsFixture::start(db).await;
     let mut reps = f.reps().await;
@@ -200,5 +200,3 @@ async fn departure_returns_every_held_lead_to_the_pool_with_history(db: TestData
         .expect_err("terminal");
     assert_eq!(back.code(), Code::FailedPrecondition);
 }
-
-both_backends!(departure, departure_returns_every_held_lead_to_the_pool_with_history);

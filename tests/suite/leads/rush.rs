@@ -403,6 +403,7 @@ async fn stop(server: Running) {
     server.join().await.expect("the server stops cleanly");
 }
 
+#[both_backends]
 async fn the_0800_rush_holds_every_invariant(db: TestDatabase) {
     let backend = db.backend;
     let f = LeadsFixture::start(db).await;
@@ -421,8 +422,6 @@ async fn the_0800_rush_holds_every_invariant(db: TestDatabase) {
         assert_eq!(deadlocks(&url).await, before, "no deadlock in the rush");
     }
 }
-
-both_backends!(rush_0800, the_0800_rush_holds_every_invariant);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_0800_rush_through_the_gateway_on_two_replicas() {

@@ -28,6 +28,7 @@ fn range_check(def: &str) -> Option<(String, i32, i32)> {
     (column == column2).then(|| Some((column.to_owned(), lo.parse().ok()?, hi.parse().ok()?)))?
 }
 
+#[both_backends]
 async fn the_database_holds_each_rule_bound_at_the_domains_constant(db: TestDatabase) {
     let backend = db.backend;
     let f = LeadsFixture::start(db).await;
@@ -89,8 +90,3 @@ async fn the_database_holds_each_rule_bound_at_the_domains_constant(db: TestData
         }
     }
 }
-
-both_backends!(
-    rule_bounds_in_the_schema,
-    the_database_holds_each_rule_bound_at_the_domains_constant
-);

@@ -16,6 +16,7 @@ use tonic_types::StatusExt as _;
 
 use super::{claim, create, manager_of, register};
 
+#[both_backends]
 async fn a_rep_sees_only_themselves_and_their_own_leads(db: TestDatabase) {
     let f = LeadsFixture::start(db).await;
     let mut reps = f.reps().await;
@@ -86,8 +87,7 @@ async fn a_rep_sees_only_themselves_and_their_own_leads(db: TestDatabase) {
     assert_eq!(history.code(), Code::PermissionDenied);
 }
 
-both_backends!(rep_scope, a_rep_sees_only_themselves_and_their_own_leads);
-
+#[both_backends]
 async fn a_rep_touching_another_reps_lead_is_refused(db: TestDatabase) {
     let f = LeadsFixture::start(db).await;
     f.active_reps(&["M", "N"], 30).await;
@@ -143,8 +143,7 @@ async fn a_rep_touching_another_reps_lead_is_refused(db: TestDatabase) {
     );
 }
 
-both_backends!(other_reps_leads, a_rep_touching_another_reps_lead_is_refused);
-
+#[both_backends]
 async fn a_team_managers_token_acts_on_that_team_only(db: TestDatabase) {
     let f = LeadsFixture::start(db).await;
     f.active_reps(&["T1"], 30).await;
@@ -273,5 +272,3 @@ async fn a_team_managers_token_acts_on_that_team_only(db: TestDatabase) {
         .expect_err("other team");
     assert_eq!(denied.code(), Code::PermissionDenied);
 }
-
-both_backends!(team_scope, a_team_managers_token_acts_on_that_team_only);

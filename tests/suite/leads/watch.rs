@@ -56,6 +56,7 @@ fn assigned(event: &WatchRepEventsResponse) -> Option<String> {
     }
 }
 
+#[both_backends]
 async fn a_watcher_reconnecting_mid_distribution_misses_nothing_and_sees_nothing_twice(db: TestDatabase) {
     let f = LeadsFixture::start(db).await;
     let replica =
@@ -167,11 +168,6 @@ async fn a_watcher_reconnecting_mid_distribution_misses_nothing_and_sees_nothing
     assert_eq!(streamed, expected, "every assignment streamed once, none twice");
 }
 
-both_backends!(
-    reconnect_mid_distribution,
-    a_watcher_reconnecting_mid_distribution_misses_nothing_and_sees_nothing_twice
-);
-
 /// The property the cursor rests on, at the store: a transaction that
 /// wrote its event first but commits last is numbered after the one that
 /// committed first, so a reader that has passed the first one's number
@@ -263,6 +259,7 @@ async fn numbered_after(f: &LeadsFixture, after: i64) -> Vec<(i64, String)> {
     .expect("feed"))
 }
 
+#[both_backends]
 async fn a_cursor_outside_the_feed_is_out_of_range_and_one_inside_replays(db: TestDatabase) {
     let f = LeadsFixture::start(db).await;
     f.active_reps(&[REP], 30).await;
@@ -359,11 +356,7 @@ async fn a_cursor_outside_the_feed_is_out_of_range_and_one_inside_replays(db: Te
         .expect("the newest cursor resumes after a prune");
 }
 
-both_backends!(
-    cursor_range,
-    a_cursor_outside_the_feed_is_out_of_range_and_one_inside_replays
-);
-
+#[both_backends]
 async fn watch_rep_events_sees_an_assignment(db: TestDatabase) {
     let f = LeadsFixture::start(db).await;
     f.active_reps(&["W"], 30).await;
@@ -470,5 +463,3 @@ async fn watch_rep_events_sees_an_assignment(db: TestDatabase) {
         .expect_err("another rep's events");
     assert_eq!(other.code(), Code::PermissionDenied);
 }
-
-both_backends!(watch, watch_rep_events_sees_an_assignment);

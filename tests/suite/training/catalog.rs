@@ -8,6 +8,7 @@ use tiejun_tests::{
 
 /// Every create of the catalog whose id is taken names the row that has it:
 /// a programme, the employee onboarding (one at most), a course.
+#[both_backends]
 async fn a_duplicate_in_the_catalog_names_the_row_that_exists(db: TestDatabase) {
     use tiejun_proto::training::v1::{Course, CreateCourseRequest, CreateProgramRequest, Program, Track};
     use tonic_types::StatusExt as _;
@@ -56,5 +57,3 @@ async fn a_duplicate_in_the_catalog_names_the_row_that_exists(db: TestDatabase) 
         .expect_err("taken");
     named(status, "culture_101");
 }
-
-both_backends!(catalog_duplicates, a_duplicate_in_the_catalog_names_the_row_that_exists);

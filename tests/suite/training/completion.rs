@@ -43,6 +43,7 @@ async fn complete(
     out
 }
 
+#[both_backends]
 async fn attendance_and_passing_scores_issue_exactly_one_certificate(db: TestDatabase) {
     use tiejun_proto::training::v1::{
         CheckRequirementRequest, VerifyCertificateRequest, assignment_service_client::AssignmentServiceClient,
@@ -112,11 +113,7 @@ async fn attendance_and_passing_scores_issue_exactly_one_certificate(db: TestDat
     assert!(!requirement(before).await.satisfied);
 }
 
-both_backends!(
-    one_certificate,
-    attendance_and_passing_scores_issue_exactly_one_certificate
-);
-
+#[both_backends]
 async fn a_completion_lapses_after_its_validity(db: TestDatabase) {
     use tiejun_proto::training::v1::{
         Audience, CheckRequirementRequest, Program, RecordAssessmentRequest, Session, Track,
@@ -189,5 +186,3 @@ async fn a_completion_lapses_after_its_validity(db: TestDatabase) {
         "lapsed after 365 days"
     );
 }
-
-both_backends!(validity, a_completion_lapses_after_its_validity);

@@ -7,6 +7,7 @@ use tiejun_tests::{
     training::{TrainingFixture, trainer},
 };
 
+#[both_backends]
 async fn the_compliance_report_lists_who_never_enrolled_and_who_is_overdue(db: TestDatabase) {
     use tiejun_proto::training::v1::{
         AssignProgramRequest, GetComplianceReportRequest, assignment_service_client::AssignmentServiceClient,
@@ -54,8 +55,3 @@ async fn the_compliance_report_lists_who_never_enrolled_and_who_is_overdue(db: T
         .into_inner();
     assert_eq!(later.overdue.len(), 2, "due within 60 days");
 }
-
-both_backends!(
-    compliance,
-    the_compliance_report_lists_who_never_enrolled_and_who_is_overdue
-);

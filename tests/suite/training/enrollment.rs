@@ -51,6 +51,7 @@ async fn auto_enroll(
         .into_inner()
 }
 
+#[both_backends]
 async fn two_hundred_concurrent_enrolments_fill_twenty_seats_and_queue_the_rest(db: TestDatabase) {
     let f = TrainingFixture::start(db).await;
     f.onboarding().await;
@@ -106,11 +107,7 @@ async fn two_hundred_concurrent_enrolments_fill_twenty_seats_and_queue_the_rest(
     );
 }
 
-both_backends!(
-    seat_storm,
-    two_hundred_concurrent_enrolments_fill_twenty_seats_and_queue_the_rest
-);
-
+#[both_backends]
 async fn concurrent_cancellations_and_enrolments_promote_in_order(db: TestDatabase) {
     let f = TrainingFixture::start(db).await;
     f.onboarding().await;
@@ -237,11 +234,7 @@ async fn concurrent_cancellations_and_enrolments_promote_in_order(db: TestDataba
     assert!(created.windows(2).all(|w| w[0] >= w[1]), "newest first: {created:?}");
 }
 
-both_backends!(
-    promotion_order,
-    concurrent_cancellations_and_enrolments_promote_in_order
-);
-
+#[both_backends]
 async fn a_waiting_learner_seated_elsewhere_is_skipped_not_blocking(db: TestDatabase) {
     let f = TrainingFixture::start(db).await;
     f.onboarding().await;
@@ -263,11 +256,7 @@ async fn a_waiting_learner_seated_elsewhere_is_skipped_not_blocking(db: TestData
     assert_eq!(b, 1);
 }
 
-both_backends!(
-    ineligible_skipped,
-    a_waiting_learner_seated_elsewhere_is_skipped_not_blocking
-);
-
+#[both_backends]
 async fn deadlines_and_cancelled_sessions_refuse_changes(db: TestDatabase) {
     let f = TrainingFixture::start(db).await;
     f.onboarding().await;
@@ -311,8 +300,7 @@ async fn deadlines_and_cancelled_sessions_refuse_changes(db: TestDatabase) {
     );
 }
 
-both_backends!(deadlines, deadlines_and_cancelled_sessions_refuse_changes);
-
+#[both_backends]
 async fn enrolling_twice_is_idempotent_and_learners_act_only_for_themselves(db: TestDatabase) {
     let f = TrainingFixture::start(db).await;
     f.onboarding().await;
@@ -353,11 +341,7 @@ async fn enrolling_twice_is_idempotent_and_learners_act_only_for_themselves(db: 
     );
 }
 
-both_backends!(
-    idempotent_enrolment,
-    enrolling_twice_is_idempotent_and_learners_act_only_for_themselves
-);
-
+#[both_backends]
 async fn auto_enroll_falls_back_from_the_city_to_hangzhou_to_the_waitlist(db: TestDatabase) {
     let f = TrainingFixture::start(db).await;
     f.onboarding().await;
@@ -383,8 +367,3 @@ async fn auto_enroll_falls_back_from_the_city_to_hangzhou_to_the_waitlist(db: Te
         (ningbo, EnrollmentStatus::Waitlisted)
     );
 }
-
-both_backends!(
-    auto_enroll_fallback,
-    auto_enroll_falls_back_from_the_city_to_hangzhou_to_the_waitlist
-);

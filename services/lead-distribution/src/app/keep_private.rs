@@ -30,7 +30,7 @@ pub struct Input {
 impl Input {
     /// Validates the request's fields.
     pub fn parse(lead_id: &str, releases: &[String], reason: &str) -> Result<Self, Error> {
-        let lead_id = super::release::lead_id(lead_id)?;
+        let lead_id = LeadId::required("lead_id", lead_id)?;
         let mut release_lead_ids: Vec<LeadId> = releases.iter().map(|s| LeadId::from(s.trim())).collect();
         release_lead_ids.sort_unstable();
         release_lead_ids.dedup();

@@ -15,14 +15,6 @@ use crate::{
     },
 };
 
-/// A lead id from a request: trimmed, required.
-pub fn lead_id(raw: &str) -> Result<LeadId, Error> {
-    match raw.trim() {
-        "" => Err(Error::invalid("lead_id", "is required")),
-        id => Ok(id.into()),
-    }
-}
-
 /// A required free-text reason (1–500 characters).
 pub fn reason(field: &str, raw: &str) -> Result<String, Error> {
     text(raw, 1, 500).map_err(|e| Error::invalid(field, e))

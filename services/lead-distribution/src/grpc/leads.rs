@@ -173,7 +173,7 @@ impl Leads {
     }
 
     async fn get_lead(&self, principal: &Principal, r: &GetLeadRequest) -> Result<GetLeadResponse, Error> {
-        let lead_id = release::lead_id(&r.lead_id)?;
+        let lead_id = LeadId::required("lead_id", &r.lead_id)?;
         let db = self.db.get()?;
         let row = leads::get(db, &lead_id)
             .await?
@@ -275,7 +275,7 @@ impl Leads {
 
     async fn claim_lead(&self, principal: &Principal, r: &ClaimLeadRequest) -> Result<ClaimLeadResponse, Error> {
         let me = access::own_rep_id(principal)?;
-        let lead_id = release::lead_id(&r.lead_id)?;
+        let lead_id = LeadId::required("lead_id", &r.lead_id)?;
         let key = Key::of(&me, "ClaimLead", &r.idempotency_key, r)?;
         let now = self.now();
         idempotency::write(self.db.get()?, key.as_ref(), now, async |w| {
@@ -295,7 +295,7 @@ impl Leads {
     ) -> Result<RecordFollowUpResponse, Error> {
         let now = self.now();
         let input = follow_up::Input {
-            lead_id: release::lead_id(&r.lead_id)?,
+            lead_id: LeadId::required("lead_id", &r.lead_id)?,
             kind: match FollowUpKind::try_from(r.kind) {
                 Ok(FollowUpKind::Unspecified) | Err(_) => {
                     return Err(Error::invalid("kind", "CALL, VISIT, MEETING or NOTE"));
@@ -329,7 +329,7 @@ impl Leads {
     }
 
     async fn release_lead(&self, principal: &Principal, r: &ReleaseLeadRequest) -> Result<ReleaseLeadResponse, Error> {
-        let lead_id = release::lead_id(&r.lead_id)?;
+        let lead_id = LeadId::required("lead_id", &r.lead_id)?;
         let reason = release::reason("reason", &r.reason)?;
         let now = self.now();
         idempotency::transact(self.db.get()?, None, now, async |tx| {
@@ -342,7 +342,7 @@ impl Leads {
     }
 
     async fn convert_lead(&self, principal: &Principal, r: &ConvertLeadRequest) -> Result<ConvertLeadResponse, Error> {
-        let lead_id = release::lead_id(&r.lead_id)?;
+        let lead_id = LeadId::required("lead_id", &r.lead_id)?;
         let notes = text(&r.notes, 0, 2000).map_err(|e| Error::invalid("notes", e))?;
         let key = Key::of(&principal.subject, "ConvertLead", &r.idempotency_key, r)?;
         let now = self.now();
@@ -356,7 +356,7 @@ impl Leads {
     }
 
     async fn close_lead(&self, principal: &Principal, r: &CloseLeadRequest) -> Result<CloseLeadResponse, Error> {
-        let lead_id = release::lead_id(&r.lead_id)?;
+        let lead_id = LeadId::required("lead_id", &r.lead_id)?;
         let reason = release::reason("reason", &r.reason)?;
         let now = self.now();
         idempotency::transact(self.db.get()?, None, now, async |tx| {
@@ -374,7 +374,7 @@ impl Leads {
         r: &ReassignLeadRequest,
     ) -> Result<ReassignLeadResponse, Error> {
         scope::person(self.db.get()?, principal, &r.to_person_id).await?;
-        let lead_id = release::lead_id(&r.lead_id)?;
+        let lead_id = LeadId::required("lead_id", &r.lead_id)?;
         let reason = release::reason("reason", &r.reason)?;
         let to = person_id(&r.to_person_id).map_err(|e| Error::invalid("to_person_id", e))?;
         let now = self.now();
@@ -426,10 +426,7 @@ impl Leads {
         principal: &Principal,
         r: &GetDistributionRunRequest,
     ) -> Result<GetDistributionRunResponse, Error> {
-        let run_id = match r.run_id.trim() {
-            "" => return Err(Error::invalid("run_id", "is required")),
-            id => RunId::from(id),
-        };
+        let run_id = RunId::required("run_id", &r.run_id)?;
         let db = self.db.get()?;
         let row = runs::get(db, &run_id).await?.ok_or_else(|| Error::missing(&run_id))?;
         let mut shares = runs::shares(db, &run_id).await?;
@@ -448,7 +445,7 @@ impl Leads {
     ) -> Result<ListLeadHistoryResponse, Error> {
         let page = Page::parse(r.page_size, &r.page_token)?;
         let db = self.db.get()?;
-        let lead_id = LeadId::from(r.lead_id.trim());
+        let lead_id = LeadId::required("lead_id", &r.lead_id)?;
         let row = leads::get(db, &lead_id)
             .await?
             .ok_or_else(|| Error::missing(&lead_id))?;

@@ -33,13 +33,9 @@ impl Converted {
     /// Both ids, trimmed and required; each `(field, value)` names the
     /// request field it came from.
     pub fn parse(lead_id: (&str, &str), sold_by: (&str, &str)) -> Result<Self, Error> {
-        let required = |(field, value): (&str, &str)| match value.trim() {
-            "" => Err(Error::invalid(field, "is required")),
-            v => Ok(v.to_owned()),
-        };
         Ok(Self {
-            lead_id: required(lead_id)?.into(),
-            sold_by: required(sold_by)?.into(),
+            lead_id: LeadId::required(lead_id.0, lead_id.1)?,
+            sold_by: PersonId::required(sold_by.0, sold_by.1)?,
         })
     }
 }

@@ -69,7 +69,7 @@ impl Billing {
     }
 
     async fn get_account(&self, principal: &Principal, r: &GetAccountRequest) -> Result<GetAccountResponse, Error> {
-        let id = AccountId::from(r.account_id.trim());
+        let id = AccountId::required("account_id", &r.account_id)?;
         principal.may_act_for_account(&id)?;
         let row = accounts::get(self.db.get()?, &id)
             .await?

@@ -121,7 +121,7 @@ impl Billing {
 
     async fn get_plan(&self, r: &GetPlanRequest) -> Result<GetPlanResponse, Error> {
         let db = self.db.get()?;
-        let id = PlanId::from(r.plan_id.trim());
+        let id = PlanId::required("plan_id", &r.plan_id)?;
         let plan = if id == FREE_PLAN {
             app::free_plan(db).await?
         } else {

@@ -2,7 +2,7 @@
 //! most a second and forgotten by every write that can change them.
 
 use crate::domain::ids::AccountId;
-use tiejun_platform::{Error, auth::Principal, clock::to_proto};
+use tiejun_platform::{Error, auth::Principal, clock::to_proto, id};
 use tiejun_proto::billing::v1::{
     CheckEntitlementRequest, CheckEntitlementResponse, Entitlement, ListEntitlementsRequest, ListEntitlementsResponse,
     entitlement_service_server::EntitlementService,
@@ -57,9 +57,9 @@ impl Billing {
         principal: &Principal,
         r: &ListEntitlementsRequest,
     ) -> Result<ListEntitlementsResponse, Error> {
-        let account_id = r.account_id.trim();
-        principal.may_act_for_account(account_id)?;
-        let grants = entitlements::list(self.db.get()?, &AccountId::from(account_id), self.now()).await?;
+        let account_id = AccountId::required("account_id", &r.account_id)?;
+        principal.may_act_for_account(&account_id)?;
+        let grants = entitlements::list(self.db.get()?, &account_id, self.now()).await?;
         let entitlements = grants
             .into_iter()
             .map(|(feature_key, g)| Entitlement {
@@ -78,9 +78,9 @@ impl Billing {
         principal: &Principal,
         r: &CheckEntitlementRequest,
     ) -> Result<CheckEntitlementResponse, Error> {
-        let account_id = r.account_id.trim();
+        let account_id = id::required("account_id", &r.account_id)?;
         principal.may_act_for_account(account_id)?;
-        let feature = r.feature_key.trim();
+        let feature = id::required("feature_key", &r.feature_key)?;
         let now = self.clock.now();
         if let Some(hit) = self.entitlements.get(account_id, feature, now.timestamp()) {
             return Ok(hit);

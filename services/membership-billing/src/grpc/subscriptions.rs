@@ -43,8 +43,8 @@ impl Billing {
         }
         let key = Key::of(&principal.subject, "Subscribe", &r.idempotency_key, r)?;
         let new = NewSubscription {
-            account_id: &AccountId::from(r.account_id.trim()),
-            plan_id: &PlanId::from(r.plan_id.trim()),
+            account_id: &AccountId::required("account_id", &r.account_id)?,
+            plan_id: &PlanId::required("plan_id", &r.plan_id)?,
             sold_by: sold_by.as_ref(),
         };
         let now = self.now();
@@ -63,7 +63,7 @@ impl Billing {
         principal: &Principal,
         r: &GetSubscriptionRequest,
     ) -> Result<GetSubscriptionResponse, Error> {
-        let id = SubscriptionId::from(r.subscription_id.trim());
+        let id = SubscriptionId::required("subscription_id", &r.subscription_id)?;
         let row = subscriptions::subscription(self.db.get()?, &id)
             .await?
             .ok_or_else(|| Error::missing(&id))?;
@@ -94,7 +94,7 @@ impl Billing {
             Some(t) => clock::not_future("received_at", t, now)?,
         };
         let payment = NewPayment {
-            invoice_id: &InvoiceId::from(r.invoice_id.trim()),
+            invoice_id: &InvoiceId::required("invoice_id", &r.invoice_id)?,
             price,
             method,
             external_reference: r.external_reference.trim(),
@@ -115,16 +115,12 @@ impl Billing {
     }
 
     async fn change_plan(&self, principal: &Principal, r: &ChangePlanRequest) -> Result<ChangePlanResponse, Error> {
+        let subscription = SubscriptionId::required("subscription_id", &r.subscription_id)?;
+        let plan = PlanId::required("plan_id", &r.plan_id)?;
         let key = Key::of(&principal.subject, "ChangePlan", &r.idempotency_key, r)?;
         let now = self.now();
         let response = idempotency::transact(self.db.get()?, key.as_ref(), now, async |tx| {
-            let (sub, proration) = app::change_plan(
-                tx,
-                now,
-                &SubscriptionId::from(r.subscription_id.trim()),
-                &PlanId::from(r.plan_id.trim()),
-            )
-            .await?;
+            let (sub, proration) = app::change_plan(tx, now, &subscription, &plan).await?;
             Ok(ChangePlanResponse {
                 subscription: Some(convert::subscription(sub)),
                 proration_invoice: proration.map(convert::invoice),
@@ -140,10 +136,10 @@ impl Billing {
         principal: &Principal,
         r: &CancelSubscriptionRequest,
     ) -> Result<CancelSubscriptionResponse, Error> {
-        let id = r.subscription_id.trim();
+        let id = SubscriptionId::required("subscription_id", &r.subscription_id)?;
         let now = self.now();
         let response = idempotency::transact(self.db.get()?, None, now, async |tx| {
-            let sub = app::cancel(tx, principal, &SubscriptionId::from(id)).await?;
+            let sub = app::cancel(tx, principal, &id).await?;
             Ok(CancelSubscriptionResponse {
                 subscription: Some(convert::subscription(sub)),
             })
@@ -202,7 +198,7 @@ impl Billing {
     }
 
     async fn get_invoice(&self, principal: &Principal, r: &GetInvoiceRequest) -> Result<GetInvoiceResponse, Error> {
-        let id = InvoiceId::from(r.invoice_id.trim());
+        let id = InvoiceId::required("invoice_id", &r.invoice_id)?;
         let db = self.db.get()?;
         let row = subscriptions::invoice(db, &id)
             .await?

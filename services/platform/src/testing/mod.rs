@@ -69,25 +69,3 @@ impl TestDatabase {
 pub fn postgres_required() -> bool {
     std::env::var("TIEJUN_TEST_POSTGRES").is_ok_and(|v| v == "require")
 }
-
-/// Defines one test per backend from an `async fn(TestDatabase)`:
-/// `both_backends!(name, body)` makes `name::sqlite` and `name::postgres`.
-#[macro_export]
-macro_rules! both_backends {
-    ($name:ident, $body:ident) => {
-        mod $name {
-            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-            async fn sqlite() {
-                let db = $crate::testing::TestDatabase::sqlite();
-                super::$body(db).await;
-            }
-
-            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-            async fn postgres() {
-                if let Some(db) = $crate::testing::TestDatabase::postgres().await {
-                    super::$body(db).await;
-                }
-            }
-        }
-    };
-}

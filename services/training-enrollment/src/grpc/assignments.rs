@@ -101,7 +101,7 @@ impl Training {
         principal.may_act_for_learner(&person)?;
         let at = instant_or_now(&r.at, "at", self.clock.now())?;
         let db = self.db.get()?;
-        let cert = completion::valid(db, &person, &ProgramId::from(r.program_id.trim()), at).await?;
+        let cert = completion::valid(db, &person, &ProgramId::required("program_id", &r.program_id)?, at).await?;
         Ok(match cert {
             Some(c) => CheckRequirementResponse {
                 satisfied: true,
@@ -117,7 +117,7 @@ impl Training {
 #[tiejun_platform::grpc_service(CertificateService)]
 impl Training {
     async fn verify_certificate(&self, r: &VerifyCertificateRequest) -> Result<VerifyCertificateResponse, Error> {
-        let id = CertificateId::from(r.certificate_id.trim());
+        let id = CertificateId::required("certificate_id", &r.certificate_id)?;
         let db = self.db.get()?;
         let row = completion::certificate(db, &id)
             .await?

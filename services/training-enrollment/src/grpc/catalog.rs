@@ -35,7 +35,7 @@ impl Training {
     }
 
     async fn get_program(&self, r: &GetProgramRequest) -> Result<GetProgramResponse, Error> {
-        let id = ProgramId::from(r.program_id.trim());
+        let id = ProgramId::required("program_id", &r.program_id)?;
         let db = self.db.get()?;
         let row = catalog::program(db, &id).await?.ok_or_else(|| Error::missing(&id))?;
         Ok(GetProgramResponse {

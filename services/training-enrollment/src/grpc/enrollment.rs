@@ -61,7 +61,7 @@ impl Training {
     async fn record_attendance(&self, r: &RecordAttendanceRequest) -> Result<RecordAttendanceResponse, Error> {
         let db = self.db.get()?;
         let now = self.clock.now();
-        let id = EnrollmentId::from(r.enrollment_id.trim());
+        let id = EnrollmentId::required("enrollment_id", &r.enrollment_id)?;
         let found = enrollments::get(db, &id).await?.ok_or_else(|| Error::missing(&id))?;
         idempotency::transact(db, None, now, async |tx| {
             let row = app::attendance(tx, &found, r.attended, now).await?;
@@ -105,11 +105,12 @@ impl Training {
     async fn enroll(&self, principal: &Principal, r: &EnrollRequest) -> Result<EnrollResponse, Error> {
         let learner = learner_id(&r.learner_id).map_err(|e| Error::invalid("learner_id", e))?;
         principal.may_act_for_learner(&learner)?;
+        let session = SessionId::required("session_id", &r.session_id)?;
         let key = Key::of(&principal.subject, "Enroll", &r.idempotency_key, r)?;
         let now = self.clock.now();
         let mut result = None;
         let response = idempotency::transact(self.db.get()?, key.as_ref(), now, async |tx| {
-            let row = app::enroll(tx, &SessionId::from(r.session_id.trim()), &learner, now).await?;
+            let row = app::enroll(tx, &session, &learner, now).await?;
             result = Some(row.status.0);
             Ok(EnrollResponse {
                 enrollment: Some(convert::enrollment(row)),
@@ -128,7 +129,7 @@ impl Training {
         let reason = text(&r.reason, 0, 500).map_err(|e| Error::invalid("reason", e))?;
         let db = self.db.get()?;
         let now = self.clock.now();
-        let id = EnrollmentId::from(r.enrollment_id.trim());
+        let id = EnrollmentId::required("enrollment_id", &r.enrollment_id)?;
         let found = enrollments::get(db, &id).await?.ok_or_else(|| Error::missing(&id))?;
         principal.may_act_for_learner(&found.learner_id)?;
         idempotency::transact(db, None, now, async |tx| {
@@ -146,7 +147,7 @@ impl Training {
         principal: &Principal,
         r: &GetEnrollmentRequest,
     ) -> Result<GetEnrollmentResponse, Error> {
-        let id = EnrollmentId::from(r.enrollment_id.trim());
+        let id = EnrollmentId::required("enrollment_id", &r.enrollment_id)?;
         let row = enrollments::get(self.db.get()?, &id)
             .await?
             .ok_or_else(|| Error::missing(&id))?;

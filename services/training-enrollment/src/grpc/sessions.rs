@@ -40,7 +40,7 @@ impl Training {
     }
 
     async fn get_session(&self, r: &GetSessionRequest) -> Result<GetSessionResponse, Error> {
-        let id = SessionId::from(r.session_id.trim());
+        let id = SessionId::required("session_id", &r.session_id)?;
         let db = self.db.get()?;
         let row = sessions::get(db, &id).await?.ok_or_else(|| Error::missing(&id))?;
         Ok(GetSessionResponse {
