@@ -10,8 +10,8 @@ use tiejun_platform::{
     testing::TestDatabase,
 };
 use tiejun_proto::training::v1::{
-    Audience, CreateProgramRequest, EnrollRequest, Program, RecordAttendanceRequest, ScheduleSessionRequest, Session,
-    Track, enrollment_service_client::EnrollmentServiceClient, program_service_client::ProgramServiceClient,
+    CreateProgramRequest, EnrollRequest, Program, RecordAttendanceRequest, ScheduleSessionRequest, Session,
+    enrollment_service_client::EnrollmentServiceClient, program_service_client::ProgramServiceClient,
     session_service_client::SessionServiceClient,
 };
 use tonic::transport::Channel;
@@ -92,20 +92,8 @@ impl TrainingFixture {
 
     /// The employee onboarding programme.
     pub async fn onboarding(&self) {
-        let program = Program {
-            program_id: "employee_onboarding".into(),
-            name: "Onboarding".into(),
-            audience: Audience::Employee as i32,
-            mandatory: true,
-            tracks: vec![
-                Track::CultureValues as i32,
-                Track::ProductKnowledge as i32,
-                Track::SalesSkills as i32,
-            ],
-            employee_onboarding: true,
-            ..Default::default()
-        };
-        self.program(program).await;
+        self.program(tiejun_training::domain::program::employee_onboarding("Onboarding"))
+            .await;
     }
 
     /// Creates `program` (with a trainer's token).

@@ -25,6 +25,7 @@ use tiejun_proto::{
         program_service_client::ProgramServiceClient, session_service_client::SessionServiceClient,
     },
 };
+use tiejun_training::domain::program::employee_onboarding;
 use tonic::{Code, Request, transport::Channel};
 
 fn authed<T>(message: T, token: &str) -> anyhow::Result<Request<T>> {
@@ -196,15 +197,6 @@ async fn training(channel: &Channel, token: &str) -> anyhow::Result<()> {
         )?;
     }
     let onboarding = Program {
-        program_id: "employee_onboarding".into(),
-        name: "New salesperson onboarding (culture and values, product knowledge, sales skills)".into(),
-        audience: Audience::Employee as i32,
-        mandatory: true,
-        tracks: vec![
-            Track::CultureValues as i32,
-            Track::ProductKnowledge as i32,
-            Track::SalesSkills as i32,
-        ],
         passing_score: 70,
         due_within_days: 60,
         course_ids: vec![
@@ -212,8 +204,7 @@ async fn training(channel: &Channel, token: &str) -> anyhow::Result<()> {
             "product_knowledge".into(),
             "sales_skills".into(),
         ],
-        employee_onboarding: true,
-        ..Default::default()
+        ..employee_onboarding("New salesperson onboarding (culture and values, product knowledge, sales skills)")
     };
     let customer = Program {
         program_id: "customer_onboarding".into(),

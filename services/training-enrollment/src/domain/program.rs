@@ -10,6 +10,24 @@ pub const EMPLOYEE_DUE_DAYS: i32 = 60;
 pub const CUSTOMER_DUE_DAYS: i32 = 90;
 /// Passing score per track when none is given.
 pub const DEFAULT_PASSING_SCORE: i32 = 60;
+/// What the employee onboarding assesses (DESIGN §6).
+pub const ONBOARDING_TRACKS: [Track; 3] = [Track::CultureValues, Track::ProductKnowledge, Track::SalesSkills];
+
+/// The employee onboarding programme as a caller creates it (DESIGN §6):
+/// `employee_onboarding`, for employees, mandatory, assessing
+/// [`ONBOARDING_TRACKS`], the rest left to the defaults. The demo data, the
+/// tests and this module's own tests start from it.
+pub fn employee_onboarding(name: &str) -> Program {
+    Program {
+        program_id: "employee_onboarding".into(),
+        name: name.into(),
+        audience: Audience::Employee as i32,
+        mandatory: true,
+        tracks: ONBOARDING_TRACKS.map(|t| t as i32).to_vec(),
+        employee_onboarding: true,
+        ..Default::default()
+    }
+}
 
 /// A validated programme.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -175,19 +193,7 @@ mod tests {
     use super::*;
 
     fn onboarding() -> Program {
-        Program {
-            program_id: "employee_onboarding".into(),
-            name: "百年大计 onboarding".into(),
-            audience: Audience::Employee as i32,
-            mandatory: true,
-            tracks: vec![
-                Track::CultureValues as i32,
-                Track::ProductKnowledge as i32,
-                Track::SalesSkills as i32,
-            ],
-            employee_onboarding: true,
-            ..Default::default()
-        }
+        employee_onboarding("百年大计 onboarding")
     }
 
     #[test]
