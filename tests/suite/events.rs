@@ -125,6 +125,130 @@ async fn delivered_twice(db: TestDatabase) {
     assert_eq!(count(url, "SELECT count(*) FROM inbox").await, 1);
 }
 
+/// Every consumer refuses an envelope without its id, producer or payload,
+/// and a payload without the id it is about, naming the field (the same
+/// `id::required` the RPCs use), before anything is stored.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_event_without_its_ids_is_refused_naming_the_field_by_every_consumer() {
+    use tiejun_proto::events::v1::{CustomerActivated, LeadConverted, RenewalDue};
+    use tonic_types::StatusExt as _;
+    let suite = Connected::start(TestDatabase::sqlite()).await;
+    let service = token(&[Role::Service]);
+    let whole = EventEnvelope {
+        event_id: "E-1".into(),
+        producer: "test".into(),
+        occurred_at: Some(to_proto(chrono::Utc::now())),
+        payload: Some(Payload::RepHired(RepHired::default())),
+        ..Default::default()
+    };
+    let envelope_cases = [
+        (None, "event"),
+        (
+            Some(EventEnvelope {
+                event_id: " ".into(),
+                ..whole.clone()
+            }),
+            "event.event_id",
+        ),
+        (
+            Some(EventEnvelope {
+                producer: String::new(),
+                ..whole.clone()
+            }),
+            "event.producer",
+        ),
+        (
+            Some(EventEnvelope {
+                payload: None,
+                ..whole.clone()
+            }),
+            "event.payload",
+        ),
+    ];
+    let mut cases: Vec<(Svc, Option<EventEnvelope>, &str)> = [Svc::Leads, Svc::Billing, Svc::Training]
+        .into_iter()
+        .flat_map(|svc| {
+            envelope_cases
+                .iter()
+                .map(move |(event, field)| (svc, event.clone(), *field))
+        })
+        .collect();
+    let converted = LeadConverted {
+        person_id: "E0001".into(),
+        company_name: "杭州测试有限公司".into(),
+        contact_name: "联系人".into(),
+        phone: "13600000001".into(),
+        city: "杭州".into(),
+        ..Default::default()
+    };
+    let payload = |p| {
+        Some(EventEnvelope {
+            payload: Some(p),
+            ..whole.clone()
+        })
+    };
+    cases.push((
+        Svc::Billing,
+        payload(Payload::LeadConverted(converted.clone())),
+        "event.lead_converted.lead_id",
+    ));
+    cases.push((
+        Svc::Billing,
+        payload(Payload::LeadConverted(LeadConverted {
+            lead_id: "L-1".into(),
+            person_id: String::new(),
+            ..converted.clone()
+        })),
+        "event.lead_converted.person_id",
+    ));
+    cases.push((
+        Svc::Billing,
+        payload(Payload::LeadConverted(LeadConverted {
+            lead_id: "L-1".into(),
+            city: String::new(),
+            ..converted.clone()
+        })),
+        "event.lead_converted.city",
+    ));
+    cases.push((
+        Svc::Leads,
+        payload(Payload::RenewalDue(RenewalDue::default())),
+        "event.renewal_due.subscription_id",
+    ));
+    cases.push((
+        Svc::Training,
+        payload(Payload::RepHired(RepHired::default())),
+        "event.rep_hired.person_id",
+    ));
+    cases.push((
+        Svc::Training,
+        payload(Payload::CustomerActivated(CustomerActivated::default())),
+        "event.customer_activated.contact_person_id",
+    ));
+    for (svc, event, field) in cases {
+        let status = EventConsumerServiceClient::new(suite.direct(svc).await)
+            .deliver(authed(DeliverRequest { event }, &service))
+            .await
+            .expect_err(field);
+        let named: Vec<String> = status
+            .get_details_bad_request()
+            .map(|b| b.field_violations.into_iter().map(|v| v.field).collect())
+            .unwrap_or_default();
+        assert_eq!(
+            (status.code(), named),
+            (tonic::Code::InvalidArgument, vec![field.to_owned()]),
+            "{svc:?} without {field}: {status:?}"
+        );
+    }
+    for svc in [Svc::Leads, Svc::Billing, Svc::Training] {
+        assert_eq!(
+            count(suite.database_url(svc), "SELECT count(*) FROM inbox").await,
+            0,
+            "{svc:?}"
+        );
+    }
+}
+
 #[both_backends]
 async fn poison_parked_then_replayed(db: TestDatabase) {
     // No onboarding programme yet: training refuses RepHired until there is one.

@@ -27,7 +27,8 @@
 //! another `impl` block), and every RPC of the trait must be in the block:
 //! the compiler refuses either mistake.
 //!
-//! `#[both_backends]`, re-exported as `tiejun_platform::testing::both_backends`:
+//! `#[both_backends]`, re-exported as `tiejun_platform::both_backends` (with
+//! the `testing` feature):
 //! a test body `async fn(db: TestDatabase)` run once on SQLite and once on
 //! PostgreSQL, as the tests `<body>::sqlite` and `<body>::postgres`.
 

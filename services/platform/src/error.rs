@@ -162,6 +162,22 @@ impl Error {
         Self::InvalidArgument(vec![FieldViolation::new(field, description)])
     }
 
+    /// The same error with each field violation named under `prefix`
+    /// (`event.lead_converted.`): for a message checked by a parser that
+    /// names its own fields, where it is nested in the request.
+    #[must_use]
+    pub fn within(self, prefix: &str) -> Self {
+        match self {
+            Self::InvalidArgument(violations) => Self::InvalidArgument(
+                violations
+                    .into_iter()
+                    .map(|v| FieldViolation::new(format!("{prefix}{}", v.field), v.description))
+                    .collect(),
+            ),
+            other => other,
+        }
+    }
+
     /// Shorthand for `Internal`: a bug or an unexpected failure.
     pub fn internal(cause: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
         Self::Internal(Cause::new(cause))

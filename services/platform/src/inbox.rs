@@ -21,12 +21,8 @@ impl Delivered {
     /// Checks a `Deliver` request.
     pub fn parse(request: DeliverRequest) -> Result<Self, Error> {
         let envelope = request.event.ok_or_else(|| Error::invalid("event", "is required"))?;
-        if envelope.event_id.trim().is_empty() {
-            return Err(Error::invalid("event.event_id", "is required"));
-        }
-        if envelope.producer.trim().is_empty() {
-            return Err(Error::invalid("event.producer", "is required"));
-        }
+        crate::id::required("event.event_id", &envelope.event_id)?;
+        crate::id::required("event.producer", &envelope.producer)?;
         let payload = envelope
             .payload
             .clone()

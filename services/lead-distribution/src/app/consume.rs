@@ -69,9 +69,7 @@ pub async fn onboarded(tx: &mut Tx, now: DateTime<Utc>, done: &ProgramCompleted)
 
 /// The renewal lead, and its assignment to the seller when still ACTIVE.
 pub async fn renewal(tx: &mut Tx, now: DateTime<Utc>, due: &RenewalDue) -> Result<(), Error> {
-    if due.subscription_id.trim().is_empty() {
-        return Err(Error::invalid("event.renewal_due.subscription_id", "is required"));
-    }
+    tiejun_platform::id::required("event.renewal_due.subscription_id", &due.subscription_id)?;
     let company =
         CompanyName::parse(&due.company_name).map_err(|e| Error::invalid("event.renewal_due.company_name", e))?;
     // Billing validated the phone when the account was made; keep it as sent if our rules differ.

@@ -29,17 +29,6 @@ pub struct Converted {
     pub sold_by: PersonId,
 }
 
-impl Converted {
-    /// Both ids, trimmed and required; each `(field, value)` names the
-    /// request field it came from.
-    pub fn parse(lead_id: (&str, &str), sold_by: (&str, &str)) -> Result<Self, Error> {
-        Ok(Self {
-            lead_id: LeadId::required(lead_id.0, lead_id.1)?,
-            sold_by: PersonId::required(sold_by.0, sold_by.1)?,
-        })
-    }
-}
-
 /// The account of a converted lead: made once; a second call for the same
 /// lead returns the account it already has (`false`: not created now).
 pub async fn from_lead(

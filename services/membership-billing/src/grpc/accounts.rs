@@ -2,7 +2,7 @@
 //! leads (`app::accounts`). An account-scoped token (`account_id`) reads
 //! only its own account; contact data is masked by `convert::account`.
 
-use crate::domain::ids::AccountId;
+use crate::domain::ids::{AccountId, LeadId, PersonId};
 use tiejun_platform::{
     auth::Principal,
     error::Error,
@@ -55,7 +55,10 @@ impl Billing {
         principal: &Principal,
         r: &CreateAccountFromLeadRequest,
     ) -> Result<CreateAccountFromLeadResponse, Error> {
-        let lead = Converted::parse(("lead_id", &r.lead_id), ("sold_by_person_id", &r.sold_by_person_id))?;
+        let lead = Converted {
+            lead_id: LeadId::required("lead_id", &r.lead_id)?,
+            sold_by: PersonId::required("sold_by_person_id", &r.sold_by_person_id)?,
+        };
         let details = MemberDetails::parse(&r.company_name, &r.contact_name, &r.phone, &r.email, &r.city, "")?;
         let now = self.now();
         idempotency::transact(self.db.get()?, None, now, async |tx| {

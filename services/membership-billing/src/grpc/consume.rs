@@ -14,7 +14,10 @@ use tonic::Request;
 use super::Billing;
 use crate::{
     app::accounts::{self, Converted},
-    domain::account::MemberDetails,
+    domain::{
+        account::MemberDetails,
+        ids::{LeadId, PersonId},
+    },
 };
 
 #[tiejun_platform::grpc_service(EventConsumerService)]
@@ -25,11 +28,12 @@ impl Billing {
             return Err(inbox::not_consumed_here(&event, "membership-billing"));
         };
         let c = converted;
-        let details = MemberDetails::parse(&c.company_name, &c.contact_name, &c.phone, &c.email, &c.city, "")?;
-        let lead = Converted::parse(
-            ("event.lead_converted.lead_id", &c.lead_id),
-            ("event.lead_converted.person_id", &c.person_id),
-        )?;
+        let details = MemberDetails::parse(&c.company_name, &c.contact_name, &c.phone, &c.email, &c.city, "")
+            .map_err(|e| e.within("event.lead_converted."))?;
+        let lead = Converted {
+            lead_id: LeadId::required("event.lead_converted.lead_id", &c.lead_id)?,
+            sold_by: PersonId::required("event.lead_converted.person_id", &c.person_id)?,
+        };
         let db = self.db.get()?;
         let now = self.now();
         let mut tx = db.begin().await?;

@@ -54,9 +54,6 @@ pub async fn put_in_training(
     learner: &Learner<'_>,
     now: DateTime<Utc>,
 ) -> Result<Vec<EnrollmentStatus>, Error> {
-    if learner.id.is_empty() {
-        return Err(Error::invalid("event", "the learner's id is empty"));
-    }
     let programs = catalog::assigned_on_event(tx, learner.employee()).await?;
     if learner.employee() && programs.is_empty() {
         return Err(Error::precondition(

@@ -26,13 +26,16 @@ impl Training {
         let event = Delivered::parse(request.into_inner())?;
         let learner = match &event.payload {
             Payload::RepHired(hired) => Learner {
-                id: &LearnerId::from(hired.person_id.trim()),
+                id: &LearnerId::required("event.rep_hired.person_id", &hired.person_id)?,
                 city: hired.city.trim(),
                 account_id: None,
                 source: AssignmentSource::RepHired,
             },
             Payload::CustomerActivated(activated) => Learner {
-                id: &LearnerId::from(activated.contact_person_id.trim()),
+                id: &LearnerId::required(
+                    "event.customer_activated.contact_person_id",
+                    &activated.contact_person_id,
+                )?,
                 city: activated.city.trim(),
                 account_id: Some(&AccountId::from(activated.account_id.trim())),
                 source: AssignmentSource::CustomerActivated,
